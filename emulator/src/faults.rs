@@ -1,0 +1,207 @@
+//! Fault injection for `/api/v3/...`: error rates, latency, dropped connections and 429
+//! storms, drawn from a seeded generator so a run is reproducible.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult};
+
+/// The body of `PUT /_emulator/faults`; every field optional, missing = off.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultSettings {
+    pub seed: u64,
+    pub error_500_rate: f64,
+    pub error_503_rate: f64,
+    pub latency_ms: u64,
+    pub drop_before_apply_rate: f64,
+    pub drop_after_apply_rate: f64,
+    pub storm_429_requests: u64,
+    pub path_contains: Option<String>,
+}
+
+impl FaultSettings {
+    pub fn validate(&self) -> ApiResult<()> {
+        let rates = [
+            ("error_500_rate", self.error_500_rate),
+            ("error_503_rate", self.error_503_rate),
+            ("drop_before_apply_rate", self.drop_before_apply_rate),
+            ("drop_after_apply_rate", self.drop_after_apply_rate),
+        ];
+        for (name, r) in rates {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(ApiError::bad_request(format!(
+                    "Field {name} must be between 0 and 1"
+                )));
+            }
+        }
+        if rates.iter().map(|(_, r)| r).sum::<f64>() > 1.0 + 1e-9 {
+            return Err(ApiError::bad_request(
+                "The fault rates must add up to at most 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAction {
+    None,
+    Storm429,
+    Error500,
+    Error503,
+    DropBefore,
+    /// Apply the request, then close the connection without answering (mutations only).
+    DropAfter,
+}
+
+pub struct Decision {
+    pub latency: Option<Duration>,
+    pub action: FaultAction,
+}
+
+struct State {
+    settings: FaultSettings,
+    rng: ChaCha8Rng,
+    storm_left: u64,
+}
+
+pub struct Faults {
+    state: Mutex<State>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            state: Mutex::new(State {
+                settings: FaultSettings::default(),
+                rng: ChaCha8Rng::seed_from_u64(0),
+                storm_left: 0,
+            }),
+        }
+    }
+}
+
+impl Faults {
+    pub fn settings(&self) -> FaultSettings {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .settings
+            .clone()
+    }
+
+    /// Replaces the whole setting and restarts the random sequence from its seed.
+    pub fn set(&self, settings: FaultSettings) -> ApiResult<()> {
+        settings.validate()?;
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.rng = ChaCha8Rng::seed_from_u64(settings.seed);
+        s.storm_left = settings.storm_429_requests;
+        s.settings = settings;
+        Ok(())
+    }
+
+    /// One draw per API request: the rates are disjoint slices of [0, 1).
+    pub fn decide(&self, path: &str, mutating: bool) -> Decision {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let none = Decision {
+            latency: None,
+            action: FaultAction::None,
+        };
+        if s.settings
+            .path_contains
+            .as_deref()
+            .is_some_and(|p| !path.contains(p))
+        {
+            return none;
+        }
+        let latency =
+            (s.settings.latency_ms > 0).then(|| Duration::from_millis(s.settings.latency_ms));
+        if s.storm_left > 0 {
+            s.storm_left -= 1;
+            return Decision {
+                latency,
+                action: FaultAction::Storm429,
+            };
+        }
+        let c = &s.settings;
+        let (e500, e503, before, after) = (
+            c.error_500_rate,
+            c.error_503_rate,
+            c.drop_before_apply_rate,
+            c.drop_after_apply_rate,
+        );
+        if e500 + e503 + before + after <= 0.0 {
+            return Decision {
+                latency,
+                action: FaultAction::None,
+            };
+        }
+        let r: f64 = s.rng.random();
+        let action = if r < e500 {
+            FaultAction::Error500
+        } else if r < e500 + e503 {
+            FaultAction::Error503
+        } else if r < e500 + e503 + before {
+            FaultAction::DropBefore
+        } else if r < e500 + e503 + before + after && mutating {
+            FaultAction::DropAfter
+        } else {
+            FaultAction::None
+        };
+        Decision { latency, action }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_honoured_and_deterministic() {
+        let f = Faults::default();
+        let settings = FaultSettings {
+            seed: 7,
+            error_500_rate: 0.2,
+            error_503_rate: 0.1,
+            ..Default::default()
+        };
+        f.set(settings.clone()).unwrap();
+        let run = |f: &Faults| {
+            (0..10_000)
+                .map(|_| f.decide("/products", false).action)
+                .collect::<Vec<_>>()
+        };
+        let a = run(&f);
+        f.set(settings).unwrap();
+        assert_eq!(a, run(&f));
+        let e500 = a.iter().filter(|x| **x == FaultAction::Error500).count();
+        let e503 = a.iter().filter(|x| **x == FaultAction::Error503).count();
+        assert!((1800..2200).contains(&e500), "{e500}");
+        assert!((850..1150).contains(&e503), "{e503}");
+    }
+
+    #[test]
+    fn bad_rates_are_refused() {
+        let f = Faults::default();
+        assert!(
+            f.set(FaultSettings {
+                error_500_rate: 1.5,
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert!(
+            f.set(FaultSettings {
+                error_500_rate: 0.6,
+                error_503_rate: 0.6,
+                ..Default::default()
+            })
+            .is_err()
+        );
+    }
+}

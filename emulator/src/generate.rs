@@ -1,0 +1,535 @@
+//! Deterministic store generation: the same seed gives byte-identical JSON. Times are
+//! offsets back from a fixed base (2026-01-01 UTC), never the wall clock.
+
+use std::collections::BTreeMap;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+
+use crate::EmulatorConfig;
+use crate::json::Doc;
+use crate::store::{CategoryRec, CustomerRec, Store, cents};
+
+/// 2026-01-01 00:00:00 UTC.
+pub const BASE_TIME: i64 = 1_767_225_600;
+
+const ADJECTIVES: &[&str] = &[
+    "Classic",
+    "Modern",
+    "Vintage",
+    "Organic",
+    "Premium",
+    "Handmade",
+    "Rustic",
+    "Compact",
+    "Deluxe",
+    "Everyday",
+    "Lightweight",
+    "Sturdy",
+    "Elegant",
+    "Cozy",
+    "Bold",
+    "Minimal",
+];
+const MATERIALS: &[&str] = &[
+    "Cotton", "Leather", "Wooden", "Ceramic", "Linen", "Steel", "Bamboo", "Wool", "Glass",
+    "Canvas", "Silk", "Copper",
+];
+const NOUNS: &[&str] = &[
+    "T-Shirt",
+    "Mug",
+    "Backpack",
+    "Lamp",
+    "Scarf",
+    "Notebook",
+    "Wallet",
+    "Vase",
+    "Blanket",
+    "Water Bottle",
+    "Cutting Board",
+    "Tote Bag",
+    "Hoodie",
+    "Sneakers",
+    "Watch",
+    "Candle",
+];
+const BRANDS: &[&str] = &[
+    "Northwind",
+    "Acme",
+    "Bluebird",
+    "Oakridge",
+    "Solstice",
+    "Tandem",
+];
+const CATEGORY_NAMES: &[&str] = &[
+    "Apparel",
+    "Home & Kitchen",
+    "Accessories",
+    "Outdoor",
+    "Stationery",
+    "Decor",
+    "Footwear",
+    "Gifts",
+    "Bags",
+    "Lighting",
+    "Textiles",
+    "Sale",
+];
+const FIRST: &[&str] = &[
+    "Alice", "Bob", "Carla", "David", "Elena", "Frank", "Grace", "Hugo", "Irene", "Jonas", "Karin",
+    "Liam", "Maya", "Noah", "Olga", "Pablo",
+];
+const LAST: &[&str] = &[
+    "Smith", "Garcia", "Müller", "Rossi", "Novak", "Kim", "Dubois", "Silva", "Jensen", "Brown",
+];
+const CITIES: &[(&str, &str, &str, &str, &str)] = &[
+    ("Scranton", "US", "United States", "PA", "Pennsylvania"),
+    ("Austin", "US", "United States", "TX", "Texas"),
+    ("Toronto", "CA", "Canada", "ON", "Ontario"),
+    ("Berlin", "DE", "Germany", "BE", "Berlin"),
+];
+const COLORS: &[&str] = &["Red", "Blue", "Black", "White"];
+const SIZES: &[&str] = &["S", "M", "L", "XL", "XXL"];
+
+fn pick<'a>(rng: &mut ChaCha8Rng, list: &[&'a str]) -> &'a str {
+    list[rng.random_range(0..list.len())]
+}
+
+fn obj(v: Value) -> Doc {
+    match v {
+        Value::Object(m) => m,
+        _ => Doc::new(),
+    }
+}
+
+fn image_urls(store_id: u64, n: u64) -> Value {
+    let base = format!("https://images.example.com/{store_id}/{n}");
+    json!({
+        "id": "0", "isMain": true, "orderBy": 0,
+        "image160pxUrl": format!("{base}-160.jpg"), "image400pxUrl": format!("{base}-400.jpg"),
+        "image800pxUrl": format!("{base}-800.jpg"), "image1500pxUrl": format!("{base}-1500.jpg"),
+        "imageOriginalUrl": format!("{base}.jpg"),
+    })
+}
+
+fn person(rng: &mut ChaCha8Rng, name: &str) -> Value {
+    let (city, cc, country, state, state_name) = CITIES[rng.random_range(0..CITIES.len())];
+    json!({
+        "name": name, "companyName": "", "street": format!("{} Main St", rng.random_range(1..999)),
+        "city": city, "countryCode": cc, "countryName": country,
+        "postalCode": format!("{:05}", rng.random_range(10000..99999)),
+        "stateOrProvinceCode": state, "stateOrProvinceName": state_name,
+        "phone": format!("555-{:04}", rng.random_range(0..10000)),
+    })
+}
+
+pub fn generate(config: &EmulatorConfig) -> Store {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut store = Store::empty(config.store_id as i64, BASE_TIME);
+    let category_ids = generate_categories(&mut store, &mut rng, config);
+    generate_products(&mut store, &mut rng, config, &category_ids);
+    let customers = generate_customers(&mut store, &mut rng, config);
+    generate_orders(&mut store, &mut rng, config, &customers);
+    store.take_events();
+    store
+}
+
+fn generate_categories(
+    store: &mut Store,
+    rng: &mut ChaCha8Rng,
+    config: &EmulatorConfig,
+) -> Vec<i64> {
+    let roots = config.categories.div_ceil(3).max(1);
+    let mut ids = Vec::new();
+    for i in 0..config.categories {
+        let id = store.next.category;
+        store.next.category += 1;
+        let base = CATEGORY_NAMES[i % CATEGORY_NAMES.len()];
+        let name = if i < CATEGORY_NAMES.len() {
+            base.to_string()
+        } else {
+            format!("{base} {}", i / CATEGORY_NAMES.len() + 1)
+        };
+        let img = format!("https://images.example.com/{}/cat-{id}", config.store_id);
+        let mut doc = obj(json!({
+            "id": id, "orderBy": (i as i64 + 1) * 10,
+            "hdThumbnailUrl": format!("{img}-hd.jpg"), "thumbnailUrl": format!("{img}-thumb.jpg"),
+            "imageUrl": format!("{img}-img.jpg"), "originalImageUrl": format!("{img}.jpg"),
+            "originalImage": {"url": format!("{img}.jpg"), "width": 800, "height": 600},
+            "thumbnail": {"url": format!("{img}-thumb.jpg"), "width": 400, "height": 300},
+            "name": name, "description": format!("<p>All things {}.</p>", name.to_lowercase()),
+            // Every seventh category is disabled, so hidden_categories matters.
+            "enabled": i % 7 != 6, "productIds": [],
+        }));
+        if i >= roots {
+            doc.insert("parentId".into(), json!(ids[rng.random_range(0..roots)]));
+        }
+        crate::store::finish_category(&mut doc, config.store_id as i64);
+        store.categories.insert(id, CategoryRec { doc });
+        ids.push(id);
+    }
+    ids
+}
+
+fn generate_products(
+    store: &mut Store,
+    rng: &mut ChaCha8Rng,
+    config: &EmulatorConfig,
+    category_ids: &[i64],
+) {
+    let n = config.products as i64;
+    let v = config.variations_per_product;
+    let colors = v.clamp(1, COLORS.len());
+    let sizes = v.div_ceil(colors).max(1);
+    let size_label = |i: usize| {
+        SIZES
+            .get(i)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| format!("Size {}", i + 1))
+    };
+    let mut links: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for i in 0..n {
+        let id = store.next.product;
+        store.next.product += 1;
+        let name = format!(
+            "{} {} {}",
+            pick(rng, ADJECTIVES),
+            pick(rng, MATERIALS),
+            pick(rng, NOUNS)
+        );
+        let created = BASE_TIME - (n - i + 1) * 600;
+        let updated = (created + rng.random_range(0..30 * 86_400)).min(BASE_TIME - 1);
+        let price = cents(rng.random_range(500..30_000) as f64 / 100.0);
+        let unlimited = rng.random_bool(0.1);
+        let quantity: i64 = if rng.random_bool(0.08) {
+            0
+        } else {
+            rng.random_range(1..200)
+        };
+        let mut cats: Vec<i64> = Vec::new();
+        if !category_ids.is_empty() {
+            for _ in 0..rng.random_range(1..=2usize) {
+                let c = category_ids[rng.random_range(0..category_ids.len())];
+                if !cats.contains(&c) {
+                    cats.push(c);
+                }
+            }
+        }
+        for c in &cats {
+            links.entry(*c).or_default().push(id);
+        }
+        let sku = format!("SKU-{id:06}");
+        let brand = pick(rng, BRANDS);
+        let mut doc = obj(json!({
+            "id": id, "sku": sku, "thumbnailUrl": format!("https://images.example.com/{}/{id}-thumb.jpg", config.store_id),
+            "quantity": quantity, "unlimited": unlimited, "name": name, "price": price,
+            "tax": {"defaultLocationIncludedTaxRate": 0, "enabledManualTaxes": []},
+            "wholesalePrices": [], "isShippingRequired": true,
+            "weight": cents(rng.random_range(10..500) as f64 / 100.0),
+            "createTimestamp": created, "updateTimestamp": updated, "productClassId": 0,
+            "enabled": !rng.random_bool(0.05), "warningLimit": rng.random_range(0..5),
+            "fixedShippingRateOnly": false, "fixedShippingRate": 0,
+            "shipping": {"type": "GLOBAL_METHODS", "methodMarkup": 0, "flatRate": 0, "disabledMethods": [], "enabledMethods": []},
+            "description": format!("<p>{name} by {brand}.</p>"),
+            "media": {"images": [image_urls(config.store_id, id as u64)]},
+            "categoryIds": cats, "seoTitle": name, "seoDescription": format!("Buy the {name} online."),
+            "favorites": {"count": rng.random_range(0..50), "displayedCount": "0"},
+            "attributes": [
+                {"id": 5029057, "name": "Brand", "value": brand, "type": "BRAND", "show": "DESCR"},
+                {"id": 9998010, "name": "UPC", "value": format!("0{:012}", id * 7919), "type": "UPC", "show": "DESCR"},
+            ],
+            "files": [],
+            "relatedProducts": {"productIds": [], "relatedCategory": {"enabled": false, "categoryId": 0, "productCount": 0}},
+            "dimensions": {"length": rng.random_range(1..60), "width": rng.random_range(1..40), "height": rng.random_range(1..30)},
+            "isSampleProduct": false,
+        }));
+        if rng.random_bool(0.3) {
+            doc.insert("compareToPrice".into(), json!(cents(price * 1.3)));
+        }
+        if rng.random_bool(0.2) {
+            doc.insert(
+                "wholesalePrices".into(),
+                json!([{"quantity": 10, "price": cents(price * 0.9)}]),
+            );
+        }
+        if rng.random_bool(0.05) {
+            doc.insert("showOnFrontpage".into(), json!(rng.random_range(1..100)));
+        }
+        if v > 0 {
+            let option = |name: &str, kind: &str, values: Vec<String>| {
+                json!({
+                    "type": kind, "name": name, "nameTranslated": {"en": name},
+                    "choices": values.iter().map(|t| json!({"text": t, "textTranslated": {"en": t}, "priceModifier": 0, "priceModifierType": "ABSOLUTE"})).collect::<Vec<_>>(),
+                    "defaultChoice": 0, "required": true,
+                })
+            };
+            doc.insert(
+                "options".into(),
+                json!([
+                    option("Size", "SELECT", (0..sizes).map(size_label).collect()),
+                    option(
+                        "Color",
+                        "RADIO",
+                        COLORS[..colors].iter().map(|s| s.to_string()).collect()
+                    ),
+                ]),
+            );
+            let mut combos = Vec::with_capacity(v);
+            for k in 0..v {
+                let cid = store.next.combination;
+                store.next.combination += 1;
+                let size = size_label(k / colors);
+                let color = COLORS[k % colors];
+                let mut c = obj(json!({
+                    "id": cid, "combinationNumber": k + 1,
+                    "options": [
+                        {"name": "Size", "nameTranslated": {"en": "Size"}, "value": size, "valueTranslated": {"en": size}},
+                        {"name": "Color", "nameTranslated": {"en": "Color"}, "value": color, "valueTranslated": {"en": color}},
+                    ],
+                    "sku": format!("{sku}-{}", k + 1),
+                    "quantity": if rng.random_bool(0.1) { 0 } else { rng.random_range(1..100) },
+                    "unlimited": unlimited, "price": cents(price + (k / colors) as f64 * 2.0),
+                    "weight": cents(rng.random_range(10..500) as f64 / 100.0), "warningLimit": 0,
+                    "isShippingRequired": true,
+                    "attributes": [{"id": 9998010, "name": "UPC", "value": format!("1{:012}", cid), "type": "UPC", "show": "DESCR"}],
+                }));
+                if rng.random_bool(0.2) {
+                    c.insert("compareToPrice".into(), json!(cents(price * 1.5)));
+                }
+                combos.push(Value::Object(c));
+            }
+            doc.insert("combinations".into(), Value::Array(combos));
+        }
+        store.insert_generated_product(doc);
+    }
+    for (cid, pids) in links {
+        if let Some(c) = store.categories.get_mut(&cid) {
+            c.doc.insert("productIds".into(), json!(pids));
+        }
+    }
+}
+
+fn generate_customers(
+    store: &mut Store,
+    rng: &mut ChaCha8Rng,
+    config: &EmulatorConfig,
+) -> Vec<(i64, String, String)> {
+    let c = config.customers as i64;
+    let mut out = Vec::new();
+    for i in 0..c {
+        let id = store.next.customer;
+        store.next.customer += 1;
+        let first = pick(rng, FIRST);
+        let last = pick(rng, LAST);
+        let name = format!("{first} {last}");
+        let email = format!(
+            "{}.{}{}@example.com",
+            first.to_lowercase(),
+            last.to_lowercase().replace('ü', "ue"),
+            i + 1
+        );
+        let registered = BASE_TIME - (c - i + 1) * 18_000;
+        let updated = (registered + rng.random_range(0..10 * 86_400)).min(BASE_TIME - 1);
+        let billing = person(rng, &name);
+        let gold = rng.random_bool(0.2);
+        let mut shipping = Vec::new();
+        if rng.random_bool(0.5) {
+            let mut addr = billing.clone();
+            if let Value::Object(m) = &mut addr {
+                m.insert("id".into(), json!(id * 10 + 1));
+            }
+            shipping.push(addr);
+        }
+        let doc = obj(json!({
+            "id": id, "name": name, "email": email, "totalOrderCount": 0,
+            "customerGroupId": if gold { 1 } else { 0 }, "customerGroupName": if gold { "Gold" } else { "General" },
+            "billingPerson": billing, "shippingAddresses": shipping,
+            "taxExempt": false, "taxIdValid": true, "acceptMarketing": rng.random_bool(0.5),
+        }));
+        store
+            .customers
+            .insert(id, CustomerRec::new(doc, registered, updated));
+        out.push((id, name, email));
+    }
+    out
+}
+
+fn generate_orders(
+    store: &mut Store,
+    rng: &mut ChaCha8Rng,
+    config: &EmulatorConfig,
+    customers: &[(i64, String, String)],
+) {
+    let m = config.orders as i64;
+    let product_ids: Vec<i64> = store.products.keys().copied().collect();
+    for i in 0..m {
+        let number = store.next.order_number;
+        store.next.order_number += 1;
+        let created = BASE_TIME - (m - i + 1) * 1_800;
+        let updated = (created + rng.random_range(0..5 * 86_400)).min(BASE_TIME - 1);
+        let roll = rng.random_range(0..100);
+        let payment = match roll {
+            0..50 => "PAID",
+            50..65 => "AWAITING_PAYMENT",
+            65..72 => "CANCELLED",
+            72..78 => "REFUNDED",
+            78..84 => "PARTIALLY_REFUNDED",
+            84..92 => "INCOMPLETE",
+            _ => "PAID",
+        };
+        let fulfillment = if payment == "PAID" {
+            ["AWAITING_PROCESSING", "PROCESSING", "SHIPPED", "DELIVERED"][rng.random_range(0..4)]
+        } else {
+            "AWAITING_PROCESSING"
+        };
+        let customer = (!customers.is_empty() && rng.random_bool(0.8))
+            .then(|| &customers[rng.random_range(0..customers.len())]);
+        let (name, email) = match customer {
+            Some((_, n, e)) => (n.clone(), e.clone()),
+            None => (
+                "Guest Shopper".to_string(),
+                format!("guest{number}@example.com"),
+            ),
+        };
+        let mut items = Vec::new();
+        for _ in 0..rng.random_range(1..=3) {
+            store.next.order_item += 1;
+            let item_id = store.next.order_item;
+            let qty = rng.random_range(1..4);
+            let (pid, pname, sku, price, opts, cat) = match product_ids.is_empty() {
+                true => (
+                    0,
+                    "Gift card".to_string(),
+                    "GIFT".to_string(),
+                    25.0,
+                    vec![],
+                    0,
+                ),
+                false => {
+                    let pid = product_ids[rng.random_range(0..product_ids.len())];
+                    let p = &store.products[&pid].doc;
+                    let pname = p
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let mut sku = p
+                        .get("sku")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let mut price = p.get("price").and_then(Value::as_f64).unwrap_or(0.0);
+                    let cat = p
+                        .get("defaultCategoryId")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
+                    let mut opts = Vec::new();
+                    let combos = p
+                        .get("combinations")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    if !combos.is_empty() && rng.random_bool(0.6) {
+                        let c = &combos[rng.random_range(0..combos.len())];
+                        sku = c
+                            .get("sku")
+                            .and_then(Value::as_str)
+                            .unwrap_or(&sku)
+                            .to_string();
+                        price = c.get("price").and_then(Value::as_f64).unwrap_or(price);
+                        for o in c
+                            .get("options")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                        {
+                            let value = o.get("value").and_then(Value::as_str).unwrap_or("");
+                            opts.push(json!({
+                                "name": o.get("name").cloned().unwrap_or(json!("")), "type": "CHOICE",
+                                "value": value, "valuesArray": [value],
+                                "selections": [{"selectionTitle": value, "selectionModifier": 0, "selectionModifierType": "ABSOLUTE"}],
+                            }));
+                        }
+                    }
+                    (pid, pname, sku, price, opts, cat)
+                }
+            };
+            let img = format!("https://images.example.com/{}/{pid}", config.store_id);
+            items.push(json!({
+                "id": item_id, "productId": pid, "categoryId": cat, "price": price, "productPrice": price,
+                "sku": sku, "quantity": qty, "shortDescription": "", "tax": cents(price * 0.1), "shipping": 0,
+                "quantityInStock": 0, "name": pname, "isShippingRequired": true, "weight": 0.5,
+                "trackQuantity": true, "fixedShippingRateOnly": false, "imageUrl": format!("{img}-400.jpg"),
+                "smallThumbnailUrl": format!("{img}-160.jpg"), "hdThumbnailUrl": format!("{img}-800.jpg"),
+                "fixedShippingRate": 0, "digital": false, "couponApplied": false, "selectedOptions": opts,
+                "taxes": [{"name": "Sales tax", "value": 10, "total": cents(price * 0.1 * qty as f64),
+                    "taxOnDiscountedSubtotal": cents(price * 0.1 * qty as f64), "taxOnShipping": 0, "includeInPrice": false}],
+                "dimensions": {"length": 10, "width": 10, "height": 5}, "couponAmount": 0,
+                "discounts": [],
+            }));
+        }
+        let subtotal = cents(
+            items
+                .iter()
+                .map(|i| i["price"].as_f64().unwrap_or(0.0) * i["quantity"].as_f64().unwrap_or(0.0))
+                .sum(),
+        );
+        let tax = cents(subtotal * 0.1);
+        let shipping_rate = 5.0;
+        let total = cents(subtotal + tax + shipping_rate);
+        let mut doc = crate::store::order_defaults(number, &crate::store::order_string_id(number));
+        let person = person(rng, &name);
+        let extra = obj(json!({
+            "subtotal": subtotal, "total": total, "usdTotal": total, "tax": tax,
+            "paymentMethod": "Credit or debit card", "paymentModule": "Stripe",
+            "paymentStatus": payment, "fulfillmentStatus": fulfillment,
+            "refererUrl": format!("https://store{}.example.com/", config.store_id), "globalReferer": "https://www.google.com/",
+            "createTimestamp": created, "updateTimestamp": updated,
+            "email": email, "ipAddress": format!("10.0.{}.{}", rng.random_range(0..255), rng.random_range(1..255)),
+            "items": items, "billingPerson": person.clone(), "shippingPerson": person,
+            "shippingOption": {"shippingCarrierName": "USPS", "shippingMethodName": "Priority Mail", "shippingRate": shipping_rate, "estimatedTransitTime": "1-3", "isPickup": false},
+            "predictedPackage": [{"length": 10, "width": 10, "height": 5, "weight": 0.5, "declaredValue": subtotal}],
+            "taxesOnShipping": [{"name": "Sales tax", "value": 10, "total": 0.5}],
+            "orderExtraFields": [{"id": "lang", "value": "en", "customerInputType": "", "title": "", "orderDetailsDisplaySection": "", "orderBy": "1"}],
+            "acceptMarketing": rng.random_bool(0.5),
+        }));
+        for (k, val) in extra {
+            doc.insert(k, val);
+        }
+        if let Some((cid, _, _)) = customer {
+            doc.insert("customerId".into(), json!(cid));
+        }
+        if rng.random_bool(0.2) {
+            doc.insert("discountCoupon".into(), json!({
+                "id": 29567026, "name": "Welcome", "code": "WELCOME10", "discountType": "ABS", "status": "ACTIVE",
+                "discount": 10, "launchDate": "2025-01-01 00:00:00 +0000", "usesLimit": "UNLIMITED",
+                "applicationLimit": "UNLIMITED", "creationDate": "2025-01-01 00:00:00 +0000",
+                "updateDate": "2025-01-01 00:00:00 +0000", "orderCount": 0,
+            }));
+            doc.insert("couponDiscount".into(), json!(10));
+        }
+        if payment == "PARTIALLY_REFUNDED" || payment == "REFUNDED" {
+            let amount = if payment == "REFUNDED" {
+                total
+            } else {
+                cents(total / 2.0)
+            };
+            doc.insert("refundedAmount".into(), json!(amount));
+            doc.insert("refunds".into(), json!([{"date": crate::dates::format_date(updated), "source": "CP", "reason": "Customer request", "amount": amount}]));
+        }
+        if payment != "INCOMPLETE"
+            && let Some((cid, _, _)) = customer
+            && let Some(c) = store.customers.get_mut(cid)
+        {
+            let n = c
+                .doc
+                .get("totalOrderCount")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                + 1;
+            c.doc.insert("totalOrderCount".into(), json!(n));
+        }
+        store.commit_order(doc);
+    }
+}

@@ -1,0 +1,90 @@
+//! `ecwid-emulator` binary: parse flags, start the library's server, print the address.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use ecwid_emulator::{Emulator, EmulatorConfig, RateLimit};
+
+/// A local Ecwid REST API v3 + webhook sender for tests, demos and benchmarks.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    listen: SocketAddr,
+    #[arg(long, default_value_t = 1003)]
+    store_id: u64,
+    /// The access token clients must present (`token=` or `Authorization: Bearer`).
+    #[arg(long, default_value = "secret_test")]
+    token: String,
+    /// The app's client secret that signs webhooks.
+    #[arg(long, default_value = "test_client_secret")]
+    client_secret: String,
+    #[arg(long, default_value_t = 50)]
+    products: usize,
+    #[arg(long, default_value_t = 2)]
+    variations_per_product: usize,
+    #[arg(long, default_value_t = 20)]
+    orders: usize,
+    #[arg(long, default_value_t = 10)]
+    customers: usize,
+    #[arg(long, default_value_t = 8)]
+    categories: usize,
+    /// Seed of the generated store and of webhook event ids.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where webhooks go (also settable at run time: PUT /_emulator/webhooks).
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// Requests per minute of the per-store token bucket; 0 switches rate limiting off.
+    #[arg(long, default_value_t = 600)]
+    rate_limit: u32,
+    /// Bucket capacity (burst allowance).
+    #[arg(long, default_value_t = 100)]
+    rate_burst: u32,
+    /// Divides webhook retry delays: 60 turns 15 minutes into 15 seconds.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let a = Args::parse();
+    if !(a.time_scale.is_finite() && a.time_scale > 0.0) {
+        anyhow::bail!(
+            "--time-scale must be a positive number, got {}",
+            a.time_scale
+        );
+    }
+    let config = EmulatorConfig {
+        store_id: a.store_id,
+        token: a.token,
+        client_secret: a.client_secret,
+        products: a.products,
+        variations_per_product: a.variations_per_product,
+        orders: a.orders,
+        customers: a.customers,
+        categories: a.categories,
+        seed: a.seed,
+        webhook_url: a.webhook_url,
+        rate_limit: (a.rate_limit > 0).then_some(RateLimit {
+            per_minute: a.rate_limit,
+            burst: a.rate_burst,
+        }),
+        time_scale: a.time_scale,
+    };
+    let emulator = Emulator::start(a.listen, config)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start on {}: {e}", a.listen))?;
+    println!("listening on {}", emulator.url());
+    tokio::signal::ctrl_c().await?;
+    emulator.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! Deleted-items endpoints (snake-case `from_date` / `to_date`).
+
+use std::sync::Arc;
+
+use super::Reply;
+use crate::app::App;
+use crate::error::ApiResult;
+use crate::query::Query;
+use crate::store::DeletedKind;
+
+pub fn deleted(app: &Arc<App>, q: &Query, kind: DeletedKind) -> ApiResult<Reply> {
+    let from = q.date("from_date")?;
+    let to = q.date("to_date")?;
+    let (offset, limit) = q.paging(100)?;
+    Ok(Reply::bytes(
+        app.read()
+            .deleted_page(kind, from, to, offset, limit)
+            .to_bytes(),
+    ))
+}

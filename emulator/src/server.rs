@@ -1,0 +1,246 @@
+//! HTTP plumbing: the accept loop (hand-rolled so a handler can drop its connection without
+//! answering), the router, and the API gate (rate limit, faults, auth, stats) in front of
+//! the dispatcher.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+use tower_http::compression::CompressionLayer;
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::faults::FaultAction;
+use crate::query::Query;
+use crate::routes::{Access, dispatch, segments, template};
+
+/// Marker a handler puts on its response to have the connection closed instead.
+#[derive(Clone, Copy, Debug)]
+pub struct DropConnection;
+
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped on purpose by fault injection")]
+struct Dropped;
+
+pub fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut resp = Response::new(body.into());
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp
+}
+
+pub fn error_response(e: &ApiError) -> Response {
+    json_response(e.status, e.body())
+}
+
+fn dropped() -> Response {
+    let mut resp = Response::new(Body::empty());
+    resp.extensions_mut().insert(DropConnection);
+    resp
+}
+
+fn too_many(retry_after: u64) -> Response {
+    let mut resp = json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        r#"{"errorMessage":"Too many requests"}"#,
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    resp
+}
+
+/// The store's public token: `public_` + the private token without its `secret_`/`secure_`
+/// prefix (`secret_test` -> `public_test`).
+pub fn public_token(token: &str) -> String {
+    let bare = token
+        .strip_prefix("secret_")
+        .or_else(|| token.strip_prefix("secure_"))
+        .unwrap_or(token);
+    format!("public_{bare}")
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    crate::control::routes()
+        .route(
+            "/api/oauth/token",
+            axum::routing::any(crate::control::oauth_token),
+        )
+        .fallback(api_gate)
+        .with_state(app)
+        .layer(CompressionLayer::new())
+}
+
+/// Serves until `shutdown_rx` fires, then drops every open connection.
+pub async fn serve(listener: TcpListener, router: Router, mut shutdown_rx: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving the others.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+            },
+            _ = shutdown_rx.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let router = router.clone();
+            async move {
+                let resp = router
+                    .oneshot(req.map(Body::new))
+                    .await
+                    .unwrap_or_else(|e: Infallible| match e {});
+                if resp.extensions().get::<DropConnection>().is_some() {
+                    // An error from the service makes hyper close the connection unanswered.
+                    Err(Dropped)
+                } else {
+                    Ok(resp)
+                }
+            }
+        });
+        connections.spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    connections.shutdown().await;
+}
+
+fn token_of(query: &Query, headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = query.str("token") {
+        return Some(t.to_string());
+    }
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+/// Everything under `/api/v3/{storeId}/...`.
+async fn api_gate(State(app): State<Arc<App>>, req: Request) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let Some(rest) = path.strip_prefix("/api/v3/") else {
+        return error_response(&ApiError::not_found(format!("Not found: {path}")));
+    };
+    let (store_part, api_path) = match rest.split_once('/') {
+        Some((s, p)) => (s.to_string(), format!("/{p}")),
+        None => (rest.to_string(), "/".to_string()),
+    };
+    let route = template(&segments(&api_path));
+    let resp = api_call(&app, req, &method, &store_part, &api_path).await;
+    // A dropped connection has no status; it is counted as a request only.
+    let status = resp
+        .extensions()
+        .get::<DropConnection>()
+        .is_none()
+        .then(|| resp.status().as_u16());
+    app.stats.record(method.as_str(), route, status);
+    resp
+}
+
+async fn api_call(
+    app: &Arc<App>,
+    req: Request,
+    method: &Method,
+    store_part: &str,
+    api_path: &str,
+) -> Response {
+    if let Some(limiter) = &app.limiter
+        && let Err(retry_after) = limiter.check()
+    {
+        return too_many(retry_after);
+    }
+    let mutating = *method != Method::GET;
+    let fault = app.faults.decide(api_path, mutating);
+    if let Some(latency) = fault.latency {
+        tokio::time::sleep(latency).await;
+    }
+    match fault.action {
+        FaultAction::Storm429 => return too_many(1),
+        FaultAction::Error500 => {
+            return error_response(&ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error (injected)",
+            ));
+        }
+        FaultAction::Error503 => {
+            return error_response(&ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable (injected)",
+            ));
+        }
+        FaultAction::DropBefore => return dropped(),
+        FaultAction::None | FaultAction::DropAfter => {}
+    }
+    let query = match Query::parse(req.uri().query()) {
+        Ok(q) => q,
+        Err(e) => return error_response(&e),
+    };
+    let token = token_of(&query, req.headers());
+    let access = if token.as_deref() == Some(app.config.token.as_str()) {
+        Access::Private
+    } else if token.as_deref() == Some(public_token(&app.config.token).as_str()) {
+        Access::Public
+    } else {
+        return error_response(&ApiError::forbidden("Invalid or missing access token"));
+    };
+    if store_part != app.config.store_id.to_string() {
+        return error_response(&ApiError::forbidden(format!(
+            "The access token does not grant access to store '{store_part}'"
+        )));
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    let body: Bytes = match axum::body::to_bytes(req.into_body(), 64 * 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => return error_response(&ApiError::bad_request("Request body could not be read")),
+    };
+    if !body.is_empty()
+        && let Some(ct) = content_type
+        && !(ct.starts_with("application/json") || ct.starts_with("text/json"))
+    {
+        return error_response(&ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported content type, expected application/json or text/json",
+        ));
+    }
+    let result = dispatch(app, access, method, api_path, &query, &body);
+    if fault.action == FaultAction::DropAfter {
+        return dropped();
+    }
+    match result {
+        Ok(reply) => json_response(reply.status, reply.body),
+        Err(e) => error_response(&e),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(&self)
+    }
+}

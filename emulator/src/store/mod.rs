@@ -1,0 +1,332 @@
+//! The store: every entity as a JSON document shaped like the samples, with the indexes and
+//! cached serialisations that keep a 100k-product page cheap. Mutations record the webhook
+//! events they cause in `outbox`; the caller forwards them after releasing the lock.
+
+mod categories;
+mod customers;
+mod orders;
+mod products;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde_json::{Value, json};
+
+use crate::dates::{format_date, now};
+use crate::json::Doc;
+
+pub(crate) use categories::finish_category;
+pub use categories::{CategoryFilter, CategoryRec};
+pub use customers::{CustomerFilter, CustomerRec, CustomerSort};
+pub(crate) use orders::order_defaults;
+pub use orders::{FULFILLMENT_STATUSES, PAYMENT_STATUSES, order_string_id};
+pub use orders::{OrderFilter, OrderRec, SaleRequest};
+pub use products::{ProductFilter, ProductRec, ProductSort};
+
+/// A change the webhook sender will announce.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub event_type: &'static str,
+    pub entity_id: i64,
+    pub data: Option<Value>,
+    pub created: i64,
+}
+
+/// A lazily built serialisation of a document; replaced (not mutated) on every change, so
+/// readers under the shared lock can fill it without a write lock.
+#[derive(Default, Debug)]
+pub struct Cached(OnceLock<Bytes>);
+
+impl Cached {
+    pub fn bytes(&self, doc: &Doc) -> Bytes {
+        self.0
+            .get_or_init(|| Bytes::from(serde_json::to_vec(doc).unwrap_or_default()))
+            .clone()
+    }
+}
+
+/// `latest-stats` dates, kept as UNIX seconds.
+#[derive(Clone, Debug)]
+pub struct LatestStats {
+    pub products: i64,
+    pub categories: i64,
+    pub orders: i64,
+    pub customers: i64,
+    pub profile: i64,
+    pub coupons: i64,
+    pub abandoned: i64,
+}
+
+/// One search result page before serialisation.
+pub struct Page {
+    pub total: usize,
+    pub offset: usize,
+    pub limit: usize,
+    pub items: Vec<Bytes>,
+}
+
+impl Page {
+    /// The documented envelope, built by concatenating cached item bytes.
+    pub fn to_bytes(&self) -> Bytes {
+        let size: usize = self.items.iter().map(|b| b.len() + 1).sum::<usize>() + 96;
+        let mut out = BytesMut::with_capacity(size);
+        out.put_slice(
+            format!(
+                r#"{{"total":{},"count":{},"offset":{},"limit":{},"items":["#,
+                self.total,
+                self.items.len(),
+                self.offset,
+                self.limit
+            )
+            .as_bytes(),
+        );
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.put_u8(b',');
+            }
+            out.put_slice(item);
+        }
+        out.put_slice(b"]}");
+        out.freeze()
+    }
+}
+
+/// Selects `[offset, offset+limit)` of an iterator while counting all of it.
+pub fn page_of<T>(
+    iter: impl Iterator<Item = T>,
+    offset: usize,
+    limit: usize,
+    mut item: impl FnMut(T) -> Bytes,
+) -> Page {
+    let mut total = 0;
+    let mut items = Vec::with_capacity(limit.min(100));
+    for x in iter {
+        if total >= offset && items.len() < limit {
+            items.push(item(x));
+        }
+        total += 1;
+    }
+    Page {
+        total,
+        offset,
+        limit,
+        items,
+    }
+}
+
+/// Ids are never reused, so the deleted lists and the webhooks stay unambiguous.
+#[derive(Clone, Debug)]
+pub struct IdCounters {
+    pub product: i64,
+    pub combination: i64,
+    pub category: i64,
+    pub order_number: i64,
+    pub order_item: i64,
+    pub customer: i64,
+}
+
+pub struct Store {
+    pub store_id: i64,
+    pub(crate) products: BTreeMap<i64, ProductRec>,
+    pub(crate) products_by_created: BTreeSet<(i64, i64)>,
+    pub(crate) products_by_updated: BTreeSet<(i64, i64)>,
+    /// SKU -> (product id, variation id when the SKU is a variation's own).
+    pub(crate) skus: HashMap<String, (i64, Option<i64>)>,
+    pub(crate) categories: BTreeMap<i64, CategoryRec>,
+    pub(crate) orders: BTreeMap<i64, OrderRec>,
+    /// The string `id` newer Ecwid gives orders -> `orderNumber`.
+    pub(crate) order_ids: HashMap<String, i64>,
+    pub(crate) customers: BTreeMap<i64, CustomerRec>,
+    pub(crate) deleted_products: Vec<(i64, i64)>,
+    pub(crate) deleted_orders: Vec<(i64, i64)>,
+    pub(crate) deleted_customers: Vec<(i64, i64)>,
+    pub latest: LatestStats,
+    pub(crate) next: IdCounters,
+    pub(crate) outbox: Vec<Event>,
+    /// The last timestamp handed out, so deletion lists stay ascending even if the clock steps back.
+    last_ts: i64,
+}
+
+impl Store {
+    pub fn empty(store_id: i64, base_time: i64) -> Store {
+        Store {
+            store_id,
+            products: BTreeMap::new(),
+            products_by_created: BTreeSet::new(),
+            products_by_updated: BTreeSet::new(),
+            skus: HashMap::new(),
+            categories: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            order_ids: HashMap::new(),
+            customers: BTreeMap::new(),
+            deleted_products: Vec::new(),
+            deleted_orders: Vec::new(),
+            deleted_customers: Vec::new(),
+            latest: LatestStats {
+                products: base_time,
+                categories: base_time,
+                orders: base_time,
+                customers: base_time,
+                profile: base_time,
+                coupons: base_time,
+                abandoned: base_time,
+            },
+            next: IdCounters {
+                product: 1,
+                combination: 500_001,
+                category: 9_001,
+                order_number: 1_001,
+                order_item: 800_001,
+                customer: 70_001,
+            },
+            outbox: Vec::new(),
+            last_ts: 0,
+        }
+    }
+
+    /// The timestamp for a change happening now.
+    pub(crate) fn tick(&mut self) -> i64 {
+        self.last_ts = now().max(self.last_ts);
+        self.last_ts
+    }
+
+    pub(crate) fn emit(&mut self, event_type: &'static str, entity_id: i64, data: Option<Value>) {
+        let created = self.tick();
+        self.outbox.push(Event {
+            event_type,
+            entity_id,
+            data,
+            created,
+        });
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    pub fn latest_stats_json(&self) -> Value {
+        let l = &self.latest;
+        json!({
+            "productsUpdated": format_date(l.products.max(l.categories)),
+            "ordersUpdated": format_date(l.orders),
+            "profileUpdated": format_date(l.profile),
+            "categoriesUpdated": format_date(l.categories),
+            "discountCouponsUpdated": format_date(l.coupons),
+            "abandonedSalesUpdated": format_date(l.abandoned),
+            "customersUpdated": format_date(l.customers),
+        })
+    }
+
+    /// `/{products,orders,customers}/deleted`: ascending by date, inclusive bounds.
+    pub fn deleted_page(
+        &self,
+        kind: DeletedKind,
+        from: Option<i64>,
+        to: Option<i64>,
+        offset: usize,
+        limit: usize,
+    ) -> Page {
+        let list: &[(i64, i64)] = match kind {
+            DeletedKind::Products => &self.deleted_products,
+            DeletedKind::Orders => &self.deleted_orders,
+            DeletedKind::Customers => &self.deleted_customers,
+            DeletedKind::Coupons => &[],
+        };
+        let iter = list
+            .iter()
+            .filter(|(_, ts)| from.is_none_or(|f| *ts >= f) && to.is_none_or(|t| *ts <= t));
+        page_of(iter, offset, limit, |(id, ts)| {
+            Bytes::from(format!(r#"{{"id":{id},"date":"{}"}}"#, format_date(*ts)))
+        })
+    }
+
+    /// The whole store as the control plane's `GET /_emulator/state` shows it.
+    pub fn state_bytes(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        out.put_slice(b"{\"products\":[");
+        join_into(&mut out, self.products.values().map(ProductRec::bytes));
+        out.put_slice(b"],\"categories\":[");
+        join_into(
+            &mut out,
+            self.categories
+                .values()
+                .map(|c| self.category_bytes(c, true)),
+        );
+        out.put_slice(b"],\"orders\":[");
+        join_into(&mut out, self.orders.values().map(OrderRec::bytes));
+        out.put_slice(b"],\"customers\":[");
+        join_into(&mut out, self.customers.values().map(CustomerRec::bytes));
+        out.put_slice(b"]}");
+        out.freeze()
+    }
+}
+
+fn join_into(out: &mut BytesMut, items: impl Iterator<Item = Bytes>) {
+    for (i, b) in items.enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(&b);
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum DeletedKind {
+    Products,
+    Orders,
+    Customers,
+    Coupons,
+}
+
+/// `$12.50`: the store formats prices in USD.
+pub fn money(v: f64) -> String {
+    format!("${v:.2}")
+}
+
+/// Rounds to cents, so derived sums do not print binary noise.
+pub fn cents(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// Fills the output-only `countryName` / `stateOrProvinceName` of a PersonInfo from its codes.
+pub(crate) fn complete_person(person: &mut Value) {
+    let Some(p) = person.as_object_mut() else {
+        return;
+    };
+    let country = p
+        .get("countryCode")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let state = p
+        .get("stateOrProvinceCode")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if !p.contains_key("countryName") {
+        let name = match country.as_str() {
+            "US" => "United States",
+            "CA" => "Canada",
+            "GB" => "United Kingdom",
+            "DE" => "Germany",
+            "FR" => "France",
+            "RU" => "Russia",
+            "AU" => "Australia",
+            other => other,
+        };
+        p.insert("countryName".into(), json!(name));
+    }
+    if !p.contains_key("stateOrProvinceName") {
+        let name = match (country.as_str(), state.as_str()) {
+            ("US", "CA") => "California",
+            ("US", "NY") => "New York",
+            ("US", "PA") => "Pennsylvania",
+            ("US", "TX") => "Texas",
+            ("US", "MO") => "Missouri",
+            ("CA", "ON") => "Ontario",
+            (_, other) => other,
+        };
+        p.insert("stateOrProvinceName".into(), json!(name));
+    }
+}

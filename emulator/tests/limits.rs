@@ -1,0 +1,210 @@
+//! Rate limiting and fault injection, over real HTTP.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use ecwid_emulator::{EmulatorConfig, RateLimit};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_burst_beyond_the_bucket_gets_429_with_retry_after() {
+    let h = start(EmulatorConfig {
+        rate_limit: Some(RateLimit {
+            per_minute: 60,
+            burst: 10,
+        }),
+        ..small_config()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for _ in 0..15 {
+        let resp = h
+            .client
+            .get(format!("{}/products?limit=1&token={TOKEN}", h.base))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+        if resp.status().as_u16() == 429 {
+            retry_after = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            let body: Value = resp.json().await.unwrap();
+            assert!(body["errorMessage"].is_string());
+        }
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 5);
+    let retry_after = retry_after.expect("429 carries Retry-After");
+    assert!(
+        (1..=2).contains(&retry_after),
+        "one token per second: {retry_after}"
+    );
+    // The control plane is never limited.
+    let (status, stats) = h.control(Method::GET, "/_emulator/stats", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(stats["status"]["429"], json!(5));
+}
+
+#[tokio::test]
+async fn a_429_storm_answers_the_next_n_requests() {
+    let h = start(small_config()).await;
+    h.control(
+        Method::PUT,
+        "/_emulator/faults",
+        Some(&json!({"storm_429_requests": 3})),
+    )
+    .await;
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let resp = h
+            .client
+            .get(format!("{}/products?limit=1&token={TOKEN}", h.base))
+            .send()
+            .await
+            .unwrap();
+        if resp.status().as_u16() == 429 {
+            assert_eq!(resp.headers().get("retry-after").unwrap(), "1");
+        }
+        got.push(resp.status().as_u16());
+    }
+    assert_eq!(got, vec![429, 429, 429, 200]);
+    let (_, faults) = h.control(Method::GET, "/_emulator/faults", None).await;
+    assert_eq!(faults["storm_429_requests"], json!(3));
+}
+
+async fn statuses(h: &Harness, n: usize, path: &str) -> Vec<u16> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(h.get(path).await.0);
+    }
+    out
+}
+
+#[tokio::test]
+async fn faults_happen_at_the_configured_rates_and_repeat_under_a_seed() {
+    let h = start(small_config()).await;
+    let faults = json!({"seed": 7, "error_500_rate": 0.3, "error_503_rate": 0.2, "path_contains": "/products"});
+    h.control(Method::PUT, "/_emulator/faults", Some(&faults))
+        .await;
+    let first = statuses(&h, 400, "/products?limit=1").await;
+    let n500 = first.iter().filter(|s| **s == 500).count();
+    let n503 = first.iter().filter(|s| **s == 503).count();
+    assert!((90..=150).contains(&n500), "500s: {n500}");
+    assert!((50..=110).contains(&n503), "503s: {n503}");
+    assert_eq!(
+        first.iter().filter(|s| **s == 200).count(),
+        400 - n500 - n503
+    );
+    // path_contains: other endpoints are untouched
+    assert!(
+        statuses(&h, 50, "/orders?limit=1")
+            .await
+            .iter()
+            .all(|s| *s == 200)
+    );
+
+    h.control(Method::PUT, "/_emulator/faults", Some(&faults))
+        .await;
+    assert_eq!(
+        statuses(&h, 400, "/products?limit=1").await,
+        first,
+        "same seed, same sequence"
+    );
+
+    h.control(Method::PUT, "/_emulator/faults", Some(&json!({})))
+        .await;
+    assert!(
+        statuses(&h, 20, "/products?limit=1")
+            .await
+            .iter()
+            .all(|s| *s == 200),
+        "an empty setting clears faults"
+    );
+}
+
+#[tokio::test]
+async fn dropped_connections_before_and_after_applying() {
+    let h = start(small_config()).await;
+    let put_price = |price: f64| {
+        // A fresh client each time, so no pooled connection hides the drop.
+        let client = reqwest::Client::new();
+        let url = format!("{}/products/1?token={TOKEN}", h.base);
+        async move {
+            client
+                .put(url)
+                .header("Content-Type", "application/json")
+                .body(json!({ "price": price }).to_string())
+                .send()
+                .await
+        }
+    };
+    h.control(
+        Method::PUT,
+        "/_emulator/faults",
+        Some(&json!({"drop_before_apply_rate": 1.0})),
+    )
+    .await;
+    let err = put_price(11.0)
+        .await
+        .expect_err("connection closed without a response");
+    assert!(!err.is_status() && err.status().is_none(), "{err:?}");
+    h.control(Method::PUT, "/_emulator/faults", Some(&json!({})))
+        .await;
+    assert_ne!(
+        h.ok(Method::GET, "/products/1", None).await["price"],
+        json!(11.0),
+        "not applied"
+    );
+
+    h.control(
+        Method::PUT,
+        "/_emulator/faults",
+        Some(&json!({"drop_after_apply_rate": 1.0})),
+    )
+    .await;
+    put_price(12.0)
+        .await
+        .expect_err("connection closed without a response");
+    // GETs are never dropped by drop_after_apply_rate
+    assert_eq!(h.get("/products/1").await.0, 200);
+    h.control(Method::PUT, "/_emulator/faults", Some(&json!({})))
+        .await;
+    assert_eq!(
+        h.ok(Method::GET, "/products/1", None).await["price"],
+        json!(12.0),
+        "applied before the drop"
+    );
+
+    let (_, stats) = h.control(Method::GET, "/_emulator/stats", None).await;
+    assert_eq!(stats["requests"]["PUT /products/{id}"], json!(2));
+}
+
+#[tokio::test]
+async fn added_latency_delays_answers() {
+    let h = start(small_config()).await;
+    h.control(
+        Method::PUT,
+        "/_emulator/faults",
+        Some(&json!({"latency_ms": 150})),
+    )
+    .await;
+    let t = Instant::now();
+    assert_eq!(h.get("/products?limit=1").await.0, 200);
+    assert!(t.elapsed() >= Duration::from_millis(150));
+    let t = Instant::now();
+    h.control(Method::GET, "/_emulator/stats", None).await;
+    assert!(
+        t.elapsed() < Duration::from_millis(150),
+        "control plane is not delayed"
+    );
+}

@@ -1,0 +1,393 @@
+//! Webhook delivery over real HTTP to a local receiver: bodies, signatures, retries,
+//! duplicates.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use common::*;
+use ecwid_emulator::{EmulatorConfig, signature};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[derive(Clone, Debug)]
+struct Delivery {
+    query: String,
+    signature: String,
+    body: Value,
+}
+
+#[derive(Default)]
+struct Receiver {
+    deliveries: Mutex<Vec<Delivery>>,
+    /// Attempts to refuse (with 500) before accepting.
+    fail_first: AtomicUsize,
+}
+
+async fn receive(
+    State(r): State<Arc<Receiver>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: String,
+) -> StatusCode {
+    let delivery = Delivery {
+        query: q.unwrap_or_default(),
+        signature: headers
+            .get("x-ecwid-webhook-signature")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default(),
+        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+    };
+    r.deliveries.lock().unwrap().push(delivery);
+    let refuse = r
+        .fail_first
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if refuse {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    }
+}
+
+async fn receiver() -> (Arc<Receiver>, String) {
+    let r = Arc::new(Receiver::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(r.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (r, url)
+}
+
+fn deliveries(r: &Receiver) -> Vec<Delivery> {
+    r.deliveries.lock().unwrap().clone()
+}
+
+async fn wait_for_event(r: &Receiver, event_type: &str, entity: i64) -> Delivery {
+    wait_for(
+        &format!("{event_type} {entity}"),
+        Duration::from_secs(10),
+        || async {
+            deliveries(r).into_iter().find(|d| {
+                d.body["eventType"] == json!(event_type) && d.body["entityId"] == json!(entity)
+            })
+        },
+    )
+    .await
+}
+
+/// Webhook samples for events the emulator never emits (no app install flow, no profile).
+const NOT_EMULATED: &[&str] = &[
+    "webhook-application-installed.json",
+    "webhook-application-uninstalled.json",
+    "webhook-profile-subscription-status-changed.json",
+    "webhook-profile-updated.json",
+];
+
+#[tokio::test]
+async fn every_change_sends_a_signed_webhook_shaped_like_the_samples() {
+    let (r, url) = receiver().await;
+    let h = start(EmulatorConfig {
+        webhook_url: Some(url),
+        orders: 40,
+        ..small_config()
+    })
+    .await;
+    let state = h.state().await;
+    let mut expected: Vec<(&str, &str, i64)> = Vec::new();
+
+    let pid = h
+        .ok(
+            Method::POST,
+            "/products",
+            Some(&json!({"name": "Hooked", "sku": "HOOK-1"})),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    expected.push(("webhook-product-created.json", "product.created", pid));
+    h.ok(
+        Method::PUT,
+        &format!("/products/{pid}"),
+        Some(&json!({"price": 3})),
+    )
+    .await;
+    expected.push(("webhook-product-updated.json", "product.updated", pid));
+    h.ok(Method::DELETE, &format!("/products/{pid}"), None)
+        .await;
+    expected.push(("webhook-product-deleted.json", "product.deleted", pid));
+
+    let cid = h
+        .ok(Method::POST, "/categories", Some(&json!({"name": "Hooks"})))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    expected.push(("webhook-category-created.json", "category.created", cid));
+    h.ok(
+        Method::PUT,
+        &format!("/categories/{cid}"),
+        Some(&json!({"name": "Hooks 2"})),
+    )
+    .await;
+    expected.push(("webhook-category-updated.json", "category.updated", cid));
+    h.ok(Method::DELETE, &format!("/categories/{cid}"), None)
+        .await;
+    expected.push(("webhook-category-deleted.json", "category.deleted", cid));
+
+    let finished = state["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["paymentStatus"] != json!("INCOMPLETE"))
+        .unwrap();
+    let number = finished["orderNumber"].as_i64().unwrap();
+    h.ok(
+        Method::PUT,
+        &format!("/orders/{number}"),
+        Some(&json!({"fulfillmentStatus": "SHIPPED"})),
+    )
+    .await;
+    expected.push(("webhook-order-updated.json", "order.updated", number));
+    h.ok(Method::DELETE, &format!("/orders/{number}"), None)
+        .await;
+    expected.push(("webhook-order-deleted.json", "order.deleted", number));
+
+    let unfinished = h
+        .ok(
+            Method::POST,
+            "/orders",
+            Some(
+                &json!({"paymentStatus": "INCOMPLETE", "fulfillmentStatus": "AWAITING_PROCESSING"}),
+            ),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    expected.push((
+        "webhook-unfinished-order-created.json",
+        "unfinished_order.created",
+        unfinished,
+    ));
+    h.control(
+        Method::PATCH,
+        &format!("/_emulator/orders/{unfinished}"),
+        Some(&json!({"hidden": true})),
+    )
+    .await;
+    expected.push((
+        "webhook-unfinished-order-updated.json",
+        "unfinished_order.updated",
+        unfinished,
+    ));
+    h.ok(Method::DELETE, &format!("/orders/{unfinished}"), None)
+        .await;
+    expected.push((
+        "webhook-unfinished-order-deleted.json",
+        "unfinished_order.deleted",
+        unfinished,
+    ));
+
+    let cust = h
+        .ok(
+            Method::POST,
+            "/customers",
+            Some(&json!({"email": "hook@example.com"})),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    expected.push(("webhook-customer-created.json", "customer.created", cust));
+    h.ok(
+        Method::PUT,
+        &format!("/customers/{cust}"),
+        Some(&json!({"name": "Hook"})),
+    )
+    .await;
+    expected.push(("webhook-customer-updated.json", "customer.updated", cust));
+    h.ok(Method::DELETE, &format!("/customers/{cust}"), None)
+        .await;
+    expected.push(("webhook-customer-deleted.json", "customer.deleted", cust));
+
+    for (sample_name, event_type, entity) in &expected {
+        let d = wait_for_event(&r, event_type, *entity).await;
+        assert_shape(sample_name, &d.body, &[]);
+        assert_eq!(d.query, format!("eventtype={event_type}"));
+        assert_eq!(d.body["storeId"], json!(1003));
+        let created = d.body["eventCreated"].as_i64().unwrap();
+        let id = d.body["eventId"].as_str().unwrap();
+        assert_eq!(
+            d.signature,
+            signature("test_client_secret", created, id),
+            "signature of {event_type}"
+        );
+    }
+    let updated = wait_for_event(&r, "order.updated", number).await;
+    assert_eq!(
+        updated.body["data"]["newFulfillmentStatus"],
+        json!("SHIPPED")
+    );
+    assert_eq!(
+        updated.body["data"]["oldPaymentStatus"],
+        finished["paymentStatus"]
+    );
+
+    // every webhook sample is either compared above or deliberately not emulated
+    for entry in std::fs::read_dir(samples_dir()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        if name.starts_with("webhook-") {
+            assert!(
+                expected.iter().any(|(s, _, _)| *s == name)
+                    || NOT_EMULATED.contains(&name.as_str()),
+                "webhook sample {name} is not covered"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_storefront_sale_announces_the_order_and_the_stock_change() {
+    let (r, url) = receiver().await;
+    let h = start(small_config()).await;
+    let (status, _) = h
+        .control(
+            Method::PUT,
+            "/_emulator/webhooks",
+            Some(&json!({"url": url})),
+        )
+        .await;
+    assert_eq!(status, 200, "webhook target set at run time");
+    let p = h.state().await["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["quantity"].as_i64().unwrap_or(0) > 0)
+        .unwrap()
+        .clone();
+    let pid = p["id"].as_i64().unwrap();
+    let (_, sale) = h
+        .control(
+            Method::POST,
+            "/_emulator/orders",
+            Some(&json!({"items": [{"productId": pid, "quantity": 1}]})),
+        )
+        .await;
+    let number = sale["orderNumber"].as_i64().unwrap();
+    let created = wait_for_event(&r, "order.created", number).await;
+    assert_eq!(created.body["data"]["newPaymentStatus"], json!("PAID"));
+    wait_for_event(&r, "product.updated", pid).await;
+    // an admin edit of a variation announces the parent product
+    let cid = p["combinations"][0]["id"].as_i64().unwrap();
+    let before = deliveries(&r).len();
+    h.control(
+        Method::PATCH,
+        &format!("/_emulator/combinations/{pid}/{cid}"),
+        Some(&json!({"price": 1})),
+    )
+    .await;
+    wait_for("variation webhook", Duration::from_secs(10), || async {
+        (deliveries(&r).len() > before).then_some(())
+    })
+    .await;
+    assert_eq!(
+        deliveries(&r).last().unwrap().body["eventType"],
+        json!("product.updated")
+    );
+}
+
+#[tokio::test]
+async fn undelivered_webhooks_are_retried_on_the_compressed_schedule() {
+    let (r, url) = receiver().await;
+    r.fail_first.store(3, Ordering::SeqCst);
+    // 15 minutes / 9000 = 0.1 s between the first retries.
+    let h = start(EmulatorConfig {
+        webhook_url: Some(url),
+        time_scale: 9000.0,
+        ..small_config()
+    })
+    .await;
+    h.ok(Method::PUT, "/products/1", Some(&json!({"price": 2})))
+        .await;
+    wait_for(
+        "delivery after 3 refusals",
+        Duration::from_secs(10),
+        || async { (deliveries(&r).len() >= 4).then_some(()) },
+    )
+    .await;
+    let all = deliveries(&r);
+    let ids: Vec<&Value> = all.iter().map(|d| &d.body["eventId"]).collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "every attempt carries the same event"
+    );
+    let stats = wait_for("stats", Duration::from_secs(5), || async {
+        let (_, s) = h.control(Method::GET, "/_emulator/stats", None).await;
+        (s["webhooks"]["delivered"] == json!(1)).then_some(s)
+    })
+    .await;
+    assert_eq!(stats["webhooks"]["sent"], json!(4));
+    assert_eq!(stats["webhooks"]["failed"], json!(3));
+}
+
+#[tokio::test]
+async fn duplicates_and_reordering_can_be_switched_on() {
+    let (r, url) = receiver().await;
+    let h = start(small_config()).await;
+    h.control(
+        Method::PUT,
+        "/_emulator/webhooks",
+        Some(&json!({"url": url, "duplicate_rate": 1.0, "reorder": true})),
+    )
+    .await;
+    for pid in 1..=5 {
+        h.ok(
+            Method::PUT,
+            &format!("/products/{pid}"),
+            Some(&json!({"price": 5})),
+        )
+        .await;
+    }
+    wait_for("10 deliveries", Duration::from_secs(10), || async {
+        (deliveries(&r).len() >= 10).then_some(())
+    })
+    .await;
+    let all = deliveries(&r);
+    for pid in 1..=5 {
+        let copies: Vec<&Delivery> = all
+            .iter()
+            .filter(|d| d.body["entityId"] == json!(pid))
+            .collect();
+        assert_eq!(copies.len(), 2, "product {pid} announced twice");
+        assert_eq!(
+            copies[0].body["eventId"], copies[1].body["eventId"],
+            "a duplicate is the same event"
+        );
+    }
+    let (status, _) = h
+        .control(
+            Method::PUT,
+            "/_emulator/webhooks",
+            Some(&json!({"url": "not a url"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn contract_signature_test_vector() {
+    assert_eq!(
+        signature(
+            "abcde123456789",
+            1469429912,
+            "08a78904-0aa0-4c1a-953a-2e33c56236f0"
+        ),
+        "AT6vx56ZwtETOr5EEUtgZC3aJqzCZ1Ccl++RUFVEjP4="
+    );
+}

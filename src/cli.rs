@@ -1,0 +1,87 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{DEFAULT_CONFIG_PATH, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ecwid-sync",
+    version,
+    about = "Keeps a SQLite mirror of an Ecwid store in sync with the store",
+    long_about = "Keeps a SQLite mirror of an Ecwid store in sync with the store: products with \
+their variations and stock, categories, orders with their items, and optionally customers.\n\n\
+Start with `ecwid-sync demo`, which needs no configuration."
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "ECWID_SYNC_CONFIG", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+
+    /// Log format; overrides [log] format.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+
+    /// Log level or filter (error, warn, info, debug, trace); overrides [log] level.
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(value: LogFormatArg) -> Self {
+        match value {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: scheduled pulls until SIGTERM or Ctrl-C.
+    Run,
+    /// Run one pass (full for kinds never pulled), then exit: 0 on success.
+    Sync {
+        /// Pull every kind in full, removing what the store no longer has.
+        #[arg(long)]
+        full: bool,
+        /// Only these kinds, comma-separated: products, categories, orders, customers.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+    },
+    /// Show each kind's rows, cursors, last runs and last error. Read-only; safe while the
+    /// daemon runs.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Read this mirror file instead of the configured mirror.path.
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+    },
+    /// Validate the configuration and print it with secrets masked.
+    CheckConfig,
+    /// Start a local emulated store, mirror it into ./ecwid-demo.db and keep it in sync.
+    Demo {
+        /// How many products the emulated store has.
+        #[arg(long, default_value_t = 3000)]
+        products: usize,
+        /// The mirror file to write (replaced if it exists).
+        #[arg(long, default_value = "ecwid-demo.db")]
+        db: PathBuf,
+        /// Exit after the first pass instead of running until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+    },
+}

@@ -1,0 +1,198 @@
+//! What each subcommand does. `main` only parses, sets up logging and turns a
+//! [`CommandError`] into one line on stderr and an exit code.
+
+use std::path::Path;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command};
+use crate::config::{Config, ConfigError, SecretEnv};
+use crate::daemon::{self, DaemonError};
+use crate::ecwid::{ApiError, Client};
+use crate::mirror::{self, MirrorWriter, state};
+use crate::sync::progress::ProgressMode;
+use crate::sync::pull::error_chain;
+use crate::sync::{Kind, PullError, Puller, RunSummary};
+
+/// Exit codes: 1 a run failed (network, store, mirror), 2 bad configuration or input,
+/// 3 the store refused the token. The systemd unit does not restart on 2 and 3, since
+/// restarting cannot fix them.
+#[derive(Debug)]
+pub struct CommandError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CommandError {
+    fn usage(message: impl Into<String>) -> Self {
+        CommandError {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ConfigError> for CommandError {
+    fn from(e: ConfigError) -> Self {
+        CommandError::usage(e.to_string())
+    }
+}
+
+impl From<DaemonError> for CommandError {
+    fn from(e: DaemonError) -> Self {
+        let auth = matches!(
+            e,
+            DaemonError::Api(ApiError::Auth { .. })
+                | DaemonError::Pull(PullError::Api(ApiError::Auth { .. }))
+        );
+        CommandError {
+            code: if auth { 3 } else { 1 },
+            message: error_chain(&e),
+        }
+    }
+}
+
+impl From<PullError> for CommandError {
+    fn from(e: PullError) -> Self {
+        DaemonError::from(e).into()
+    }
+}
+
+impl From<ApiError> for CommandError {
+    fn from(e: ApiError) -> Self {
+        DaemonError::from(e).into()
+    }
+}
+
+impl From<mirror::MirrorError> for CommandError {
+    fn from(e: mirror::MirrorError) -> Self {
+        DaemonError::from(e).into()
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn execute(cli: Cli) -> Result<(), CommandError> {
+    let shutdown = CancellationToken::new();
+    match cli.command {
+        Command::Demo { products, db, once } => {
+            init_logging(&cli.log_format, &cli.log_level, None);
+            daemon::cancel_on_signals(shutdown.clone());
+            crate::demo::run(products, &db, once, shutdown).await
+        }
+        Command::Status { json, mirror } => {
+            let path = match mirror {
+                Some(path) => path,
+                None => load(&cli.config)?.mirror.path,
+            };
+            print_status(&path, json)
+        }
+        Command::CheckConfig => {
+            let config = load(&cli.config)?;
+            println!(
+                "# {}: valid\n{}",
+                cli.config.display(),
+                config.to_masked_toml()
+            );
+            Ok(())
+        }
+        Command::Sync { full, only } => {
+            let config = load(&cli.config)?;
+            init_logging(&cli.log_format, &cli.log_level, Some(&config));
+            let kinds = if only.is_empty() {
+                config.sync.kinds.clone()
+            } else {
+                crate::config::parse_kinds("--only", &only)?
+            };
+            daemon::cancel_on_signals(shutdown.clone());
+            sync_once(&config, &kinds, full, ProgressMode::Auto, shutdown).await?;
+            Ok(())
+        }
+        Command::Run => {
+            let config = load(&cli.config)?;
+            init_logging(&cli.log_format, &cli.log_level, Some(&config));
+            daemon::cancel_on_signals(shutdown.clone());
+            let outcome = daemon::run(&config, shutdown, || {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            })
+            .await;
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+            Ok(outcome?)
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Config, ConfigError> {
+    Config::load(path, &SecretEnv::from_process())
+}
+
+fn init_logging(
+    format: &Option<crate::cli::LogFormatArg>,
+    level: &Option<String>,
+    config: Option<&Config>,
+) {
+    let format = format
+        .map(Into::into)
+        .or(config.map(|c| c.log.format))
+        .unwrap_or(crate::config::LogFormat::Text);
+    let level = level
+        .clone()
+        .or(config.map(|c| c.log.level.clone()))
+        .unwrap_or_else(|| "info".to_string());
+    crate::logging::init(format, &level);
+}
+
+/// One pass over `kinds`. A shutdown mid-pass is a clean stop, not a failure.
+pub async fn sync_once(
+    config: &Config,
+    kinds: &[Kind],
+    full: bool,
+    progress: ProgressMode,
+    shutdown: CancellationToken,
+) -> Result<Vec<RunSummary>, DaemonError> {
+    let writer = MirrorWriter::open(&config.mirror.path)?;
+    let client = Client::new(&config.ecwid)?;
+    let puller = Puller::new(client, writer, &config.sync, progress, shutdown);
+    match puller.pass(kinds, full).await {
+        Ok(summaries) => Ok(summaries),
+        Err(PullError::Interrupted) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
+    let conn = mirror::open_read_only(path)?;
+    let kinds = state::status(&conn).map_err(mirror::MirrorError::from)?;
+    if json {
+        let text = serde_json::to_string_pretty(&kinds).expect("status serializes");
+        println!("{text}");
+        return Ok(());
+    }
+    println!("mirror: {}", path.display());
+    println!(
+        "{:<11} {:>8} {:>9}  {:<20} {:<20} {:<20}  last error",
+        "kind", "rows", "children", "cursor", "last full", "last incremental"
+    );
+    for k in kinds {
+        println!(
+            "{:<11} {:>8} {:>9}  {:<20} {:<20} {:<20}  {}",
+            k.kind,
+            k.rows,
+            k.child_rows
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+            fmt_time(k.state.cursor),
+            fmt_time(k.state.last_full_finished),
+            fmt_time(k.state.last_incremental),
+            k.state.last_error.as_deref().unwrap_or("-"),
+        );
+    }
+    Ok(())
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC), `-` when never.
+pub fn fmt_time(ts: Option<i64>) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    ts.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| "-".to_string())
+}

@@ -1,0 +1,585 @@
+//! Configuration: the TOML file, secrets from the environment or files, and validation.
+//!
+//! The file is parsed into `Raw*` structs that reject unknown keys, then validated into
+//! [`Config`], the only type the rest of the program sees. Every error names the key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::sync::Kind;
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/ecwid-sync/config.toml";
+pub const DEFAULT_API_BASE: &str = "https://app.ecwid.com/api/v3";
+pub const TOKEN_ENV: &str = "ECWID_SYNC_TOKEN";
+pub const CLIENT_SECRET_ENV: &str = "ECWID_SYNC_CLIENT_SECRET";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+/// A secret value. `Debug`, `Display` and serialization print `***`, so a secret cannot leak
+/// through a log line, an error or `check-config`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    pub ecwid: EcwidConfig,
+    pub mirror: MirrorConfig,
+    pub sync: SyncConfig,
+    pub webhooks: WebhooksConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EcwidConfig {
+    pub store_id: u64,
+    pub token: Secret,
+    pub client_secret: Option<Secret>,
+    pub api_base: String,
+    pub requests_per_minute: u32,
+    pub burst: u32,
+    #[serde(serialize_with = "as_secs")]
+    pub connect_timeout: Duration,
+    #[serde(serialize_with = "as_secs")]
+    pub request_timeout: Duration,
+    pub max_retries: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MirrorConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncConfig {
+    pub kinds: Vec<Kind>,
+    pub incremental_cron: String,
+    pub full_cron: String,
+    #[serde(serialize_with = "as_secs")]
+    pub overlap: Duration,
+    /// How many pages a full pull fetches ahead of the one being written.
+    pub fetch_ahead: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct WebhooksConfig {
+    pub listen: SocketAddr,
+    pub path: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+fn as_secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+// ---- the file as written ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    ecwid: Option<RawEcwid>,
+    mirror: Option<RawMirror>,
+    sync: Option<RawSync>,
+    webhooks: Option<RawWebhooks>,
+    push: Option<RawReserved>,
+    conflicts: Option<RawReserved>,
+    log: Option<RawLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEcwid {
+    store_id: Option<u64>,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    client_secret: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    api_base: Option<String>,
+    requests_per_minute: Option<u32>,
+    burst: Option<u32>,
+    connect_timeout_secs: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    max_retries: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMirror {
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    kinds: Option<Vec<String>>,
+    incremental_cron: Option<String>,
+    full_cron: Option<String>,
+    overlap_secs: Option<u64>,
+    fetch_ahead: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhooks {
+    listen: Option<String>,
+    path: Option<String>,
+}
+
+/// `[push]` and `[conflicts]` take no keys yet; accepting an empty table lets a config file
+/// carry the section headers without an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReserved {}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: Option<LogFormat>,
+    level: Option<String>,
+}
+
+/// Where secrets may come from besides the file. Passed in so tests need not touch the
+/// process environment.
+#[derive(Default)]
+pub struct SecretEnv {
+    pub token: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+impl SecretEnv {
+    pub fn from_process() -> Self {
+        SecretEnv {
+            token: std::env::var(TOKEN_ENV).ok().filter(|v| !v.is_empty()),
+            client_secret: std::env::var(CLIENT_SECRET_ENV)
+                .ok()
+                .filter(|v| !v.is_empty()),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path, env: &SecretEnv) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, env).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str, env: &SecretEnv) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            message: describe_toml_error(text, &e),
+        })?;
+        let _ = (&raw.push, &raw.conflicts);
+        validate(raw, env)
+    }
+
+    /// The configuration as TOML, secrets shown as `***`.
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+/// toml's messages span several lines (a source excerpt with a caret). One line with the
+/// line number, the offending line itself (which names the key) and the reason is what a
+/// one-line error needs.
+fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
+    let reason = err.message().trim().replace('\n', " ");
+    let Some(span) = err.span() else {
+        return reason;
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or_default().trim();
+    format!("line {line_no}: `{line}`: {reason}")
+}
+
+fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
+    let e = raw.ecwid.unwrap_or_default();
+    let store_id = e.store_id.ok_or_else(|| {
+        invalid(
+            "ecwid.store_id",
+            "missing; set it to the numeric id of the store",
+        )
+    })?;
+    if store_id == 0 {
+        return Err(invalid("ecwid.store_id", "must be a positive integer"));
+    }
+    let token = resolve_secret(
+        "ecwid.token",
+        "ecwid.token_file",
+        TOKEN_ENV,
+        e.token,
+        e.token_file,
+        env.token.clone(),
+    )?
+    .ok_or_else(|| {
+        invalid(
+            "ecwid.token",
+            format!(
+                "missing; set ecwid.token, ecwid.token_file or the {TOKEN_ENV} environment variable"
+            ),
+        )
+    })?;
+    let client_secret = resolve_secret(
+        "ecwid.client_secret",
+        "ecwid.client_secret_file",
+        CLIENT_SECRET_ENV,
+        e.client_secret,
+        e.client_secret_file,
+        env.client_secret.clone(),
+    )?;
+    let api_base = e
+        .api_base
+        .unwrap_or_else(|| DEFAULT_API_BASE.to_string())
+        .trim_end_matches('/')
+        .to_string();
+    if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+        return Err(invalid(
+            "ecwid.api_base",
+            format!("expected an http:// or https:// URL, got {api_base:?}"),
+        ));
+    }
+    let requests_per_minute = e.requests_per_minute.unwrap_or(500);
+    if !(1..=6000).contains(&requests_per_minute) {
+        return Err(invalid(
+            "ecwid.requests_per_minute",
+            format!("expected an integer from 1 to 6000, got {requests_per_minute}"),
+        ));
+    }
+    let burst = e.burst.unwrap_or(10);
+    if !(1..=1000).contains(&burst) {
+        return Err(invalid(
+            "ecwid.burst",
+            format!("expected an integer from 1 to 1000, got {burst}"),
+        ));
+    }
+    let connect_timeout = positive_secs("ecwid.connect_timeout_secs", e.connect_timeout_secs, 10)?;
+    let request_timeout = positive_secs("ecwid.request_timeout_secs", e.request_timeout_secs, 60)?;
+    let max_retries = e.max_retries.unwrap_or(8);
+    if max_retries > 100 {
+        return Err(invalid(
+            "ecwid.max_retries",
+            format!("expected an integer from 0 to 100, got {max_retries}"),
+        ));
+    }
+
+    let m = raw.mirror.unwrap_or_default();
+    let path = m.path.ok_or_else(|| {
+        invalid(
+            "mirror.path",
+            "missing; set it to the SQLite file to write, e.g. /var/lib/ecwid-sync/mirror.db",
+        )
+    })?;
+    if path.as_os_str().is_empty() {
+        return Err(invalid("mirror.path", "must not be empty"));
+    }
+
+    let s = raw.sync.unwrap_or_default();
+    let kinds = match s.kinds {
+        None => vec![Kind::Products, Kind::Categories, Kind::Orders],
+        Some(names) => parse_kinds("sync.kinds", &names)?,
+    };
+    let incremental_cron = s
+        .incremental_cron
+        .unwrap_or_else(|| "0 * * * * *".to_string());
+    check_cron("sync.incremental_cron", &incremental_cron)?;
+    let full_cron = s.full_cron.unwrap_or_else(|| "0 30 3 * * *".to_string());
+    check_cron("sync.full_cron", &full_cron)?;
+    let overlap = Duration::from_secs(s.overlap_secs.unwrap_or(60));
+    if overlap > Duration::from_secs(86_400) {
+        return Err(invalid(
+            "sync.overlap_secs",
+            "expected at most 86400 (one day)",
+        ));
+    }
+    let fetch_ahead = s.fetch_ahead.unwrap_or(4);
+    if !(1..=16).contains(&fetch_ahead) {
+        return Err(invalid(
+            "sync.fetch_ahead",
+            format!("expected an integer from 1 to 16, got {fetch_ahead}"),
+        ));
+    }
+
+    let w = raw.webhooks.unwrap_or_default();
+    let listen_text = w.listen.unwrap_or_else(|| "127.0.0.1:8088".to_string());
+    let listen = listen_text.parse().map_err(|_| {
+        invalid(
+            "webhooks.listen",
+            format!("expected an address like 127.0.0.1:8088, got {listen_text:?}"),
+        )
+    })?;
+    let hook_path = w.path.unwrap_or_else(|| "/webhooks/ecwid".to_string());
+    if !hook_path.starts_with('/') {
+        return Err(invalid(
+            "webhooks.path",
+            format!("expected a path starting with '/', got {hook_path:?}"),
+        ));
+    }
+
+    let l = raw.log.unwrap_or_default();
+    let level = l.level.unwrap_or_else(|| "info".to_string());
+    check_level("log.level", &level)?;
+
+    Ok(Config {
+        ecwid: EcwidConfig {
+            store_id,
+            token,
+            client_secret,
+            api_base,
+            requests_per_minute,
+            burst,
+            connect_timeout,
+            request_timeout,
+            max_retries,
+        },
+        mirror: MirrorConfig { path },
+        sync: SyncConfig {
+            kinds,
+            incremental_cron,
+            full_cron,
+            overlap,
+            fetch_ahead,
+        },
+        webhooks: WebhooksConfig {
+            listen,
+            path: hook_path,
+        },
+        log: LogConfig {
+            format: l.format.unwrap_or(LogFormat::Text),
+            level,
+        },
+    })
+}
+
+/// One secret from exactly one of: the file's value, a file it names, or the environment.
+/// The environment wins over the file so a systemd `Environment=` can override a packaged
+/// config; naming both the value and a file is an error, since one would silently lose.
+fn resolve_secret(
+    key: &'static str,
+    file_key: &'static str,
+    env_name: &str,
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    from_env: Option<String>,
+) -> Result<Option<Secret>, ConfigError> {
+    if inline.is_some() && file.is_some() {
+        return Err(invalid(
+            key,
+            format!("set either {key} or {file_key}, not both"),
+        ));
+    }
+    if let Some(value) = from_env {
+        return Ok(Some(Secret::new(value.trim())));
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| invalid(file_key, format!("cannot read {}: {e}", path.display())))?;
+        let value = text.trim();
+        if value.is_empty() {
+            return Err(invalid(file_key, format!("{} is empty", path.display())));
+        }
+        return Ok(Some(Secret::new(value)));
+    }
+    match inline {
+        Some(v) if v.trim().is_empty() => Err(invalid(
+            key,
+            format!("is empty; set it, or use {file_key} or {env_name}"),
+        )),
+        Some(v) => Ok(Some(Secret::new(v.trim()))),
+        None => Ok(None),
+    }
+}
+
+pub fn parse_kinds(key: &'static str, names: &[impl AsRef<str>]) -> Result<Vec<Kind>, ConfigError> {
+    let mut kinds = Vec::new();
+    for name in names {
+        let name = name.as_ref().trim();
+        let kind: Kind = name.parse().map_err(|_| {
+            invalid(
+                key,
+                format!(
+                    "unknown kind {name:?}; expected some of products, categories, orders, customers"
+                ),
+            )
+        })?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    if kinds.is_empty() {
+        return Err(invalid(key, "must name at least one kind"));
+    }
+    Ok(kinds)
+}
+
+fn positive_secs(
+    key: &'static str,
+    value: Option<u64>,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    let secs = value.unwrap_or(default);
+    if secs == 0 || secs > 3600 {
+        return Err(invalid(
+            key,
+            format!("expected seconds from 1 to 3600, got {secs}"),
+        ));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn check_cron(key: &'static str, expr: &str) -> Result<(), ConfigError> {
+    crate::daemon::parse_cron(expr).map(|_| ()).map_err(|e| {
+        invalid(
+            key,
+            format!("invalid cron expression {expr:?} ({e}); expected six fields: sec min hour day month weekday, e.g. \"0 * * * * *\""),
+        )
+    })
+}
+
+fn check_level(key: &'static str, level: &str) -> Result<(), ConfigError> {
+    tracing_subscriber::EnvFilter::try_new(level)
+        .map(|_| ())
+        .map_err(|e| {
+            invalid(
+                key,
+                format!("expected a level such as error, warn, info, debug or trace ({e})"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str =
+        "[ecwid]\nstore_id = 1003\ntoken = \"secret_abc\"\n[mirror]\npath = \"m.db\"\n";
+
+    #[test]
+    fn defaults_fill_everything_but_store_token_and_path() {
+        let c = Config::parse(MINIMAL, &SecretEnv::default()).unwrap();
+        assert_eq!(c.ecwid.api_base, DEFAULT_API_BASE);
+        assert_eq!(c.ecwid.requests_per_minute, 500);
+        assert_eq!(
+            c.sync.kinds,
+            vec![Kind::Products, Kind::Categories, Kind::Orders]
+        );
+        assert_eq!(c.webhooks.listen, "127.0.0.1:8088".parse().unwrap());
+        assert_eq!(c.log.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_the_printed_config() {
+        let env = SecretEnv {
+            token: None,
+            client_secret: Some("cs_hidden".into()),
+        };
+        let c = Config::parse(MINIMAL, &env).unwrap();
+        let shown = format!("{c:?}{}", c.to_masked_toml());
+        assert!(
+            !shown.contains("secret_abc") && !shown.contains("cs_hidden"),
+            "{shown}"
+        );
+        assert!(shown.contains("***"));
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_token() {
+        let env = SecretEnv {
+            token: Some("from_env".into()),
+            client_secret: None,
+        };
+        let c = Config::parse(MINIMAL, &env).unwrap();
+        assert_eq!(c.ecwid.token.expose(), "from_env");
+    }
+
+    #[test]
+    fn a_token_and_a_token_file_together_are_refused() {
+        let text = MINIMAL.replace("token = ", "token_file = \"/x\"\ntoken = ");
+        let err = Config::parse(&text, &SecretEnv::default()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("ecwid.token: set either"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_sections_and_keys_are_named() {
+        let err = Config::parse(&format!("{MINIMAL}[pull]\nx = 1\n"), &SecretEnv::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `pull`"), "{err}");
+        let err = Config::parse(
+            &format!("{MINIMAL}[push]\nmode = 1\n"),
+            &SecretEnv::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `mode`"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
+}

@@ -1,0 +1,50 @@
+//! The one request budget every caller of the Ecwid API shares.
+//!
+//! Ecwid limits requests per store (and per token), not per task, so pulls, webhook deltas
+//! and pushes must draw from one bucket. A 429 pauses everybody until its `Retry-After` has
+//! passed: letting other tasks keep sending would only earn more 429s.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
+
+pub struct Budget {
+    limiter: DefaultDirectRateLimiter,
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl Budget {
+    /// `per_minute` tokens refill evenly over a minute; `burst` may be spent at once.
+    pub fn new(per_minute: u32, burst: u32) -> Budget {
+        let per_minute = NonZeroU32::new(per_minute.max(1)).expect("at least one");
+        let burst = NonZeroU32::new(burst.max(1)).expect("at least one");
+        Budget {
+            limiter: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
+            paused_until: Mutex::new(None),
+        }
+    }
+
+    /// Waits until a request may be sent.
+    pub async fn acquire(&self) {
+        loop {
+            let pause = *self.paused_until.lock().expect("budget lock");
+            match pause {
+                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                _ => break,
+            }
+        }
+        self.limiter.until_ready().await;
+    }
+
+    /// Holds every caller back for `wait` (the server said it is over its limit).
+    pub fn pause_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut paused = self.paused_until.lock().expect("budget lock");
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
+    }
+}

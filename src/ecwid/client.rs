@@ -1,0 +1,270 @@
+//! HTTP to the Ecwid REST API: auth, the shared budget, retries and error mapping.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use reqwest::{Method, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::budget::Budget;
+use super::model::ErrorBody;
+use crate::config::{EcwidConfig, Secret};
+
+/// The longest a `Retry-After` is obeyed; a larger value is more likely a mistake than a plan.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(
+        "Ecwid refused the access token ({status}: {message}); check ecwid.token and that the app has the scopes it needs"
+    )]
+    Auth { status: u16, message: String },
+    #[error("Ecwid answered {status} to {method} {path}: {message}")]
+    Status {
+        method: Method,
+        path: String,
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{method} {path} failed before Ecwid answered")]
+    Transport {
+        method: Method,
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("unexpected answer to {method} {path}: {detail}")]
+    Decode {
+        method: Method,
+        path: String,
+        detail: String,
+    },
+}
+
+impl ApiError {
+    /// Whether sending the same request again may succeed (the contract's retry policy:
+    /// 429, 449, 5xx and transport errors).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ApiError::Transport { .. } => true,
+            ApiError::Status { status, .. } => *status == 429 || *status == 449 || *status >= 500,
+            ApiError::Auth { .. } | ApiError::Decode { .. } => false,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } | ApiError::Auth { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Counts over the client's lifetime; a run's summary takes the difference of two snapshots.
+#[derive(Default, Debug)]
+pub struct Counters {
+    requests: AtomicU64,
+    throttled: AtomicU64,
+    retries: AtomicU64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    pub requests: u64,
+    pub throttled: u64,
+    pub retries: u64,
+}
+
+impl std::ops::Sub for CounterSnapshot {
+    type Output = CounterSnapshot;
+    fn sub(self, rhs: Self) -> Self {
+        CounterSnapshot {
+            requests: self.requests - rhs.requests,
+            throttled: self.throttled - rhs.throttled,
+            retries: self.retries - rhs.retries,
+        }
+    }
+}
+
+/// A cheap-to-clone handle; all clones share the budget and the counters.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    store_base: String,
+    token: Secret,
+    budget: Budget,
+    max_retries: usize,
+    counters: Counters,
+}
+
+impl Client {
+    pub fn new(config: &EcwidConfig) -> Result<Client, ApiError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(concat!("ecwid-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|source| ApiError::Transport {
+                method: Method::GET,
+                path: "/".into(),
+                source,
+            })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                store_base: format!("{}/{}", config.api_base, config.store_id),
+                token: config.token.clone(),
+                budget: Budget::new(config.requests_per_minute, config.burst),
+                max_retries: config.max_retries,
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    pub fn counters(&self) -> CounterSnapshot {
+        let c = &self.inner.counters;
+        CounterSnapshot {
+            requests: c.requests.load(Ordering::Relaxed),
+            throttled: c.throttled.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// GET `path` (relative to the store, e.g. `/products`) and parse the JSON answer.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ApiError> {
+        let body = self.get_bytes(path, query).await?;
+        serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
+            method: Method::GET,
+            path: path.to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// GET with retries: reads are idempotent, so every retryable failure is tried again.
+    pub async fn get_bytes(&self, path: &str, query: &[(&str, String)]) -> Result<Bytes, ApiError> {
+        let attempt = || self.send_once(Method::GET, path, query, None);
+        attempt
+            .retry(self.backoff())
+            .sleep(tokio::time::sleep)
+            .when(ApiError::is_retryable)
+            .adjust(|err, planned| self.before_retry(err, planned))
+            .await
+    }
+
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(60))
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(self.inner.max_retries)
+    }
+
+    /// Called before each retry: a 429's `Retry-After` replaces the planned delay and holds
+    /// back every other caller too.
+    fn before_retry(&self, err: &ApiError, planned: Option<Duration>) -> Option<Duration> {
+        let planned = planned?;
+        self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+        let wait = match err.retry_after() {
+            Some(after) => after.min(MAX_RETRY_AFTER),
+            None => planned,
+        };
+        if err.status() == Some(429) {
+            self.inner.budget.pause_for(wait);
+        }
+        tracing::debug!(error = %err, wait_ms = wait.as_millis() as u64, "retrying");
+        Some(wait)
+    }
+
+    /// One request, no retry. Public for writes whose retry needs a decision of its own
+    /// (a non-idempotent request must not be resent blindly).
+    pub async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Bytes, ApiError> {
+        let inner = &self.inner;
+        inner.budget.acquire().await;
+        inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let mut request = inner
+            .http
+            .request(method.clone(), format!("{}{}", inner.store_base, path))
+            .query(query)
+            .bearer_auth(inner.token.expose())
+            .header(header::CONTENT_TYPE, "application/json;charset=utf-8");
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        let transport = |source: reqwest::Error| ApiError::Transport {
+            method: method.clone(),
+            path: path.to_string(),
+            // The URL carries no secret (the token travels in a header), but error text
+            // stays short without it.
+            source: source.without_url(),
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response.bytes().await.map_err(transport)?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        let message = error_message(status, &bytes);
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(ApiError::Auth {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        Err(ApiError::Status {
+            method,
+            path: path.to_string(),
+            status: status.as_u16(),
+            message,
+            retry_after,
+        })
+    }
+}
+
+/// Ecwid's message from the body (`errorMessage`, or the batch docs' `error_message`), else
+/// the status line's reason.
+fn error_message(status: StatusCode, body: &[u8]) -> String {
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.error_message)
+        .unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("no message")
+                .to_string()
+        })
+}

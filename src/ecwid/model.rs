@@ -1,0 +1,175 @@
+//! The parts of Ecwid documents the mirror puts in typed columns.
+//!
+//! Every type borrows from the response text and keeps each entity's own JSON as a
+//! `&RawValue`, so the mirror stores exactly what Ecwid sent (`raw_json`) without
+//! re-serializing, and fields this model does not know are never lost. Parsing is tolerant:
+//! every field but the id is optional, because Ecwid omits fields freely (`quantity` when
+//! stock is unlimited, `compareToPrice` when not set, `name` on some customers).
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The envelope of every search endpoint.
+#[derive(Debug, Deserialize)]
+pub struct Page<'a> {
+    pub total: u64,
+    pub count: u64,
+    pub offset: u64,
+    pub limit: u64,
+    #[serde(borrow)]
+    pub items: Vec<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Product<'a> {
+    pub id: i64,
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub price: Option<f64>,
+    pub compare_to_price: Option<f64>,
+    pub quantity: Option<i64>,
+    pub unlimited: Option<bool>,
+    pub in_stock: Option<bool>,
+    pub enabled: Option<bool>,
+    pub weight: Option<f64>,
+    pub default_category_id: Option<i64>,
+    pub create_timestamp: Option<i64>,
+    pub update_timestamp: Option<i64>,
+    pub category_ids: Option<Vec<i64>>,
+    #[serde(borrow)]
+    pub combinations: Option<Vec<&'a RawValue>>,
+}
+
+/// A product variation ("combination" in the API).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Variation<'a> {
+    pub id: i64,
+    pub sku: Option<String>,
+    pub quantity: Option<i64>,
+    pub unlimited: Option<bool>,
+    pub price: Option<f64>,
+    #[serde(borrow)]
+    pub options: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Category {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub order_by: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order<'a> {
+    pub order_number: i64,
+    /// The newer platform's string id; older payloads have none. Kept as JSON because its
+    /// type is not documented.
+    #[serde(borrow)]
+    pub id: Option<&'a RawValue>,
+    pub email: Option<String>,
+    pub customer_id: Option<i64>,
+    pub payment_status: Option<String>,
+    pub fulfillment_status: Option<String>,
+    pub total: Option<f64>,
+    pub subtotal: Option<f64>,
+    pub tax: Option<f64>,
+    pub tracking_number: Option<String>,
+    pub create_timestamp: Option<i64>,
+    pub update_timestamp: Option<i64>,
+    pub hidden: Option<bool>,
+    #[serde(borrow, default)]
+    pub items: Vec<OrderItem<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem<'a> {
+    pub id: Option<i64>,
+    pub product_id: Option<i64>,
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub quantity: Option<i64>,
+    pub price: Option<f64>,
+    #[serde(borrow)]
+    pub selected_options: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Customer {
+    pub id: i64,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// Customers carry only date strings, no integer timestamps.
+    pub updated: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatestStats {
+    pub products_updated: Option<String>,
+    pub categories_updated: Option<String>,
+    pub orders_updated: Option<String>,
+    pub customers_updated: Option<String>,
+}
+
+/// One entry of a `*/deleted` listing: product id, order number or customer id.
+#[derive(Debug, Deserialize)]
+pub struct DeletedItem {
+    pub id: i64,
+    pub date: String,
+}
+
+/// The answer of a single-entity write (`{"updateCount":1}` and friends).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteResult {
+    pub update_count: Option<i64>,
+    pub delete_count: Option<i64>,
+    pub id: Option<i64>,
+    pub warning: Option<String>,
+}
+
+/// The error body Ecwid sends with most 4xx/5xx answers. The batch docs spell the key in
+/// snake case, so both are read.
+#[derive(Debug, Deserialize)]
+pub struct ErrorBody {
+    #[serde(rename = "errorMessage", alias = "error_message")]
+    pub error_message: Option<String>,
+    #[serde(rename = "errorCode")]
+    pub error_code: Option<String>,
+}
+
+/// Parses Ecwid's date strings (`2015-10-05 07:26:14 +0000`, offsets vary) into unix seconds.
+pub fn parse_date(text: &str) -> Option<i64> {
+    use time::macros::format_description;
+    let with_offset = format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]"
+    );
+    if let Ok(t) = time::OffsetDateTime::parse(text.trim(), with_offset) {
+        return Some(t.unix_timestamp());
+    }
+    let naive = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::PrimitiveDateTime::parse(text.trim(), naive)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_dates_with_any_offset() {
+        assert_eq!(parse_date("1970-01-01 00:00:10 +0000"), Some(10));
+        assert_eq!(parse_date("1970-01-01 04:00:10 +0400"), Some(10));
+        assert_eq!(parse_date("1970-01-01 00:00:10"), Some(10));
+        assert_eq!(parse_date("yesterday"), None);
+    }
+}

@@ -1,0 +1,132 @@
+//! The kinds of entity the mirror holds, and where each lives in the API and in SQLite.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::ecwid::model::LatestStats;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Products,
+    Categories,
+    Orders,
+    Customers,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [
+        Kind::Products,
+        Kind::Categories,
+        Kind::Orders,
+        Kind::Customers,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Products => "products",
+            Kind::Categories => "categories",
+            Kind::Orders => "orders",
+            Kind::Customers => "customers",
+        }
+    }
+
+    pub fn table(self) -> &'static str {
+        self.name()
+    }
+
+    pub fn key_column(self) -> &'static str {
+        match self {
+            Kind::Orders => "order_number",
+            _ => "id",
+        }
+    }
+
+    /// The table of rows that belong to one entity of this kind.
+    pub fn child_table(self) -> Option<&'static str> {
+        match self {
+            Kind::Products => Some("product_variations"),
+            Kind::Orders => Some("order_items"),
+            _ => None,
+        }
+    }
+
+    /// The search endpoint, relative to the store.
+    pub fn search_path(self) -> &'static str {
+        match self {
+            Kind::Products => "/products",
+            Kind::Categories => "/categories",
+            Kind::Orders => "/orders",
+            Kind::Customers => "/customers",
+        }
+    }
+
+    /// Ecwid keeps no deletion list for categories (nor for variations).
+    pub fn deleted_path(self) -> Option<&'static str> {
+        match self {
+            Kind::Products => Some("/products/deleted"),
+            Kind::Orders => Some("/orders/deleted"),
+            Kind::Customers => Some("/customers/deleted"),
+            Kind::Categories => None,
+        }
+    }
+
+    /// The search parameter that takes a comma list of keys, where the API has one.
+    pub fn id_list_param(self) -> Option<&'static str> {
+        match self {
+            Kind::Products => Some("productId"),
+            Kind::Orders => Some("orderNumber"),
+            _ => None,
+        }
+    }
+
+    /// Extra search parameters for a complete, stably ordered listing. Creation order keeps
+    /// positions fixed while entities are edited mid-scan, so offset paging neither skips
+    /// nor repeats them (an edit only moves an entity in update-time order).
+    pub fn listing_params(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Kind::Products => &[("sortBy", "ADDED_TIME_ASC")],
+            // Disabled categories are left out unless asked for.
+            Kind::Categories => &[("hidden_categories", "true")],
+            // Orders have no sortBy; they come in order-number order.
+            Kind::Orders => &[],
+            Kind::Customers => &[("sortBy", "REGISTERED_DATE_ASC")],
+        }
+    }
+
+    /// Whether the search endpoint filters by `updatedFrom`; categories carry no times at
+    /// all, so they are always listed whole (there are few of them).
+    pub fn has_update_filter(self) -> bool {
+        self != Kind::Categories
+    }
+
+    /// This kind's "last changed" date in `latest-stats`.
+    pub fn stats_marker(self, stats: &LatestStats) -> Option<&str> {
+        match self {
+            Kind::Products => stats.products_updated.as_deref(),
+            Kind::Categories => stats.categories_updated.as_deref(),
+            Kind::Orders => stats.orders_updated.as_deref(),
+            Kind::Customers => stats.customers_updated.as_deref(),
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!("unknown kind {s:?}; expected products, categories, orders or customers")
+            })
+    }
+}

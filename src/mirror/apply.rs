@@ -1,0 +1,530 @@
+//! Writing remote documents into the mirror: upserts guarded by Ecwid's update time, the
+//! child rows that come with them (variations, category links, order items), and removals.
+
+use rusqlite::{Connection, Transaction, params};
+use serde_json::value::RawValue;
+
+use super::MirrorError;
+use crate::ecwid::model::{self, Category, Customer, Order, Product, Variation};
+use crate::sync::Kind;
+
+/// A page of documents of one kind, turned into rows.
+#[derive(Debug)]
+pub enum Rows {
+    Products(Vec<ProductRow>),
+    Categories(Vec<CategoryRow>),
+    Orders(Vec<OrderRow>),
+    Customers(Vec<CustomerRow>),
+}
+
+#[derive(Debug)]
+pub struct ProductRow {
+    pub id: i64,
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub price: Option<f64>,
+    pub compare_to_price: Option<f64>,
+    pub quantity: Option<i64>,
+    pub unlimited: bool,
+    pub in_stock: bool,
+    pub enabled: bool,
+    pub weight: Option<f64>,
+    pub default_category_id: Option<i64>,
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+    pub raw_json: String,
+    pub category_ids: Vec<i64>,
+    pub variations: Vec<VariationRow>,
+}
+
+#[derive(Debug)]
+pub struct VariationRow {
+    pub id: i64,
+    pub sku: Option<String>,
+    pub quantity: Option<i64>,
+    pub unlimited: bool,
+    pub price: Option<f64>,
+    pub options_json: Option<String>,
+    pub raw_json: String,
+}
+
+#[derive(Debug)]
+pub struct CategoryRow {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub name: Option<String>,
+    pub enabled: bool,
+    pub order_by: Option<i64>,
+    pub raw_json: String,
+}
+
+#[derive(Debug)]
+pub struct OrderRow {
+    pub order_number: i64,
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub customer_id: Option<i64>,
+    pub payment_status: Option<String>,
+    pub fulfillment_status: Option<String>,
+    pub total: Option<f64>,
+    pub subtotal: Option<f64>,
+    pub tax: Option<f64>,
+    pub tracking_number: Option<String>,
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
+    pub hidden: bool,
+    pub raw_json: String,
+    pub items: Vec<OrderItemRow>,
+}
+
+#[derive(Debug)]
+pub struct OrderItemRow {
+    pub item_id: Option<i64>,
+    pub product_id: Option<i64>,
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub quantity: Option<i64>,
+    pub price: Option<f64>,
+    pub options_json: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct CustomerRow {
+    pub id: i64,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub updated_at: Option<i64>,
+    pub raw_json: String,
+}
+
+impl Rows {
+    /// Parses the `items` of a search page (or any list of documents) of `kind`.
+    pub fn parse(kind: Kind, items: &[&RawValue]) -> Result<Rows, MirrorError> {
+        Ok(match kind {
+            Kind::Products => Rows::Products(collect(items, product_row)?),
+            Kind::Categories => Rows::Categories(collect(items, category_row)?),
+            Kind::Orders => Rows::Orders(collect(items, order_row)?),
+            Kind::Customers => Rows::Customers(collect(items, customer_row)?),
+        })
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Rows::Products(_) => Kind::Products,
+            Rows::Categories(_) => Kind::Categories,
+            Rows::Orders(_) => Kind::Orders,
+            Rows::Customers(_) => Kind::Customers,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::Products(r) => r.len(),
+            Rows::Categories(r) => r.len(),
+            Rows::Orders(r) => r.len(),
+            Rows::Customers(r) => r.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Moves `other`'s rows into `self`; both must be of the same kind.
+    pub fn append(&mut self, other: Rows) {
+        match (self, other) {
+            (Rows::Products(a), Rows::Products(b)) => a.extend(b),
+            (Rows::Categories(a), Rows::Categories(b)) => a.extend(b),
+            (Rows::Orders(a), Rows::Orders(b)) => a.extend(b),
+            (Rows::Customers(a), Rows::Customers(b)) => a.extend(b),
+            (a, b) => unreachable!("appending {:?} rows to {:?} rows", b.kind(), a.kind()),
+        }
+    }
+
+    /// The entity keys: product, category and customer ids, order numbers.
+    pub fn keys(&self) -> Vec<i64> {
+        match self {
+            Rows::Products(r) => r.iter().map(|x| x.id).collect(),
+            Rows::Categories(r) => r.iter().map(|x| x.id).collect(),
+            Rows::Orders(r) => r.iter().map(|x| x.order_number).collect(),
+            Rows::Customers(r) => r.iter().map(|x| x.id).collect(),
+        }
+    }
+
+    /// The newest Ecwid update time in the page, for the incremental cursor.
+    pub fn max_updated(&self) -> Option<i64> {
+        match self {
+            Rows::Products(r) => r.iter().filter_map(|x| x.updated_at).max(),
+            Rows::Categories(_) => None,
+            Rows::Orders(r) => r.iter().filter_map(|x| x.updated_at).max(),
+            Rows::Customers(r) => r.iter().filter_map(|x| x.updated_at).max(),
+        }
+    }
+}
+
+fn collect<T>(
+    items: &[&RawValue],
+    convert: fn(&RawValue) -> Result<T, MirrorError>,
+) -> Result<Vec<T>, MirrorError> {
+    items.iter().map(|raw| convert(raw)).collect()
+}
+
+fn product_row(raw: &RawValue) -> Result<ProductRow, MirrorError> {
+    let p: Product = serde_json::from_str(raw.get())?;
+    let unlimited = p.unlimited.unwrap_or(false);
+    let variations = p
+        .combinations
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|raw| variation_row(raw, &p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ProductRow {
+        id: p.id,
+        quantity: if unlimited { None } else { p.quantity },
+        unlimited,
+        in_stock: p
+            .in_stock
+            .unwrap_or(unlimited || p.quantity.unwrap_or(0) > 0),
+        enabled: p.enabled.unwrap_or(true),
+        price: p.price,
+        compare_to_price: p.compare_to_price,
+        weight: p.weight,
+        default_category_id: p.default_category_id,
+        created_at: p.create_timestamp,
+        updated_at: p.update_timestamp,
+        category_ids: p.category_ids.clone().unwrap_or_default(),
+        raw_json: raw.get().to_string(),
+        sku: p.sku,
+        name: p.name,
+        variations,
+    })
+}
+
+/// A variation without its own SKU, price or stock flag inherits the product's: the mirror
+/// stores the effective values, since that is what a consumer asking "what does this SKU
+/// cost" wants.
+fn variation_row(raw: &RawValue, product: &Product) -> Result<VariationRow, MirrorError> {
+    let v: Variation = serde_json::from_str(raw.get())?;
+    let unlimited = v
+        .unlimited
+        .unwrap_or_else(|| product.unlimited.unwrap_or(false));
+    Ok(VariationRow {
+        id: v.id,
+        sku: v.sku.or_else(|| product.sku.clone()),
+        quantity: if unlimited { None } else { v.quantity },
+        unlimited,
+        price: v.price.or(product.price),
+        options_json: v.options.map(|o| o.get().to_string()),
+        raw_json: raw.get().to_string(),
+    })
+}
+
+fn category_row(raw: &RawValue) -> Result<CategoryRow, MirrorError> {
+    let c: Category = serde_json::from_str(raw.get())?;
+    Ok(CategoryRow {
+        id: c.id,
+        parent_id: c.parent_id.filter(|&p| p != 0),
+        name: c.name,
+        enabled: c.enabled.unwrap_or(true),
+        order_by: c.order_by,
+        raw_json: raw.get().to_string(),
+    })
+}
+
+fn order_row(raw: &RawValue) -> Result<OrderRow, MirrorError> {
+    let o: Order = serde_json::from_str(raw.get())?;
+    let id = match o
+        .id
+        .map(|r| serde_json::from_str::<serde_json::Value>(r.get()))
+    {
+        Some(Ok(serde_json::Value::String(s))) => Some(s),
+        Some(Ok(serde_json::Value::Number(n))) => Some(n.to_string()),
+        _ => None,
+    };
+    let items = o
+        .items
+        .iter()
+        .map(|i| OrderItemRow {
+            item_id: i.id,
+            product_id: i.product_id,
+            sku: i.sku.clone(),
+            name: i.name.clone(),
+            quantity: i.quantity,
+            price: i.price,
+            options_json: i.selected_options.map(|r| r.get().to_string()),
+        })
+        .collect();
+    Ok(OrderRow {
+        order_number: o.order_number,
+        id,
+        email: o.email,
+        customer_id: o.customer_id,
+        payment_status: o.payment_status,
+        fulfillment_status: o.fulfillment_status,
+        total: o.total,
+        subtotal: o.subtotal,
+        tax: o.tax,
+        tracking_number: o.tracking_number,
+        created_at: o.create_timestamp,
+        updated_at: o.update_timestamp,
+        hidden: o.hidden.unwrap_or(false),
+        raw_json: raw.get().to_string(),
+        items,
+    })
+}
+
+fn customer_row(raw: &RawValue) -> Result<CustomerRow, MirrorError> {
+    let c: Customer = serde_json::from_str(raw.get())?;
+    Ok(CustomerRow {
+        id: c.id,
+        email: c.email,
+        name: c.name,
+        updated_at: c.updated.as_deref().and_then(model::parse_date),
+        raw_json: raw.get().to_string(),
+    })
+}
+
+/// Writes every row; returns how many were written. A row whose stored `updated_at` is newer
+/// than the document's is left alone: webhooks and pulls arrive out of order, and an older
+/// document must never overwrite a newer one.
+pub fn upsert_rows(tx: &Transaction, rows: &Rows, synced_at: i64) -> Result<usize, MirrorError> {
+    let mut written = 0;
+    match rows {
+        Rows::Products(rows) => {
+            for row in rows {
+                written += upsert_product(tx, row, synced_at)? as usize;
+            }
+        }
+        Rows::Categories(rows) => {
+            for row in rows {
+                written += upsert_category(tx, row, synced_at)? as usize;
+            }
+        }
+        Rows::Orders(rows) => {
+            for row in rows {
+                written += upsert_order(tx, row, synced_at)? as usize;
+            }
+        }
+        Rows::Customers(rows) => {
+            for row in rows {
+                written += upsert_customer(tx, row, synced_at)? as usize;
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn upsert_product(tx: &Transaction, p: &ProductRow, synced_at: i64) -> rusqlite::Result<bool> {
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO products (id, sku, name, price, compare_to_price, quantity, unlimited,
+                 in_stock, enabled, weight, default_category_id, created_at, updated_at,
+                 raw_json, synced_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT (id) DO UPDATE SET
+                 sku = excluded.sku, name = excluded.name, price = excluded.price,
+                 compare_to_price = excluded.compare_to_price, quantity = excluded.quantity,
+                 unlimited = excluded.unlimited, in_stock = excluded.in_stock,
+                 enabled = excluded.enabled, weight = excluded.weight,
+                 default_category_id = excluded.default_category_id,
+                 created_at = excluded.created_at, updated_at = excluded.updated_at,
+                 raw_json = excluded.raw_json, synced_at = excluded.synced_at
+             WHERE excluded.updated_at IS NULL OR products.updated_at IS NULL
+                OR excluded.updated_at >= products.updated_at",
+        )?
+        .execute(params![
+            p.id,
+            p.sku,
+            p.name,
+            p.price,
+            p.compare_to_price,
+            p.quantity,
+            p.unlimited,
+            p.in_stock,
+            p.enabled,
+            p.weight,
+            p.default_category_id,
+            p.created_at,
+            p.updated_at,
+            p.raw_json,
+            synced_at
+        ])?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    // Children are replaced whole: Ecwid sends a product with all its variations and
+    // categories, and there is no other feed that says which ones went away.
+    tx.prepare_cached("DELETE FROM product_variations WHERE product_id = ?1")?
+        .execute([p.id])?;
+    let mut insert_variation = tx.prepare_cached(
+        "INSERT OR REPLACE INTO product_variations
+             (id, product_id, sku, quantity, unlimited, price, options_json, raw_json, synced_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for v in &p.variations {
+        insert_variation.execute(params![
+            v.id,
+            p.id,
+            v.sku,
+            v.quantity,
+            v.unlimited,
+            v.price,
+            v.options_json,
+            v.raw_json,
+            synced_at
+        ])?;
+    }
+    tx.prepare_cached("DELETE FROM product_categories WHERE product_id = ?1")?
+        .execute([p.id])?;
+    let mut insert_link = tx.prepare_cached(
+        "INSERT OR IGNORE INTO product_categories (product_id, category_id) VALUES (?1, ?2)",
+    )?;
+    for category_id in &p.category_ids {
+        insert_link.execute([p.id, *category_id])?;
+    }
+    Ok(true)
+}
+
+fn upsert_category(tx: &Transaction, c: &CategoryRow, synced_at: i64) -> rusqlite::Result<bool> {
+    // Categories carry no update time, so the newest fetch always wins.
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO categories (id, parent_id, name, enabled, order_by, raw_json, synced_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO UPDATE SET
+                 parent_id = excluded.parent_id, name = excluded.name,
+                 enabled = excluded.enabled, order_by = excluded.order_by,
+                 raw_json = excluded.raw_json, synced_at = excluded.synced_at",
+        )?
+        .execute(params![
+            c.id,
+            c.parent_id,
+            c.name,
+            c.enabled,
+            c.order_by,
+            c.raw_json,
+            synced_at
+        ])?;
+    Ok(changed > 0)
+}
+
+fn upsert_order(tx: &Transaction, o: &OrderRow, synced_at: i64) -> rusqlite::Result<bool> {
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO orders (order_number, id, email, customer_id, payment_status,
+                 fulfillment_status, total, subtotal, tax, tracking_number, created_at,
+                 updated_at, hidden, raw_json, synced_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT (order_number) DO UPDATE SET
+                 id = excluded.id, email = excluded.email, customer_id = excluded.customer_id,
+                 payment_status = excluded.payment_status,
+                 fulfillment_status = excluded.fulfillment_status, total = excluded.total,
+                 subtotal = excluded.subtotal, tax = excluded.tax,
+                 tracking_number = excluded.tracking_number, created_at = excluded.created_at,
+                 updated_at = excluded.updated_at, hidden = excluded.hidden,
+                 raw_json = excluded.raw_json, synced_at = excluded.synced_at
+             WHERE excluded.updated_at IS NULL OR orders.updated_at IS NULL
+                OR excluded.updated_at >= orders.updated_at",
+        )?
+        .execute(params![
+            o.order_number,
+            o.id,
+            o.email,
+            o.customer_id,
+            o.payment_status,
+            o.fulfillment_status,
+            o.total,
+            o.subtotal,
+            o.tax,
+            o.tracking_number,
+            o.created_at,
+            o.updated_at,
+            o.hidden,
+            o.raw_json,
+            synced_at
+        ])?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    // An order update replaces its items whole (the API does the same).
+    tx.prepare_cached("DELETE FROM order_items WHERE order_number = ?1")?
+        .execute([o.order_number])?;
+    let mut insert_item = tx.prepare_cached(
+        "INSERT INTO order_items (order_number, line, item_id, product_id, sku, name, quantity,
+             price, options_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for (line, i) in o.items.iter().enumerate() {
+        insert_item.execute(params![
+            o.order_number,
+            line as i64,
+            i.item_id,
+            i.product_id,
+            i.sku,
+            i.name,
+            i.quantity,
+            i.price,
+            i.options_json
+        ])?;
+    }
+    Ok(true)
+}
+
+fn upsert_customer(tx: &Transaction, c: &CustomerRow, synced_at: i64) -> rusqlite::Result<bool> {
+    let changed = tx
+        .prepare_cached(
+            "INSERT INTO customers (id, email, name, updated_at, raw_json, synced_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (id) DO UPDATE SET
+                 email = excluded.email, name = excluded.name, updated_at = excluded.updated_at,
+                 raw_json = excluded.raw_json, synced_at = excluded.synced_at
+             WHERE excluded.updated_at IS NULL OR customers.updated_at IS NULL
+                OR excluded.updated_at >= customers.updated_at",
+        )?
+        .execute(params![
+            c.id,
+            c.email,
+            c.name,
+            c.updated_at,
+            c.raw_json,
+            synced_at
+        ])?;
+    Ok(changed > 0)
+}
+
+/// Removes entities by key; child rows go with them (ON DELETE CASCADE).
+pub fn delete_ids(tx: &Transaction, kind: Kind, ids: &[i64]) -> Result<usize, MirrorError> {
+    let sql = format!(
+        "DELETE FROM {} WHERE {} = ?1",
+        kind.table(),
+        kind.key_column()
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut removed = 0;
+    for id in ids {
+        removed += stmt.execute([id])?;
+    }
+    if kind == Kind::Categories {
+        // Ecwid drops a deleted category from its products' categoryIds; so does the mirror.
+        let mut unlink =
+            tx.prepare_cached("DELETE FROM product_categories WHERE category_id = ?1")?;
+        for id in ids {
+            unlink.execute([id])?;
+        }
+    }
+    Ok(removed)
+}
+
+pub fn ids_synced_before(conn: &Connection, kind: Kind, before: i64) -> rusqlite::Result<Vec<i64>> {
+    let sql = format!(
+        "SELECT {} FROM {} WHERE synced_at < ?1 ORDER BY 1",
+        kind.key_column(),
+        kind.table()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let ids = stmt
+        .query_map([before], |r| r.get(0))?
+        .collect::<Result<Vec<i64>, _>>()?;
+    Ok(ids)
+}

@@ -1,0 +1,143 @@
+//! Everything that speaks SQLite: opening and migrating the mirror, the single writer, the
+//! upserts of remote documents and the read-only status queries.
+
+pub mod apply;
+pub mod state;
+pub mod writer;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use writer::MirrorWriter;
+
+/// Migrations in order; `PRAGMA user_version` is the number applied so far.
+const MIGRATIONS: &[(&str, &str)] =
+    &[("001_initial", include_str!("../../schema/001_initial.sql"))];
+
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error("cannot open the mirror {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the mirror {path} has schema version {found}, newer than this ecwid-sync understands ({supported}); upgrade ecwid-sync or point mirror.path at another file"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "the mirror {path} has not been created yet; run `ecwid-sync sync` or the daemon first"
+    )]
+    Missing { path: String },
+    #[error("migration {name} failed: {source}")]
+    Migrate {
+        name: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("mirror write failed: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("cannot parse a document from Ecwid: {0}")]
+    Document(#[from] serde_json::Error),
+    #[error("the mirror writer has stopped")]
+    WriterGone,
+}
+
+fn pragmas(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL lets the accounting tools read while the daemon writes; NORMAL sync is safe with
+    // WAL (a power cut may lose the last commits, never corrupt the file), and what it may
+    // lose is re-pulled from Ecwid.
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Opens the mirror read-write, creating it if needed, and applies pending migrations.
+pub fn open_and_migrate(path: &Path) -> Result<Connection, MirrorError> {
+    let shown = path.display().to_string();
+    let open_err = |source| MirrorError::Open {
+        path: shown.clone(),
+        source,
+    };
+    let mut conn = Connection::open(path).map_err(open_err)?;
+    pragmas(&conn).map_err(open_err)?;
+    migrate(&mut conn, &shown)?;
+    Ok(conn)
+}
+
+/// Opens an existing mirror for reading only (status, tests); never creates or migrates.
+pub fn open_read_only(path: &Path) -> Result<Connection, MirrorError> {
+    let shown = path.display().to_string();
+    if !path.exists() {
+        return Err(MirrorError::Missing { path: shown });
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| MirrorError::Open {
+        path: shown.clone(),
+        source,
+    })?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == 0 {
+        return Err(MirrorError::Missing { path: shown });
+    }
+    if version > SCHEMA_VERSION {
+        return Err(MirrorError::TooNew {
+            path: shown,
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(conn)
+}
+
+/// Applies every migration above the file's `user_version`, all in one transaction, so a
+/// crash mid-way leaves the previous version intact.
+fn migrate(conn: &mut Connection, shown: &str) -> Result<(), MirrorError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(MirrorError::TooNew {
+            path: shown.to_string(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    for (name, sql) in &MIGRATIONS[version as usize..] {
+        tx.execute_batch(sql)
+            .map_err(|source| MirrorError::Migrate { name, source })?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    tracing::info!(
+        from = version,
+        to = SCHEMA_VERSION,
+        "mirror schema migrated"
+    );
+    Ok(())
+}
+
+/// Seconds since the epoch, the unit of every time column.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

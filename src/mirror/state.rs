@@ -1,0 +1,120 @@
+//! The `sync_state` bookkeeping (cursors, run times, last error) and the read-only status
+//! report built from it.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::sync::Kind;
+
+/// One kind's row of `sync_state`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KindState {
+    pub cursor: Option<i64>,
+    pub deleted_cursor: Option<i64>,
+    pub stats_marker: Option<String>,
+    pub last_full_started: Option<i64>,
+    pub last_full_finished: Option<i64>,
+    pub last_incremental: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+}
+
+/// Changes to one kind's row; `None` leaves a column as it is. The cursors only move forward.
+#[derive(Clone, Debug, Default)]
+pub struct StateUpdate {
+    pub cursor: Option<i64>,
+    pub deleted_cursor: Option<i64>,
+    /// `Some(None)` clears the marker.
+    pub stats_marker: Option<Option<String>>,
+    pub last_full_started: Option<i64>,
+    pub last_full_finished: Option<i64>,
+    pub last_incremental: Option<i64>,
+    /// `Some(None)` clears the error after a successful run.
+    pub error: Option<Option<(String, i64)>>,
+}
+
+pub fn update(conn: &Connection, kind: Kind, u: &StateUpdate) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO sync_state (kind) VALUES (?1)")?
+        .execute([kind.name()])?;
+    conn.prepare_cached(
+        "UPDATE sync_state SET
+             cursor = CASE WHEN ?2 IS NULL THEN cursor ELSE max(coalesce(cursor, ?2), ?2) END,
+             deleted_cursor = CASE WHEN ?3 IS NULL THEN deleted_cursor
+                                   ELSE max(coalesce(deleted_cursor, ?3), ?3) END,
+             stats_marker = CASE WHEN ?4 THEN ?5 ELSE stats_marker END,
+             last_full_started = coalesce(?6, last_full_started),
+             last_full_finished = coalesce(?7, last_full_finished),
+             last_incremental = coalesce(?8, last_incremental),
+             last_error = CASE WHEN ?9 THEN ?10 ELSE last_error END,
+             last_error_at = CASE WHEN ?9 THEN ?11 ELSE last_error_at END
+         WHERE kind = ?1",
+    )?
+    .execute(params![
+        kind.name(),
+        u.cursor,
+        u.deleted_cursor,
+        u.stats_marker.is_some(),
+        u.stats_marker.clone().flatten(),
+        u.last_full_started,
+        u.last_full_finished,
+        u.last_incremental,
+        u.error.is_some(),
+        u.error
+            .as_ref()
+            .and_then(|e| e.as_ref().map(|(m, _)| m.clone())),
+        u.error.as_ref().and_then(|e| e.as_ref().map(|(_, at)| *at)),
+    ])?;
+    Ok(())
+}
+
+pub fn read(conn: &Connection, kind: Kind) -> rusqlite::Result<KindState> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT cursor, deleted_cursor, stats_marker, last_full_started, last_full_finished,
+                    last_incremental, last_error, last_error_at
+               FROM sync_state WHERE kind = ?1",
+        )?
+        .query_row([kind.name()], |r| {
+            Ok(KindState {
+                cursor: r.get(0)?,
+                deleted_cursor: r.get(1)?,
+                stats_marker: r.get(2)?,
+                last_full_started: r.get(3)?,
+                last_full_finished: r.get(4)?,
+                last_incremental: r.get(5)?,
+                last_error: r.get(6)?,
+                last_error_at: r.get(7)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// What `ecwid-sync status` shows for one kind.
+#[derive(Debug, Serialize)]
+pub struct KindStatus {
+    pub kind: &'static str,
+    pub rows: i64,
+    /// Child rows: variations of products, items of orders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub child_rows: Option<i64>,
+    #[serde(flatten)]
+    pub state: KindState,
+}
+
+pub fn status(conn: &Connection) -> rusqlite::Result<Vec<KindStatus>> {
+    Kind::ALL
+        .iter()
+        .map(|&kind| {
+            let count = |table: &str| -> rusqlite::Result<i64> {
+                conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            };
+            Ok(KindStatus {
+                kind: kind.name(),
+                rows: count(kind.table())?,
+                child_rows: kind.child_table().map(count).transpose()?,
+                state: read(conn, kind)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,122 @@
+//! The mirror's one read-write connection, owned by a dedicated thread.
+//!
+//! SQLite allows one writer at a time, and rusqlite connections are blocking, so the daemon
+//! keeps its connection on a thread of its own and sends it closures. Each closure runs to
+//! completion before the next starts, so no transaction is ever held across an `.await` on
+//! the network. Dropping the last handle is the shutdown signal: the thread drains its queue,
+//! and the connection closes (checkpointing the WAL).
+
+use std::path::Path;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::MirrorError;
+use super::apply::{self, Rows};
+use super::state::{self, KindState, StateUpdate};
+use crate::sync::Kind;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A cheap-to-clone handle to the writer thread.
+#[derive(Clone)]
+pub struct MirrorWriter {
+    jobs_tx: mpsc::Sender<Job>,
+}
+
+impl MirrorWriter {
+    /// Opens (creating and migrating) the mirror and starts its writer thread.
+    pub fn open(path: &Path) -> Result<MirrorWriter, MirrorError> {
+        let conn = super::open_and_migrate(path)?;
+        Ok(Self::start(conn))
+    }
+
+    fn start(mut conn: Connection) -> MirrorWriter {
+        // A small queue: producers that outrun SQLite wait, which bounds memory during a
+        // full pull instead of buffering the whole store.
+        let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(8);
+        std::thread::Builder::new()
+            .name("mirror-writer".into())
+            .spawn(move || {
+                while let Some(job) = jobs_rx.blocking_recv() {
+                    job(&mut conn);
+                }
+            })
+            .expect("spawn the mirror writer thread");
+        MirrorWriter { jobs_tx }
+    }
+
+    /// Runs `f` on the writer thread and returns its result.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, MirrorError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, MirrorError> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            // The caller may have gone away (shutdown); the work itself is already done.
+            let _ = reply_tx.send(f(conn));
+        });
+        self.jobs_tx
+            .send(job)
+            .await
+            .map_err(|_| MirrorError::WriterGone)?;
+        reply_rx.await.map_err(|_| MirrorError::WriterGone)?
+    }
+
+    /// Writes one page of remote documents and the kind's bookkeeping in one transaction.
+    /// Returns how many rows were written (documents older than the mirror's are skipped).
+    pub async fn apply_page(
+        &self,
+        rows: Rows,
+        synced_at: i64,
+        update: StateUpdate,
+    ) -> Result<usize, MirrorError> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let written = apply::upsert_rows(&tx, &rows, synced_at)?;
+            state::update(&tx, rows.kind(), &update)?;
+            tx.commit()?;
+            Ok(written)
+        })
+        .await
+    }
+
+    /// Removes entities Ecwid no longer has, and records the kind's bookkeeping, in one
+    /// transaction.
+    pub async fn delete(
+        &self,
+        kind: Kind,
+        ids: Vec<i64>,
+        update: StateUpdate,
+    ) -> Result<usize, MirrorError> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let removed = apply::delete_ids(&tx, kind, &ids)?;
+            state::update(&tx, kind, &update)?;
+            tx.commit()?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    pub async fn update_state(&self, kind: Kind, update: StateUpdate) -> Result<(), MirrorError> {
+        self.call(move |conn| Ok(state::update(conn, kind, &update)?))
+            .await
+    }
+
+    pub async fn read_state(&self, kind: Kind) -> Result<KindState, MirrorError> {
+        self.call(move |conn| Ok(state::read(conn, kind)?)).await
+    }
+
+    /// Ids of `kind` the mirror holds that were last written before `before`: after a full
+    /// pull, the candidates for removal.
+    pub async fn ids_synced_before(
+        &self,
+        kind: Kind,
+        before: i64,
+    ) -> Result<Vec<i64>, MirrorError> {
+        self.call(move |conn| Ok(apply::ids_synced_before(conn, kind, before)?))
+            .await
+    }
+}

@@ -1,0 +1,34 @@
+//! The sync engine: pulls from Ecwid into the mirror. No HTTP server and no SQL in here.
+
+pub mod fetch;
+pub mod progress;
+pub mod pull;
+
+pub use crate::kind::Kind;
+pub use pull::{Mode, Puller, RunSummary};
+
+use crate::ecwid::ApiError;
+use crate::mirror::MirrorError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
+    #[error("cannot parse a {kind} page from Ecwid: {source}")]
+    Document {
+        kind: Kind,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("stopped by shutdown")]
+    Interrupted,
+}
+
+impl PullError {
+    /// Errors that no retry on the next schedule will fix without the operator.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, PullError::Api(ApiError::Auth { .. }))
+    }
+}

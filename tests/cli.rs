@@ -1,0 +1,225 @@
+//! The `ecwid-sync` binary: exit codes, one-line errors, status and check-config.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::*;
+
+async fn run(args: &[&str], config: Option<&Path>) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"));
+    command
+        .args(args)
+        .env_remove("ECWID_SYNC_TOKEN")
+        .env_remove("ECWID_SYNC_CLIENT_SECRET")
+        .env_remove("ECWID_SYNC_CONFIG")
+        .env_remove("RUST_LOG");
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    command.output().await.expect("run ecwid-sync")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The error is one line naming the problem, and the process exits with `code`.
+fn assert_one_line_error(out: &Output, code: i32, needle: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("ecwid-sync:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one error line expected in: {err}");
+    assert!(
+        lines[0].contains(needle),
+        "{needle:?} not in {:?}",
+        lines[0]
+    );
+}
+
+async fn store_and_config(
+    token: &str,
+    extra: &str,
+) -> (TestStore, Scratch, std::path::PathBuf, std::path::PathBuf) {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config_path = scratch.path("config.toml");
+    std::fs::write(&config_path, config_text(&store, &db, token, extra)).unwrap();
+    (store, scratch, db, config_path)
+}
+
+#[tokio::test]
+async fn sync_exits_zero_and_status_reports_every_kind() {
+    let (_store, _scratch, db, config) = store_and_config("secret_test", "").await;
+
+    let out = run(&["sync"], Some(&config)).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(stderr(&out).contains("pull finished"));
+
+    let out = run(&["status", "--json"], Some(&config)).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let products = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "products")
+        .unwrap();
+    assert_eq!(products["rows"], 230);
+    assert!(products["last_full_finished"].is_number());
+    assert!(products["last_error"].is_null());
+
+    let out = run(&["status", "--mirror", db.to_str().unwrap()], None).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("products"));
+}
+
+#[tokio::test]
+async fn a_refused_token_stops_with_a_clear_message_and_exit_code_3() {
+    let (store, _scratch, db, config) = store_and_config("wrong-token", "").await;
+
+    let out = run(&["sync"], Some(&config)).await;
+
+    assert_one_line_error(&out, 3, "refused the access token");
+    assert!(!stderr(&out).contains("wrong-token"), "the token leaked");
+    // Refused at once: no retries against a store that says no.
+    assert_eq!(store.stats().await["status"]["403"], 1);
+    let error: String = open(&db)
+        .query_row(
+            "SELECT last_error FROM sync_state WHERE kind = 'products'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(error.contains("403"), "{error}");
+}
+
+#[tokio::test]
+async fn check_config_masks_secrets() {
+    let (_store, _scratch, _db, config) = store_and_config("secret_test", "").await;
+
+    let out = run(&["check-config"], Some(&config)).await;
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("token = \"***\""), "{text}");
+    assert!(!text.contains("secret_test"), "{text}");
+}
+
+#[tokio::test]
+async fn bad_configuration_is_one_line_naming_the_key_and_writes_nothing() {
+    let scratch = Scratch::new();
+    let db = scratch.path("never.db");
+    let cases = [
+        (
+            "[ecwid]\nstore_id = 1\ntoken = \"t\"\ncolour = \"red\"\n[mirror]\npath = \"DB\"\n",
+            "colour",
+        ),
+        (
+            "[ecwid]\nstore_id = 1\ntoken = \"t\"\nrequests_per_minute = 0\n[mirror]\npath = \"DB\"\n",
+            "ecwid.requests_per_minute",
+        ),
+        (
+            "[ecwid]\nstore_id = 1\n[mirror]\npath = \"DB\"\n",
+            "ecwid.token",
+        ),
+        ("[ecwid]\nstore_id = 1\ntoken = \"t\"\n", "mirror.path"),
+        (
+            "[ecwid]\nstore_id = 1\ntoken = \"t\"\n[mirror]\npath = \"DB\"\n[sync]\nkinds = [\"widgets\"]\n",
+            "sync.kinds",
+        ),
+        (
+            "[ecwid]\nstore_id = 1\ntoken = \"t\"\n[mirror]\npath = \"DB\"\n[sync]\nincremental_cron = \"every minute\"\n",
+            "sync.incremental_cron",
+        ),
+        (
+            "[ecwid]\nstore_id = \"abc\"\ntoken = \"t\"\n[mirror]\npath = \"DB\"\n",
+            "store_id",
+        ),
+        ("[ecwid\nstore_id = 1\n", "config file"),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let path = scratch.path(&format!("bad{i}.toml"));
+        std::fs::write(&path, text.replace("DB", db.to_str().unwrap())).unwrap();
+        let out = run(&["sync"], Some(&path)).await;
+        assert_one_line_error(&out, 2, needle);
+    }
+    let out = run(&["sync"], Some(&scratch.path("missing.toml"))).await;
+    assert_one_line_error(&out, 2, "missing.toml");
+    assert!(
+        !db.exists(),
+        "nothing may be written for a bad configuration"
+    );
+}
+
+#[tokio::test]
+async fn an_unwritable_mirror_path_is_a_one_line_error() {
+    let (store, scratch, _db, _config) = store_and_config("secret_test", "").await;
+    let bad_db = Path::new("/proc/ecwid-sync-test/mirror.db");
+    let config = scratch.path("unwritable.toml");
+    std::fs::write(&config, config_text(&store, bad_db, "secret_test", "")).unwrap();
+
+    let out = run(&["sync"], Some(&config)).await;
+
+    assert_one_line_error(
+        &out,
+        1,
+        "cannot open the mirror /proc/ecwid-sync-test/mirror.db",
+    );
+    assert_eq!(store.stats().await["requests_total"], 0);
+}
+
+#[tokio::test]
+async fn the_token_may_come_from_a_file_or_the_environment() {
+    let (_store, scratch, _db, _config) = store_and_config("secret_test", "").await;
+    let token_file = scratch.path("token");
+    std::fs::write(&token_file, "secret_test\n").unwrap();
+    let text = std::fs::read_to_string(scratch.path("config.toml"))
+        .unwrap()
+        .replace(
+            "token = \"secret_test\"",
+            &format!("token_file = \"{}\"", token_file.display()),
+        );
+    let config = scratch.path("file-token.toml");
+    std::fs::write(&config, &text).unwrap();
+    let out = run(&["sync", "--only", "categories"], Some(&config)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let no_token = text.replace(&format!("token_file = \"{}\"", token_file.display()), "");
+    std::fs::write(&config, no_token).unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"));
+    let out = command
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "sync",
+            "--only",
+            "categories",
+        ])
+        .env("ECWID_SYNC_TOKEN", "secret_test")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["sync", "--help"],
+        vec!["status", "--help"],
+        vec!["check-config", "--help"],
+        vec!["demo", "--help"],
+    ] {
+        let out = run(&args, None).await;
+        assert_eq!(out.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"));
+    }
+}

@@ -1,0 +1,505 @@
+//! Test helpers: an emulated store on a free port, a config pointing at it, and the
+//! expected mirror contents derived independently from the store's own state.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ecwid_emulator::{Emulator, EmulatorConfig};
+use ecwid_sync::commands::sync_once;
+use ecwid_sync::config::{Config, SecretEnv};
+use ecwid_sync::sync::progress::ProgressMode;
+use ecwid_sync::sync::{Kind, RunSummary};
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestStore {
+    pub emulator: Emulator,
+    pub config: EmulatorConfig,
+    http: reqwest::Client,
+}
+
+impl TestStore {
+    pub async fn start(config: EmulatorConfig) -> TestStore {
+        let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), config.clone())
+            .await
+            .expect("start the emulator");
+        TestStore {
+            emulator,
+            config,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A small store with every kind of entity and no rate limit.
+    pub fn small() -> EmulatorConfig {
+        EmulatorConfig {
+            products: 230,
+            variations_per_product: 2,
+            orders: 140,
+            customers: 40,
+            categories: 9,
+            seed: 7,
+            rate_limit: None,
+            ..EmulatorConfig::default()
+        }
+    }
+
+    async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(
+            method.clone(),
+            format!("{}/_emulator{path}", self.emulator.url()),
+        );
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("control request");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "{method} /_emulator{path} answered {status}: {text}"
+        );
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    pub async fn state(&self) -> Value {
+        self.control(reqwest::Method::GET, "/state", None).await
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.control(reqwest::Method::GET, "/stats", None).await
+    }
+
+    pub async fn reset_stats(&self) {
+        self.control(reqwest::Method::POST, "/stats/reset", None)
+            .await;
+    }
+
+    pub async fn set_faults(&self, faults: Value) {
+        self.control(reqwest::Method::PUT, "/faults", Some(faults))
+            .await;
+    }
+
+    pub async fn sale(&self, product_id: i64, combination_id: Option<i64>, quantity: i64) -> Value {
+        let body = json!({
+            "items": [{"productId": product_id, "combinationId": combination_id, "quantity": quantity}],
+            "paymentStatus": "PAID"
+        });
+        self.control(reqwest::Method::POST, "/orders", Some(body))
+            .await
+    }
+
+    pub async fn admin_edit_product(&self, id: i64, fields: Value) {
+        self.control(
+            reqwest::Method::PATCH,
+            &format!("/products/{id}"),
+            Some(fields),
+        )
+        .await;
+    }
+
+    pub async fn admin_delete_product(&self, id: i64) {
+        self.control(reqwest::Method::DELETE, &format!("/products/{id}"), None)
+            .await;
+    }
+
+    pub async fn admin_edit_order(&self, order_number: i64, fields: Value) {
+        self.control(
+            reqwest::Method::PATCH,
+            &format!("/orders/{order_number}"),
+            Some(fields),
+        )
+        .await;
+    }
+
+    /// Requests the emulator counted, by route (`GET /products`), and in total.
+    pub async fn request_count(&self, route: &str) -> u64 {
+        self.stats().await["requests"][route].as_u64().unwrap_or(0)
+    }
+}
+
+/// A config file's text for `store`, writing the mirror at `db`; `extra` is appended to
+/// `[sync]`.
+pub fn config_text(store: &TestStore, db: &Path, token: &str, sync_extra: &str) -> String {
+    format!(
+        r#"
+[ecwid]
+store_id = {store_id}
+token = "{token}"
+api_base = "{api_base}"
+requests_per_minute = 6000
+burst = 1000
+max_retries = 12
+
+[mirror]
+path = "{db}"
+
+[sync]
+kinds = ["products", "categories", "orders", "customers"]
+overlap_secs = 0
+{sync_extra}
+"#,
+        store_id = store.config.store_id,
+        api_base = store.emulator.api_base(),
+        db = db.display(),
+    )
+}
+
+pub fn config(store: &TestStore, db: &Path) -> Config {
+    Config::parse(
+        &config_text(store, db, &store.config.token, ""),
+        &SecretEnv::default(),
+    )
+    .expect("test config is valid")
+}
+
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+pub async fn pass(config: &Config, full: bool) -> Vec<RunSummary> {
+    sync_once(
+        config,
+        &config.sync.kinds,
+        full,
+        ProgressMode::Log,
+        CancellationToken::new(),
+    )
+    .await
+    .expect("pass succeeds")
+}
+
+pub fn open(db: &Path) -> Connection {
+    Connection::open(db).expect("open mirror")
+}
+
+pub fn summary(summaries: &[RunSummary], kind: Kind) -> &RunSummary {
+    summaries
+        .iter()
+        .find(|s| s.kind == kind)
+        .unwrap_or_else(|| panic!("no summary for {kind}"))
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// ---- the mirror's expected contents, read off the store's state ----
+
+fn num(v: &Value) -> Value {
+    // Compare numbers as f64 so 10 and 10.0 agree.
+    v.as_f64().map(|f| json!(f)).unwrap_or(Value::Null)
+}
+
+fn flag(v: &Value, default: bool) -> i64 {
+    v.as_bool().unwrap_or(default) as i64
+}
+
+/// Every product row as the contract says the mirror must hold it.
+pub fn expected_products(state: &Value) -> Vec<Value> {
+    let mut rows: Vec<Value> = state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let unlimited = p["unlimited"].as_bool().unwrap_or(false);
+            json!([
+                p["id"],
+                p["sku"],
+                p["name"],
+                num(&p["price"]),
+                num(&p["compareToPrice"]),
+                if unlimited {
+                    Value::Null
+                } else {
+                    p["quantity"].clone()
+                },
+                unlimited as i64,
+                flag(&p["inStock"], false),
+                flag(&p["enabled"], true),
+                num(&p["weight"]),
+                p["defaultCategoryId"],
+                p["createTimestamp"],
+                p["updateTimestamp"],
+            ])
+        })
+        .collect();
+    rows.sort_by_key(|r| r[0].as_i64());
+    rows
+}
+
+pub fn mirror_products(conn: &Connection) -> Vec<Value> {
+    query(
+        conn,
+        "SELECT id, sku, name, price, compare_to_price, quantity, unlimited, in_stock, enabled,
+                weight, default_category_id, created_at, updated_at FROM products ORDER BY id",
+    )
+}
+
+pub fn expected_variations(state: &Value) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for p in state["products"].as_array().unwrap() {
+        for v in p["combinations"].as_array().into_iter().flatten() {
+            let unlimited = v["unlimited"]
+                .as_bool()
+                .unwrap_or(p["unlimited"].as_bool().unwrap_or(false));
+            let sku = if v["sku"].is_string() {
+                v["sku"].clone()
+            } else {
+                p["sku"].clone()
+            };
+            let price = if v["price"].is_number() {
+                num(&v["price"])
+            } else {
+                num(&p["price"])
+            };
+            rows.push(json!([
+                v["id"],
+                p["id"],
+                sku,
+                if unlimited {
+                    Value::Null
+                } else {
+                    v["quantity"].clone()
+                },
+                unlimited as i64,
+                price,
+                v["options"],
+            ]));
+        }
+    }
+    rows.sort_by_key(|r| r[0].as_i64());
+    rows
+}
+
+pub fn mirror_variations(conn: &Connection) -> Vec<Value> {
+    let mut rows = query(
+        conn,
+        "SELECT id, product_id, sku, quantity, unlimited, price, options_json
+           FROM product_variations ORDER BY id",
+    );
+    for r in &mut rows {
+        r[6] = serde_json::from_str(r[6].as_str().unwrap_or("null")).unwrap();
+    }
+    rows
+}
+
+pub fn expected_product_categories(state: &Value) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for p in state["products"].as_array().unwrap() {
+        for c in p["categoryIds"].as_array().into_iter().flatten() {
+            rows.push(json!([p["id"], c]));
+        }
+    }
+    rows.sort_by_key(|r| (r[0].as_i64(), r[1].as_i64()));
+    rows
+}
+
+pub fn mirror_product_categories(conn: &Connection) -> Vec<Value> {
+    query(
+        conn,
+        "SELECT product_id, category_id FROM product_categories ORDER BY product_id, category_id",
+    )
+}
+
+pub fn expected_categories(state: &Value) -> Vec<Value> {
+    let mut rows: Vec<Value> = state["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let parent = c["parentId"].as_i64().filter(|&p| p != 0);
+            json!([c["id"], parent, c["name"], flag(&c["enabled"], true)])
+        })
+        .collect();
+    rows.sort_by_key(|r| r[0].as_i64());
+    rows
+}
+
+pub fn mirror_categories(conn: &Connection) -> Vec<Value> {
+    query(
+        conn,
+        "SELECT id, parent_id, name, enabled FROM categories ORDER BY id",
+    )
+}
+
+/// Orders the API lists by default: unfinished checkouts (INCOMPLETE) are not sales.
+pub fn listed_orders(state: &Value) -> Vec<&Value> {
+    state["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["paymentStatus"] != "INCOMPLETE")
+        .collect()
+}
+
+pub fn expected_orders(state: &Value) -> Vec<Value> {
+    let mut rows: Vec<Value> = listed_orders(state)
+        .into_iter()
+        .map(|o| {
+            let id = match &o["id"] {
+                Value::String(s) => json!(s),
+                Value::Number(n) => json!(n.to_string()),
+                _ => Value::Null,
+            };
+            json!([
+                o["orderNumber"],
+                id,
+                o["email"],
+                o["customerId"],
+                o["paymentStatus"],
+                o["fulfillmentStatus"],
+                num(&o["total"]),
+                num(&o["subtotal"]),
+                num(&o["tax"]),
+                o["trackingNumber"],
+                o["createTimestamp"],
+                o["updateTimestamp"],
+                flag(&o["hidden"], false),
+            ])
+        })
+        .collect();
+    rows.sort_by_key(|r| r[0].as_i64());
+    rows
+}
+
+pub fn mirror_orders(conn: &Connection) -> Vec<Value> {
+    query(
+        conn,
+        "SELECT order_number, id, email, customer_id, payment_status, fulfillment_status, total,
+                subtotal, tax, tracking_number, created_at, updated_at, hidden
+           FROM orders ORDER BY order_number",
+    )
+}
+
+pub fn expected_order_items(state: &Value) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for o in listed_orders(state) {
+        for (line, i) in o["items"].as_array().into_iter().flatten().enumerate() {
+            rows.push(json!([
+                o["orderNumber"],
+                line,
+                i["productId"],
+                i["sku"],
+                i["name"],
+                i["quantity"],
+                num(&i["price"]),
+            ]));
+        }
+    }
+    rows.sort_by_key(|r| (r[0].as_i64(), r[1].as_i64()));
+    rows
+}
+
+pub fn mirror_order_items(conn: &Connection) -> Vec<Value> {
+    query(
+        conn,
+        "SELECT order_number, line, product_id, sku, name, quantity, price
+           FROM order_items ORDER BY order_number, line",
+    )
+}
+
+pub fn expected_customers(state: &Value) -> Vec<Value> {
+    let mut rows: Vec<Value> = state["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| json!([c["id"], c["email"], c["name"]]))
+        .collect();
+    rows.sort_by_key(|r| r[0].as_i64());
+    rows
+}
+
+pub fn mirror_customers(conn: &Connection) -> Vec<Value> {
+    query(conn, "SELECT id, email, name FROM customers ORDER BY id")
+}
+
+/// Asserts that every contract column of every table equals the store's state.
+pub fn assert_mirror_equals_store(conn: &Connection, state: &Value) {
+    assert_same("products", mirror_products(conn), expected_products(state));
+    assert_same(
+        "product_variations",
+        mirror_variations(conn),
+        expected_variations(state),
+    );
+    assert_same(
+        "product_categories",
+        mirror_product_categories(conn),
+        expected_product_categories(state),
+    );
+    assert_same(
+        "categories",
+        mirror_categories(conn),
+        expected_categories(state),
+    );
+    assert_same("orders", mirror_orders(conn), expected_orders(state));
+    assert_same(
+        "order_items",
+        mirror_order_items(conn),
+        expected_order_items(state),
+    );
+    assert_same(
+        "customers",
+        mirror_customers(conn),
+        expected_customers(state),
+    );
+}
+
+fn assert_same(table: &str, mirror: Vec<Value>, store: Vec<Value>) {
+    assert_eq!(mirror.len(), store.len(), "{table}: row count differs");
+    for (m, s) in mirror.iter().zip(&store) {
+        assert_eq!(
+            m, s,
+            "{table}: mirror row (left) differs from the store (right)"
+        );
+    }
+}
+
+/// Rows as JSON arrays, SQLite values mapped to JSON (REAL as f64).
+pub fn query(conn: &Connection, sql: &str) -> Vec<Value> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let columns = stmt.column_count();
+    stmt.query_map([], |row| {
+        let mut out = Vec::with_capacity(columns);
+        for i in 0..columns {
+            out.push(match row.get_ref(i)? {
+                rusqlite::types::ValueRef::Null => Value::Null,
+                rusqlite::types::ValueRef::Integer(n) => json!(n),
+                rusqlite::types::ValueRef::Real(f) => json!(f),
+                rusqlite::types::ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+                rusqlite::types::ValueRef::Blob(_) => json!("<blob>"),
+            });
+        }
+        Ok(Value::Array(out))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}

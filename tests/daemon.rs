@@ -1,0 +1,127 @@
+//! The daemon as systemd runs it, and the demo as a newcomer runs it.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+fn count(db: &std::path::Path, sql: &str) -> i64 {
+    let Ok(conn) = rusqlite::Connection::open(db) else {
+        return -1;
+    };
+    conn.query_row(sql, [], |r| r.get(0)).unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn the_daemon_pulls_on_schedule_follows_edits_and_stops_cleanly_on_sigterm() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = scratch.path("config.toml");
+    std::fs::write(
+        &config,
+        config_text(
+            &store,
+            &db,
+            "secret_test",
+            "incremental_cron = \"* * * * * *\"",
+        ),
+    )
+    .unwrap();
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "run",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    // The first start with an empty mirror pulls everything.
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            count(&db, "SELECT count(*) FROM products") == 230
+        })
+        .await,
+        "the first full pull did not fill the mirror"
+    );
+    let id = store.state().await["products"][0]["id"].as_i64().unwrap();
+    store
+        .admin_edit_product(id, json!({"name": "Edited while the daemon runs"}))
+        .await;
+    let sql = format!(
+        "SELECT count(*) FROM products WHERE id = {id} AND name = 'Edited while the daemon runs'"
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || async { count(&db, &sql) == 1 }).await,
+        "the scheduled incremental pull did not bring the edit"
+    );
+
+    unsafe { libc::kill(daemon.id().unwrap() as i32, libc::SIGTERM) };
+    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait())
+        .await
+        .expect("the daemon stops within 20 s")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut logs = String::new();
+    use tokio::io::AsyncReadExt;
+    daemon
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
+    let summary = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "pull finished" && l["fields"]["kind"] == "products")
+        .expect("a JSON summary line per run");
+    assert!(summary["fields"]["requests"].is_number());
+    assert!(
+        !logs.contains("secret_test"),
+        "the token leaked into the logs"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_mirrors_an_emulated_store_and_says_what_to_look_at() {
+    let scratch = Scratch::new();
+    let db = scratch.path("demo.db");
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
+        .args([
+            "demo",
+            "--once",
+            "--products",
+            "300",
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .output()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("select * from stock_levels limit 5"),
+        "{stdout}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM products"), 300);
+    assert!(count(&db, "SELECT count(*) FROM stock_levels") >= 300);
+    assert!(count(&db, "SELECT count(*) FROM orders") > 0);
+}

@@ -1,0 +1,98 @@
+//! The mirror file: migrations, version checks, and what readers see.
+
+use ecwid_sync::mirror::{self, MirrorError, SCHEMA_VERSION};
+
+#[test]
+fn a_new_mirror_is_created_at_the_current_schema_version_and_reopening_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    drop(mirror::open_and_migrate(&path).unwrap());
+    let conn = mirror::open_and_migrate(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    for table in [
+        "products",
+        "product_variations",
+        "categories",
+        "product_categories",
+        "orders",
+        "order_items",
+        "customers",
+        "sync_state",
+        "stock_levels",
+    ] {
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1, "{table} missing");
+    }
+}
+
+#[test]
+fn a_mirror_from_a_newer_version_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+
+    let err = mirror::open_and_migrate(&path).unwrap_err();
+    assert!(matches!(err, MirrorError::TooNew { .. }));
+    assert!(err.to_string().contains("upgrade ecwid-sync"), "{err}");
+    let err = mirror::open_read_only(&path).unwrap_err();
+    assert!(matches!(err, MirrorError::TooNew { .. }));
+}
+
+#[test]
+fn status_on_a_missing_mirror_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = mirror::open_read_only(&dir.path().join("none.db")).unwrap_err();
+    assert!(
+        err.to_string().contains("has not been created yet"),
+        "{err}"
+    );
+    assert!(!dir.path().join("none.db").exists());
+}
+
+#[test]
+fn stock_levels_has_one_row_per_sellable_sku() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = mirror::open_and_migrate(&dir.path().join("m.db")).unwrap();
+    conn.execute_batch(
+        "INSERT INTO products (id, sku, name, quantity, unlimited, in_stock, raw_json, synced_at)
+              VALUES (1, 'PLAIN', 'Plain', 5, 0, 1, '{}', 0),
+                     (2, 'BASE', 'With variations', 0, 0, 1, '{}', 0),
+                     (3, 'FREE', 'Unlimited', NULL, 1, 1, '{}', 0);
+         INSERT INTO product_variations (id, product_id, sku, quantity, unlimited, raw_json, synced_at)
+              VALUES (21, 2, 'BASE-S', 0, 0, '{}', 0), (22, 2, 'BASE-M', 4, 0, '{}', 0);",
+    )
+    .unwrap();
+    let mut rows: Vec<(String, Option<i64>, Option<i64>, i64)> = conn
+        .prepare("SELECT sku, variation_id, quantity, in_stock FROM stock_levels ORDER BY sku")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            ("BASE-M".into(), Some(22), Some(4), 1),
+            ("BASE-S".into(), Some(21), Some(0), 0),
+            ("FREE".into(), None, None, 1),
+            ("PLAIN".into(), None, Some(5), 1),
+        ]
+    );
+}

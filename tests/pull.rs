@@ -1,0 +1,283 @@
+//! Full and incremental pulls against the emulator, over real HTTP into a real SQLite file.
+
+mod common;
+
+use common::*;
+use ecwid_emulator::{EmulatorConfig, RateLimit};
+use ecwid_sync::sync::{Kind, Mode};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_full_pull_makes_the_mirror_equal_the_store() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = config(&store, &db);
+
+    let summaries = pass(&config, false).await;
+
+    assert!(summaries.iter().all(|s| s.mode == Mode::Full));
+    assert_eq!(summary(&summaries, Kind::Products).items, 230);
+    let state = store.state().await;
+    assert!(
+        !expected_variations(&state).is_empty(),
+        "the store has variations"
+    );
+    assert!(
+        !expected_order_items(&state).is_empty(),
+        "the store has order items"
+    );
+    assert_mirror_equals_store(&open(&db), &state);
+}
+
+#[tokio::test]
+async fn raw_json_holds_the_whole_document_ecwid_sent() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    pass(&config(&store, &db), false).await;
+
+    let state = store.state().await;
+    let conn = open(&db);
+    let product = &state["products"][3];
+    let raw: String = conn
+        .query_row(
+            "SELECT raw_json FROM products WHERE id = ?1",
+            [product["id"].as_i64().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&raw).unwrap(),
+        *product
+    );
+}
+
+#[tokio::test]
+async fn an_incremental_pull_converges_after_edits_sales_and_deletions_in_a_handful_of_requests() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = config(&store, &db);
+    pass(&config, false).await;
+
+    let state = store.state().await;
+    let products = state["products"].as_array().unwrap();
+    let with_variations = products
+        .iter()
+        .find(|p| {
+            p["combinations"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|v| v["quantity"].is_number()))
+        })
+        .expect("a product with stocked variations");
+    let variation = with_variations["combinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["quantity"].is_number())
+        .unwrap();
+    let plain = products
+        .iter()
+        .find(|p| p["quantity"].as_i64().is_some_and(|q| q > 3))
+        .expect("a product with tracked stock");
+    let to_delete = products.last().unwrap()["id"].as_i64().unwrap();
+    let order_number = common::listed_orders(&state)[0]["orderNumber"]
+        .as_i64()
+        .unwrap();
+
+    store
+        .admin_edit_product(
+            plain["id"].as_i64().unwrap(),
+            json!({"price": 1234.5, "name": "Renamed in the admin"}),
+        )
+        .await;
+    store
+        .sale(
+            with_variations["id"].as_i64().unwrap(),
+            variation["id"].as_i64(),
+            1,
+        )
+        .await;
+    store.sale(plain["id"].as_i64().unwrap(), None, 2).await;
+    store.admin_delete_product(to_delete).await;
+    store
+        .admin_edit_order(
+            order_number,
+            json!({"fulfillmentStatus": "SHIPPED", "trackingNumber": "TRK-1"}),
+        )
+        .await;
+    store.reset_stats().await;
+
+    let summaries = pass(&config, false).await;
+
+    assert!(
+        summaries
+            .iter()
+            .all(|s| s.mode == Mode::Incremental || s.kind == Kind::Categories)
+    );
+    let stats = store.stats().await;
+    let total = stats["requests_total"].as_u64().unwrap();
+    // latest-stats, then per kind one search page (+ one deletion page): a handful, not a
+    // re-listing of 230 products.
+    assert!(
+        total <= 10,
+        "incremental pass used {total} requests: {stats}"
+    );
+    assert_eq!(stats["requests"]["GET /latest-stats"], 1);
+    assert_mirror_equals_store(&open(&db), &store.state().await);
+}
+
+#[tokio::test]
+async fn an_incremental_pass_with_nothing_changed_asks_only_latest_stats() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let mut config = config(&store, &db);
+    config.sync.kinds = vec![Kind::Products, Kind::Orders, Kind::Customers];
+    pass(&config, false).await;
+    store.reset_stats().await;
+
+    let summaries = pass(&config, false).await;
+
+    assert!(summaries.iter().all(|s| s.skipped), "{summaries:?}");
+    let stats = store.stats().await;
+    assert_eq!(stats["requests_total"], 1, "{stats}");
+    assert_eq!(stats["requests"]["GET /latest-stats"], 1);
+}
+
+#[tokio::test]
+async fn a_restart_resumes_from_the_stored_cursor_instead_of_pulling_everything() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    pass(&config(&store, &db), false).await;
+    let cursor: i64 = open(&db)
+        .query_row(
+            "SELECT cursor FROM sync_state WHERE kind = 'products'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(cursor > 0);
+
+    let state = store.state().await;
+    let id = state["products"][10]["id"].as_i64().unwrap();
+    store
+        .admin_edit_product(id, json!({"sku": "RESUMED-1"}))
+        .await;
+    store.reset_stats().await;
+
+    // A new process: new client, new writer, the same file.
+    let summaries = pass(&config(&store, &db), false).await;
+
+    assert_eq!(summary(&summaries, Kind::Products).mode, Mode::Incremental);
+    assert_eq!(summary(&summaries, Kind::Products).written, 1);
+    assert!(store.request_count("GET /products").await <= 2);
+    let sku: String = open(&db)
+        .query_row("SELECT sku FROM products WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sku, "RESUMED-1");
+}
+
+#[tokio::test]
+async fn a_full_pull_converges_through_errors_throttling_and_dropped_connections() {
+    let store = TestStore::start(TestStore::small()).await;
+    store
+        .set_faults(json!({
+            "seed": 11,
+            "error_500_rate": 0.15,
+            "error_503_rate": 0.1,
+            "drop_before_apply_rate": 0.1,
+            "storm_429_requests": 4
+        }))
+        .await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+
+    pass(&config(&store, &db), false).await;
+
+    let stats = store.stats().await;
+    assert!(stats["status"]["429"].as_u64().unwrap_or(0) >= 4, "{stats}");
+    assert!(stats["status"]["500"].as_u64().unwrap_or(0) > 0, "{stats}");
+    store.set_faults(json!({})).await;
+    assert_mirror_equals_store(&open(&db), &store.state().await);
+}
+
+#[tokio::test]
+async fn the_normal_budget_never_earns_a_429() {
+    // The emulator's real-store limit and the daemon's default budget.
+    let store = TestStore::start(EmulatorConfig {
+        products: 1500,
+        orders: 300,
+        rate_limit: Some(RateLimit {
+            per_minute: 600,
+            burst: 100,
+        }),
+        ..TestStore::small()
+    })
+    .await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let mut config = config(&store, &db);
+    config.ecwid.requests_per_minute = 500;
+    config.ecwid.burst = 10;
+    // Ask for more than the emulator's burst, as fast as the budget lets.
+    config.sync.fetch_ahead = 8;
+
+    pass(&config, true).await;
+    pass(&config, true).await;
+
+    let stats = store.stats().await;
+    assert!(stats["requests_total"].as_u64().unwrap() > 40, "{stats}");
+    assert_eq!(stats["status"]["429"].as_u64().unwrap_or(0), 0, "{stats}");
+}
+
+#[tokio::test]
+async fn a_full_pull_removes_what_the_store_deleted_and_keeps_the_rest() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = config(&store, &db);
+    pass(&config, false).await;
+    let state = store.state().await;
+    let gone = state["products"][5]["id"].as_i64().unwrap();
+    store.admin_delete_product(gone).await;
+
+    let summaries = pass(&config, true).await;
+
+    assert_eq!(summary(&summaries, Kind::Products).removed, 1);
+    let left: i64 = open(&db)
+        .query_row("SELECT count(*) FROM products WHERE id = ?1", [gone], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(left, 0);
+    assert_mirror_equals_store(&open(&db), &store.state().await);
+}
+
+#[tokio::test]
+async fn an_older_document_never_overwrites_a_newer_one() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    pass(&config(&store, &db), false).await;
+    let state = store.state().await;
+    let id = state["products"][0]["id"].as_i64().unwrap();
+    // The mirror already holds a copy stamped far in the future.
+    open(&db)
+        .execute(
+            "UPDATE products SET updated_at = updated_at + 1000000, name = 'newer' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+
+    pass(&config(&store, &db), true).await;
+
+    let name: String = open(&db)
+        .query_row("SELECT name FROM products WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(name, "newer");
+}
