@@ -125,3 +125,78 @@ async fn the_demo_mirrors_an_emulated_store_and_says_what_to_look_at() {
     assert!(count(&db, "SELECT count(*) FROM stock_levels") >= 300);
     assert!(count(&db, "SELECT count(*) FROM orders") > 0);
 }
+
+#[tokio::test]
+async fn sigterm_in_the_middle_of_a_full_pull_commits_whole_pages_and_exits_zero() {
+    let store = TestStore::start(ecwid_emulator::EmulatorConfig {
+        products: 3000,
+        ..TestStore::small()
+    })
+    .await;
+    // Slow pages, so the pull is still running when the signal comes.
+    store.set_faults(json!({"latency_ms": 40})).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = scratch.path("config.toml");
+    std::fs::write(
+        &config,
+        config_text(&store, &db, "secret_test", "fetch_ahead = 1"),
+    )
+    .unwrap();
+    let mut sync = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "sync",
+            "--only",
+            "products",
+        ])
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            count(&db, "SELECT count(*) FROM products") >= 300
+        })
+        .await
+    );
+
+    unsafe { libc::kill(sync.id().unwrap() as i32, libc::SIGTERM) };
+    let status = tokio::time::timeout(Duration::from_secs(20), sync.wait())
+        .await
+        .expect("stops within 20 s")
+        .unwrap();
+
+    assert_eq!(status.code(), Some(0));
+    let rows = count(&db, "SELECT count(*) FROM products");
+    assert!(
+        rows < 3000,
+        "the pull should have been interrupted, has {rows}"
+    );
+    assert_eq!(rows % 100, 0, "only whole pages are committed: {rows}");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM sync_state WHERE kind = 'products' AND last_full_finished IS NULL"
+        ),
+        1,
+        "an interrupted full pull is not recorded as finished"
+    );
+
+    // The next run starts the full pull again and completes it.
+    store.set_faults(json!({})).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "sync",
+            "--only",
+            "products",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(count(&db, "SELECT count(*) FROM products"), 3000);
+}

@@ -11,16 +11,25 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
+/// Burst tokens held back. The server's bucket starts counting when our first request
+/// arrives, and that one pays for the TCP (and TLS) handshake; later requests on warm
+/// connections arrive relatively earlier, and with a budget equal to the server's they would
+/// land a few milliseconds before its refill. Two tokens of margin cost 2/rate once and keep
+/// a budget that matches the store's limit free of 429s.
+pub const JITTER_MARGIN: u32 = 2;
+
 pub struct Budget {
     limiter: DefaultDirectRateLimiter,
     paused_until: Mutex<Option<Instant>>,
 }
 
 impl Budget {
-    /// `per_minute` tokens refill evenly over a minute; `burst` may be spent at once.
+    /// `per_minute` tokens refill evenly over a minute; `burst` may be spent at once, less a
+    /// margin of [`JITTER_MARGIN`].
     pub fn new(per_minute: u32, burst: u32) -> Budget {
         let per_minute = NonZeroU32::new(per_minute.max(1)).expect("at least one");
-        let burst = NonZeroU32::new(burst.max(1)).expect("at least one");
+        let burst =
+            NonZeroU32::new(burst.saturating_sub(JITTER_MARGIN).max(1)).expect("at least one");
         Budget {
             limiter: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
             paused_until: Mutex::new(None),

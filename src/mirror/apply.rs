@@ -516,15 +516,11 @@ pub fn delete_ids(tx: &Transaction, kind: Kind, ids: &[i64]) -> Result<usize, Mi
     Ok(removed)
 }
 
-pub fn ids_synced_before(conn: &Connection, kind: Kind, before: i64) -> rusqlite::Result<Vec<i64>> {
-    let sql = format!(
-        "SELECT {} FROM {} WHERE synced_at < ?1 ORDER BY 1",
-        kind.key_column(),
-        kind.table()
-    );
+pub fn keys(conn: &Connection, kind: Kind) -> rusqlite::Result<Vec<i64>> {
+    let sql = format!("SELECT {} FROM {}", kind.key_column(), kind.table());
     let mut stmt = conn.prepare(&sql)?;
-    let ids = stmt
-        .query_map([before], |r| r.get(0))?
+    let keys = stmt
+        .query_map([], |r| r.get(0))?
         .collect::<Result<Vec<i64>, _>>()?;
-    Ok(ids)
+    Ok(keys)
 }

@@ -109,14 +109,8 @@ impl MirrorWriter {
         self.call(move |conn| Ok(state::read(conn, kind)?)).await
     }
 
-    /// Ids of `kind` the mirror holds that were last written before `before`: after a full
-    /// pull, the candidates for removal.
-    pub async fn ids_synced_before(
-        &self,
-        kind: Kind,
-        before: i64,
-    ) -> Result<Vec<i64>, MirrorError> {
-        self.call(move |conn| Ok(apply::ids_synced_before(conn, kind, before)?))
-            .await
+    /// Every key of `kind` the mirror holds.
+    pub async fn keys(&self, kind: Kind) -> Result<Vec<i64>, MirrorError> {
+        self.call(move |conn| Ok(apply::keys(conn, kind)?)).await
     }
 }

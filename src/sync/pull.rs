@@ -115,8 +115,7 @@ impl Puller {
         let mut summaries = Vec::new();
         for &kind in kinds {
             let state = self.writer.read_state(kind).await?;
-            let full =
-                force_full || state.last_full_finished.is_none() || !kind.has_update_filter();
+            let full = force_full || state.last_full_finished.is_none();
             let mode = if full { Mode::Full } else { Mode::Incremental };
             let span = tracing::info_span!("pull", kind = kind.name(), mode = mode.name());
             let run = async {
@@ -174,15 +173,24 @@ impl Puller {
             )
             .await?;
         let mut tally = Tally::default();
-        let mut cursor = self.scan(kind, Vec::new(), &mut tally, true).await?;
+        let mut seen = HashSet::new();
+        let mut cursor = self
+            .scan(kind, Vec::new(), &mut tally, Some(&mut seen))
+            .await?;
         if kind.has_update_filter() {
             // Entities edited while the listing ran may have been read before the edit.
             let since = vec![("updatedFrom", (started - self.overlap).to_string())];
-            cursor = cursor.max(self.scan(kind, since, &mut tally, false).await?);
+            cursor = cursor.max(self.scan(kind, since, &mut tally, Some(&mut seen)).await?);
         }
         // Whatever the listing did not return is gone, or was missed because the listing
         // shifted under a concurrent deletion: ask for those keys before removing anything.
-        let unseen = self.writer.ids_synced_before(kind, started).await?;
+        let unseen: Vec<i64> = self
+            .writer
+            .keys(kind)
+            .await?
+            .into_iter()
+            .filter(|key| !seen.contains(key))
+            .collect();
         self.remove_missing(kind, unseen, &mut tally).await?;
         let now = unix_now();
         self.writer
@@ -226,9 +234,13 @@ impl Puller {
                 .await?;
             return Ok(self.summary(kind, Mode::Incremental, true, tally, clock, counters));
         }
+        if !kind.has_update_filter() {
+            // Without update times the only way to see what changed is to list it all.
+            return self.full(kind, stats).await;
+        }
         let from = state.cursor.or(state.last_full_started).unwrap_or(0) - self.overlap;
         let filter = vec![("updatedFrom", from.max(0).to_string())];
-        let cursor = self.scan(kind, filter, &mut tally, false).await?;
+        let cursor = self.scan(kind, filter, &mut tally, None).await?;
         let deleted_cursor = match kind.deleted_path() {
             Some(path) => {
                 let from = state
@@ -268,15 +280,17 @@ impl Puller {
 
     /// Pages through a search of `kind` with `filter`, committing each page as it arrives.
     /// Up to `fetch_ahead` later pages are fetched and parsed while one is written. Returns
-    /// the newest update time seen.
+    /// the newest update time seen. A full listing passes `seen`, which collects every key
+    /// returned, and shows progress.
     async fn scan(
         &self,
         kind: Kind,
         filter: Vec<(&'static str, String)>,
         tally: &mut Tally,
-        show_progress: bool,
+        mut seen: Option<&mut HashSet<i64>>,
     ) -> Result<Option<i64>, PullError> {
-        let mut progress = show_progress.then(|| Progress::new(self.progress, kind));
+        let mut progress =
+            (seen.is_some() && filter.is_empty()).then(|| Progress::new(self.progress, kind));
         let mut inflight = Inflight::default();
         let mut next_offset = 0;
         // Until the first page tells the real total, ask for that page only.
@@ -304,6 +318,9 @@ impl Puller {
                 p.set_total(page.total);
             }
             newest = newest.max(page.rows.max_updated());
+            if let Some(seen) = seen.as_deref_mut() {
+                seen.extend(page.rows.keys());
+            }
             tally.items += items;
             tally.pages += 1;
             if !page.rows.is_empty() {
