@@ -57,6 +57,12 @@ impl fmt::Debug for Secret {
     }
 }
 
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str("***")
@@ -145,9 +151,9 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawEcwid {
     store_id: Option<u64>,
-    token: Option<String>,
+    token: Option<Secret>,
     token_file: Option<PathBuf>,
-    client_secret: Option<String>,
+    client_secret: Option<Secret>,
     client_secret_file: Option<PathBuf>,
     api_base: Option<String>,
     requests_per_minute: Option<u32>,
@@ -245,7 +251,7 @@ impl Config {
 }
 
 /// toml's messages span several lines (a source excerpt with a caret). One line with the
-/// line number, the offending line itself (which names the key) and the reason is what a
+/// line number, the key (never the value: it may be a secret) and the reason is what a
 /// one-line error needs.
 fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
     let reason = err.message().trim().replace('\n', " ");
@@ -254,8 +260,11 @@ fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
     };
     let start = span.start.min(text.len());
     let line_no = text[..start].matches('\n').count() + 1;
-    let line = text.lines().nth(line_no - 1).unwrap_or_default().trim();
-    format!("line {line_no}: `{line}`: {reason}")
+    let line = text.lines().nth(line_no - 1).unwrap_or_default();
+    match line.split_once('=') {
+        Some((key, _)) => format!("line {line_no}, key `{}`: {reason}", key.trim()),
+        None => format!("line {line_no}: {reason}"),
+    }
 }
 
 fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
@@ -423,7 +432,7 @@ fn resolve_secret(
     key: &'static str,
     file_key: &'static str,
     env_name: &str,
-    inline: Option<String>,
+    inline: Option<Secret>,
     file: Option<PathBuf>,
     from_env: Option<String>,
 ) -> Result<Option<Secret>, ConfigError> {
@@ -446,11 +455,11 @@ fn resolve_secret(
         return Ok(Some(Secret::new(value)));
     }
     match inline {
-        Some(v) if v.trim().is_empty() => Err(invalid(
+        Some(v) if v.expose().trim().is_empty() => Err(invalid(
             key,
             format!("is empty; set it, or use {file_key} or {env_name}"),
         )),
-        Some(v) => Ok(Some(Secret::new(v.trim()))),
+        Some(v) => Ok(Some(Secret::new(v.expose().trim()))),
         None => Ok(None),
     }
 }
@@ -565,6 +574,53 @@ mod tests {
             err.to_string().starts_with("ecwid.token: set either"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_shows_the_defaults() {
+        let example = include_str!("../config.toml.example");
+        let env = SecretEnv {
+            token: Some("from_env".into()),
+            client_secret: None,
+        };
+        let from_example = Config::parse(example, &env).unwrap();
+        let minimal = Config::parse(MINIMAL, &env).unwrap();
+        // Every commented-out default in the example is the real default.
+        let uncommented: String = example
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|r| r.contains(" = ") && !r.starts_with([' ', '[']))
+                    .unwrap_or(l)
+            })
+            .filter(|l| {
+                !l.trim_start().starts_with("client_secret") && !l.starts_with("token_file")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let explicit = Config::parse(&uncommented, &env).unwrap();
+        assert_eq!(explicit.to_masked_toml(), from_example.to_masked_toml());
+        assert_eq!(
+            from_example
+                .to_masked_toml()
+                .replace("/var/lib/ecwid-sync/mirror.db", "m.db"),
+            minimal.to_masked_toml()
+        );
+    }
+
+    #[test]
+    fn a_mistyped_secret_line_names_the_key_but_never_shows_the_value() {
+        let text = MINIMAL.replace("token = ", "tokn = \"secret_typo\"\ntoken = ");
+        let err = Config::parse(&text, &SecretEnv::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`tokn`"), "{err}");
+        assert!(!err.contains("secret_typo"), "{err}");
+        let text = MINIMAL.replace("token = \"secret_abc\"", "token = \"secret_abc");
+        let err = Config::parse(&text, &SecretEnv::default())
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("secret_abc"), "{err}");
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! The long-running daemon: schedules, the worker that runs passes, and shutdown.
 //!
-//! The scheduler only sends commands; one worker runs them one after another, so two runs
-//! never overlap. A tick that arrives while a run is going is dropped rather than queued, so
-//! a slow pull never turns into a backlog of pulls.
+//! The scheduler only raises flags; one worker runs passes one after another, so two runs
+//! never overlap. Ticks that arrive while a pass runs collapse into one pass after it, so a
+//! slow pull never turns into a backlog, and a full pull asked for is never lost to an
+//! incremental tick that came first.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
@@ -37,9 +40,21 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError>
         .parse(expr)
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Command {
-    Pass { full: bool },
+/// What the schedules asked for that the worker has not started yet.
+#[derive(Default)]
+struct Pending {
+    full: AtomicBool,
+    wake: Notify,
+}
+
+impl Pending {
+    fn ask(&self, full: bool) {
+        if full {
+            self.full.store(true, Ordering::SeqCst);
+        }
+        // Stores one permit when the worker is busy: the pass runs right after.
+        self.wake.notify_one();
+    }
 }
 
 /// Runs the daemon until `shutdown` is cancelled. `on_ready` is called once the mirror is
@@ -77,19 +92,15 @@ pub async fn run_schedule(
     shutdown: CancellationToken,
     initial_pass: bool,
 ) -> Result<(), DaemonError> {
-    let (commands_tx, mut commands_rx) = mpsc::channel::<Command>(1);
+    let pending = Arc::new(Pending::default());
     let mut scheduler = JobScheduler::new()
         .await
         .map_err(|e| DaemonError::Schedule(e.to_string()))?;
     for (expr, full) in [(&sync.incremental_cron, false), (&sync.full_cron, true)] {
-        let tx = commands_tx.clone();
+        let pending = pending.clone();
         let job = Job::new_async_tz(expr.as_str(), chrono::Local, move |_, _| {
-            let tx = tx.clone();
-            Box::pin(async move {
-                if tx.try_send(Command::Pass { full }).is_err() {
-                    tracing::debug!(full, "a pass is still running or queued; tick skipped");
-                }
-            })
+            pending.ask(full);
+            Box::pin(async {})
         })
         .map_err(|e| DaemonError::Schedule(format!("{expr:?}: {e}")))?;
         scheduler
@@ -102,17 +113,15 @@ pub async fn run_schedule(
         .await
         .map_err(|e| DaemonError::Schedule(e.to_string()))?;
     if initial_pass {
-        let _ = commands_tx.try_send(Command::Pass { full: false });
+        pending.ask(false);
     }
 
     let outcome = loop {
-        let command = tokio::select! {
+        tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
-            command = commands_rx.recv() => command,
-        };
-        let Some(Command::Pass { full }) = command else {
-            break Ok(());
-        };
+            _ = pending.wake.notified() => {}
+        }
+        let full = pending.full.swap(false, Ordering::SeqCst);
         match puller.pass(kinds, full).await {
             Ok(_) => {}
             Err(PullError::Interrupted) => break Ok(()),

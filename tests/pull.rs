@@ -281,3 +281,39 @@ async fn an_older_document_never_overwrites_a_newer_one() {
         .unwrap();
     assert_eq!(name, "newer");
 }
+
+#[tokio::test]
+async fn a_deletion_during_the_first_full_pull_does_not_hide_the_product_behind_it() {
+    let store = TestStore::start(EmulatorConfig {
+        products: 3000,
+        orders: 0,
+        customers: 0,
+        ..TestStore::small()
+    })
+    .await;
+    // Slow pages, read one at a time, so the deletion lands mid-listing.
+    store.set_faults(json!({"latency_ms": 40})).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let mut config = config(&store, &db);
+    config.sync.kinds = vec![Kind::Products];
+    config.sync.fetch_ahead = 1;
+    let first_id = store.state().await["products"][0]["id"].as_i64().unwrap();
+
+    let pull = tokio::spawn(async move { pass(&config, false).await });
+    assert!(
+        wait_until(std::time::Duration::from_secs(30), || async {
+            open(&db)
+                .query_row("SELECT count(*) FROM products", [], |r| r.get::<_, i64>(0))
+                .unwrap_or(0)
+                >= 500
+        })
+        .await
+    );
+    // Already read; removing it shifts every later product one place forward.
+    store.admin_delete_product(first_id).await;
+    pull.await.unwrap();
+
+    store.set_faults(json!({})).await;
+    assert_products_equal_store(&open(&db), &store.state().await);
+}

@@ -161,6 +161,26 @@ impl Client {
 
     /// GET with retries: reads are idempotent, so every retryable failure is tried again.
     pub async fn get_bytes(&self, path: &str, query: &[(&str, String)]) -> Result<Bytes, ApiError> {
+        Ok(self.get_answer(path, query).await?.body)
+    }
+
+    /// Like [`Client::get_json`], with the server's clock reading from the answer's `Date`
+    /// header (unix seconds), when it sent one.
+    pub async fn get_json_dated<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<(T, Option<i64>), ApiError> {
+        let answer = self.get_answer(path, query).await?;
+        let value = serde_json::from_slice(&answer.body).map_err(|e| ApiError::Decode {
+            method: Method::GET,
+            path: path.to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok((value, answer.server_time))
+    }
+
+    async fn get_answer(&self, path: &str, query: &[(&str, String)]) -> Result<Answer, ApiError> {
         let attempt = || self.send_once(Method::GET, path, query, None);
         attempt
             .retry(self.backoff())
@@ -203,7 +223,7 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
-    ) -> Result<Bytes, ApiError> {
+    ) -> Result<Answer, ApiError> {
         let inner = &self.inner;
         inner.budget.acquire().await;
         inner.counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -225,20 +245,27 @@ impl Client {
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
+        let header_text = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let retry_after = header_text(header::RETRY_AFTER)
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(transport)?;
+        let server_time = header_text(header::DATE)
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64);
+        // Ecwid often puts its explanation in the status line rather than the body.
+        let reason = response
+            .extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
+        let body = response.bytes().await.map_err(transport)?;
         if status.is_success() {
-            return Ok(bytes);
+            return Ok(Answer { body, server_time });
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
             inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
         }
-        let message = error_message(status, &bytes);
+        let message = error_message(status, reason, &body);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(ApiError::Auth {
                 status: status.as_u16(),
@@ -255,12 +282,20 @@ impl Client {
     }
 }
 
+/// A successful answer.
+pub struct Answer {
+    pub body: Bytes,
+    /// The server's `Date` header in unix seconds: the store's clock, for cursors.
+    pub server_time: Option<i64>,
+}
+
 /// Ecwid's message from the body (`errorMessage`, or the batch docs' `error_message`), else
-/// the status line's reason.
-fn error_message(status: StatusCode, body: &[u8]) -> String {
+/// the status line's own reason, else the standard one.
+fn error_message(status: StatusCode, reason: Option<String>, body: &[u8]) -> String {
     serde_json::from_slice::<ErrorBody>(body)
         .ok()
         .and_then(|b| b.error_message)
+        .or(reason)
         .unwrap_or_else(|| {
             status
                 .canonical_reason()

@@ -1,9 +1,11 @@
 //! Reading documents from Ecwid: one search page, or a set of entities by key.
 
+use std::collections::HashSet;
+
 use serde_json::value::RawValue;
 
 use super::{Kind, PullError};
-use crate::ecwid::model::Page;
+use crate::ecwid::model::{DeletedItem, Page, parse_date};
 use crate::ecwid::{ApiError, Client};
 use crate::mirror::apply::Rows;
 
@@ -78,4 +80,51 @@ pub async fn by_keys(client: &Client, kind: Kind, keys: &[i64]) -> Result<Rows, 
         }
     }
     Ok(rows)
+}
+
+/// Entries of the store's deletion list of `kind` from `from` (unix seconds) on.
+pub struct Deleted {
+    pub keys: HashSet<i64>,
+    /// The newest deletion date listed.
+    pub newest: Option<i64>,
+    pub pages: u64,
+}
+
+/// Reads `kind`'s whole deletion list from `from` on; `None` for kinds Ecwid keeps no such
+/// list of (categories).
+pub async fn deleted_since(
+    client: &Client,
+    kind: Kind,
+    from: i64,
+) -> Result<Option<Deleted>, PullError> {
+    let Some(path) = kind.deleted_path() else {
+        return Ok(None);
+    };
+    let mut deleted = Deleted {
+        keys: HashSet::new(),
+        newest: None,
+        pages: 0,
+    };
+    let mut offset = 0;
+    loop {
+        let query = [
+            ("from_date", from.max(0).to_string()),
+            ("limit", PAGE_SIZE.to_string()),
+            ("offset", offset.to_string()),
+        ];
+        let body = client.get_bytes(path, &query).await?;
+        let page: Page =
+            serde_json::from_slice(&body).map_err(|source| PullError::Document { kind, source })?;
+        for raw in &page.items {
+            let item: DeletedItem = serde_json::from_str(raw.get())
+                .map_err(|source| PullError::Document { kind, source })?;
+            deleted.newest = deleted.newest.max(parse_date(&item.date));
+            deleted.keys.insert(item.id);
+        }
+        deleted.pages += 1;
+        offset += page.items.len() as u64;
+        if page.items.is_empty() || offset >= page.total {
+            return Ok(Some(deleted));
+        }
+    }
 }

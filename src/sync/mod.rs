@@ -3,6 +3,7 @@
 pub mod fetch;
 pub mod progress;
 pub mod pull;
+pub mod scan;
 
 pub use crate::kind::Kind;
 pub use pull::{Mode, Puller, RunSummary};

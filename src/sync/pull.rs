@@ -1,22 +1,25 @@
-//! Full and incremental pulls: Ecwid search pages into the mirror, deletions, cursors.
+//! Full and incremental pulls: what to list, what to remove, and where cursors go.
 //!
 //! A page fetched is a page committed in one transaction, so a crash loses at most the page
-//! in flight. Cursors move only after the pages they cover are committed.
+//! in flight. Cursors move only after every page they cover is committed, never past the
+//! moment the pass began by the store's clock, and not at all when the listing may have
+//! missed an entity.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
+use std::future::Future;
 use std::time::Instant;
 
 use serde::Serialize;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::fetch::{self, FetchedPage, PAGE_SIZE};
+use super::fetch;
 use super::progress::{Progress, ProgressMode};
+use super::scan::Listing;
 use super::{Kind, PullError};
 use crate::config::SyncConfig;
-use crate::ecwid::Client;
-use crate::ecwid::model::{DeletedItem, LatestStats, Page, parse_date};
+use crate::ecwid::model::{LatestStats, parse_date};
+use crate::ecwid::{Client, CounterSnapshot};
 use crate::mirror::state::{KindState, StateUpdate};
 use crate::mirror::{MirrorWriter, unix_now};
 
@@ -50,29 +53,23 @@ pub struct RunSummary {
     pub pages: u64,
     pub removed: u64,
     pub requests: u64,
+    /// Answers that were 429 Too Many Requests.
     pub throttled: u64,
     pub secs: f64,
 }
 
-#[derive(Default)]
-struct Tally {
-    items: u64,
-    written: u64,
-    pages: u64,
-    removed: u64,
-}
-
-/// `latest-stats` and when it was read, by the local clock.
+/// `latest-stats`, and when it was read by the store's clock (the answer's `Date`), which
+/// every cursor of the pass is measured against.
 pub struct Stats {
     stats: LatestStats,
     read_at: i64,
 }
 
 pub struct Puller {
-    client: Client,
-    writer: MirrorWriter,
+    pub(super) client: Client,
+    pub(super) writer: MirrorWriter,
+    pub(super) fetch_ahead: usize,
     overlap: i64,
-    fetch_ahead: usize,
     progress: ProgressMode,
     shutdown: CancellationToken,
 }
@@ -96,8 +93,9 @@ impl Puller {
     }
 
     /// One pass over `kinds`: a full pull of every kind that never had one (or of all when
-    /// `force_full`), an incremental pull of the rest. Stops at the first failure, which is
-    /// also recorded in the kind's `sync_state.last_error`.
+    /// `force_full`), an incremental pull of the rest. A kind that fails does not hold the
+    /// others back; its error goes to `sync_state.last_error` and the first one is returned.
+    /// A refused token stops the pass at once: every other request would be refused too.
     pub async fn pass(
         &self,
         kinds: &[Kind],
@@ -113,6 +111,7 @@ impl Puller {
             }
         };
         let mut summaries = Vec::new();
+        let mut first_error = None;
         for &kind in kinds {
             let state = self.writer.read_state(kind).await?;
             let full = force_full || state.last_full_finished.is_none();
@@ -133,11 +132,18 @@ impl Puller {
                 Err(PullError::Interrupted) => return Err(PullError::Interrupted),
                 Err(err) => {
                     self.record_error(kind, &err).await;
-                    return Err(err);
+                    if err.is_fatal() {
+                        return Err(err);
+                    }
+                    tracing::error!(kind = kind.name(), error = %error_chain(&err), "pull failed");
+                    first_error.get_or_insert(err);
                 }
             }
         }
-        Ok(summaries)
+        match first_error {
+            Some(err) => Err(err),
+            None => Ok(summaries),
+        }
     }
 
     /// Keeps the failure in `sync_state.last_error` for `status`. The run's own error is
@@ -153,52 +159,101 @@ impl Puller {
     }
 
     async fn latest_stats(&self) -> Result<Stats, PullError> {
-        let read_at = unix_now();
-        let stats = self.client.get_json("/latest-stats", &[]).await?;
-        Ok(Stats { stats, read_at })
+        let asked_at = unix_now();
+        let (stats, server_time) = self
+            .until_shutdown(self.client.get_json_dated("/latest-stats", &[]))
+            .await??;
+        Ok(Stats {
+            stats,
+            read_at: server_time.unwrap_or(asked_at),
+        })
+    }
+
+    /// Waits for `work` unless shutdown comes first: a request retrying through a long
+    /// `Retry-After` must not hold the process past systemd's stop timeout.
+    pub(super) async fn until_shutdown<T>(
+        &self,
+        work: impl Future<Output = T>,
+    ) -> Result<T, PullError> {
+        tokio::select! {
+            out = work => Ok(out),
+            _ = self.shutdown.cancelled() => Err(PullError::Interrupted),
+        }
     }
 
     /// Lists every entity of `kind`, then removes from the mirror what Ecwid no longer has.
     async fn full(&self, kind: Kind, stats: &Stats) -> Result<RunSummary, PullError> {
-        let clock = Instant::now();
-        let counters = self.client.counters();
-        let started = unix_now();
+        let run = RunStart::now(&self.client);
         self.writer
             .update_state(
                 kind,
                 StateUpdate {
-                    last_full_started: Some(started),
+                    last_full_started: Some(unix_now()),
                     ..Default::default()
                 },
             )
             .await?;
-        let mut tally = Tally::default();
-        let mut seen = HashSet::new();
-        let mut cursor = self
-            .scan(kind, Vec::new(), &mut tally, Some(&mut seen))
-            .await?;
+        let since = stats.read_at - self.overlap;
+        let mut listing = Listing::default();
+        let mut removed = 0;
+        let mut deleted = None;
+        for attempt in 1..=2 {
+            listing.first_total = None;
+            let progress = Some(Progress::new(self.progress, kind));
+            self.scan(kind, &[], &mut listing, progress).await?;
+            deleted = self
+                .until_shutdown(fetch::deleted_since(&self.client, kind, since))
+                .await??;
+            let missed = listing.missed(deleted.as_ref().map(|d| &d.keys));
+            if missed == 0 {
+                break;
+            }
+            if attempt == 1 {
+                tracing::info!(
+                    kind = kind.name(),
+                    missed,
+                    "the listing shifted under a deletion; listing again"
+                );
+            } else {
+                tracing::warn!(
+                    kind = kind.name(),
+                    missed,
+                    "the listing shifted again; the next full pull will catch up"
+                );
+            }
+        }
         if kind.has_update_filter() {
             // Entities edited while the listing ran may have been read before the edit.
-            let since = vec![("updatedFrom", (started - self.overlap).to_string())];
-            cursor = cursor.max(self.scan(kind, since, &mut tally, Some(&mut seen)).await?);
+            let filter = [("updatedFrom", since.max(0).to_string())];
+            self.scan(kind, &filter, &mut listing, None).await?;
         }
-        // Whatever the listing did not return is gone, or was missed because the listing
-        // shifted under a concurrent deletion: ask for those keys before removing anything.
+        // Deleted after the listing returned them.
+        if let Some(deleted) = deleted.filter(|d| !d.keys.is_empty()) {
+            let keys = deleted.keys.into_iter().collect();
+            removed += self
+                .writer
+                .delete(kind, keys, StateUpdate::default())
+                .await? as u64;
+        }
+        // What the listing did not return is gone, or was missed all the same: ask for those
+        // keys before removing anything.
         let unseen: Vec<i64> = self
             .writer
             .keys(kind)
             .await?
             .into_iter()
-            .filter(|key| !seen.contains(key))
+            .filter(|key| !listing.seen.contains(key))
             .collect();
-        self.remove_missing(kind, unseen, &mut tally).await?;
+        let (verified, written) = self.remove_missing(kind, unseen, &mut removed).await?;
+        listing.items += verified;
+        listing.written += written;
         let now = unix_now();
         self.writer
             .update_state(
                 kind,
                 StateUpdate {
-                    cursor,
-                    deleted_cursor: kind.deleted_path().map(|_| started),
+                    cursor: listing.newest.map(|n| n.min(stats.read_at)),
+                    deleted_cursor: kind.deleted_path().map(|_| stats.read_at),
                     stats_marker: Some(self.settled_marker(kind, stats)),
                     last_full_finished: Some(now),
                     last_incremental: Some(now),
@@ -207,7 +262,7 @@ impl Puller {
                 },
             )
             .await?;
-        Ok(self.summary(kind, Mode::Full, false, tally, clock, counters))
+        Ok(run.summary(&self.client, kind, Mode::Full, false, &listing, removed))
     }
 
     /// Reads what changed since the cursor and what was deleted since the deletion cursor.
@@ -217,9 +272,7 @@ impl Puller {
         state: &KindState,
         stats: &Stats,
     ) -> Result<RunSummary, PullError> {
-        let clock = Instant::now();
-        let counters = self.client.counters();
-        let mut tally = Tally::default();
+        let run = RunStart::now(&self.client);
         let marker = kind.stats_marker(&stats.stats);
         if marker.is_some() && state.stats_marker.as_deref() == marker {
             self.writer
@@ -232,41 +285,85 @@ impl Puller {
                     },
                 )
                 .await?;
-            return Ok(self.summary(kind, Mode::Incremental, true, tally, clock, counters));
+            return Ok(run.summary(
+                &self.client,
+                kind,
+                Mode::Incremental,
+                true,
+                &Listing::default(),
+                0,
+            ));
         }
         if !kind.has_update_filter() {
             // Without update times the only way to see what changed is to list it all.
             return self.full(kind, stats).await;
         }
-        let from = state.cursor.or(state.last_full_started).unwrap_or(0) - self.overlap;
-        let filter = vec![("updatedFrom", from.max(0).to_string())];
-        let cursor = self.scan(kind, filter, &mut tally, None).await?;
-        let deleted_cursor = match kind.deleted_path() {
-            Some(path) => {
-                let from = state
-                    .deleted_cursor
-                    .or(state.last_full_started)
-                    .unwrap_or(0)
-                    - self.overlap;
-                self.apply_deletions(kind, path, from.max(0), &mut tally)
-                    .await?
+        let window_start = state.cursor.or(state.last_full_started).unwrap_or(0);
+        let mut listing = Listing::default();
+        let filter = [(
+            "updatedFrom",
+            window_start.saturating_sub(self.overlap).max(0).to_string(),
+        )];
+        self.scan(kind, &filter, &mut listing, None).await?;
+
+        let deleted_from = state
+            .deleted_cursor
+            .or(state.last_full_started)
+            .unwrap_or(0);
+        let deleted = self
+            .until_shutdown(fetch::deleted_since(
+                &self.client,
+                kind,
+                deleted_from.saturating_sub(self.overlap),
+            ))
+            .await??;
+        let mut removed = 0;
+        if let Some(deleted) = &deleted {
+            listing.pages += deleted.pages;
+            if !deleted.keys.is_empty() {
+                let keys = deleted.keys.iter().copied().collect();
+                removed += self
+                    .writer
+                    .delete(kind, keys, StateUpdate::default())
+                    .await? as u64;
             }
-            None => None,
+        }
+        let missed = listing.missed(deleted.as_ref().map(|d| &d.keys));
+        let cursor = if missed > 0 {
+            tracing::info!(
+                kind = kind.name(),
+                missed,
+                "the listing shifted during the pull; the cursor stays so the next pull reads the window again"
+            );
+            None
+        } else {
+            listing.newest.map(|n| n.min(stats.read_at))
         };
         self.writer
             .update_state(
                 kind,
                 StateUpdate {
                     cursor,
-                    deleted_cursor,
-                    stats_marker: Some(self.settled_marker(kind, stats)),
+                    deleted_cursor: deleted.and_then(|d| d.newest).map(|n| n.min(stats.read_at)),
+                    stats_marker: Some(if missed > 0 {
+                        None
+                    } else {
+                        self.settled_marker(kind, stats)
+                    }),
                     last_incremental: Some(unix_now()),
                     error: Some(None),
                     ..Default::default()
                 },
             )
             .await?;
-        Ok(self.summary(kind, Mode::Incremental, false, tally, clock, counters))
+        Ok(run.summary(
+            &self.client,
+            kind,
+            Mode::Incremental,
+            false,
+            &listing,
+            removed,
+        ))
     }
 
     /// The `latest-stats` value to remember as "already pulled". A value within `overlap`
@@ -278,85 +375,25 @@ impl Puller {
         (changed_at + self.overlap < stats.read_at).then(|| marker.to_string())
     }
 
-    /// Pages through a search of `kind` with `filter`, committing each page as it arrives.
-    /// Up to `fetch_ahead` later pages are fetched and parsed while one is written. Returns
-    /// the newest update time seen. A full listing passes `seen`, which collects every key
-    /// returned, and shows progress.
-    async fn scan(
-        &self,
-        kind: Kind,
-        filter: Vec<(&'static str, String)>,
-        tally: &mut Tally,
-        mut seen: Option<&mut HashSet<i64>>,
-    ) -> Result<Option<i64>, PullError> {
-        let mut progress =
-            (seen.is_some() && filter.is_empty()).then(|| Progress::new(self.progress, kind));
-        let mut inflight = Inflight::default();
-        let mut next_offset = 0;
-        // Until the first page tells the real total, ask for that page only.
-        let mut known_total = PAGE_SIZE;
-        let mut newest = None;
-        loop {
-            while inflight.0.len() < self.fetch_ahead && next_offset < known_total {
-                let (client, filter) = (self.client.clone(), filter.clone());
-                let offset = next_offset;
-                inflight.0.push_back(tokio::spawn(async move {
-                    fetch::search_page(&client, kind, offset, &filter).await
-                }));
-                next_offset += PAGE_SIZE;
-            }
-            let Some(next) = inflight.0.pop_front() else {
-                break;
-            };
-            let page: FetchedPage = next.await.map_err(join_error)??;
-            if self.shutdown.is_cancelled() {
-                return Err(PullError::Interrupted);
-            }
-            known_total = page.total;
-            let items = page.rows.len() as u64;
-            if let Some(p) = progress.as_mut() {
-                p.set_total(page.total);
-            }
-            newest = newest.max(page.rows.max_updated());
-            if let Some(seen) = seen.as_deref_mut() {
-                seen.extend(page.rows.keys());
-            }
-            tally.items += items;
-            tally.pages += 1;
-            if !page.rows.is_empty() {
-                tally.written += self
-                    .writer
-                    .apply_page(page.rows, unix_now(), StateUpdate::default())
-                    .await? as u64;
-            }
-            if let Some(p) = progress.as_mut() {
-                p.advance(items);
-            }
-            if page.count < PAGE_SIZE && next_offset >= known_total {
-                break;
-            }
-        }
-        if let Some(p) = &progress {
-            p.finish();
-        }
-        Ok(newest)
-    }
-
     /// Of `keys`, re-reads those Ecwid still has and removes the rest from the mirror.
+    /// Returns the documents re-read and the rows they wrote.
     async fn remove_missing(
         &self,
         kind: Kind,
         keys: Vec<i64>,
-        tally: &mut Tally,
-    ) -> Result<(), PullError> {
+        removed: &mut u64,
+    ) -> Result<(u64, u64), PullError> {
         if keys.is_empty() {
-            return Ok(());
+            return Ok((0, 0));
         }
-        let present = fetch::by_keys(&self.client, kind, &keys).await?;
+        let present = self
+            .until_shutdown(fetch::by_keys(&self.client, kind, &keys))
+            .await??;
         let still_there: HashSet<i64> = present.keys().into_iter().collect();
-        tally.items += present.len() as u64;
+        let verified = present.len() as u64;
+        let mut written = 0;
         if !present.is_empty() {
-            tally.written += self
+            written = self
                 .writer
                 .apply_page(present, unix_now(), StateUpdate::default())
                 .await? as u64;
@@ -366,75 +403,50 @@ impl Puller {
             .filter(|k| !still_there.contains(k))
             .collect();
         if !gone.is_empty() {
-            tally.removed += self
+            *removed += self
                 .writer
                 .delete(kind, gone, StateUpdate::default())
                 .await? as u64;
         }
-        Ok(())
+        Ok((verified, written))
     }
+}
 
-    /// Applies the deletion list from `from` on; returns the newest deletion date seen.
-    async fn apply_deletions(
-        &self,
-        kind: Kind,
-        path: &str,
-        from: i64,
-        tally: &mut Tally,
-    ) -> Result<Option<i64>, PullError> {
-        let mut offset = 0;
-        let mut newest = None;
-        loop {
-            let query = [
-                ("from_date", from.to_string()),
-                ("limit", PAGE_SIZE.to_string()),
-                ("offset", offset.to_string()),
-            ];
-            let body = self.client.get_bytes(path, &query).await?;
-            let page: Page = serde_json::from_slice(&body)
-                .map_err(|source| PullError::Document { kind, source })?;
-            let mut ids = Vec::with_capacity(page.items.len());
-            for raw in &page.items {
-                let item: DeletedItem = serde_json::from_str(raw.get())
-                    .map_err(|source| PullError::Document { kind, source })?;
-                newest = newest.max(parse_date(&item.date));
-                ids.push(item.id);
-            }
-            tally.pages += 1;
-            if !ids.is_empty() {
-                tally.removed += self
-                    .writer
-                    .delete(kind, ids, StateUpdate::default())
-                    .await? as u64;
-            }
-            offset += page.items.len() as u64;
-            if page.items.is_empty() || offset >= page.total {
-                return Ok(newest);
-            }
+/// When a run began, for its summary.
+struct RunStart {
+    clock: Instant,
+    counters: CounterSnapshot,
+}
+
+impl RunStart {
+    fn now(client: &Client) -> RunStart {
+        RunStart {
+            clock: Instant::now(),
+            counters: client.counters(),
         }
     }
 
     fn summary(
         &self,
+        client: &Client,
         kind: Kind,
         mode: Mode,
         skipped: bool,
-        tally: Tally,
-        clock: Instant,
-        before: crate::ecwid::CounterSnapshot,
+        listing: &Listing,
+        removed: u64,
     ) -> RunSummary {
-        let used = self.client.counters() - before;
+        let used = client.counters() - self.counters;
         RunSummary {
             kind,
             mode,
             skipped,
-            items: tally.items,
-            written: tally.written,
-            pages: tally.pages,
-            removed: tally.removed,
+            items: listing.items,
+            written: listing.written,
+            pages: listing.pages,
+            removed,
             requests: used.requests,
             throttled: used.throttled,
-            secs: clock.elapsed().as_secs_f64(),
+            secs: self.clock.elapsed().as_secs_f64(),
         }
     }
 }
@@ -453,25 +465,6 @@ fn log_summary(s: &RunSummary) {
         secs = format!("{:.2}", s.secs),
         "pull finished"
     );
-}
-
-/// Fetch tasks still running when a scan ends early are of no use: abort them.
-#[derive(Default)]
-struct Inflight(VecDeque<JoinHandle<Result<FetchedPage, PullError>>>);
-
-impl Drop for Inflight {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
-        }
-    }
-}
-
-fn join_error(e: tokio::task::JoinError) -> PullError {
-    if e.is_panic() {
-        std::panic::resume_unwind(e.into_panic());
-    }
-    PullError::Interrupted
 }
 
 /// An error and its causes on one line, as `sync_state.last_error` and the exit message.

@@ -1,0 +1,175 @@
+//! Paging through a search: pages fetched ahead and parsed in parallel, each committed in
+//! one transaction as it arrives, and an exact check of whether the listing missed anything.
+
+use std::collections::{HashSet, VecDeque};
+
+use tokio::task::JoinHandle;
+
+use super::fetch::{self, FetchedPage, PAGE_SIZE};
+use super::progress::Progress;
+use super::pull::Puller;
+use super::{Kind, PullError};
+use crate::mirror::state::StateUpdate;
+use crate::mirror::unix_now;
+
+/// What one or more passes over a listing returned.
+#[derive(Default)]
+pub struct Listing {
+    /// Every key returned.
+    pub seen: HashSet<i64>,
+    /// The newest update time returned.
+    pub newest: Option<i64>,
+    /// `total` as the first and the last page reported it.
+    pub first_total: Option<u64>,
+    pub last_total: u64,
+    pub items: u64,
+    pub written: u64,
+    pub pages: u64,
+}
+
+impl Listing {
+    /// How many entities existed when the listing ended yet were never returned. Offset
+    /// paging over live data shifts when an entity before the current offset is deleted (or,
+    /// with pages fetched ahead, when one enters the listing between two pages), and one
+    /// entity at a page boundary is then never returned.
+    ///
+    /// Entities present at the end = `last_total`; of those, seen = `seen` minus the ones
+    /// deleted since. `deleted` is the store's deletion list since the listing began; kinds
+    /// without one count as missed whenever `total` moved during the listing.
+    pub fn missed(&self, deleted: Option<&HashSet<i64>>) -> u64 {
+        let seen = self.seen.len() as u64;
+        match deleted {
+            Some(deleted) => {
+                let seen_then_deleted =
+                    self.seen.iter().filter(|k| deleted.contains(k)).count() as u64;
+                (self.last_total + seen_then_deleted).saturating_sub(seen)
+            }
+            None if self.first_total != Some(self.last_total) => {
+                self.last_total.saturating_sub(seen).max(1)
+            }
+            None => self.last_total.saturating_sub(seen),
+        }
+    }
+}
+
+impl Puller {
+    /// Pages through `kind`'s search with `filter` into `listing`, committing each page as
+    /// it arrives. Up to `fetch_ahead` later pages are fetched and parsed while one is
+    /// written. With `progress`, a progress bar or progress lines follow the listing.
+    pub(super) async fn scan(
+        &self,
+        kind: Kind,
+        filter: &[(&'static str, String)],
+        listing: &mut Listing,
+        mut progress: Option<Progress>,
+    ) -> Result<(), PullError> {
+        let mut inflight = Inflight::default();
+        let mut next_offset = 0;
+        // Until the first page tells the real total, ask for that page only.
+        let mut known_total = PAGE_SIZE;
+        let mut first = true;
+        loop {
+            while inflight.0.len() < self.fetch_ahead && next_offset < known_total {
+                let (client, filter) = (self.client.clone(), filter.to_vec());
+                let offset = next_offset;
+                inflight.0.push_back(tokio::spawn(async move {
+                    fetch::search_page(&client, kind, offset, &filter).await
+                }));
+                next_offset += PAGE_SIZE;
+            }
+            let Some(next) = inflight.0.pop_front() else {
+                break;
+            };
+            let page: FetchedPage = self.until_shutdown(next).await?.map_err(join_error)??;
+            if first {
+                listing.first_total.get_or_insert(page.total);
+                first = false;
+            }
+            known_total = page.total;
+            listing.last_total = page.total;
+            let items = page.rows.len() as u64;
+            if let Some(p) = progress.as_mut() {
+                p.set_total(page.total);
+            }
+            listing.newest = listing.newest.max(page.rows.max_updated());
+            listing.seen.extend(page.rows.keys());
+            listing.items += items;
+            listing.pages += 1;
+            if !page.rows.is_empty() {
+                listing.written += self
+                    .writer
+                    .apply_page(page.rows, unix_now(), StateUpdate::default())
+                    .await? as u64;
+            }
+            if let Some(p) = progress.as_mut() {
+                p.advance(items);
+            }
+            if page.count < PAGE_SIZE && next_offset >= known_total {
+                break;
+            }
+        }
+        if let Some(p) = &progress {
+            p.finish();
+        }
+        Ok(())
+    }
+}
+
+/// Fetch tasks still running when a scan ends early are of no use: abort them.
+#[derive(Default)]
+struct Inflight(VecDeque<JoinHandle<Result<FetchedPage, PullError>>>);
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> PullError {
+    if e.is_panic() {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    PullError::Interrupted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(seen: &[i64], first_total: u64, last_total: u64) -> Listing {
+        Listing {
+            seen: seen.iter().copied().collect(),
+            first_total: Some(first_total),
+            last_total,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_listing_that_returned_everything_missed_nothing() {
+        let deleted = HashSet::new();
+        assert_eq!(listing(&[1, 2, 3], 3, 3).missed(Some(&deleted)), 0);
+        assert_eq!(listing(&[1, 2, 3], 3, 3).missed(None), 0);
+    }
+
+    #[test]
+    fn a_deletion_behind_the_offset_that_hid_an_entity_is_detected() {
+        // 1..=4 existed; 1 was read, then deleted, which shifted 3 out of its page.
+        let deleted = HashSet::from([1]);
+        assert_eq!(listing(&[1, 2, 4], 4, 3).missed(Some(&deleted)), 1);
+    }
+
+    #[test]
+    fn a_deletion_ahead_of_the_offset_hides_nothing() {
+        // 4 was deleted before the listing reached it.
+        let deleted = HashSet::from([4]);
+        assert_eq!(listing(&[1, 2, 3], 4, 3).missed(Some(&deleted)), 0);
+    }
+
+    #[test]
+    fn without_a_deletion_list_a_moving_total_counts_as_a_miss() {
+        assert_eq!(listing(&[1, 2, 4], 4, 3).missed(None), 1);
+    }
+}
