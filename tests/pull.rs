@@ -171,8 +171,11 @@ async fn a_restart_resumes_from_the_stored_cursor_instead_of_pulling_everything(
     // A new process: new client, new writer, the same file.
     let summaries = pass(&config(&store, &db), false).await;
 
-    assert_eq!(summary(&summaries, Kind::Products).mode, Mode::Incremental);
-    assert_eq!(summary(&summaries, Kind::Products).written, 1);
+    let products = summary(&summaries, Kind::Products);
+    assert_eq!(products.mode, Mode::Incremental);
+    // The edited product, plus at most the one at the cursor itself (the bound is
+    // inclusive, and re-reading it is harmless).
+    assert!(products.items <= 2, "{products:?}");
     assert!(store.request_count("GET /products").await <= 2);
     let sku: String = open(&db)
         .query_row("SELECT sku FROM products WHERE id = ?1", [id], |r| r.get(0))

@@ -41,7 +41,7 @@ async fn latency(client: &reqwest::Client, label: &str, urls: &[String]) {
     );
 }
 
-async fn throughput(base: &str, clients: usize, secs: u64, products: u64) {
+async fn throughput(base: &str, clients: usize, secs: u64, products: u64, gzip: bool) {
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
@@ -54,7 +54,11 @@ async fn throughput(base: &str, clients: usize, secs: u64, products: u64) {
             while Instant::now() < deadline {
                 let offset = (i * 7919 * 100) % products.max(1);
                 let url = format!("{base}/products?limit=100&offset={offset}&sortBy=ADDED_TIME_ASC&token=secret_test");
-                let resp = client.get(&url).send().await.expect("request");
+                let mut req = client.get(&url);
+                if gzip {
+                    req = req.header("Accept-Encoding", "gzip");
+                }
+                let resp = req.send().await.expect("request");
                 assert!(resp.status().is_success());
                 resp.bytes().await.expect("body");
                 done.fetch_add(1, Ordering::Relaxed);
@@ -67,10 +71,38 @@ async fn throughput(base: &str, clients: usize, secs: u64, products: u64) {
         t.await.expect("client task");
     }
     let n = done.load(Ordering::Relaxed);
+    let label = if gzip { "gzip, " } else { "" };
     println!(
-        "throughput, {clients} concurrent client(s): {:>7.0} pages/s ({n} pages in {:.1} s)",
+        "throughput, {label}{clients} concurrent client(s): {:>7.0} pages/s ({n} pages in {:.1} s)",
         n as f64 / start.elapsed().as_secs_f64(),
         start.elapsed().as_secs_f64()
+    );
+}
+
+/// Sequential single-product writes (inventory deltas), each a parse-edit-serialise of
+/// one product plus index maintenance.
+async fn writes(client: &reqwest::Client, base: &str, products: u64) {
+    let mut times = Vec::new();
+    for i in 0..500u64 {
+        let id = (i * 7919) % products.max(1) + 1;
+        let t = Instant::now();
+        let resp = client
+            .put(format!("{base}/products/{id}/inventory?token=secret_test"))
+            .header("Content-Type", "application/json")
+            .body(r#"{"quantityDelta": -1}"#)
+            .send()
+            .await
+            .expect("request");
+        assert!(resp.status().is_success());
+        resp.bytes().await.expect("body");
+        times.push(t.elapsed());
+    }
+    times.sort();
+    println!(
+        "{:<44} p50 {:>7.2} ms  p99 {:>7.2} ms  (500 requests)",
+        "write, PUT /products/{id}/inventory",
+        percentile(&times, 0.5).as_secs_f64() * 1000.0,
+        percentile(&times, 0.99).as_secs_f64() * 1000.0
     );
 }
 
@@ -165,8 +197,10 @@ fn main() {
         )
         .await;
         for clients in [1, 2, 4] {
-            throughput(&base, clients, secs, products).await;
+            throughput(&base, clients, secs, products, false).await;
         }
+        throughput(&base, 2, secs, products, true).await;
+        writes(&client, &base, products).await;
         emu.shutdown().await;
     });
 }

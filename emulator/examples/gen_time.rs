@@ -1,26 +1,36 @@
-//! Times store generation alone: `cargo run --release -p ecwid-emulator --example gen_time`.
+//! Times store generation alone and shows its memory (run under `/usr/bin/time -v`):
+//! `cargo run --release -p ecwid-emulator --example gen_time -- [PRODUCTS] [ORDERS]`.
+
 use std::time::Instant;
-fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(100_000);
-    let rt = tokio::runtime::Runtime::new().unwrap();
+
+use ecwid_emulator::{Emulator, EmulatorConfig};
+
+fn main() -> std::io::Result<()> {
+    let arg = |i: usize, default: usize| {
+        std::env::args()
+            .nth(i)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(default)
+    };
+    let (products, orders) = (arg(1, 100_000), arg(2, 1_000));
+    let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let config = ecwid_emulator::EmulatorConfig {
-            products: n,
+        let config = EmulatorConfig {
+            products,
             variations_per_product: 3,
-            orders: 1000,
-            customers: 1000,
+            orders,
+            customers: 1_000,
             categories: 20,
             rate_limit: None,
             ..Default::default()
         };
         let t = Instant::now();
-        let emu = ecwid_emulator::Emulator::start("127.0.0.1:0".parse().unwrap(), config)
-            .await
-            .unwrap();
-        println!("{n} products: {:.2} s", t.elapsed().as_secs_f64());
+        let emu = Emulator::start("127.0.0.1:0".parse().expect("address"), config).await?;
+        println!(
+            "{products} products, {orders} orders: {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
         emu.shutdown().await;
-    });
+        Ok(())
+    })
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
-use crate::routes::{Access, Reply, dispatch};
+use crate::routes::{Access, Caller, Reply, dispatch};
 
 pub const MAX_REQUESTS: usize = 500;
 
@@ -142,7 +142,17 @@ pub fn create(app: &Arc<App>, q: &Query, body: &[u8]) -> ApiResult<Reply> {
                 json!({ "id": r.id, "status": "NOT_EXECUTED" })
             } else {
                 let result = Query::parse(r.query.as_deref()).and_then(|query| {
-                    dispatch(&app, Access::Private, &r.method, &r.path, &query, &r.body)
+                    dispatch(
+                        &app,
+                        Caller {
+                            access: Access::Private,
+                            gzip: false,
+                        },
+                        &r.method,
+                        &r.path,
+                        &query,
+                        &r.body,
+                    )
                 });
                 let (code, body) = match result {
                     Ok(reply) => (

@@ -39,6 +39,11 @@ impl FaultSettings {
                 )));
             }
         }
+        if self.latency_ms > 600_000 {
+            return Err(ApiError::bad_request(
+                "Field latency_ms must be at most 600000",
+            ));
+        }
         if rates.iter().map(|(_, r)| r).sum::<f64>() > 1.0 + 1e-9 {
             return Err(ApiError::bad_request(
                 "The fault rates must add up to at most 1",

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use crate::EmulatorConfig;
 use crate::json::Doc;
-use crate::store::{CategoryRec, CustomerRec, Store, cents};
+use crate::store::prepare_generated_product;
+use crate::store::{CategoryRec, CustomerRec, OrderRec, ProductRec, Store, cents};
 
 /// 2026-01-01 00:00:00 UTC.
 pub const BASE_TIME: i64 = 1_767_225_600;
@@ -128,9 +129,9 @@ pub fn generate(config: &EmulatorConfig) -> Store {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut store = Store::empty(config.store_id as i64, BASE_TIME);
     let category_ids = generate_categories(&mut store, &mut rng, config);
-    generate_products(&mut store, &mut rng, config, &category_ids);
+    let summaries = generate_products(&mut store, config, &category_ids);
     let customers = generate_customers(&mut store, &mut rng, config);
-    generate_orders(&mut store, &mut rng, config, &customers);
+    generate_orders(&mut store, config, &customers, &summaries);
     store.take_events();
     store
 }
@@ -172,14 +173,86 @@ fn generate_categories(
     ids
 }
 
+/// Products are built in chunks of `CHUNK`, each from its own seeded generator, on all
+/// cores; the result does not depend on the number of threads.
+const CHUNK: i64 = 2048;
+
+struct ProductPlan<'a> {
+    seed: u64,
+    store_id: u64,
+    n: i64,
+    v: usize,
+    first_product: i64,
+    first_combination: i64,
+    category_ids: &'a [i64],
+    categories: &'a BTreeMap<i64, CategoryRec>,
+}
+
 fn generate_products(
     store: &mut Store,
-    rng: &mut ChaCha8Rng,
     config: &EmulatorConfig,
     category_ids: &[i64],
-) {
-    let n = config.products as i64;
-    let v = config.variations_per_product;
+) -> Vec<ProductSummary> {
+    let plan = ProductPlan {
+        seed: config.seed,
+        store_id: config.store_id,
+        n: config.products as i64,
+        v: config.variations_per_product,
+        first_product: store.next.product,
+        first_combination: store.next.combination,
+        category_ids,
+        categories: &store.categories,
+    };
+    let chunks = (plan.n + CHUNK - 1) / CHUNK;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .clamp(1, 8) as i64;
+    let mut built: Vec<(i64, Vec<(ProductRec, ProductSummary)>)> = std::thread::scope(|scope| {
+        let plan = &plan;
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..chunks)
+                        .filter(|c| c % threads == t)
+                        .map(|c| (c, product_chunk(plan, c)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    let (n, v) = (plan.n, plan.v as i64);
+    built.sort_by_key(|(c, _)| *c);
+    let mut links: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let mut summaries = Vec::with_capacity(n as usize);
+    for (rec, summary) in built.into_iter().flat_map(|(_, recs)| recs) {
+        summaries.push(summary);
+        for c in &rec.category_ids {
+            links.entry(*c).or_default().push(rec.id);
+        }
+        store.insert_generated_product(rec);
+    }
+    store.next.product += n;
+    store.next.combination += n * v;
+    store.rebuild_product_indexes();
+    for (cid, pids) in links {
+        if let Some(c) = store.categories.get_mut(&cid) {
+            c.doc.insert("productIds".into(), json!(pids));
+        }
+    }
+    summaries
+}
+
+fn product_chunk(plan: &ProductPlan<'_>, chunk: i64) -> Vec<(ProductRec, ProductSummary)> {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(plan.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ chunk as u64);
+    let rng = &mut rng;
+    let (n, v, category_ids, first_combination) =
+        (plan.n, plan.v, plan.category_ids, plan.first_combination);
+    let config_store_id = plan.store_id;
     let colors = v.clamp(1, COLORS.len());
     let sizes = v.div_ceil(colors).max(1);
     let size_label = |i: usize| {
@@ -188,10 +261,10 @@ fn generate_products(
             .map(|s| s.to_string())
             .unwrap_or_else(|| format!("Size {}", i + 1))
     };
-    let mut links: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-    for i in 0..n {
-        let id = store.next.product;
-        store.next.product += 1;
+    let start = chunk * CHUNK;
+    let mut out = Vec::with_capacity(CHUNK as usize);
+    for i in start..(start + CHUNK).min(n) {
+        let id = plan.first_product + i;
         let name = format!(
             "{} {} {}",
             pick(rng, ADJECTIVES),
@@ -199,7 +272,7 @@ fn generate_products(
             pick(rng, NOUNS)
         );
         let created = BASE_TIME - (n - i + 1) * 600;
-        let updated = (created + rng.random_range(0..30 * 86_400)).min(BASE_TIME - 1);
+        let updated = updated_after(rng, created, 30 * 86_400);
         let price = cents(rng.random_range(500..30_000) as f64 / 100.0);
         let unlimited = rng.random_bool(0.1);
         let quantity: i64 = if rng.random_bool(0.08) {
@@ -216,13 +289,10 @@ fn generate_products(
                 }
             }
         }
-        for c in &cats {
-            links.entry(*c).or_default().push(id);
-        }
         let sku = format!("SKU-{id:06}");
         let brand = pick(rng, BRANDS);
         let mut doc = obj(json!({
-            "id": id, "sku": sku, "thumbnailUrl": format!("https://images.example.com/{}/{id}-thumb.jpg", config.store_id),
+            "id": id, "sku": sku, "thumbnailUrl": format!("https://images.example.com/{}/{id}-thumb.jpg", config_store_id),
             "quantity": quantity, "unlimited": unlimited, "name": name, "price": price,
             "tax": {"defaultLocationIncludedTaxRate": 0, "enabledManualTaxes": []},
             "wholesalePrices": [], "isShippingRequired": true,
@@ -232,7 +302,7 @@ fn generate_products(
             "fixedShippingRateOnly": false, "fixedShippingRate": 0,
             "shipping": {"type": "GLOBAL_METHODS", "methodMarkup": 0, "flatRate": 0, "disabledMethods": [], "enabledMethods": []},
             "description": format!("<p>{name} by {brand}.</p>"),
-            "media": {"images": [image_urls(config.store_id, id as u64)]},
+            "media": {"images": [image_urls(config_store_id, id as u64)]},
             "categoryIds": cats, "seoTitle": name, "seoDescription": format!("Buy the {name} online."),
             "favorites": {"count": rng.random_range(0..50), "displayedCount": "0"},
             "attributes": [
@@ -277,8 +347,7 @@ fn generate_products(
             );
             let mut combos = Vec::with_capacity(v);
             for k in 0..v {
-                let cid = store.next.combination;
-                store.next.combination += 1;
+                let cid = first_combination + (i * v as i64) + k as i64;
                 let size = size_label(k / colors);
                 let color = COLORS[k % colors];
                 let mut c = obj(json!({
@@ -301,13 +370,11 @@ fn generate_products(
             }
             doc.insert("combinations".into(), Value::Array(combos));
         }
-        store.insert_generated_product(doc);
+        let summary = ProductSummary::of(&doc);
+        let rec = prepare_generated_product(doc, plan.categories, plan.store_id as i64);
+        out.push((rec, summary));
     }
-    for (cid, pids) in links {
-        if let Some(c) = store.categories.get_mut(&cid) {
-            c.doc.insert("productIds".into(), json!(pids));
-        }
-    }
+    out
 }
 
 fn generate_customers(
@@ -330,7 +397,7 @@ fn generate_customers(
             i + 1
         );
         let registered = BASE_TIME - (c - i + 1) * 18_000;
-        let updated = (registered + rng.random_range(0..10 * 86_400)).min(BASE_TIME - 1);
+        let updated = updated_after(rng, registered, 10 * 86_400);
         let billing = person(rng, &name);
         let gold = rng.random_bool(0.2);
         let mut shipping = Vec::new();
@@ -355,21 +422,134 @@ fn generate_customers(
     out
 }
 
+/// What generated orders need to know about a product, taken while its document is still
+/// a tree (re-parsing 4 KB per order item made order generation slow).
+struct ProductSummary {
+    id: i64,
+    name: String,
+    sku: String,
+    price: f64,
+    category: i64,
+    variations: Vec<VariationSummary>,
+}
+
+/// (sku, price, [(option name, value)])
+type VariationSummary = (String, f64, Vec<(String, String)>);
+
+/// One chunk of built orders, each with the customer whose order count it raises.
+type OrderChunk = Vec<(OrderRec, Option<i64>)>;
+
+impl ProductSummary {
+    fn of(doc: &Doc) -> ProductSummary {
+        let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+        let list = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+        let variations = list(doc.get("combinations"))
+            .iter()
+            .map(|c| {
+                let options = list(c.get("options"))
+                    .iter()
+                    .map(|o| (s(o.get("name")), s(o.get("value"))))
+                    .collect();
+                (
+                    s(c.get("sku")),
+                    c.get("price").and_then(Value::as_f64).unwrap_or(0.0),
+                    options,
+                )
+            })
+            .collect();
+        ProductSummary {
+            id: doc.get("id").and_then(Value::as_i64).unwrap_or(0),
+            name: s(doc.get("name")),
+            sku: s(doc.get("sku")),
+            price: doc.get("price").and_then(Value::as_f64).unwrap_or(0.0),
+            category: list(doc.get("categoryIds"))
+                .first()
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            variations,
+        }
+    }
+}
+
+const ORDER_CHUNK: i64 = 1024;
+
+struct OrderPlan<'a> {
+    seed: u64,
+    store_id: u64,
+    m: i64,
+    first_number: i64,
+    first_item: i64,
+    customers: &'a [(i64, String, String)],
+    products: &'a [ProductSummary],
+}
+
+/// Orders are built in seeded chunks on all cores, like products.
 fn generate_orders(
     store: &mut Store,
-    rng: &mut ChaCha8Rng,
     config: &EmulatorConfig,
     customers: &[(i64, String, String)],
+    products: &[ProductSummary],
 ) {
-    let m = config.orders as i64;
-    let product_ids: Vec<i64> = store.products.keys().copied().collect();
-    for i in 0..m {
-        let number = store.next.order_number;
-        store.next.order_number += 1;
+    let plan = OrderPlan {
+        seed: config.seed,
+        store_id: config.store_id,
+        m: config.orders as i64,
+        first_number: store.next.order_number,
+        first_item: store.next.order_item + 1,
+        customers,
+        products,
+    };
+    let chunks = (plan.m + ORDER_CHUNK - 1) / ORDER_CHUNK;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .clamp(1, 8) as i64;
+    let mut built: Vec<(i64, OrderChunk)> = std::thread::scope(|scope| {
+        let plan = &plan;
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..chunks)
+                        .filter(|c| c % threads == t)
+                        .map(|c| (c, order_chunk(plan, c)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    built.sort_by_key(|(c, _)| *c);
+    let (m, first_item) = (plan.m, plan.first_item);
+    for (rec, counted_customer) in built.into_iter().flat_map(|(_, recs)| recs) {
+        if let Some(c) = counted_customer.and_then(|cid| store.customers.get_mut(&cid)) {
+            let n = c
+                .doc
+                .get("totalOrderCount")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                + 1;
+            c.doc.insert("totalOrderCount".into(), json!(n));
+        }
+        store.insert_order_rec(rec);
+    }
+    store.next.order_number += m;
+    store.next.order_item = first_item + m * 3;
+}
+
+fn order_chunk(plan: &OrderPlan<'_>, chunk: i64) -> OrderChunk {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(plan.seed.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ chunk as u64);
+    let rng = &mut rng;
+    let (m, customers, store_id) = (plan.m, plan.customers, plan.store_id);
+    let start = chunk * ORDER_CHUNK;
+    let mut out = Vec::with_capacity(ORDER_CHUNK as usize);
+    for i in start..(start + ORDER_CHUNK).min(m) {
+        let number = plan.first_number + i;
         let created = BASE_TIME - (m - i + 1) * 1_800;
-        let updated = (created + rng.random_range(0..5 * 86_400)).min(BASE_TIME - 1);
-        let roll = rng.random_range(0..100);
-        let payment = match roll {
+        let updated = updated_after(rng, created, 5 * 86_400);
+        let payment = match rng.random_range(0..100) {
             0..50 => "PAID",
             50..65 => "AWAITING_PAYMENT",
             65..72 => "CANCELLED",
@@ -393,69 +573,36 @@ fn generate_orders(
             ),
         };
         let mut items = Vec::new();
-        for _ in 0..rng.random_range(1..=3) {
-            store.next.order_item += 1;
-            let item_id = store.next.order_item;
+        for k in 0..rng.random_range(1..=3i64) {
+            let item_id = plan.first_item + i * 3 + k;
             let qty = rng.random_range(1..4);
-            let (pid, pname, sku, price, opts, cat) = match product_ids.is_empty() {
-                true => (
+            let (pid, pname, sku, price, opts, cat) = if plan.products.is_empty() {
+                (
                     0,
                     "Gift card".to_string(),
                     "GIFT".to_string(),
                     25.0,
                     vec![],
                     0,
-                ),
-                false => {
-                    let pid = product_ids[rng.random_range(0..product_ids.len())];
-                    let p = &store.products[&pid].doc;
-                    let pname = p
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
-                    let mut sku = p
-                        .get("sku")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string();
-                    let mut price = p.get("price").and_then(Value::as_f64).unwrap_or(0.0);
-                    let cat = p
-                        .get("defaultCategoryId")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0);
-                    let mut opts = Vec::new();
-                    let combos = p
-                        .get("combinations")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
-                    if !combos.is_empty() && rng.random_bool(0.6) {
-                        let c = &combos[rng.random_range(0..combos.len())];
-                        sku = c
-                            .get("sku")
-                            .and_then(Value::as_str)
-                            .unwrap_or(&sku)
-                            .to_string();
-                        price = c.get("price").and_then(Value::as_f64).unwrap_or(price);
-                        for o in c
-                            .get("options")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                        {
-                            let value = o.get("value").and_then(Value::as_str).unwrap_or("");
-                            opts.push(json!({
-                                "name": o.get("name").cloned().unwrap_or(json!("")), "type": "CHOICE",
-                                "value": value, "valuesArray": [value],
-                                "selections": [{"selectionTitle": value, "selectionModifier": 0, "selectionModifierType": "ABSOLUTE"}],
-                            }));
-                        }
+                )
+            } else {
+                let p = &plan.products[rng.random_range(0..plan.products.len())];
+                let (mut sku, mut price, mut opts) = (p.sku.clone(), p.price, Vec::new());
+                if !p.variations.is_empty() && rng.random_bool(0.6) {
+                    let (vsku, vprice, options) =
+                        &p.variations[rng.random_range(0..p.variations.len())];
+                    sku = vsku.clone();
+                    price = *vprice;
+                    for (oname, value) in options {
+                        opts.push(json!({
+                            "name": oname, "type": "CHOICE", "value": value, "valuesArray": [value],
+                            "selections": [{"selectionTitle": value, "selectionModifier": 0, "selectionModifierType": "ABSOLUTE"}],
+                        }));
                     }
-                    (pid, pname, sku, price, opts, cat)
                 }
+                (p.id, p.name.clone(), sku, price, opts, p.category)
             };
-            let img = format!("https://images.example.com/{}/{pid}", config.store_id);
+            let img = format!("https://images.example.com/{store_id}/{pid}");
             items.push(json!({
                 "id": item_id, "productId": pid, "categoryId": cat, "price": price, "productPrice": price,
                 "sku": sku, "quantity": qty, "shortDescription": "", "tax": cents(price * 0.1), "shipping": 0,
@@ -484,7 +631,7 @@ fn generate_orders(
             "subtotal": subtotal, "total": total, "usdTotal": total, "tax": tax,
             "paymentMethod": "Credit or debit card", "paymentModule": "Stripe",
             "paymentStatus": payment, "fulfillmentStatus": fulfillment,
-            "refererUrl": format!("https://store{}.example.com/", config.store_id), "globalReferer": "https://www.google.com/",
+            "refererUrl": format!("https://store{store_id}.example.com/"), "globalReferer": "https://www.google.com/",
             "createTimestamp": created, "updateTimestamp": updated,
             "email": email, "ipAddress": format!("10.0.{}.{}", rng.random_range(0..255), rng.random_range(1..255)),
             "items": items, "billingPerson": person.clone(), "shippingPerson": person,
@@ -516,20 +663,22 @@ fn generate_orders(
                 cents(total / 2.0)
             };
             doc.insert("refundedAmount".into(), json!(amount));
-            doc.insert("refunds".into(), json!([{"date": crate::dates::format_date(updated), "source": "CP", "reason": "Customer request", "amount": amount}]));
+            doc.insert(
+                "refunds".into(),
+                json!([{"date": crate::dates::format_date(updated), "source": "CP", "reason": "Customer request", "amount": amount}]),
+            );
         }
-        if payment != "INCOMPLETE"
-            && let Some((cid, _, _)) = customer
-            && let Some(c) = store.customers.get_mut(cid)
-        {
-            let n = c
-                .doc
-                .get("totalOrderCount")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                + 1;
-            c.doc.insert("totalOrderCount".into(), json!(n));
-        }
-        store.commit_order(doc);
+        let counted = customer
+            .filter(|_| payment != "INCOMPLETE")
+            .map(|(cid, _, _)| *cid);
+        out.push((crate::store::finish_order(doc), counted));
     }
+    out
+}
+
+/// A last-update time within `max_span` after `created` and before `BASE_TIME`. Spread
+/// over the whole span rather than clamped, so that generated entities do not pile up on
+/// the same second (which no real store does, and which would hide cursor bugs).
+fn updated_after(rng: &mut ChaCha8Rng, created: i64, max_span: i64) -> i64 {
+    created + rng.random_range(0..(BASE_TIME - created).clamp(1, max_span))
 }

@@ -13,6 +13,7 @@
 //! - `control`: the `/_emulator/...` control plane.
 //! - `webhooks`: signed, retried, optionally duplicated/reordered webhook delivery.
 //! - `faults`, `ratelimit`, `stats`: fault injection, token bucket, counters.
+//! - `gzip`: gzip responses assembled from cached per-product deflate pieces.
 //! - `query`, `dates`, `json`, `error`: parameter parsing, date formats, document helpers, errors.
 
 #![recursion_limit = "256"]
@@ -24,6 +25,7 @@ mod dates;
 mod error;
 mod faults;
 mod generate;
+mod gzip;
 mod json;
 mod query;
 mod ratelimit;

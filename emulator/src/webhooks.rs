@@ -25,6 +25,8 @@ pub struct WebhookSettings {
     pub url: Option<String>,
     pub duplicate_rate: f64,
     pub reorder: bool,
+    /// Retry horizon in hours (the docs say 24 in one place and 48 in another); default 24.
+    pub retry_hours: Option<f64>,
 }
 
 impl WebhookSettings {
@@ -32,6 +34,14 @@ impl WebhookSettings {
         if !(0.0..=1.0).contains(&self.duplicate_rate) {
             return Err(ApiError::bad_request(
                 "Field duplicate_rate must be between 0 and 1",
+            ));
+        }
+        if self
+            .retry_hours
+            .is_some_and(|h| !(0.0..=1000.0).contains(&h))
+        {
+            return Err(ApiError::bad_request(
+                "Field retry_hours must be between 0 and 1000",
             ));
         }
         if let Some(url) = &self.url
@@ -55,20 +65,30 @@ pub fn signature(client_secret: &str, event_created: i64, event_id: &str) -> Str
 
 /// Delays between attempts after a failure: 4 x 15 min, then hourly up to 24 h in total.
 pub fn retry_delays(time_scale: f64) -> Vec<Duration> {
+    retry_delays_within(time_scale, 24.0)
+}
+
+/// The documented schedule cut at `hours` after the first attempt, divided by `time_scale`.
+pub fn retry_delays_within(time_scale: f64, hours: f64) -> Vec<Duration> {
     let scale = if time_scale.is_finite() && time_scale > 0.0 {
         time_scale
     } else {
         1.0
     };
-    let mut minutes = vec![15.0; 4];
-    let mut elapsed = 60.0;
-    while elapsed + 60.0 <= 24.0 * 60.0 {
+    let horizon = hours.clamp(0.0, 1000.0) * 60.0;
+    let mut minutes = Vec::new();
+    let mut elapsed = 0.0;
+    while minutes.len() < 4 && elapsed + 15.0 <= horizon {
+        minutes.push(15.0);
+        elapsed += 15.0;
+    }
+    while minutes.len() >= 4 && elapsed + 60.0 <= horizon {
         minutes.push(60.0);
         elapsed += 60.0;
     }
     minutes
         .into_iter()
-        .map(|m| Duration::from_secs_f64(m * 60.0 / scale))
+        .map(|m| Duration::try_from_secs_f64(m * 60.0 / scale).unwrap_or(Duration::MAX))
         .collect()
 }
 
@@ -141,9 +161,8 @@ async fn run(
         .build()
         .unwrap_or_default();
     let rng = Arc::new(Mutex::new(ChaCha8Rng::seed_from_u64(
-        cfg.seed ^ 0x5eed_0f_e7e4,
+        cfg.seed ^ 0x005e_ed0f_e7e4,
     )));
-    let delays = Arc::new(retry_delays(cfg.time_scale));
     loop {
         let event = tokio::select! {
             e = events_rx.recv() => match e { Some(e) => e, None => return },
@@ -151,6 +170,10 @@ async fn run(
         };
         let s = settings.read().unwrap_or_else(|e| e.into_inner()).clone();
         let Some(url) = s.url else { continue };
+        let delays = Arc::new(retry_delays_within(
+            cfg.time_scale,
+            s.retry_hours.unwrap_or(24.0),
+        ));
         let (event_id, duplicate, jitter) = {
             let mut r = rng.lock().unwrap_or_else(|e| e.into_inner());
             let a: u128 = r.random();
@@ -185,7 +208,7 @@ async fn run(
             body: serde_json::to_vec(&body).unwrap_or_default(),
             signature: signature(&cfg.client_secret, event.created, &event_id),
             stats: stats.clone(),
-            delays: delays.clone(),
+            delays,
         };
         let copies = if duplicate { 2 } else { 1 };
         for _ in 0..copies {
@@ -274,5 +297,10 @@ mod tests {
         let total: Duration = d.iter().sum();
         assert_eq!(total, Duration::from_secs(24 * 3600));
         assert_eq!(retry_delays(60.0)[0], Duration::from_secs(15));
+        assert_eq!(retry_delays(1.0).len() + 1, 28, "attempts in 24 h");
+        let two_days: Duration = retry_delays_within(1.0, 48.0).iter().sum();
+        assert_eq!(two_days, Duration::from_secs(48 * 3600));
+        assert_eq!(retry_delays_within(1.0, 0.5).len(), 2);
+        assert!(retry_delays_within(1.0, 0.0).is_empty());
     }
 }

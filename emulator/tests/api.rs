@@ -347,6 +347,41 @@ async fn inventory_deltas_may_go_negative_with_a_warning() {
         )
         .await;
     assert_eq!(c2["quantity"], json!(cq - 1));
+
+    // a variation without its own SKU shares the product's stock and cannot be adjusted
+    let shared = h
+        .ok(
+            Method::POST,
+            &format!("/products/{id}/combinations"),
+            Some(&json!({"options": [{"name": "Size", "value": "Tiny"}, {"name": "Color", "value": "Red"}]})),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let c3 = h
+        .ok(
+            Method::GET,
+            &format!("/products/{id}/combinations/{shared}"),
+            None,
+        )
+        .await;
+    assert_eq!(c3["quantity"], json!(3));
+    let (status, v) = h
+        .call(
+            Method::PUT,
+            &format!("/products/{id}/combinations/{shared}/inventory"),
+            Some(&json!({"quantityDelta": 1})),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    let (status, _) = h
+        .call(
+            Method::POST,
+            &format!("/products/{id}/combinations"),
+            Some(&json!({"options": [{"name": "Size", "value": "Tiny"}, {"name": "Color", "value": "Red"}]})),
+        )
+        .await;
+    assert_eq!(status, 409, "same option set twice");
 }
 
 #[tokio::test]
@@ -419,6 +454,26 @@ async fn storefront_sale_decrements_the_right_stock() {
         2
     );
     assert_eq!(order["paymentStatus"], json!("PAID"));
+
+    // a registered customer's order count follows storefront sales
+    let customer = state["customers"][0].clone();
+    let cust_id = customer["id"].as_i64().unwrap();
+    let (status, _) = h
+        .control(
+            Method::POST,
+            "/_emulator/orders",
+            Some(&json!({"items": [{"productId": aid, "quantity": 1}], "customerId": cust_id})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let c = h
+        .ok(Method::GET, &format!("/customers/{cust_id}"), None)
+        .await;
+    assert_eq!(
+        c["totalOrderCount"].as_i64().unwrap(),
+        customer["totalOrderCount"].as_i64().unwrap() + 1
+    );
+    assert_ne!(c["updated"], customer["updated"]);
 
     // overselling is refused by the storefront
     let (status, _) = h
@@ -826,8 +881,9 @@ async fn control_plane_state_stats_reset_and_gzip() {
     assert_eq!(status, 200);
     assert_eq!(h.state().await, state);
 
-    let resp = h
-        .client
+    // no_gzip: another crate of the workspace may switch reqwest's transparent decoding on.
+    let raw_client = reqwest::Client::builder().no_gzip().build().unwrap();
+    let resp = raw_client
         .get(format!("{}/products?token={TOKEN}", h.base))
         .header("Accept-Encoding", "gzip")
         .send()
@@ -845,4 +901,52 @@ async fn control_plane_state_stats_reset_and_gzip() {
         .unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["total"], json!(50));
+
+    // Pre-compressed product pages and layer-compressed other pages decode to exactly the
+    // plain answer, public-token stubs included.
+    h.control(
+        Method::PATCH,
+        "/_emulator/products/2",
+        Some(&json!({"enabled": false})),
+    )
+    .await;
+    for (token, path) in [
+        (TOKEN, "/products?limit=7&offset=3&sortBy=UPDATED_TIME_DESC"),
+        (TOKEN, "/products?productId=999999"),
+        ("public_test", "/products?limit=5"),
+        (TOKEN, "/orders?limit=3"),
+        (TOKEN, "/categories"),
+    ] {
+        let url = format!("{}{path}&token={token}", h.base).replace("categories&", "categories?");
+        let plain: Value = raw_client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let resp = raw_client
+            .get(&url)
+            .header("Accept-Encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap()),
+            Some("gzip"),
+            "{path}"
+        );
+        let bytes = resp.bytes().await.unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            plain,
+            "{path}"
+        );
+    }
 }

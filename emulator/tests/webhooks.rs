@@ -337,6 +337,41 @@ async fn undelivered_webhooks_are_retried_on_the_compressed_schedule() {
 }
 
 #[tokio::test]
+async fn retries_stop_at_the_retry_horizon() {
+    let (r, url) = receiver().await;
+    r.fail_first.store(usize::MAX, Ordering::SeqCst);
+    let h = start(EmulatorConfig {
+        time_scale: 9000.0,
+        ..small_config()
+    })
+    .await;
+    // Half an hour: the first attempt and two 15-minute retries.
+    let settings = json!({"url": url, "retry_hours": 0.5});
+    assert_eq!(
+        h.control(Method::PUT, "/_emulator/webhooks", Some(&settings))
+            .await
+            .0,
+        200
+    );
+    h.ok(Method::PUT, "/products/1", Some(&json!({"price": 2})))
+        .await;
+    let stats = wait_for("three failed attempts", Duration::from_secs(10), || async {
+        let (_, s) = h.control(Method::GET, "/_emulator/stats", None).await;
+        (s["webhooks"]["failed"] == json!(3)).then_some(s)
+    })
+    .await;
+    assert_eq!(stats["webhooks"]["delivered"], json!(0));
+    let (status, _) = h
+        .control(
+            Method::PUT,
+            "/_emulator/webhooks",
+            Some(&json!({"retry_hours": -1})),
+        )
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
 async fn duplicates_and_reordering_can_be_switched_on() {
     let (r, url) = receiver().await;
     let h = start(small_config()).await;

@@ -11,7 +11,7 @@ use crate::json::{Doc, as_int, parse_object};
 use crate::query::Query;
 use crate::store::{CategoryFilter, ProductFilter, ProductSort};
 
-pub fn search_products(app: &Arc<App>, q: &Query, public: bool) -> ApiResult<Reply> {
+pub fn search_products(app: &Arc<App>, q: &Query, public: bool, gzip: bool) -> ApiResult<Reply> {
     let (offset, limit) = q.paging(100)?;
     let keyword = q.str("keyword").map(str::to_string);
     let f = ProductFilter {
@@ -30,11 +30,10 @@ pub fn search_products(app: &Arc<App>, q: &Query, public: bool) -> ApiResult<Rep
         sort: ProductSort::parse(q.str("sortBy"))?,
         keyword,
         public_view: public,
+        gzip,
     };
     q.bool("cleanUrls")?;
-    Ok(Reply::bytes(
-        app.read().search_products(&f, offset, limit).to_bytes(),
-    ))
+    Ok(Reply::page(&app.read().search_products(&f, offset, limit)))
 }
 
 pub fn get_product(app: &Arc<App>, id: &str, public: bool) -> ApiResult<Reply> {
@@ -101,9 +100,7 @@ pub fn get_combination(app: &Arc<App>, id: &str, cid: &str) -> ApiResult<Reply> 
     let id = path_id(id, "productId")?;
     let cid = path_id(cid, "combinationId")?;
     let store = app.read();
-    Ok(Reply::json(&Value::Object(
-        store.combination(id, cid)?.clone(),
-    )))
+    Ok(Reply::json(&Value::Object(store.combination(id, cid)?)))
 }
 
 pub fn create_combination(app: &Arc<App>, id: &str, body: &[u8]) -> ApiResult<Reply> {

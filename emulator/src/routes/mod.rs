@@ -23,10 +23,20 @@ pub enum Access {
     Public,
 }
 
+/// Who is calling and what the connection accepts.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    pub access: Access,
+    /// `Accept-Encoding` includes gzip: product pages may answer pre-compressed.
+    pub gzip: bool,
+}
+
 /// A successful (or documented non-error) answer: status plus JSON bytes.
 pub struct Reply {
     pub status: StatusCode,
     pub body: Bytes,
+    /// `body` is already gzip-compressed (send `Content-Encoding: gzip`).
+    pub gzipped: bool,
 }
 
 impl Reply {
@@ -34,12 +44,26 @@ impl Reply {
         Reply {
             status: StatusCode::OK,
             body: Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            gzipped: false,
         }
     }
     pub fn bytes(body: Bytes) -> Reply {
         Reply {
             status: StatusCode::OK,
             body,
+            gzipped: false,
+        }
+    }
+
+    /// A search page, pre-compressed when the caller accepts gzip and the pieces exist.
+    pub fn page(page: &crate::store::Page) -> Reply {
+        match page.to_gzip() {
+            Some(body) => Reply {
+                status: StatusCode::OK,
+                body,
+                gzipped: true,
+            },
+            None => Reply::bytes(page.to_bytes()),
         }
     }
 }
@@ -87,7 +111,7 @@ pub fn path_id(raw: &str, name: &str) -> ApiResult<i64> {
 
 pub fn dispatch(
     app: &Arc<App>,
-    access: Access,
+    caller: Caller,
     method: &Method,
     path: &str,
     query: &Query,
@@ -95,7 +119,7 @@ pub fn dispatch(
 ) -> ApiResult<Reply> {
     let segs = segments(path);
     let m = method.as_str();
-    let public = access == Access::Public;
+    let public = caller.access == Access::Public;
     if public {
         let allowed = matches!(
             (m, segs.as_slice()),
@@ -112,7 +136,7 @@ pub fn dispatch(
         }
     }
     match (m, segs.as_slice()) {
-        ("GET", ["products"]) => catalog::search_products(app, query, public),
+        ("GET", ["products"]) => catalog::search_products(app, query, public, caller.gzip),
         ("POST", ["products"]) => catalog::create_product(app, body),
         ("GET", ["products", "deleted"]) => {
             tracking::deleted(app, query, crate::store::DeletedKind::Products)

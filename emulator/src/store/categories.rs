@@ -234,7 +234,7 @@ impl Store {
             .unwrap_or_default();
         for pid in ids {
             if let Some(rec) = self.products.get(&pid) {
-                let doc = rec.doc.clone();
+                let doc = rec.doc();
                 let _ = self.commit_product(doc);
             }
         }

@@ -14,6 +14,9 @@ pub struct CustomerRec {
     pub doc: Doc,
     pub registered: i64,
     pub updated: i64,
+    /// Lower-case name and email, for searches and sorting without allocating per request.
+    name_lower: String,
+    email_lower: String,
     cache: Cached,
 }
 
@@ -30,6 +33,8 @@ impl CustomerRec {
         doc.insert("updated".into(), json!(format_date(updated)));
         CustomerRec {
             id: i64_of(&doc, "id").unwrap_or(0),
+            name_lower: str_of(&doc, "name").unwrap_or("").to_lowercase(),
+            email_lower: str_of(&doc, "email").unwrap_or("").to_lowercase(),
             doc,
             registered,
             updated,
@@ -39,11 +44,11 @@ impl CustomerRec {
     pub fn bytes(&self) -> Bytes {
         self.cache.bytes(&self.doc)
     }
-    fn name(&self) -> String {
-        str_of(&self.doc, "name").unwrap_or("").to_lowercase()
+    fn name(&self) -> &str {
+        &self.name_lower
     }
-    fn email(&self) -> String {
-        str_of(&self.doc, "email").unwrap_or("").to_lowercase()
+    fn email(&self) -> &str {
+        &self.email_lower
     }
     fn orders(&self) -> i64 {
         i64_of(&self.doc, "totalOrderCount").unwrap_or(0)
@@ -165,15 +170,13 @@ impl Store {
         let mut list: Vec<&CustomerRec> =
             self.customers.values().filter(|c| f.matches(c)).collect();
         match f.sort {
-            CustomerSort::NameAsc => list.sort_by_cached_key(|c| (c.name(), c.id)),
-            CustomerSort::NameDesc => {
-                list.sort_by_cached_key(|c| (c.name(), c.id));
-                list.reverse();
+            CustomerSort::NameAsc => list.sort_by(|a, b| (a.name(), a.id).cmp(&(b.name(), b.id))),
+            CustomerSort::NameDesc => list.sort_by(|a, b| (b.name(), b.id).cmp(&(a.name(), a.id))),
+            CustomerSort::EmailAsc => {
+                list.sort_by(|a, b| (a.email(), a.id).cmp(&(b.email(), b.id)))
             }
-            CustomerSort::EmailAsc => list.sort_by_cached_key(|c| (c.email(), c.id)),
             CustomerSort::EmailDesc => {
-                list.sort_by_cached_key(|c| (c.email(), c.id));
-                list.reverse();
+                list.sort_by(|a, b| (b.email(), b.id).cmp(&(a.email(), a.id)))
             }
             CustomerSort::OrderCountAsc => list.sort_by_key(|c| (c.orders(), c.id)),
             CustomerSort::OrderCountDesc => list.sort_by_key(|c| (-c.orders(), -c.id)),
@@ -186,9 +189,10 @@ impl Store {
     }
 
     fn email_taken(&self, email: &str, except: Option<i64>) -> bool {
+        let wanted = email.to_lowercase();
         self.customers
             .values()
-            .any(|c| Some(c.id) != except && c.email() == email.to_lowercase())
+            .any(|c| Some(c.id) != except && c.email() == wanted)
     }
 
     pub fn create_customer(&mut self, body: &Doc) -> ApiResult<i64> {
@@ -252,6 +256,28 @@ impl Store {
             Some(json!({"customerEmail": email})),
         );
         Ok(())
+    }
+
+    /// Server-side changes (order counts): bumps `updated` and fires `customer.updated`.
+    pub(crate) fn set_customer_fields(&mut self, id: i64, fields: &Doc) {
+        let Some(old) = self.customers.get(&id) else {
+            return;
+        };
+        let registered = old.registered;
+        let mut doc = old.doc.clone();
+        for (k, v) in fields {
+            doc.insert(k.clone(), v.clone());
+        }
+        let ts = self.tick();
+        let email = str_of(&doc, "email").unwrap_or("").to_string();
+        self.customers
+            .insert(id, CustomerRec::new(doc, registered, ts));
+        self.latest.customers = ts;
+        self.emit(
+            "customer.updated",
+            id,
+            Some(json!({"customerEmail": email})),
+        );
     }
 
     pub fn delete_customer(&mut self, id: i64) -> ApiResult<()> {

@@ -3,11 +3,13 @@
 //! events they cause in `outbox`; the caller forwards them after releasing the lock.
 
 mod categories;
+mod combinations;
 mod customers;
+mod index;
 mod orders;
 mod products;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -19,9 +21,11 @@ use crate::json::Doc;
 pub(crate) use categories::finish_category;
 pub use categories::{CategoryFilter, CategoryRec};
 pub use customers::{CustomerFilter, CustomerRec, CustomerSort};
-pub(crate) use orders::order_defaults;
+pub use index::SortedVec;
 pub use orders::{FULFILLMENT_STATUSES, PAYMENT_STATUSES, order_string_id};
 pub use orders::{OrderFilter, OrderRec, SaleRequest};
+pub(crate) use orders::{finish_order, order_defaults};
+pub(crate) use products::prepare_generated_product;
 pub use products::{ProductFilter, ProductRec, ProductSort};
 
 /// A change the webhook sender will announce.
@@ -64,23 +68,46 @@ pub struct Page {
     pub offset: usize,
     pub limit: usize,
     pub items: Vec<Bytes>,
+    /// Pre-compressed pieces of `items`, when the search collected them.
+    pub gz: Option<Vec<crate::gzip::Segment>>,
 }
 
 impl Page {
+    /// The envelope gzip-compressed from the items' cached pieces, if they were collected.
+    pub fn to_gzip(&self) -> Option<Bytes> {
+        static COMMA: OnceLock<crate::gzip::Segment> = OnceLock::new();
+        static END: OnceLock<crate::gzip::Segment> = OnceLock::new();
+        let items = self.gz.as_ref()?;
+        let head = crate::gzip::Segment::new(self.head().as_bytes());
+        let comma = COMMA.get_or_init(|| crate::gzip::Segment::new(b","));
+        let end = END.get_or_init(|| crate::gzip::Segment::new(b"]}"));
+        let mut pieces = Vec::with_capacity(items.len() * 2 + 2);
+        pieces.push(&head);
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                pieces.push(comma);
+            }
+            pieces.push(item);
+        }
+        pieces.push(end);
+        Some(crate::gzip::assemble(pieces))
+    }
+
+    fn head(&self) -> String {
+        format!(
+            r#"{{"total":{},"count":{},"offset":{},"limit":{},"items":["#,
+            self.total,
+            self.items.len(),
+            self.offset,
+            self.limit
+        )
+    }
+
     /// The documented envelope, built by concatenating cached item bytes.
     pub fn to_bytes(&self) -> Bytes {
         let size: usize = self.items.iter().map(|b| b.len() + 1).sum::<usize>() + 96;
         let mut out = BytesMut::with_capacity(size);
-        out.put_slice(
-            format!(
-                r#"{{"total":{},"count":{},"offset":{},"limit":{},"items":["#,
-                self.total,
-                self.items.len(),
-                self.offset,
-                self.limit
-            )
-            .as_bytes(),
-        );
+        out.put_slice(self.head().as_bytes());
         for (i, item) in self.items.iter().enumerate() {
             if i > 0 {
                 out.put_u8(b',');
@@ -112,6 +139,7 @@ pub fn page_of<T>(
         offset,
         limit,
         items,
+        gz: None,
     }
 }
 
@@ -129,8 +157,10 @@ pub struct IdCounters {
 pub struct Store {
     pub store_id: i64,
     pub(crate) products: BTreeMap<i64, ProductRec>,
-    pub(crate) products_by_created: BTreeSet<(i64, i64)>,
-    pub(crate) products_by_updated: BTreeSet<(i64, i64)>,
+    /// Product ids ascending, and (timestamp, id) pairs: the orders pages are cut from.
+    pub(crate) product_ids: SortedVec<products::Hot>,
+    pub(crate) products_by_created: SortedVec<(i64, i64)>,
+    pub(crate) products_by_updated: SortedVec<(i64, i64)>,
     /// SKU -> (product id, variation id when the SKU is a variation's own).
     pub(crate) skus: HashMap<String, (i64, Option<i64>)>,
     pub(crate) categories: BTreeMap<i64, CategoryRec>,
@@ -153,8 +183,9 @@ impl Store {
         Store {
             store_id,
             products: BTreeMap::new(),
-            products_by_created: BTreeSet::new(),
-            products_by_updated: BTreeSet::new(),
+            product_ids: SortedVec::default(),
+            products_by_created: SortedVec::default(),
+            products_by_updated: SortedVec::default(),
             skus: HashMap::new(),
             categories: BTreeMap::new(),
             orders: BTreeMap::new(),

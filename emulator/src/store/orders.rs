@@ -4,7 +4,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Cached, Page, Store, cents, page_of};
+use super::{Page, Store, cents, page_of};
 use crate::dates::format_date;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{
@@ -29,37 +29,59 @@ pub const FULFILLMENT_STATUSES: &[&str] = &[
     "READY_FOR_PICKUP",
 ];
 
+/// One order, kept serialised (a parsed tree costs tens of KB per order) plus the fields
+/// searches filter on.
 #[derive(Debug)]
 pub struct OrderRec {
     pub number: i64,
-    pub doc: Doc,
+    /// The newer platform's string id (`"LN7U46"`).
+    pub string_id: Option<String>,
+    json: Bytes,
     pub created: i64,
     pub updated: i64,
     pub payment: String,
     pub fulfillment: String,
-    cache: Cached,
+    total: f64,
+    email: String,
+    customer_id: Option<i64>,
+    product_ids: Vec<i64>,
+    /// Lower-case item names and SKUs, for `keywords`.
+    item_text: Vec<(String, String)>,
 }
 
 impl OrderRec {
     fn from_doc(doc: Doc) -> OrderRec {
         OrderRec {
             number: i64_of(&doc, "orderNumber").unwrap_or(0),
+            string_id: str_of(&doc, "id").map(str::to_string),
             created: i64_of(&doc, "createTimestamp").unwrap_or(0),
             updated: i64_of(&doc, "updateTimestamp").unwrap_or(0),
             payment: str_of(&doc, "paymentStatus").unwrap_or("").to_string(),
             fulfillment: str_of(&doc, "fulfillmentStatus").unwrap_or("").to_string(),
-            cache: Cached::default(),
-            doc,
+            total: f64_of(&doc, "total").unwrap_or(0.0),
+            email: str_of(&doc, "email").unwrap_or("").to_lowercase(),
+            customer_id: i64_of(&doc, "customerId"),
+            product_ids: items(&doc).filter_map(|i| i64_of(i, "productId")).collect(),
+            item_text: items(&doc)
+                .map(|i| {
+                    (
+                        str_of(i, "name").unwrap_or("").to_lowercase(),
+                        str_of(i, "sku").unwrap_or("").to_lowercase(),
+                    )
+                })
+                .collect(),
+            json: Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()),
         }
     }
     pub fn bytes(&self) -> Bytes {
-        self.cache.bytes(&self.doc)
+        self.json.clone()
+    }
+    /// The document, parsed (for writes).
+    pub fn doc(&self) -> Doc {
+        serde_json::from_slice(&self.json).unwrap_or_default()
     }
     pub fn is_unfinished(&self) -> bool {
         self.payment == "INCOMPLETE"
-    }
-    fn product_ids(&self) -> impl Iterator<Item = i64> + '_ {
-        items(&self.doc).filter_map(|i| i64_of(i, "productId"))
     }
 }
 
@@ -93,9 +115,8 @@ impl OrderFilter {
         let win = |v: i64, f: Option<i64>, t: Option<i64>| {
             f.is_none_or(|f| v >= f) && t.is_none_or(|t| v <= t)
         };
-        let total = f64_of(&o.doc, "total").unwrap_or(0.0);
         let payment_ok = match &self.payment {
-            Some(list) => list.iter().any(|p| *p == o.payment),
+            Some(list) => list.contains(&o.payment),
             // Unfinished checkouts only show up when asked for by status.
             None => !o.is_unfinished(),
         };
@@ -103,30 +124,27 @@ impl OrderFilter {
             && self
                 .fulfillment
                 .as_ref()
-                .is_none_or(|l| l.iter().any(|f| *f == o.fulfillment))
+                .is_none_or(|l| l.contains(&o.fulfillment))
             && win(o.created, self.created_from, self.created_to)
             && win(o.updated, self.updated_from, self.updated_to)
-            && self.total_from.is_none_or(|t| total >= t)
-            && self.total_to.is_none_or(|t| total <= t)
+            && self.total_from.is_none_or(|t| o.total >= t)
+            && self.total_to.is_none_or(|t| o.total <= t)
             && self
                 .email
                 .as_ref()
-                .is_none_or(|e| str_of(&o.doc, "email").is_some_and(|x| x.eq_ignore_ascii_case(e)))
-            && self
-                .customer_id
-                .is_none_or(|c| i64_of(&o.doc, "customerId") == Some(c))
+                .is_none_or(|e| o.email == e.to_lowercase())
+            && self.customer_id.is_none_or(|c| o.customer_id == Some(c))
             && self
                 .product_ids
                 .as_ref()
-                .is_none_or(|ids| o.product_ids().any(|p| ids.contains(&p)))
+                .is_none_or(|ids| o.product_ids.iter().any(|p| ids.contains(p)))
             && self.keywords.as_ref().is_none_or(|k| {
                 let k = k.to_lowercase();
                 o.number.to_string() == k
-                    || str_of(&o.doc, "email").is_some_and(|e| e.to_lowercase().contains(&k))
-                    || items(&o.doc).any(|i| {
-                        str_of(i, "name").is_some_and(|n| n.to_lowercase().contains(&k))
-                            || str_of(i, "sku").is_some_and(|s| s.to_lowercase() == k)
-                    })
+                    || o.email.contains(&k)
+                    || o.item_text
+                        .iter()
+                        .any(|(name, sku)| name.contains(&k) || *sku == k)
             })
     }
 }
@@ -271,6 +289,24 @@ fn item_defaults(id: i64) -> Doc {
     }
 }
 
+/// Derived fields of an order document (dates, `usdTotal`, output-only person names) and
+/// its record; pure, so generation can run it on several threads.
+pub(crate) fn finish_order(mut doc: Doc) -> OrderRec {
+    let created = i64_of(&doc, "createTimestamp").unwrap_or(0);
+    let updated = i64_of(&doc, "updateTimestamp").unwrap_or(created);
+    doc.insert("createDate".into(), json!(format_date(created)));
+    doc.insert("updateDate".into(), json!(format_date(updated)));
+    if let Some(t) = doc.get("total").cloned() {
+        doc.insert("usdTotal".into(), t);
+    }
+    for key in ["billingPerson", "shippingPerson"] {
+        if let Some(p) = doc.get_mut(key) {
+            super::complete_person(p);
+        }
+    }
+    OrderRec::from_doc(doc)
+}
+
 /// The string `id` newer Ecwid gives orders: a bijection of the number, so it is unique.
 pub fn order_string_id(number: i64) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -345,22 +381,13 @@ impl Store {
         Ok(out)
     }
 
-    pub(crate) fn commit_order(&mut self, mut doc: Doc) {
-        let created = i64_of(&doc, "createTimestamp").unwrap_or(0);
-        let updated = i64_of(&doc, "updateTimestamp").unwrap_or(created);
-        doc.insert("createDate".into(), json!(format_date(created)));
-        doc.insert("updateDate".into(), json!(format_date(updated)));
-        if let Some(t) = doc.get("total").cloned() {
-            doc.insert("usdTotal".into(), t);
-        }
-        for key in ["billingPerson", "shippingPerson"] {
-            if let Some(p) = doc.get_mut(key) {
-                super::complete_person(p);
-            }
-        }
-        let rec = OrderRec::from_doc(doc);
-        if let Some(id) = str_of(&rec.doc, "id") {
-            self.order_ids.insert(id.to_string(), rec.number);
+    pub(crate) fn commit_order(&mut self, doc: Doc) {
+        self.insert_order_rec(finish_order(doc));
+    }
+
+    pub(crate) fn insert_order_rec(&mut self, rec: OrderRec) {
+        if let Some(id) = &rec.string_id {
+            self.order_ids.insert(id.clone(), rec.number);
         }
         self.orders.insert(rec.number, rec);
     }
@@ -428,7 +455,7 @@ impl Store {
         let old = self.order(key)?;
         let number = old.number;
         let (old_payment, old_fulfillment) = (old.payment.clone(), old.fulfillment.clone());
-        let mut doc = old.doc.clone();
+        let mut doc = old.doc();
         let new_items = match patch.get("items").and_then(Value::as_array) {
             Some(list) => Some(self.normalize_items(list)?),
             None => None,
@@ -461,7 +488,7 @@ impl Store {
         let Some(rec) = self.orders.remove(&number) else {
             return Err(ApiError::not_found(format!("Order #{key} not found")));
         };
-        if let Some(id) = str_of(&rec.doc, "id") {
+        if let Some(id) = &rec.string_id {
             self.order_ids.remove(id);
         }
         let ts = self.tick();
@@ -504,7 +531,7 @@ impl Store {
             let rec = self.product(it.product_id).ok_or_else(|| {
                 ApiError::not_found(format!("Product #{} not found", it.product_id))
             })?;
-            let p = &rec.doc;
+            let p = &rec.doc();
             let mut price = f64_of(p, "price").unwrap_or(0.0);
             let mut sku = str_of(p, "sku").unwrap_or("").to_string();
             let mut options = Vec::new();
@@ -512,7 +539,7 @@ impl Store {
             let mut stock = i64_of(p, "quantity").unwrap_or(0);
             let mut owner = None;
             if let Some(cid) = it.combination_id {
-                let c = rec.combination(cid).ok_or_else(|| {
+                let c = &rec.combination(cid).ok_or_else(|| {
                     ApiError::not_found(format!(
                         "Variation #{cid} of product #{} not found",
                         it.product_id
@@ -540,18 +567,16 @@ impl Store {
                 }
             }
             if tracked && payment != "INCOMPLETE" {
-                let already: i64 = decrements
+                let already = decrements
                     .iter()
                     .filter(|d| d.0 == it.product_id && d.1 == owner)
-                    .map(|d| d.2)
-                    .sum();
-                if stock - already < it.quantity {
+                    .fold(0i64, |acc, d| acc.saturating_add(d.2));
+                let left = stock.saturating_sub(already);
+                if left < it.quantity {
                     return Err(ApiError::conflict(
                         format!(
                             "Not enough stock for product #{}: {} left, {} requested",
-                            it.product_id,
-                            stock - already,
-                            it.quantity
+                            it.product_id, left, it.quantity
                         ),
                         None,
                     ));
@@ -562,7 +587,7 @@ impl Store {
                 "productId": it.product_id, "name": str_of(p, "name").unwrap_or(""), "sku": sku,
                 "quantity": it.quantity, "price": price, "productPrice": f64_of(p, "price").unwrap_or(0.0),
                 "categoryId": i64_of(p, "defaultCategoryId").unwrap_or(0), "trackQuantity": tracked,
-                "quantityInStock": stock - it.quantity, "weight": f64_of(p, "weight").unwrap_or(0.0),
+                "quantityInStock": stock.saturating_sub(it.quantity), "weight": f64_of(p, "weight").unwrap_or(0.0),
                 "selectedOptions": options,
             }));
         }
@@ -577,18 +602,33 @@ impl Store {
             return Err(ApiError::bad_request("bad sale"));
         };
         let number = self.insert_order(&body, None)?;
+        if let Some(cid) = sale.customer_id
+            && payment != "INCOMPLETE"
+            && self.customers.contains_key(&cid)
+        {
+            let patch = {
+                let count = self
+                    .customers
+                    .get(&cid)
+                    .map_or(0, |c| i64_of(&c.doc, "totalOrderCount").unwrap_or(0));
+                let mut m = Doc::new();
+                m.insert("totalOrderCount".into(), json!(count + 1));
+                m
+            };
+            self.set_customer_fields(cid, &patch);
+        }
         for (pid, owner, qty) in decrements {
             self.modify_product(pid, |doc, _| {
                 match owner {
                     None => {
-                        let q = i64_of(doc, "quantity").unwrap_or(0) - qty;
+                        let q = i64_of(doc, "quantity").unwrap_or(0).saturating_sub(qty);
                         doc.insert("quantity".into(), json!(q));
                     }
                     Some(cid) => {
                         if let Some(Value::Array(list)) = doc.get_mut("combinations") {
                             for c in list.iter_mut().filter_map(Value::as_object_mut) {
                                 if i64_of(c, "id") == Some(cid) {
-                                    let q = i64_of(c, "quantity").unwrap_or(0) - qty;
+                                    let q = i64_of(c, "quantity").unwrap_or(0).saturating_sub(qty);
                                     c.insert("quantity".into(), json!(q));
                                 }
                             }
