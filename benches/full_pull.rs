@@ -33,6 +33,9 @@ async fn sync_products(
     burst: u32,
 ) -> Run {
     let db = dir.join(format!("bench-{rpm}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("bench-{rpm}.db{suffix}")));
+    }
     let config = dir.join(format!("bench-{rpm}.toml"));
     std::fs::write(
         &config,
@@ -135,15 +138,20 @@ async fn unlimited(dir: &Path) {
         "emulator: {products} products x 3 variations generated in {:.1} s",
         generated.elapsed().as_secs_f64()
     );
-    let run = sync_products(&emulator, &store, dir, 6000, 1000).await;
-    let items = summary_field(&run.stderr, "items").as_u64().unwrap_or(0);
-    println!(
-        "full pull, rate limit off: {items} products (+{} variations) in {:.2} s wall = {:.0} products/s; peak RSS of ecwid-sync {:.1} MB",
-        items * 3,
-        run.wall_secs,
-        products as f64 / run.wall_secs,
-        run.peak_rss_mb
-    );
+    // The first pull also makes the emulator compress every product once (it caches the
+    // result). A real store's CPU is not ours, so the second pull, into a fresh mirror, is
+    // the daemon's own figure; both are printed.
+    for label in ["cold emulator cache", "warm emulator cache"] {
+        let run = sync_products(&emulator, &store, dir, 6000, 1000).await;
+        let items = summary_field(&run.stderr, "items").as_u64().unwrap_or(0);
+        println!(
+            "full pull, rate limit off, {label}: {items} products (+{} variations) in {:.2} s wall = {:.0} products/s; peak RSS of ecwid-sync {:.1} MB",
+            items * 3,
+            run.wall_secs,
+            products as f64 / run.wall_secs,
+            run.peak_rss_mb
+        );
+    }
     emulator.shutdown().await;
 }
 

@@ -211,7 +211,8 @@ impl Client {
         if err.status() == Some(429) {
             self.inner.budget.pause_for(wait);
         }
-        tracing::debug!(error = %err, wait_ms = wait.as_millis() as u64, "retrying");
+        // Operators tailing the log should see a struggling store, not a silent pause.
+        tracing::warn!(error = %crate::sync::pull::error_chain(err), retry_in_ms = wait.as_millis() as u64, "request failed; retrying");
         Some(wait)
     }
 
