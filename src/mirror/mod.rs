@@ -57,16 +57,19 @@ fn pragmas(conn: &Connection) -> rusqlite::Result<()> {
     // WAL (a power cut may lose the last commits, never corrupt the file), and what it may
     // lose is re-pulled from Ecwid.
     conn.busy_timeout(Duration::from_secs(10))?;
-    // A product row with its raw document is several KB; 16 KB pages keep most rows on one
-    // page instead of a chain of overflow pages. Only takes effect when the file is created.
-    conn.pragma_update(None, "page_size", 16384)?;
+    // Every commit rewrites the last, partly filled page of each table and index into the
+    // WAL, which favours small pages; a product row with its document is a few KB, which
+    // favours pages that hold it without overflow chains. 8 KB measured fastest for a full
+    // pull (4 KB: 3.9 s, 8 KB: 3.8 s, 16 KB: 4.5 s, 32 KB: 5.4 s for 100,000 products).
+    // Only takes effect when the file is created.
+    conn.pragma_update(None, "page_size", 8192)?;
     // 32 MB of page cache holds the indexes of a 100,000-product store while pulling.
     conn.pragma_update(None, "cache_size", -32768)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // Checkpoints (copying the WAL into the file, with two fsyncs) run on the committing
-    // thread; every 4096 pages (64 MB) instead of SQLite's 1000 keeps a bulk pull from
+    // thread; every 8192 pages (64 MB) instead of SQLite's 1000 keeps a bulk pull from
     // stalling on them, and the size limit gives the disk space back afterwards.
-    conn.pragma_update(None, "wal_autocheckpoint", 4096)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
