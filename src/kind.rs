@@ -82,9 +82,10 @@ impl Kind {
         }
     }
 
-    /// Extra search parameters for a complete, stably ordered listing. Creation order keeps
-    /// positions fixed while entities are edited mid-scan, so offset paging neither skips
-    /// nor repeats them (an edit only moves an entity in update-time order).
+    /// Extra search parameters for a complete, stably ordered listing. In creation order an
+    /// edit mid-scan does not move an entity (in update-time order it would jump to the
+    /// end and shift the rest); deletions still shift it, which `scan::Listing::missed`
+    /// detects.
     pub fn listing_params(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Kind::Products => &[("sortBy", "ADDED_TIME_ASC")],

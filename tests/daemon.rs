@@ -7,43 +7,15 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-
-fn count(db: &std::path::Path, sql: &str) -> i64 {
-    let Ok(conn) = rusqlite::Connection::open(db) else {
-        return -1;
-    };
-    conn.query_row(sql, [], |r| r.get(0)).unwrap_or(-1)
-}
+use tokio::io::AsyncReadExt;
 
 #[tokio::test]
 async fn the_daemon_pulls_on_schedule_follows_edits_and_stops_cleanly_on_sigterm() {
     let store = TestStore::start(TestStore::small()).await;
     let scratch = Scratch::new();
     let db = scratch.path("mirror.db");
-    let config = scratch.path("config.toml");
-    std::fs::write(
-        &config,
-        config_text(
-            &store,
-            &db,
-            "secret_test",
-            "incremental_cron = \"* * * * * *\"",
-        ),
-    )
-    .unwrap();
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--log-format",
-            "json",
-            "run",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let config = write_config(&store, &db, "incremental_cron = \"* * * * * *\"");
+    let mut daemon = spawn_ecwid_sync(&config, &["--log-format", "json", "run"], Stdio::piped());
 
     // The first start with an empty mirror pulls everything.
     assert!(
@@ -65,14 +37,8 @@ async fn the_daemon_pulls_on_schedule_follows_edits_and_stops_cleanly_on_sigterm
         "the scheduled incremental pull did not bring the edit"
     );
 
-    unsafe { libc::kill(daemon.id().unwrap() as i32, libc::SIGTERM) };
-    let status = tokio::time::timeout(Duration::from_secs(20), daemon.wait())
-        .await
-        .expect("the daemon stops within 20 s")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(terminate(&mut daemon).await.code(), Some(0));
     let mut logs = String::new();
-    use tokio::io::AsyncReadExt;
     daemon
         .stderr
         .take()
@@ -137,24 +103,9 @@ async fn sigterm_in_the_middle_of_a_full_pull_commits_whole_pages_and_exits_zero
     store.set_faults(json!({"latency_ms": 40})).await;
     let scratch = Scratch::new();
     let db = scratch.path("mirror.db");
-    let config = scratch.path("config.toml");
-    std::fs::write(
-        &config,
-        config_text(&store, &db, "secret_test", "fetch_ahead = 1"),
-    )
-    .unwrap();
-    let mut sync = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "sync",
-            "--only",
-            "products",
-        ])
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let config = write_config(&store, &db, "fetch_ahead = 1");
+    let sync_products = ["sync", "--only", "products"];
+    let mut sync = spawn_ecwid_sync(&config, &sync_products, Stdio::null());
     assert!(
         wait_until(Duration::from_secs(30), || async {
             count(&db, "SELECT count(*) FROM products") >= 300
@@ -162,13 +113,8 @@ async fn sigterm_in_the_middle_of_a_full_pull_commits_whole_pages_and_exits_zero
         .await
     );
 
-    unsafe { libc::kill(sync.id().unwrap() as i32, libc::SIGTERM) };
-    let status = tokio::time::timeout(Duration::from_secs(20), sync.wait())
-        .await
-        .expect("stops within 20 s")
-        .unwrap();
+    assert_eq!(terminate(&mut sync).await.code(), Some(0));
 
-    assert_eq!(status.code(), Some(0));
     let rows = count(&db, "SELECT count(*) FROM products");
     assert!(
         rows < 3000,
@@ -186,17 +132,10 @@ async fn sigterm_in_the_middle_of_a_full_pull_commits_whole_pages_and_exits_zero
 
     // The next run starts the full pull again and completes it.
     store.set_faults(json!({})).await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "sync",
-            "--only",
-            "products",
-        ])
-        .output()
+    let status = spawn_ecwid_sync(&config, &sync_products, Stdio::null())
+        .wait()
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(status.code(), Some(0));
     assert_eq!(count(&db, "SELECT count(*) FROM products"), 3000);
 }

@@ -204,26 +204,7 @@ fn generate_products(
         categories: &store.categories,
     };
     let chunks = (plan.n + CHUNK - 1) / CHUNK;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .clamp(1, 8) as i64;
-    let mut built: Vec<(i64, Vec<(ProductRec, ProductSummary)>)> = std::thread::scope(|scope| {
-        let plan = &plan;
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    (0..chunks)
-                        .filter(|c| c % threads == t)
-                        .map(|c| (c, product_chunk(plan, c)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
+    let mut built = build_chunks(chunks, |c| product_chunk(&plan, c));
     let (n, v) = (plan.n, plan.v as i64);
     built.sort_by_key(|(c, _)| *c);
     let mut links: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
@@ -500,26 +481,7 @@ fn generate_orders(
         products,
     };
     let chunks = (plan.m + ORDER_CHUNK - 1) / ORDER_CHUNK;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .clamp(1, 8) as i64;
-    let mut built: Vec<(i64, OrderChunk)> = std::thread::scope(|scope| {
-        let plan = &plan;
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    (0..chunks)
-                        .filter(|c| c % threads == t)
-                        .map(|c| (c, order_chunk(plan, c)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
+    let mut built = build_chunks(chunks, |c| order_chunk(&plan, c));
     built.sort_by_key(|(c, _)| *c);
     let (m, first_item) = (plan.m, plan.first_item);
     for (rec, counted_customer) in built.into_iter().flat_map(|(_, recs)| recs) {
@@ -681,4 +643,29 @@ fn order_chunk(plan: &OrderPlan<'_>, chunk: i64) -> OrderChunk {
 /// the same second (which no real store does, and which would hide cursor bugs).
 fn updated_after(rng: &mut ChaCha8Rng, created: i64, max_span: i64) -> i64 {
     created + rng.random_range(0..(BASE_TIME - created).clamp(1, max_span))
+}
+
+/// Builds chunks `0..chunks` on up to 8 threads and returns them tagged with their number.
+/// Each chunk seeds its own generator, so the result does not depend on the thread count.
+fn build_chunks<T: Send>(chunks: i64, build: impl Fn(i64) -> T + Sync) -> Vec<(i64, T)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .clamp(1, 8) as i64;
+    let build = &build;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..chunks)
+                        .filter(|c| c % threads == t)
+                        .map(|c| (c, build(c)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }

@@ -3,8 +3,9 @@
 //! SQLite allows one writer at a time, and rusqlite connections are blocking, so the daemon
 //! keeps its connection on a thread of its own and sends it closures. Each closure runs to
 //! completion before the next starts, so no transaction is ever held across an `.await` on
-//! the network. Dropping the last handle is the shutdown signal: the thread drains its queue,
-//! and the connection closes (checkpointing the WAL).
+//! the network. Dropping the last handle is the shutdown signal: the thread drains its queue
+//! and closes the connection. Every job commits before it replies, so a process that exits
+//! without waiting for the thread loses nothing; the WAL is checkpointed at the next open.
 
 use std::path::Path;
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use ecwid_emulator::{Emulator, EmulatorConfig};
@@ -153,6 +154,48 @@ pub fn config(store: &TestStore, db: &Path) -> Config {
         &SecretEnv::default(),
     )
     .expect("test config is valid")
+}
+
+/// Writes a config file for `store` next to the mirror at `db`; `sync_extra` joins [sync].
+pub fn write_config(store: &TestStore, db: &Path, sync_extra: &str) -> PathBuf {
+    let path = db.with_extension("toml");
+    std::fs::write(
+        &path,
+        config_text(store, db, &store.config.token, sync_extra),
+    )
+    .unwrap();
+    path
+}
+
+/// Starts the `ecwid-sync` binary with `--config config` and `args`.
+pub fn spawn_ecwid_sync(config: &Path, args: &[&str], stderr: Stdio) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start ecwid-sync")
+}
+
+/// Sends SIGTERM, as systemd does, and waits up to 20 s for the process to exit.
+pub async fn terminate(child: &mut tokio::process::Child) -> ExitStatus {
+    let pid = child.id().expect("still running") as i32;
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits within 20 s of SIGTERM")
+        .expect("exit status")
+}
+
+/// A count from the mirror, or -1 while it cannot be read yet.
+pub fn count(db: &Path, sql: &str) -> i64 {
+    let Ok(conn) = Connection::open(db) else {
+        return -1;
+    };
+    conn.query_row(sql, [], |r| r.get(0)).unwrap_or(-1)
 }
 
 pub struct Scratch {

@@ -245,6 +245,13 @@ impl Store {
         let mut doc = old.doc.clone();
         merge_update(&mut doc, patch, READ_ONLY);
         doc.remove("password");
+        self.store_updated_customer(id, doc, registered);
+        Ok(())
+    }
+
+    /// Keeps an edited customer document: bumps `updated` and the latest-stats date, and
+    /// fires `customer.updated`.
+    fn store_updated_customer(&mut self, id: i64, doc: Doc, registered: i64) {
         let ts = self.tick();
         let email = str_of(&doc, "email").unwrap_or("").to_string();
         self.customers
@@ -255,7 +262,6 @@ impl Store {
             id,
             Some(json!({"customerEmail": email})),
         );
-        Ok(())
     }
 
     /// Server-side changes (order counts): bumps `updated` and fires `customer.updated`.
@@ -268,16 +274,7 @@ impl Store {
         for (k, v) in fields {
             doc.insert(k.clone(), v.clone());
         }
-        let ts = self.tick();
-        let email = str_of(&doc, "email").unwrap_or("").to_string();
-        self.customers
-            .insert(id, CustomerRec::new(doc, registered, ts));
-        self.latest.customers = ts;
-        self.emit(
-            "customer.updated",
-            id,
-            Some(json!({"customerEmail": email})),
-        );
+        self.store_updated_customer(id, doc, registered);
     }
 
     pub fn delete_customer(&mut self, id: i64) -> ApiResult<()> {
