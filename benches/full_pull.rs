@@ -49,6 +49,9 @@ async fn sync_products(
         ),
     )
     .unwrap();
+    // The previous run's mirror is still being written back to disk; let that finish first
+    // so it does not compete with this run.
+    unsafe { libc::sync() };
     let started = Instant::now();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
         .args([
