@@ -883,23 +883,7 @@ async fn control_plane_state_stats_reset_and_gzip() {
 
     // no_gzip: another crate of the workspace may switch reqwest's transparent decoding on.
     let raw_client = reqwest::Client::builder().no_gzip().build().unwrap();
-    let resp = raw_client
-        .get(format!("{}/products?token={TOKEN}", h.base))
-        .header("Accept-Encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.headers()
-            .get("content-encoding")
-            .map(|v| v.to_str().unwrap()),
-        Some("gzip")
-    );
-    let bytes = resp.bytes().await.unwrap();
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
-        .unwrap();
-    let v: Value = serde_json::from_str(&text).unwrap();
+    let v = gzipped_json(&raw_client, &format!("{}/products?token={TOKEN}", h.base)).await;
     assert_eq!(v["total"], json!(50));
 
     // Pre-compressed product pages and layer-compressed other pages decode to exactly the
@@ -926,27 +910,28 @@ async fn control_plane_state_stats_reset_and_gzip() {
             .json()
             .await
             .unwrap();
-        let resp = raw_client
-            .get(&url)
-            .header("Accept-Encoding", "gzip")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            resp.headers()
-                .get("content-encoding")
-                .map(|v| v.to_str().unwrap()),
-            Some("gzip"),
-            "{path}"
-        );
-        let bytes = resp.bytes().await.unwrap();
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
-            .unwrap();
-        assert_eq!(
-            serde_json::from_str::<Value>(&text).unwrap(),
-            plain,
-            "{path}"
-        );
+        assert_eq!(gzipped_json(&raw_client, &url).await, plain, "{path}");
     }
+}
+
+/// GETs `url` asking for gzip, checks the answer is gzip-encoded and decodes it.
+async fn gzipped_json(raw_client: &reqwest::Client, url: &str) -> Value {
+    let resp = raw_client
+        .get(url)
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip"),
+        "{url}"
+    );
+    let bytes = resp.bytes().await.unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
 }
