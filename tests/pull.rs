@@ -320,3 +320,69 @@ async fn a_deletion_during_the_first_full_pull_does_not_hide_the_product_behind_
     store.set_faults(json!({})).await;
     assert_products_equal_store(&open(&db), &store.state().await);
 }
+
+#[tokio::test]
+async fn a_document_that_does_not_fit_the_model_is_reported_and_does_not_block_the_rest() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = config(&store, &db);
+    pass(&config, false).await;
+    let state = store.state().await;
+    let odd = state["products"][1]["id"].as_i64().unwrap();
+    let fine = state["products"][2]["id"].as_i64().unwrap();
+    let old_price: f64 = open(&db)
+        .query_row("SELECT price FROM products WHERE id = ?1", [odd], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    // A field of a type the model does not expect, next to an ordinary edit.
+    store
+        .admin_edit_product_unchecked(odd, json!({"weight": "heavy", "price": 77.5}))
+        .await;
+    store
+        .admin_edit_product(fine, json!({"name": "Still synced"}))
+        .await;
+
+    for full in [false, true] {
+        let err = ecwid_sync::commands::sync_once(
+            &config,
+            &config.sync.kinds,
+            full,
+            ecwid_sync::sync::progress::ProgressMode::Log,
+            Default::default(),
+        )
+        .await
+        .unwrap_err();
+
+        let message = ecwid_sync::sync::pull::error_chain(&err);
+        assert!(message.contains(&format!("the first, {odd}")), "{message}");
+        let conn = open(&db);
+        let (price, name): (f64, String) = conn
+            .query_row(
+                "SELECT p.price, q.name FROM products p, products q WHERE p.id = ?1 AND q.id = ?2",
+                [odd, fine],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("the unreadable product keeps its previous copy, even after a full pull");
+        assert_eq!(price, old_price);
+        assert_eq!(name, "Still synced");
+        let error: String = conn
+            .query_row(
+                "SELECT last_error FROM sync_state WHERE kind = 'products'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(error.contains(&odd.to_string()), "{error}");
+        // The other kinds were pulled all the same.
+        let orders_error: Option<String> = conn
+            .query_row(
+                "SELECT last_error FROM sync_state WHERE kind = 'orders'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(orders_error, None);
+    }
+}

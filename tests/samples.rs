@@ -23,13 +23,18 @@ fn page_rows(name: &str, kind: Kind) -> Rows {
     let text = sample(name);
     let page: Page = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(page.items.len() as u64, page.items.len() as u64);
-    Rows::parse(kind, &page.items).unwrap_or_else(|e| panic!("{name}: {e}"))
+    let (rows, unreadable) =
+        Rows::parse(kind, &page.items).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(unreadable.is_empty(), "{name}: {unreadable:?}");
+    rows
 }
 
 fn single_rows(name: &str, kind: Kind) -> Rows {
     let text = sample(name);
     let raw: &RawValue = serde_json::from_str(&text).unwrap();
-    Rows::parse(kind, &[raw]).unwrap_or_else(|e| panic!("{name}: {e}"))
+    let (rows, unreadable) = Rows::parse(kind, &[raw]).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(unreadable.is_empty(), "{name}: {unreadable:?}");
+    rows
 }
 
 #[test]

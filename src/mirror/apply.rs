@@ -98,14 +98,31 @@ pub struct CustomerRow {
 }
 
 impl Rows {
-    /// Parses the `items` of a search page (or any list of documents) of `kind`.
-    pub fn parse(kind: Kind, items: &[&RawValue]) -> Result<Rows, MirrorError> {
-        Ok(match kind {
-            Kind::Products => Rows::Products(collect(items, product_row)?),
-            Kind::Categories => Rows::Categories(collect(items, category_row)?),
-            Kind::Orders => Rows::Orders(collect(items, order_row)?),
-            Kind::Customers => Rows::Customers(collect(items, customer_row)?),
-        })
+    /// Parses the `items` of a search page (or any list of documents) of `kind`. A document
+    /// whose fields do not fit the model is set aside as [`Unreadable`] rather than failing
+    /// the page; only one without a readable key fails it.
+    pub fn parse(kind: Kind, items: &[&RawValue]) -> Result<(Rows, Vec<Unreadable>), MirrorError> {
+        let mut unreadable = Vec::new();
+        let rows = match kind {
+            Kind::Products => Rows::Products(collect(kind, items, product_row, &mut unreadable)?),
+            Kind::Categories => {
+                Rows::Categories(collect(kind, items, category_row, &mut unreadable)?)
+            }
+            Kind::Orders => Rows::Orders(collect(kind, items, order_row, &mut unreadable)?),
+            Kind::Customers => {
+                Rows::Customers(collect(kind, items, customer_row, &mut unreadable)?)
+            }
+        };
+        Ok((rows, unreadable))
+    }
+
+    pub fn empty(kind: Kind) -> Rows {
+        match kind {
+            Kind::Products => Rows::Products(Vec::new()),
+            Kind::Categories => Rows::Categories(Vec::new()),
+            Kind::Orders => Rows::Orders(Vec::new()),
+            Kind::Customers => Rows::Customers(Vec::new()),
+        }
     }
 
     pub fn kind(&self) -> Kind {
@@ -162,11 +179,49 @@ impl Rows {
     }
 }
 
+/// A document Ecwid sent that does not fit the model (a field of an unexpected type). Its
+/// previous copy stays in the mirror, and the run reports it.
+#[derive(Clone, Debug)]
+pub struct Unreadable {
+    pub key: i64,
+    pub error: String,
+}
+
 fn collect<T>(
+    kind: Kind,
     items: &[&RawValue],
     convert: fn(&RawValue) -> Result<T, MirrorError>,
+    unreadable: &mut Vec<Unreadable>,
 ) -> Result<Vec<T>, MirrorError> {
-    items.iter().map(|raw| convert(raw)).collect()
+    let mut rows = Vec::with_capacity(items.len());
+    for raw in items {
+        match convert(raw) {
+            Ok(row) => rows.push(row),
+            Err(err) => match key_of(kind, raw) {
+                Some(key) => unreadable.push(Unreadable {
+                    key,
+                    error: err.to_string(),
+                }),
+                None => return Err(err),
+            },
+        }
+    }
+    Ok(rows)
+}
+
+/// Just the key of a document, read even when other fields do not fit the model.
+fn key_of(kind: Kind, raw: &RawValue) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        id: Option<serde_json::Value>,
+        #[serde(rename = "orderNumber")]
+        order_number: Option<i64>,
+    }
+    let keys: Keys = serde_json::from_str(raw.get()).ok()?;
+    match kind {
+        Kind::Orders => keys.order_number,
+        _ => keys.id.and_then(|id| id.as_i64()),
+    }
 }
 
 fn product_row(raw: &RawValue) -> Result<ProductRow, MirrorError> {

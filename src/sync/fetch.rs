@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use super::{Kind, PullError};
 use crate::ecwid::model::{DeletedItem, Page, parse_date};
 use crate::ecwid::{ApiError, Client};
-use crate::mirror::apply::Rows;
+use crate::mirror::apply::{Rows, Unreadable};
 
 /// The API's largest page, always asked for explicitly (defaults differ per endpoint).
 pub const PAGE_SIZE: u64 = 100;
@@ -16,6 +16,7 @@ pub struct FetchedPage {
     pub total: u64,
     pub count: u64,
     pub rows: Rows,
+    pub unreadable: Vec<Unreadable>,
 }
 
 /// One page of `kind`'s search, parsed into rows. Runs in the fetching task, so pages
@@ -39,19 +40,26 @@ pub async fn search_page(
     let body = client.get_bytes(kind.search_path(), &query).await?;
     let page: Page =
         serde_json::from_slice(&body).map_err(|source| PullError::Document { kind, source })?;
-    let rows = Rows::parse(kind, &page.items)?;
+    let (rows, unreadable) = Rows::parse(kind, &page.items)?;
     Ok(FetchedPage {
         total: page.total,
         count: page.count.max(page.items.len() as u64),
         rows,
+        unreadable,
     })
 }
 
-/// The entities among `keys` that Ecwid still has. Products and orders are read 100 keys a
-/// request through the search's id list; categories and customers have no such filter and
-/// are read one by one (this is used for a handful of keys at a time).
-pub async fn by_keys(client: &Client, kind: Kind, keys: &[i64]) -> Result<Rows, PullError> {
-    let mut rows = Rows::parse(kind, &[])?;
+/// The entities among `keys` that Ecwid still has, with those that exist but do not fit the
+/// model. Products and orders are read 100 keys a request through the search's id list;
+/// categories and customers have no such filter and are read one by one (this is used for a
+/// handful of keys at a time).
+pub async fn by_keys(
+    client: &Client,
+    kind: Kind,
+    keys: &[i64],
+) -> Result<(Rows, Vec<Unreadable>), PullError> {
+    let mut rows = Rows::empty(kind);
+    let mut unreadable = Vec::new();
     match kind.id_list_param() {
         Some(param) => {
             for chunk in keys.chunks(PAGE_SIZE as usize) {
@@ -62,6 +70,7 @@ pub async fn by_keys(client: &Client, kind: Kind, keys: &[i64]) -> Result<Rows, 
                     .join(",");
                 let page = search_page(client, kind, 0, &[(param, list)]).await?;
                 rows.append(page.rows);
+                unreadable.extend(page.unreadable);
             }
         }
         None => {
@@ -71,7 +80,9 @@ pub async fn by_keys(client: &Client, kind: Kind, keys: &[i64]) -> Result<Rows, 
                     Ok(body) => {
                         let raw: &RawValue = serde_json::from_slice(&body)
                             .map_err(|source| PullError::Document { kind, source })?;
-                        rows.append(Rows::parse(kind, &[raw])?);
+                        let (parsed, bad) = Rows::parse(kind, &[raw])?;
+                        rows.append(parsed);
+                        unreadable.extend(bad);
                     }
                     Err(ApiError::Status { status: 404, .. }) => {}
                     Err(e) => return Err(e.into()),
@@ -79,7 +90,7 @@ pub async fn by_keys(client: &Client, kind: Kind, keys: &[i64]) -> Result<Rows, 
             }
         }
     }
-    Ok(rows)
+    Ok((rows, unreadable))
 }
 
 /// Entries of the store's deletion list of `kind` from `from` (unix seconds) on.

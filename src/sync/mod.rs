@@ -23,6 +23,15 @@ pub enum PullError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(
+        "{count} {kind} could not be read and kept their previous copy in the mirror; the first, {key}: {error}"
+    )]
+    Unreadable {
+        kind: Kind,
+        count: usize,
+        key: i64,
+        error: String,
+    },
     #[error("stopped by shutdown")]
     Interrupted,
 }

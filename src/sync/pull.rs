@@ -244,9 +244,8 @@ impl Puller {
             .into_iter()
             .filter(|key| !listing.seen.contains(key))
             .collect();
-        let (verified, written) = self.remove_missing(kind, unseen, &mut removed).await?;
-        listing.items += verified;
-        listing.written += written;
+        self.remove_missing(kind, unseen, &mut listing, &mut removed)
+            .await?;
         let now = unix_now();
         self.writer
             .update_state(
@@ -262,7 +261,10 @@ impl Puller {
                 },
             )
             .await?;
-        Ok(run.summary(&self.client, kind, Mode::Full, false, &listing, removed))
+        finish(
+            run.summary(&self.client, kind, Mode::Full, false, &listing, removed),
+            listing,
+        )
     }
 
     /// Reads what changed since the cursor and what was deleted since the deletion cursor.
@@ -356,14 +358,17 @@ impl Puller {
                 },
             )
             .await?;
-        Ok(run.summary(
-            &self.client,
-            kind,
-            Mode::Incremental,
-            false,
-            &listing,
-            removed,
-        ))
+        finish(
+            run.summary(
+                &self.client,
+                kind,
+                Mode::Incremental,
+                false,
+                &listing,
+                removed,
+            ),
+            listing,
+        )
     }
 
     /// The `latest-stats` value to remember as "already pulled". A value within `overlap`
@@ -375,25 +380,27 @@ impl Puller {
         (changed_at + self.overlap < stats.read_at).then(|| marker.to_string())
     }
 
-    /// Of `keys`, re-reads those Ecwid still has and removes the rest from the mirror.
-    /// Returns the documents re-read and the rows they wrote.
+    /// Of `keys`, re-reads those Ecwid still has (into `listing`) and removes the rest from
+    /// the mirror.
     async fn remove_missing(
         &self,
         kind: Kind,
         keys: Vec<i64>,
+        listing: &mut Listing,
         removed: &mut u64,
-    ) -> Result<(u64, u64), PullError> {
+    ) -> Result<(), PullError> {
         if keys.is_empty() {
-            return Ok((0, 0));
+            return Ok(());
         }
-        let present = self
+        let (present, unreadable) = self
             .until_shutdown(fetch::by_keys(&self.client, kind, &keys))
             .await??;
-        let still_there: HashSet<i64> = present.keys().into_iter().collect();
-        let verified = present.len() as u64;
-        let mut written = 0;
+        let mut still_there: HashSet<i64> = present.keys().into_iter().collect();
+        still_there.extend(unreadable.iter().map(|u| u.key));
+        listing.unreadable.extend(unreadable);
+        listing.items += present.len() as u64;
         if !present.is_empty() {
-            written = self
+            listing.written += self
                 .writer
                 .apply_page(present, unix_now(), StateUpdate::default())
                 .await? as u64;
@@ -408,7 +415,7 @@ impl Puller {
                 .delete(kind, gone, StateUpdate::default())
                 .await? as u64;
         }
-        Ok((verified, written))
+        Ok(())
     }
 }
 
@@ -449,6 +456,24 @@ impl RunStart {
             secs: self.clock.elapsed().as_secs_f64(),
         }
     }
+}
+
+/// The run's outcome: its summary, or, when documents could not be read, an error naming
+/// them (after everything else was committed and the summary logged).
+fn finish(summary: RunSummary, listing: Listing) -> Result<RunSummary, PullError> {
+    let Some(first) = listing.unreadable.first() else {
+        return Ok(summary);
+    };
+    for doc in &listing.unreadable {
+        tracing::warn!(kind = summary.kind.name(), key = doc.key, error = %doc.error, "document does not fit the model; its previous copy stays");
+    }
+    log_summary(&summary);
+    Err(PullError::Unreadable {
+        kind: summary.kind,
+        count: listing.unreadable.len(),
+        key: first.key,
+        error: first.error.clone(),
+    })
 }
 
 fn log_summary(s: &RunSummary) {

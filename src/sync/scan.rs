@@ -9,6 +9,7 @@ use super::fetch::{self, FetchedPage, PAGE_SIZE};
 use super::progress::Progress;
 use super::pull::Puller;
 use super::{Kind, PullError};
+use crate::mirror::apply::Unreadable;
 use crate::mirror::state::StateUpdate;
 use crate::mirror::unix_now;
 
@@ -25,6 +26,8 @@ pub struct Listing {
     pub items: u64,
     pub written: u64,
     pub pages: u64,
+    /// Documents that did not fit the model; their keys are in `seen`.
+    pub unreadable: Vec<Unreadable>,
 }
 
 impl Listing {
@@ -93,6 +96,8 @@ impl Puller {
             }
             listing.newest = listing.newest.max(page.rows.max_updated());
             listing.seen.extend(page.rows.keys());
+            listing.seen.extend(page.unreadable.iter().map(|u| u.key));
+            listing.unreadable.extend(page.unreadable);
             listing.items += items;
             listing.pages += 1;
             if !page.rows.is_empty() {

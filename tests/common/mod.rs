@@ -101,6 +101,16 @@ impl TestStore {
         .await;
     }
 
+    /// An edit that skips the API's type checks: a document the client cannot expect.
+    pub async fn admin_edit_product_unchecked(&self, id: i64, fields: Value) {
+        self.control(
+            reqwest::Method::PATCH,
+            &format!("/products/{id}?unchecked=true"),
+            Some(fields),
+        )
+        .await;
+    }
+
     pub async fn admin_delete_product(&self, id: i64) {
         self.control(reqwest::Method::DELETE, &format!("/products/{id}"), None)
             .await;
