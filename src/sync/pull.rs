@@ -477,6 +477,12 @@ fn finish(summary: RunSummary, listing: Listing) -> Result<RunSummary, PullError
 }
 
 fn log_summary(s: &RunSummary) {
+    // A run that `latest-stats` let skip happens every tick on a quiet store; at info level
+    // it would bury the runs that did something.
+    if s.skipped {
+        tracing::debug!(kind = s.kind.name(), "nothing changed since the last pull");
+        return;
+    }
     tracing::info!(
         kind = s.kind.name(),
         mode = s.mode.name(),
