@@ -141,10 +141,8 @@ async fn unlimited(dir: &Path) {
         "emulator: {products} products x 3 variations generated in {:.1} s",
         generated.elapsed().as_secs_f64()
     );
-    // The first pull also makes the emulator compress every product once (it caches the
-    // result). A real store's CPU is not ours, so the second pull, into a fresh mirror, is
-    // the daemon's own figure; both are printed.
-    for label in ["cold emulator cache", "warm emulator cache"] {
+    // Two pulls, each into a fresh mirror, to show the spread.
+    for label in ["first pull", "second pull"] {
         let run = sync_products(&emulator, &store, dir, 6000, 1000).await;
         let items = summary_field(&run.stderr, "items").as_u64().unwrap_or(0);
         println!(
