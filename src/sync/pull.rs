@@ -119,7 +119,7 @@ impl Puller {
             let span = tracing::info_span!("pull", kind = kind.name(), mode = mode.name());
             let run = async {
                 if full {
-                    self.full(kind, &stats).await
+                    self.full(kind, &stats, Mode::Full).await
                 } else {
                     self.incremental(kind, &state, &stats).await
                 }
@@ -182,13 +182,15 @@ impl Puller {
     }
 
     /// Lists every entity of `kind`, then removes from the mirror what Ecwid no longer has.
-    async fn full(&self, kind: Kind, stats: &Stats) -> Result<RunSummary, PullError> {
+    /// `mode` is what the run counts as: an incremental pull of a kind without update times
+    /// (categories) lists everything too, but is not a full pull in `status`.
+    async fn full(&self, kind: Kind, stats: &Stats, mode: Mode) -> Result<RunSummary, PullError> {
         let run = RunStart::now(&self.client);
         self.writer
             .update_state(
                 kind,
                 StateUpdate {
-                    last_full_started: Some(unix_now()),
+                    last_full_started: (mode == Mode::Full).then(unix_now),
                     ..Default::default()
                 },
             )
@@ -254,7 +256,7 @@ impl Puller {
                     cursor: listing.newest.map(|n| n.min(stats.read_at)),
                     deleted_cursor: kind.deleted_path().map(|_| stats.read_at),
                     stats_marker: Some(self.settled_marker(kind, stats)),
-                    last_full_finished: Some(now),
+                    last_full_finished: (mode == Mode::Full).then_some(now),
                     last_incremental: Some(now),
                     error: Some(None),
                     ..Default::default()
@@ -262,7 +264,7 @@ impl Puller {
             )
             .await?;
         finish(
-            run.summary(&self.client, kind, Mode::Full, false, &listing, removed),
+            run.summary(&self.client, kind, mode, false, &listing, removed),
             listing,
         )
     }
@@ -298,7 +300,7 @@ impl Puller {
         }
         if !kind.has_update_filter() {
             // Without update times the only way to see what changed is to list it all.
-            return self.full(kind, stats).await;
+            return self.full(kind, stats, Mode::Incremental).await;
         }
         let window_start = state.cursor.or(state.last_full_started).unwrap_or(0);
         let mut listing = Listing::default();
