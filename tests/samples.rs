@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use ecwid_sync::ecwid::model::{
-    DeletedItem, ErrorBody, LatestStats, Page, Variation, WriteResult, parse_date,
+    BatchStatus, BatchTicket, DeletedItem, ErrorBody, LatestStats, OAuthToken, Page, Variation,
+    WriteResult, parse_date,
 };
 use ecwid_sync::mirror::apply::Rows;
 use ecwid_sync::sync::Kind;
@@ -163,4 +164,42 @@ fn write_answers_and_error_bodies_parse() {
         let body: ErrorBody = serde_json::from_str(&sample(name)).unwrap();
         assert!(body.error_message.is_some(), "{name}");
     }
+}
+
+#[test]
+fn batch_and_oauth_samples_parse() {
+    let text = sample("batch-create-response.json");
+    let ticket: BatchTicket = serde_json::from_str(&text).unwrap();
+    assert!(!ticket.ticket.is_empty());
+    let text = sample("batch-status-response.json");
+    let status: BatchStatus = serde_json::from_str(&text).unwrap();
+    assert_eq!(status.status, "COMPLETED");
+    assert_eq!(status.responses.len(), 2);
+    assert!(
+        status
+            .responses
+            .iter()
+            .all(|r| r.http_status_code == Some(200) && r.http_body.is_some())
+    );
+    let text = sample("oauth-token-response.json");
+    let token: OAuthToken = serde_json::from_str(&text).unwrap();
+    assert!(token.store_id > 0);
+    assert!(!format!("{token:?}").contains(token.access_token.expose()));
+}
+
+#[test]
+fn every_response_sample_is_parsed_by_a_test_here() {
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/ecwid-api/samples"
+    ));
+    let this_file = include_str!("samples.rs");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("the samples directory") {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with("-response.json") && !this_file.contains(&format!("\"{name}\"")) {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "samples no test parses: {missing:?}");
 }

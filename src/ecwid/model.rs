@@ -146,6 +146,47 @@ pub struct ErrorBody {
     pub error_code: Option<String>,
 }
 
+/// The answer to `POST /batch`.
+#[derive(Debug, Deserialize)]
+pub struct BatchTicket {
+    pub ticket: String,
+}
+
+/// The answer to `GET /batch?ticket=`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchStatus<'a> {
+    /// `QUEUED`, `IN_PROGRESS` or `COMPLETED`.
+    pub status: String,
+    pub total_requests: Option<u64>,
+    pub completed_requests: Option<u64>,
+    #[serde(borrow, default)]
+    pub responses: Vec<BatchResponse<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse<'a> {
+    pub id: Option<String>,
+    /// `COMPLETED`, `FAILED` or `NOT_EXECUTED`.
+    pub status: String,
+    /// The docs' template calls it `httpCode`.
+    #[serde(alias = "httpCode")]
+    pub http_status_code: Option<u16>,
+    #[serde(borrow)]
+    pub http_body: Option<&'a RawValue>,
+}
+
+/// The OAuth code exchange's answer. The token is wrapped at once so it cannot be printed.
+#[derive(Debug, Deserialize)]
+pub struct OAuthToken {
+    pub access_token: crate::config::Secret,
+    pub token_type: String,
+    pub scope: String,
+    pub store_id: i64,
+    pub public_token: Option<crate::config::Secret>,
+}
+
 /// Parses Ecwid's date strings (`2015-10-05 07:26:14 +0000`, offsets vary) into unix seconds.
 pub fn parse_date(text: &str) -> Option<i64> {
     use time::macros::format_description;
