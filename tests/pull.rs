@@ -32,10 +32,7 @@ async fn a_full_pull_makes_the_mirror_equal_the_store() {
 
 #[tokio::test]
 async fn raw_json_holds_the_whole_document_ecwid_sent() {
-    let store = TestStore::start(TestStore::small()).await;
-    let scratch = Scratch::new();
-    let db = scratch.path("mirror.db");
-    pass(&config(&store, &db), false).await;
+    let (store, _scratch, db, _config) = mirrored(TestStore::small()).await;
 
     let state = store.state().await;
     let conn = open(&db);
@@ -55,11 +52,7 @@ async fn raw_json_holds_the_whole_document_ecwid_sent() {
 
 #[tokio::test]
 async fn an_incremental_pull_converges_after_edits_sales_and_deletions_in_a_handful_of_requests() {
-    let store = TestStore::start(TestStore::small()).await;
-    let scratch = Scratch::new();
-    let db = scratch.path("mirror.db");
-    let config = config(&store, &db);
-    pass(&config, false).await;
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
 
     let state = store.state().await;
     let products = state["products"].as_array().unwrap();
@@ -126,11 +119,7 @@ async fn an_incremental_pull_converges_after_edits_sales_and_deletions_in_a_hand
 
 #[tokio::test]
 async fn an_incremental_pass_with_nothing_changed_asks_only_latest_stats() {
-    let store = TestStore::start(TestStore::small()).await;
-    let scratch = Scratch::new();
-    let db = scratch.path("mirror.db");
-    let config = config(&store, &db);
-    pass(&config, false).await;
+    let (store, _scratch, _db, config) = mirrored(TestStore::small()).await;
     store.reset_stats().await;
 
     let summaries = pass(&config, false).await;
@@ -144,10 +133,7 @@ async fn an_incremental_pass_with_nothing_changed_asks_only_latest_stats() {
 
 #[tokio::test]
 async fn a_restart_resumes_from_the_stored_cursor_instead_of_pulling_everything() {
-    let store = TestStore::start(TestStore::small()).await;
-    let scratch = Scratch::new();
-    let db = scratch.path("mirror.db");
-    pass(&config(&store, &db), false).await;
+    let (store, _scratch, db, _config) = mirrored(TestStore::small()).await;
     let cursor: i64 = open(&db)
         .query_row(
             "SELECT cursor FROM sync_state WHERE kind = 'products'",
@@ -234,11 +220,7 @@ async fn the_normal_budget_never_earns_a_429() {
 
 #[tokio::test]
 async fn a_full_pull_removes_what_the_store_deleted_and_keeps_the_rest() {
-    let store = TestStore::start(TestStore::small()).await;
-    let scratch = Scratch::new();
-    let db = scratch.path("mirror.db");
-    let config = config(&store, &db);
-    pass(&config, false).await;
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
     let state = store.state().await;
     let gone = state["products"][5]["id"].as_i64().unwrap();
     store.admin_delete_product(gone).await;
@@ -257,10 +239,7 @@ async fn a_full_pull_removes_what_the_store_deleted_and_keeps_the_rest() {
 
 #[tokio::test]
 async fn an_older_document_never_overwrites_a_newer_one() {
-    let store = TestStore::start(TestStore::small()).await;
-    let scratch = Scratch::new();
-    let db = scratch.path("mirror.db");
-    pass(&config(&store, &db), false).await;
+    let (store, _scratch, db, _config) = mirrored(TestStore::small()).await;
     let state = store.state().await;
     let id = state["products"][0]["id"].as_i64().unwrap();
     // The mirror already holds a copy stamped far in the future.
@@ -319,11 +298,7 @@ async fn a_deletion_during_the_first_full_pull_does_not_hide_the_product_behind_
 
 #[tokio::test]
 async fn a_document_that_does_not_fit_the_model_is_reported_and_does_not_block_the_rest() {
-    let store = TestStore::start(TestStore::small()).await;
-    let scratch = Scratch::new();
-    let db = scratch.path("mirror.db");
-    let config = config(&store, &db);
-    pass(&config, false).await;
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
     let state = store.state().await;
     let odd = state["products"][1]["id"].as_i64().unwrap();
     let fine = state["products"][2]["id"].as_i64().unwrap();
@@ -385,11 +360,7 @@ async fn a_document_that_does_not_fit_the_model_is_reported_and_does_not_block_t
 
 #[tokio::test]
 async fn a_renamed_category_arrives_with_an_incremental_pass_that_is_not_counted_as_full() {
-    let store = TestStore::start(TestStore::small()).await;
-    let scratch = Scratch::new();
-    let db = scratch.path("mirror.db");
-    let config = config(&store, &db);
-    pass(&config, false).await;
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
     let last_full = |db: &std::path::Path| -> i64 {
         open(db)
             .query_row(

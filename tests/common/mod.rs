@@ -223,6 +223,17 @@ impl Scratch {
     }
 }
 
+/// A store started from `store_config` and a mirror that had its first pass. The scratch
+/// directory holds the mirror; keep it alive as long as the mirror is used.
+pub async fn mirrored(store_config: EmulatorConfig) -> (TestStore, Scratch, PathBuf, Config) {
+    let store = TestStore::start(store_config).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = config(&store, &db);
+    pass(&config, false).await;
+    (store, scratch, db, config)
+}
+
 pub async fn pass(config: &Config, full: bool) -> Vec<RunSummary> {
     sync_once(
         config,
