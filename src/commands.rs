@@ -9,9 +9,9 @@ use crate::cli::{Cli, Command};
 use crate::config::{Config, ConfigError, SecretEnv};
 use crate::daemon::{self, DaemonError};
 use crate::ecwid::{ApiError, Client};
+use crate::errors::error_chain;
 use crate::mirror::{self, MirrorWriter, state};
 use crate::sync::progress::ProgressMode;
-use crate::sync::pull::error_chain;
 use crate::sync::{Kind, PullError, Puller, RunSummary};
 
 /// Exit codes: 1 a run failed (network, store, mirror), 2 bad configuration or input,

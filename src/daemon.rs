@@ -128,7 +128,7 @@ pub async fn run_schedule(
             Err(err) if err.is_fatal() => break Err(err.into()),
             // The next tick tries again; the error is in the log and in `status`.
             Err(err) => tracing::error!(
-                error = %crate::sync::pull::error_chain(&err),
+                error = %crate::errors::error_chain(&err),
                 "pass failed; the next scheduled pass will retry"
             ),
         }

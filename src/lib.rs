@@ -6,6 +6,7 @@
 //! - [`daemon`]: schedules, the worker that runs passes, and shutdown.
 //! - [`demo`]: `ecwid-sync demo`, a local emulated store mirrored end to end.
 //! - [`ecwid`]: the Ecwid API client, its request budget and the document model.
+//! - [`errors`]: an error and its causes on one line.
 //! - [`kind`]: the kinds of entity mirrored and where each lives.
 //! - [`logging`]: text or JSON logs.
 //! - [`mirror`]: the SQLite side: schema, the single writer, upserts, status queries.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod ecwid;
+pub mod errors;
 pub mod kind;
 pub mod logging;
 pub mod mirror;

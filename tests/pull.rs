@@ -326,7 +326,7 @@ async fn a_document_that_does_not_fit_the_model_is_reported_and_does_not_block_t
         .await
         .unwrap_err();
 
-        let message = ecwid_sync::sync::pull::error_chain(&err);
+        let message = ecwid_sync::errors::error_chain(&err);
         assert!(message.contains(&format!("the first, {odd}")), "{message}");
         let conn = open(&db);
         let (price, name): (f64, String) = conn

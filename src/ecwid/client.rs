@@ -145,27 +145,13 @@ impl Client {
         }
     }
 
-    /// GET `path` (relative to the store, e.g. `/products`) and parse the JSON answer.
-    pub async fn get_json<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<T, ApiError> {
-        let body = self.get_bytes(path, query).await?;
-        serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
-            method: Method::GET,
-            path: path.to_string(),
-            detail: e.to_string(),
-        })
-    }
-
     /// GET with retries: reads are idempotent, so every retryable failure is tried again.
     pub async fn get_bytes(&self, path: &str, query: &[(&str, String)]) -> Result<Bytes, ApiError> {
         Ok(self.get_answer(path, query).await?.body)
     }
 
-    /// Like [`Client::get_json`], with the server's clock reading from the answer's `Date`
-    /// header (unix seconds), when it sent one.
+    /// GET and parse the JSON answer, with the server's clock reading from the answer's
+    /// `Date` header (unix seconds), when it sent one.
     pub async fn get_json_dated<T: DeserializeOwned>(
         &self,
         path: &str,
@@ -212,7 +198,7 @@ impl Client {
             self.inner.budget.pause_for(wait);
         }
         // Operators tailing the log should see a struggling store, not a silent pause.
-        tracing::warn!(error = %crate::sync::pull::error_chain(err), retry_in_ms = wait.as_millis() as u64, "request failed; retrying");
+        tracing::warn!(error = %crate::errors::error_chain(err), retry_in_ms = wait.as_millis() as u64, "request failed; retrying");
         Some(wait)
     }
 

@@ -20,6 +20,7 @@ use super::{Kind, PullError};
 use crate::config::SyncConfig;
 use crate::ecwid::model::{LatestStats, parse_date};
 use crate::ecwid::{Client, CounterSnapshot};
+use crate::errors::error_chain;
 use crate::mirror::state::{KindState, StateUpdate};
 use crate::mirror::{MirrorWriter, unix_now};
 
@@ -498,19 +499,4 @@ fn log_summary(s: &RunSummary) {
         secs = format!("{:.2}", s.secs),
         "pull finished"
     );
-}
-
-/// An error and its causes on one line, as `sync_state.last_error` and the exit message.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
