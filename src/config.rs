@@ -99,6 +99,9 @@ pub struct EcwidConfig {
     #[serde(serialize_with = "as_secs")]
     pub request_timeout: Duration,
     pub max_retries: usize,
+    /// The longest `Retry-After` waited out; a longer one fails the pass instead.
+    #[serde(serialize_with = "as_secs")]
+    pub max_retry_after: Duration,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -113,6 +116,10 @@ pub struct SyncConfig {
     pub full_cron: String,
     #[serde(serialize_with = "as_secs")]
     pub overlap: Duration,
+    /// How long Ecwid's search may take to show a write (contract 17.2): a cursor or a
+    /// latest-stats value counts as pulled only once it is older than this.
+    #[serde(serialize_with = "as_secs")]
+    pub search_lag: Duration,
     /// How many pages a full pull fetches ahead of the one being written.
     pub fetch_ahead: usize,
 }
@@ -161,6 +168,7 @@ struct RawEcwid {
     connect_timeout_secs: Option<u64>,
     request_timeout_secs: Option<u64>,
     max_retries: Option<usize>,
+    max_retry_after_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,6 +184,7 @@ struct RawSync {
     incremental_cron: Option<String>,
     full_cron: Option<String>,
     overlap_secs: Option<u64>,
+    search_lag_secs: Option<u64>,
     fetch_ahead: Option<usize>,
 }
 
@@ -336,6 +345,13 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             format!("expected an integer from 0 to 100, got {max_retries}"),
         ));
     }
+    let max_retry_after = Duration::from_secs(e.max_retry_after_secs.unwrap_or(60));
+    if max_retry_after > Duration::from_secs(3600) {
+        return Err(invalid(
+            "ecwid.max_retry_after_secs",
+            "expected at most 3600 (one hour)",
+        ));
+    }
 
     let m = raw.mirror.unwrap_or_default();
     let path = m.path.ok_or_else(|| {
@@ -363,6 +379,13 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
     if overlap > Duration::from_secs(86_400) {
         return Err(invalid(
             "sync.overlap_secs",
+            "expected at most 86400 (one day)",
+        ));
+    }
+    let search_lag = Duration::from_secs(s.search_lag_secs.unwrap_or(120));
+    if search_lag > Duration::from_secs(86_400) {
+        return Err(invalid(
+            "sync.search_lag_secs",
             "expected at most 86400 (one day)",
         ));
     }
@@ -405,6 +428,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             connect_timeout,
             request_timeout,
             max_retries,
+            max_retry_after,
         },
         mirror: MirrorConfig { path },
         sync: SyncConfig {
@@ -412,6 +436,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             incremental_cron,
             full_cron,
             overlap,
+            search_lag,
             fetch_ahead,
         },
         webhooks: WebhooksConfig {

@@ -73,12 +73,16 @@ impl Kind {
         }
     }
 
-    /// The search parameter that takes a comma list of keys, where the API has one.
+    /// The search parameter that takes a comma list of keys, where the API has one. Id
+    /// lists are answered from the store itself, not the lagging search index (contract
+    /// 17.2). Orders go by `ids=` (internal or string ids): `orderNumber=` is no longer a
+    /// documented filter, and Ecwid ignores filters it does not know (17.1).
     pub fn id_list_param(self) -> Option<&'static str> {
         match self {
             Kind::Products => Some("productId"),
-            Kind::Orders => Some("orderNumber"),
-            _ => None,
+            Kind::Categories => Some("categoryIds"),
+            Kind::Orders => Some("ids"),
+            Kind::Customers => None,
         }
     }
 
@@ -110,6 +114,17 @@ impl Kind {
             Kind::Categories => stats.categories_updated.as_deref(),
             Kind::Orders => stats.orders_updated.as_deref(),
             Kind::Customers => stats.customers_updated.as_deref(),
+        }
+    }
+}
+
+impl Kind {
+    /// This kind's entity count in `latest-stats`, where Ecwid sends one.
+    pub fn stats_count(self, stats: &LatestStats) -> Option<u64> {
+        match self {
+            Kind::Products => stats.product_count,
+            Kind::Categories => stats.category_count,
+            Kind::Orders | Kind::Customers => None,
         }
     }
 }

@@ -23,8 +23,7 @@ fn sample(name: &str) -> String {
 fn page_rows(name: &str, kind: Kind) -> Rows {
     let text = sample(name);
     let page: Page = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let (rows, unreadable) =
-        Rows::parse(kind, &page.items).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (rows, unreadable) = Rows::parse(kind, &page.items);
     assert!(unreadable.is_empty(), "{name}: {unreadable:?}");
     rows
 }
@@ -32,7 +31,7 @@ fn page_rows(name: &str, kind: Kind) -> Rows {
 fn single_rows(name: &str, kind: Kind) -> Rows {
     let text = sample(name);
     let raw: &RawValue = serde_json::from_str(&text).unwrap();
-    let (rows, unreadable) = Rows::parse(kind, &[raw]).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (rows, unreadable) = Rows::parse(kind, &[raw]);
     assert!(unreadable.is_empty(), "{name}: {unreadable:?}");
     rows
 }

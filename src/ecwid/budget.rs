@@ -48,6 +48,14 @@ impl Budget {
         self.limiter.until_ready().await;
     }
 
+    /// How long every caller is still held back for, if at all.
+    pub fn pause_remaining(&self) -> Option<Duration> {
+        let pause = *self.paused_until.lock().expect("budget lock");
+        pause
+            .map(|until| until.saturating_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
+    }
+
     /// Holds every caller back for `wait` (the server said it is over its limit).
     pub fn pause_for(&self, wait: Duration) {
         let until = Instant::now() + wait;

@@ -13,9 +13,6 @@ use super::budget::Budget;
 use super::model::ErrorBody;
 use crate::config::{EcwidConfig, Secret};
 
-/// The longest a `Retry-After` is obeyed; a larger value is more likely a mistake than a plan.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
-
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(
@@ -30,6 +27,11 @@ pub enum ApiError {
         message: String,
         retry_after: Option<Duration>,
     },
+    #[error(
+        "Ecwid asked for a pause of {} s before the next request (Retry-After), longer than ecwid.max_retry_after_secs ({} s); nothing is sent before it has passed, and the next pass tries again",
+        wait.as_secs(), max.as_secs()
+    )]
+    CooledDown { wait: Duration, max: Duration },
     #[error("{method} {path} failed before Ecwid answered")]
     Transport {
         method: Method,
@@ -52,7 +54,7 @@ impl ApiError {
         match self {
             ApiError::Transport { .. } => true,
             ApiError::Status { status, .. } => *status == 429 || *status == 449 || *status >= 500,
-            ApiError::Auth { .. } | ApiError::Decode { .. } => false,
+            ApiError::Auth { .. } | ApiError::Decode { .. } | ApiError::CooledDown { .. } => false,
         }
     }
 
@@ -109,6 +111,7 @@ struct Inner {
     token: Secret,
     budget: Budget,
     max_retries: usize,
+    max_retry_after: Duration,
     counters: Counters,
 }
 
@@ -131,6 +134,7 @@ impl Client {
                 token: config.token.clone(),
                 budget: Budget::new(config.requests_per_minute, config.burst),
                 max_retries: config.max_retries,
+                max_retry_after: config.max_retry_after,
                 counters: Counters::default(),
             }),
         })
@@ -185,15 +189,13 @@ impl Client {
             .with_max_times(self.inner.max_retries)
     }
 
-    /// Called before each retry: a 429's `Retry-After` replaces the planned delay and holds
-    /// back every other caller too.
+    /// Called before each retry: a 429's `Retry-After` replaces the planned delay (the
+    /// budget already holds every caller back for it); a 429 without one holds everybody
+    /// back for the planned delay.
     fn before_retry(&self, err: &ApiError, planned: Option<Duration>) -> Option<Duration> {
         let planned = planned?;
         self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
-        let wait = match err.retry_after() {
-            Some(after) => after.min(MAX_RETRY_AFTER),
-            None => planned,
-        };
+        let wait = err.retry_after().unwrap_or(planned);
         if err.status() == Some(429) {
             self.inner.budget.pause_for(wait);
         }
@@ -212,6 +214,7 @@ impl Client {
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, ApiError> {
         let inner = &self.inner;
+        self.check_pause()?;
         inner.budget.acquire().await;
         inner.counters.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = inner
@@ -251,6 +254,12 @@ impl Client {
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
             inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
+            // Every caller waits from now on, not only this one when it retries: a request
+            // sent before Retry-After has passed prolongs Ecwid's cool-down.
+            if let Some(after) = retry_after {
+                inner.budget.pause_for(after);
+                self.check_pause()?;
+            }
         }
         let message = error_message(status, reason, &body);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -266,6 +275,19 @@ impl Client {
             message,
             retry_after,
         })
+    }
+}
+
+impl Client {
+    /// Fails at once when Ecwid asked for a pause longer than we are willing to wait out:
+    /// the pass ends with the wait in its message, instead of sitting silent for minutes or
+    /// sending early.
+    fn check_pause(&self) -> Result<(), ApiError> {
+        let max = self.inner.max_retry_after;
+        match self.inner.budget.pause_remaining() {
+            Some(wait) if wait > max => Err(ApiError::CooledDown { wait, max }),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -37,8 +37,34 @@ pub struct Product<'a> {
     pub create_timestamp: Option<i64>,
     pub update_timestamp: Option<i64>,
     pub category_ids: Option<Vec<i64>>,
+    /// The product's options with their choices, whose price modifiers price variations
+    /// that have no price of their own.
+    pub options: Option<Vec<ProductOption>>,
     #[serde(borrow)]
     pub combinations: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProductOption {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub choices: Vec<OptionChoice>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OptionChoice {
+    pub text: Option<String>,
+    pub price_modifier: Option<f64>,
+    /// `ABSOLUTE` (the default) or `PERCENT` of the product's price.
+    pub price_modifier_type: Option<String>,
+}
+
+/// One option a variation is made of: `{"name": "Size", "value": "Large"}`.
+#[derive(Debug, Deserialize)]
+pub struct SelectedOption {
+    pub name: Option<String>,
+    pub value: Option<String>,
 }
 
 /// A product variation ("combination" in the API).
@@ -54,6 +80,33 @@ pub struct Variation<'a> {
     pub options: Option<&'a RawValue>,
 }
 
+impl Product<'_> {
+    /// What a variation without a price of its own sells at: the product's price plus the
+    /// modifiers of the option choices that make the variation (contract 17.6). `None` when
+    /// the product has no price.
+    pub fn price_with_options(&self, selected: &[SelectedOption]) -> Option<f64> {
+        let base = self.price?;
+        let mut price = base;
+        for pick in selected {
+            let choice = self
+                .options
+                .iter()
+                .flatten()
+                .filter(|o| o.name.is_some() && o.name == pick.name)
+                .flat_map(|o| &o.choices)
+                .find(|c| c.text.is_some() && c.text == pick.value);
+            let Some(choice) = choice else { continue };
+            let modifier = choice.price_modifier.unwrap_or(0.0);
+            price += match choice.price_modifier_type.as_deref() {
+                Some("PERCENT") => base * modifier / 100.0,
+                _ => modifier,
+            };
+        }
+        // Cents, as the storefront shows it; without this, 10% of 19.99 leaves float noise.
+        Some((price * 100.0).round() / 100.0)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Category {
@@ -67,9 +120,11 @@ pub struct Category {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order<'a> {
-    pub order_number: i64,
-    /// The newer platform's string id; older payloads have none. Kept as JSON because its
-    /// type is not documented.
+    /// Deprecated since 2020; on current stores it equals `internalId`, and it may be absent.
+    pub order_number: Option<i64>,
+    pub internal_id: Option<i64>,
+    /// The public string id (`"K8XTQ"`), what API paths take. Older payloads send none or a
+    /// number, so it is kept as JSON here.
     #[serde(borrow)]
     pub id: Option<&'a RawValue>,
     pub email: Option<String>,
@@ -87,11 +142,20 @@ pub struct Order<'a> {
     pub items: Vec<OrderItem<'a>>,
 }
 
+impl Order<'_> {
+    /// The mirror's integer key: `internalId`, or `orderNumber` where a payload has only that.
+    pub fn key(&self) -> Option<i64> {
+        self.internal_id.or(self.order_number)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItem<'a> {
     pub id: Option<i64>,
     pub product_id: Option<i64>,
+    /// The variation sold (sent since 2023).
+    pub combination_id: Option<i64>,
     pub sku: Option<String>,
     pub name: Option<String>,
     pub quantity: Option<i64>,
@@ -117,13 +181,30 @@ pub struct LatestStats {
     pub categories_updated: Option<String>,
     pub orders_updated: Option<String>,
     pub customers_updated: Option<String>,
+    /// Sent when asked for with `productCountRequired=true`.
+    pub product_count: Option<u64>,
+    /// Sent when asked for with `categoryCountRequired=true`.
+    pub category_count: Option<u64>,
 }
 
-/// One entry of a `*/deleted` listing: product id, order number or customer id.
+/// One entry of a `*/deleted` listing: product id, order internal id (with the string
+/// `orderId` beside it) or customer id.
 #[derive(Debug, Deserialize)]
 pub struct DeletedItem {
     pub id: i64,
     pub date: String,
+}
+
+/// One request inside a batch.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BatchRequest {
+    /// Names the request in the batch's status.
+    pub id: String,
+    /// Relative to the store, with its query: `/products/7/inventory`.
+    pub path: String,
+    pub method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
 }
 
 /// The answer of a single-entity write (`{"updateCount":1}` and friends).
@@ -175,6 +256,8 @@ pub struct BatchResponse<'a> {
     pub http_status_code: Option<u16>,
     #[serde(borrow)]
     pub http_body: Option<&'a RawValue>,
+    /// The body as a JSON string, when the status was read with `escapedJson=true`.
+    pub escaped_http_body: Option<String>,
 }
 
 /// The OAuth code exchange's answer. The token is wrapped at once so it cannot be printed.

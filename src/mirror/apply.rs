@@ -5,7 +5,7 @@ use rusqlite::{Connection, Transaction, params};
 use serde_json::value::RawValue;
 
 use super::MirrorError;
-use crate::ecwid::model::{self, Category, Customer, Order, Product, Variation};
+use crate::ecwid::model::{self, Category, Customer, Order, Product, SelectedOption, Variation};
 use crate::sync::Kind;
 
 /// A page of documents of one kind, turned into rows.
@@ -81,6 +81,7 @@ pub struct OrderRow {
 pub struct OrderItemRow {
     pub item_id: Option<i64>,
     pub product_id: Option<i64>,
+    pub combination_id: Option<i64>,
     pub sku: Option<String>,
     pub name: Option<String>,
     pub quantity: Option<i64>,
@@ -99,21 +100,19 @@ pub struct CustomerRow {
 
 impl Rows {
     /// Parses the `items` of a search page (or any list of documents) of `kind`. A document
-    /// whose fields do not fit the model is set aside as [`Unreadable`] rather than failing
-    /// the page; only one without a readable key fails it.
-    pub fn parse(kind: Kind, items: &[&RawValue]) -> Result<(Rows, Vec<Unreadable>), MirrorError> {
+    /// that does not fit the model, even one whose key cannot be read, is set aside as
+    /// [`Unreadable`]: one bad document never takes the rest of its page down with it.
+    pub fn parse(kind: Kind, items: &[&RawValue]) -> (Rows, Vec<Unreadable>) {
         let mut unreadable = Vec::new();
         let rows = match kind {
-            Kind::Products => Rows::Products(collect(kind, items, product_row, &mut unreadable)?),
+            Kind::Products => Rows::Products(collect(kind, items, product_row, &mut unreadable)),
             Kind::Categories => {
-                Rows::Categories(collect(kind, items, category_row, &mut unreadable)?)
+                Rows::Categories(collect(kind, items, category_row, &mut unreadable))
             }
-            Kind::Orders => Rows::Orders(collect(kind, items, order_row, &mut unreadable)?),
-            Kind::Customers => {
-                Rows::Customers(collect(kind, items, customer_row, &mut unreadable)?)
-            }
+            Kind::Orders => Rows::Orders(collect(kind, items, order_row, &mut unreadable)),
+            Kind::Customers => Rows::Customers(collect(kind, items, customer_row, &mut unreadable)),
         };
-        Ok((rows, unreadable))
+        (rows, unreadable)
     }
 
     pub fn empty(kind: Kind) -> Rows {
@@ -183,8 +182,18 @@ impl Rows {
 /// previous copy stays in the mirror, and the run reports it.
 #[derive(Clone, Debug)]
 pub struct Unreadable {
-    pub key: i64,
+    /// `None` when not even the key could be read: such a document is skipped, and only the
+    /// report tells of it.
+    pub key: Option<i64>,
     pub error: String,
+}
+
+impl Unreadable {
+    /// The key for messages: the number, or what the document looked like.
+    pub fn shown_key(&self) -> String {
+        self.key
+            .map_or_else(|| "(no readable key)".to_string(), |k| k.to_string())
+    }
 }
 
 fn collect<T>(
@@ -192,35 +201,34 @@ fn collect<T>(
     items: &[&RawValue],
     convert: fn(&RawValue) -> Result<T, MirrorError>,
     unreadable: &mut Vec<Unreadable>,
-) -> Result<Vec<T>, MirrorError> {
+) -> Vec<T> {
     let mut rows = Vec::with_capacity(items.len());
     for raw in items {
         match convert(raw) {
             Ok(row) => rows.push(row),
-            Err(err) => match key_of(kind, raw) {
-                Some(key) => unreadable.push(Unreadable {
-                    key,
-                    error: err.to_string(),
-                }),
-                None => return Err(err),
-            },
+            Err(err) => unreadable.push(Unreadable {
+                key: key_of(kind, raw),
+                error: err.to_string(),
+            }),
         }
     }
-    Ok(rows)
+    rows
 }
 
 /// Just the key of a document, read even when other fields do not fit the model.
 fn key_of(kind: Kind, raw: &RawValue) -> Option<i64> {
     #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
     struct Keys {
         id: Option<serde_json::Value>,
-        #[serde(rename = "orderNumber")]
-        order_number: Option<i64>,
+        order_number: Option<serde_json::Value>,
+        internal_id: Option<serde_json::Value>,
     }
     let keys: Keys = serde_json::from_str(raw.get()).ok()?;
+    let int = |v: Option<serde_json::Value>| v.and_then(|v| v.as_i64());
     match kind {
-        Kind::Orders => keys.order_number,
-        _ => keys.id.and_then(|id| id.as_i64()),
+        Kind::Orders => int(keys.internal_id).or(int(keys.order_number)),
+        _ => int(keys.id),
     }
 }
 
@@ -256,11 +264,21 @@ fn product_row(raw: &RawValue) -> Result<ProductRow, MirrorError> {
     })
 }
 
-/// A variation without its own SKU, price or stock flag inherits the product's: the mirror
-/// stores the effective values, since that is what a consumer asking "what does this SKU
-/// cost" wants.
+/// A variation without its own SKU, price or stock flag inherits the product's (its price
+/// with the modifiers of the variation's options): the mirror stores the effective values,
+/// since that is what a consumer asking "what does this SKU cost" wants.
 fn variation_row(raw: &RawValue, product: &Product) -> Result<VariationRow, MirrorError> {
     let v: Variation = serde_json::from_str(raw.get())?;
+    let price = match v.price {
+        Some(own) => Some(own),
+        None => {
+            let selected: Vec<SelectedOption> = match v.options {
+                Some(options) => serde_json::from_str(options.get())?,
+                None => Vec::new(),
+            };
+            product.price_with_options(&selected)
+        }
+    };
     let unlimited = v
         .unlimited
         .unwrap_or_else(|| product.unlimited.unwrap_or(false));
@@ -269,7 +287,7 @@ fn variation_row(raw: &RawValue, product: &Product) -> Result<VariationRow, Mirr
         sku: v.sku.or_else(|| product.sku.clone()),
         quantity: if unlimited { None } else { v.quantity },
         unlimited,
-        price: v.price.or(product.price),
+        price,
         options_json: v.options.map(|o| o.get().to_string()),
         raw_json: raw.get().to_string(),
     })
@@ -289,6 +307,11 @@ fn category_row(raw: &RawValue) -> Result<CategoryRow, MirrorError> {
 
 fn order_row(raw: &RawValue) -> Result<OrderRow, MirrorError> {
     let o: Order = serde_json::from_str(raw.get())?;
+    let order_number = o.key().ok_or_else(|| {
+        <serde_json::Error as serde::de::Error>::custom(
+            "the order has neither internalId nor orderNumber",
+        )
+    })?;
     let id = match o
         .id
         .map(|r| serde_json::from_str::<serde_json::Value>(r.get()))
@@ -303,6 +326,7 @@ fn order_row(raw: &RawValue) -> Result<OrderRow, MirrorError> {
         .map(|i| OrderItemRow {
             item_id: i.id,
             product_id: i.product_id,
+            combination_id: i.combination_id,
             sku: i.sku.clone(),
             name: i.name.clone(),
             quantity: i.quantity,
@@ -311,7 +335,7 @@ fn order_row(raw: &RawValue) -> Result<OrderRow, MirrorError> {
         })
         .collect();
     Ok(OrderRow {
-        order_number: o.order_number,
+        order_number,
         id,
         email: o.email,
         customer_id: o.customer_id,
@@ -507,8 +531,8 @@ fn upsert_order(tx: &Transaction, o: &OrderRow, synced_at: i64) -> rusqlite::Res
         .execute([o.order_number])?;
     let mut insert_item = tx.prepare_cached(
         "INSERT INTO order_items (order_number, line, item_id, product_id, sku, name, quantity,
-             price, options_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             price, options_json, combination_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     for (line, i) in o.items.iter().enumerate() {
         insert_item.execute(params![
@@ -520,7 +544,8 @@ fn upsert_order(tx: &Transaction, o: &OrderRow, synced_at: i64) -> rusqlite::Res
             i.name,
             i.quantity,
             i.price,
-            i.options_json
+            i.options_json,
+            i.combination_id
         ])?;
     }
     Ok(true)

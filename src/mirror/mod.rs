@@ -13,8 +13,13 @@ use rusqlite::{Connection, OpenFlags};
 pub use writer::MirrorWriter;
 
 /// Migrations in order; `PRAGMA user_version` is the number applied so far.
-const MIGRATIONS: &[(&str, &str)] =
-    &[("001_initial", include_str!("../../schema/001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("001_initial", include_str!("../../schema/001_initial.sql")),
+    (
+        "002_current_platform",
+        include_str!("../../schema/002_current_platform.sql"),
+    ),
+];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 

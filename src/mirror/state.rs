@@ -17,6 +17,10 @@ pub struct KindState {
     pub last_incremental: Option<i64>,
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
+    /// Times latest-stats' count differed from the mirror's rows on a quiet store (each
+    /// scheduled a full pull), and the store's count the last time.
+    pub count_mismatches: i64,
+    pub count_mismatch_store: Option<i64>,
 }
 
 /// Changes to one kind's row; `None` leaves a column as it is. The cursors only move forward.
@@ -31,6 +35,8 @@ pub struct StateUpdate {
     pub last_incremental: Option<i64>,
     /// `Some(None)` clears the error after a successful run.
     pub error: Option<Option<(String, i64)>>,
+    /// Counts one more count mismatch, with the store's count.
+    pub count_mismatch: Option<i64>,
 }
 
 pub fn update(conn: &Connection, kind: Kind, u: &StateUpdate) -> rusqlite::Result<()> {
@@ -46,7 +52,9 @@ pub fn update(conn: &Connection, kind: Kind, u: &StateUpdate) -> rusqlite::Resul
              last_full_finished = coalesce(?7, last_full_finished),
              last_incremental = coalesce(?8, last_incremental),
              last_error = CASE WHEN ?9 THEN ?10 ELSE last_error END,
-             last_error_at = CASE WHEN ?9 THEN ?11 ELSE last_error_at END
+             last_error_at = CASE WHEN ?9 THEN ?11 ELSE last_error_at END,
+             count_mismatches = count_mismatches + (?12 IS NOT NULL),
+             count_mismatch_store = coalesce(?12, count_mismatch_store)
          WHERE kind = ?1",
     )?
     .execute(params![
@@ -63,6 +71,7 @@ pub fn update(conn: &Connection, kind: Kind, u: &StateUpdate) -> rusqlite::Resul
             .as_ref()
             .and_then(|e| e.as_ref().map(|(m, _)| m.clone())),
         u.error.as_ref().and_then(|e| e.as_ref().map(|(_, at)| *at)),
+        u.count_mismatch,
     ])?;
     Ok(())
 }
@@ -71,7 +80,8 @@ pub fn read(conn: &Connection, kind: Kind) -> rusqlite::Result<KindState> {
     Ok(conn
         .prepare_cached(
             "SELECT cursor, deleted_cursor, stats_marker, last_full_started, last_full_finished,
-                    last_incremental, last_error, last_error_at
+                    last_incremental, last_error, last_error_at, count_mismatches,
+                    count_mismatch_store
                FROM sync_state WHERE kind = ?1",
         )?
         .query_row([kind.name()], |r| {
@@ -84,6 +94,8 @@ pub fn read(conn: &Connection, kind: Kind) -> rusqlite::Result<KindState> {
                 last_incremental: r.get(5)?,
                 last_error: r.get(6)?,
                 last_error_at: r.get(7)?,
+                count_mismatches: r.get(8)?,
+                count_mismatch_store: r.get(9)?,
             })
         })
         .optional()?
@@ -102,13 +114,16 @@ pub struct KindStatus {
     pub state: KindState,
 }
 
+/// The rows of a table.
+pub fn row_count(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+}
+
 pub fn status(conn: &Connection) -> rusqlite::Result<Vec<KindStatus>> {
     Kind::ALL
         .iter()
         .map(|&kind| {
-            let count = |table: &str| -> rusqlite::Result<i64> {
-                conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            };
+            let count = |table: &str| row_count(conn, table);
             Ok(KindStatus {
                 kind: kind.name(),
                 rows: count(kind.table())?,

@@ -110,6 +110,12 @@ impl MirrorWriter {
         self.call(move |conn| Ok(state::read(conn, kind)?)).await
     }
 
+    /// How many entities of `kind` the mirror holds.
+    pub async fn row_count(&self, kind: Kind) -> Result<u64, MirrorError> {
+        self.call(move |conn| Ok(state::row_count(conn, kind.table())? as u64))
+            .await
+    }
+
     /// Every key of `kind` the mirror holds.
     pub async fn keys(&self, kind: Kind) -> Result<Vec<i64>, MirrorError> {
         self.call(move |conn| Ok(apply::keys(conn, kind)?)).await

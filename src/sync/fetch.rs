@@ -40,7 +40,7 @@ pub async fn search_page(
     let body = client.get_bytes(kind.search_path(), &query).await?;
     let page: Page =
         serde_json::from_slice(&body).map_err(|source| PullError::Document { kind, source })?;
-    let (rows, unreadable) = Rows::parse(kind, &page.items)?;
+    let (rows, unreadable) = Rows::parse(kind, &page.items);
     Ok(FetchedPage {
         total: page.total,
         count: page.count.max(page.items.len() as u64),
@@ -49,48 +49,84 @@ pub async fn search_page(
     })
 }
 
-/// The entities among `keys` that Ecwid still has, with those that exist but do not fit the
-/// model. Products and orders are read 100 keys a request through the search's id list;
-/// categories and customers have no such filter and are read one by one (this is used for a
-/// handful of keys at a time).
-pub async fn by_keys(
+/// What reading a set of entities by key found.
+pub struct ByKeys {
+    /// The entities Ecwid still has.
+    pub rows: Rows,
+    /// Entities that exist but do not fit the model.
+    pub unreadable: Vec<Unreadable>,
+    /// Id-list requests that Ecwid answered with entities not asked for, i.e. it ignored
+    /// the filter; their keys were then read one by one.
+    pub ignored_filters: u64,
+}
+
+/// The entities among `keys` that Ecwid still has. Kinds with an id-list filter are read
+/// 100 keys a request; customers, which have none, one by one. An id-list answer is trusted
+/// only when it holds nothing but keys asked for: an answer with others means the filter was
+/// ignored, so absence from it proves nothing, and those keys are read one by one instead,
+/// where only a 404 counts as gone (contract 17.1).
+pub async fn by_keys(client: &Client, kind: Kind, keys: &[i64]) -> Result<ByKeys, PullError> {
+    let mut found = ByKeys {
+        rows: Rows::empty(kind),
+        unreadable: Vec::new(),
+        ignored_filters: 0,
+    };
+    let Some(param) = kind.id_list_param() else {
+        read_one_by_one(client, kind, keys, &mut found).await?;
+        return Ok(found);
+    };
+    for chunk in keys.chunks(PAGE_SIZE as usize) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let page = search_page(client, kind, 0, &[(param, list)]).await?;
+        let asked: HashSet<i64> = chunk.iter().copied().collect();
+        let returned = page
+            .rows
+            .keys()
+            .into_iter()
+            .chain(page.unreadable.iter().filter_map(|u| u.key));
+        if page.total > chunk.len() as u64 || returned.into_iter().any(|k| !asked.contains(&k)) {
+            tracing::warn!(
+                kind = kind.name(),
+                param,
+                keys = chunk.len(),
+                "Ecwid ignored the id-list filter; reading these keys one by one"
+            );
+            found.ignored_filters += 1;
+            read_one_by_one(client, kind, chunk, &mut found).await?;
+        } else {
+            found.rows.append(page.rows);
+            found.unreadable.extend(page.unreadable);
+        }
+    }
+    Ok(found)
+}
+
+/// Reads each key with its own request; a 404 means the entity is gone.
+async fn read_one_by_one(
     client: &Client,
     kind: Kind,
     keys: &[i64],
-) -> Result<(Rows, Vec<Unreadable>), PullError> {
-    let mut rows = Rows::empty(kind);
-    let mut unreadable = Vec::new();
-    match kind.id_list_param() {
-        Some(param) => {
-            for chunk in keys.chunks(PAGE_SIZE as usize) {
-                let list = chunk
-                    .iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let page = search_page(client, kind, 0, &[(param, list)]).await?;
-                rows.append(page.rows);
-                unreadable.extend(page.unreadable);
+    found: &mut ByKeys,
+) -> Result<(), PullError> {
+    for key in keys {
+        let path = format!("{}/{key}", kind.search_path());
+        match client.get_bytes(&path, &[]).await {
+            Ok(body) => {
+                let raw: &RawValue = serde_json::from_slice(&body)
+                    .map_err(|source| PullError::Document { kind, source })?;
+                let (parsed, bad) = Rows::parse(kind, &[raw]);
+                found.rows.append(parsed);
+                found.unreadable.extend(bad);
             }
-        }
-        None => {
-            for key in keys {
-                let path = format!("{}/{key}", kind.search_path());
-                match client.get_bytes(&path, &[]).await {
-                    Ok(body) => {
-                        let raw: &RawValue = serde_json::from_slice(&body)
-                            .map_err(|source| PullError::Document { kind, source })?;
-                        let (parsed, bad) = Rows::parse(kind, &[raw])?;
-                        rows.append(parsed);
-                        unreadable.extend(bad);
-                    }
-                    Err(ApiError::Status { status: 404, .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            Err(ApiError::Status { status: 404, .. }) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    Ok((rows, unreadable))
+    Ok(())
 }
 
 /// Entries of the store's deletion list of `kind` from `from` (unix seconds) on.

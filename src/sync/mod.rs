@@ -29,7 +29,7 @@ pub enum PullError {
     Unreadable {
         kind: Kind,
         count: usize,
-        key: i64,
+        key: String,
         error: String,
     },
     #[error("stopped by shutdown")]

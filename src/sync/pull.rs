@@ -24,6 +24,10 @@ use crate::errors::error_chain;
 use crate::mirror::state::{KindState, StateUpdate};
 use crate::mirror::{MirrorWriter, unix_now};
 
+/// How long Ecwid keeps deletion records (six months, contract 17.6), less a margin: a
+/// mirror whose last pull is older needs a full pull to learn what was deleted.
+const DELETIONS_KEPT_SECS: i64 = 180 * 86_400;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -53,6 +57,8 @@ pub struct RunSummary {
     pub written: u64,
     pub pages: u64,
     pub removed: u64,
+    /// Id-list requests Ecwid answered unfiltered (whose keys were then read one by one).
+    pub ignored_filters: u64,
     pub requests: u64,
     /// Answers that were 429 Too Many Requests.
     pub throttled: u64,
@@ -71,6 +77,7 @@ pub struct Puller {
     pub(super) writer: MirrorWriter,
     pub(super) fetch_ahead: usize,
     overlap: i64,
+    search_lag: i64,
     progress: ProgressMode,
     shutdown: CancellationToken,
 }
@@ -87,6 +94,7 @@ impl Puller {
             client,
             writer,
             overlap: sync.overlap.as_secs() as i64,
+            search_lag: sync.search_lag.as_secs() as i64,
             fetch_ahead: sync.fetch_ahead,
             progress,
             shutdown,
@@ -115,7 +123,7 @@ impl Puller {
         let mut first_error = None;
         for &kind in kinds {
             let state = self.writer.read_state(kind).await?;
-            let full = force_full || state.last_full_finished.is_none();
+            let full = force_full || self.needs_full(kind, &state, &stats).await?;
             let mode = if full { Mode::Full } else { Mode::Incremental };
             let span = tracing::info_span!("pull", kind = kind.name(), mode = mode.name());
             let run = async {
@@ -159,10 +167,78 @@ impl Puller {
         }
     }
 
+    /// Whether an incremental pull of `kind` cannot be trusted this pass, and why (logged).
+    async fn needs_full(
+        &self,
+        kind: Kind,
+        state: &KindState,
+        stats: &Stats,
+    ) -> Result<bool, PullError> {
+        let Some(last_full) = state.last_full_finished else {
+            return Ok(true);
+        };
+        // Ecwid keeps deletion records for six months: a mirror that has not pulled for
+        // longer cannot learn from them what was deleted meanwhile.
+        let last_pull = state.last_incremental.unwrap_or(last_full).max(last_full);
+        if stats.read_at - last_pull > DELETIONS_KEPT_SECS {
+            tracing::warn!(
+                kind = kind.name(),
+                last_pull_days_ago = (stats.read_at - last_pull) / 86_400,
+                "the last pull is older than Ecwid keeps deletion records; pulling everything"
+            );
+            return Ok(true);
+        }
+        self.count_disagrees(kind, state, stats).await
+    }
+
+    /// Whether `latest-stats`' count of `kind` disagrees with the mirror's rows while the
+    /// store has been quiet for longer than the search lag (so the mirror should hold
+    /// exactly what the store has). Each disagreement is counted in `sync_state`; the same
+    /// store count does not trigger a second full pull when the first could not mend it.
+    async fn count_disagrees(
+        &self,
+        kind: Kind,
+        state: &KindState,
+        stats: &Stats,
+    ) -> Result<bool, PullError> {
+        let Some(store_count) = kind.stats_count(&stats.stats) else {
+            return Ok(false);
+        };
+        let marker = self.settled_marker(kind, stats);
+        let quiet_and_pulled = marker.is_some() && marker == state.stats_marker;
+        if !quiet_and_pulled || state.count_mismatch_store == Some(store_count as i64) {
+            return Ok(false);
+        }
+        let mirror_count = self.writer.row_count(kind).await?;
+        if mirror_count == store_count {
+            return Ok(false);
+        }
+        tracing::warn!(
+            kind = kind.name(),
+            store = store_count,
+            mirror = mirror_count,
+            "latest-stats counts differ from the mirror's rows; pulling everything"
+        );
+        self.writer
+            .update_state(
+                kind,
+                StateUpdate {
+                    count_mismatch: Some(store_count as i64),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        Ok(true)
+    }
+
     async fn latest_stats(&self) -> Result<Stats, PullError> {
         let asked_at = unix_now();
+        let counts = [
+            ("productCountRequired", "true".to_string()),
+            ("categoryCountRequired", "true".to_string()),
+        ];
         let (stats, server_time) = self
-            .until_shutdown(self.client.get_json_dated("/latest-stats", &[]))
+            .until_shutdown(self.client.get_json_dated("/latest-stats", &counts))
             .await??;
         Ok(Stats {
             stats,
@@ -254,8 +330,8 @@ impl Puller {
             .update_state(
                 kind,
                 StateUpdate {
-                    cursor: listing.newest.map(|n| n.min(stats.read_at)),
-                    deleted_cursor: kind.deleted_path().map(|_| stats.read_at),
+                    cursor: listing.newest.map(|n| n.min(self.settled_before(stats))),
+                    deleted_cursor: kind.deleted_path().map(|_| self.settled_before(stats)),
                     stats_marker: Some(self.settled_marker(kind, stats)),
                     last_full_finished: (mode == Mode::Full).then_some(now),
                     last_incremental: Some(now),
@@ -342,14 +418,16 @@ impl Puller {
             );
             None
         } else {
-            listing.newest.map(|n| n.min(stats.read_at))
+            listing.newest.map(|n| n.min(self.settled_before(stats)))
         };
         self.writer
             .update_state(
                 kind,
                 StateUpdate {
                     cursor,
-                    deleted_cursor: deleted.and_then(|d| d.newest).map(|n| n.min(stats.read_at)),
+                    deleted_cursor: deleted
+                        .and_then(|d| d.newest)
+                        .map(|n| n.min(self.settled_before(stats))),
                     stats_marker: Some(if missed > 0 {
                         None
                     } else {
@@ -374,13 +452,21 @@ impl Puller {
         )
     }
 
-    /// The `latest-stats` value to remember as "already pulled". A value within `overlap`
-    /// of the moment it was read may still be followed by changes stamped the same second,
-    /// so it is not remembered, and the next run pulls again.
+    /// The moment, by the store's clock, up to which searches are trusted to show every
+    /// write: the search index follows writes late (contract 17.2), so cursors never pass
+    /// it, and the passes within the lag read the recent window again.
+    fn settled_before(&self, stats: &Stats) -> i64 {
+        stats.read_at - self.search_lag
+    }
+
+    /// The `latest-stats` value to remember as "already pulled". A value within the search
+    /// lag (or `overlap`) of the moment it was read may name a change the search does not
+    /// show yet, or be followed by changes stamped the same second, so it is not
+    /// remembered, and the next run pulls again.
     fn settled_marker(&self, kind: Kind, stats: &Stats) -> Option<String> {
         let marker = kind.stats_marker(&stats.stats)?;
         let changed_at = parse_date(marker)?;
-        (changed_at + self.overlap < stats.read_at).then(|| marker.to_string())
+        (changed_at + self.overlap.max(self.search_lag) < stats.read_at).then(|| marker.to_string())
     }
 
     /// Of `keys`, re-reads those Ecwid still has (into `listing`) and removes the rest from
@@ -395,12 +481,17 @@ impl Puller {
         if keys.is_empty() {
             return Ok(());
         }
-        let (present, unreadable) = self
+        let fetch::ByKeys {
+            rows: present,
+            unreadable,
+            ignored_filters,
+        } = self
             .until_shutdown(fetch::by_keys(&self.client, kind, &keys))
             .await??;
         let mut still_there: HashSet<i64> = present.keys().into_iter().collect();
-        still_there.extend(unreadable.iter().map(|u| u.key));
+        still_there.extend(unreadable.iter().filter_map(|u| u.key));
         listing.unreadable.extend(unreadable);
+        listing.ignored_filters += ignored_filters;
         listing.items += present.len() as u64;
         if !present.is_empty() {
             listing.written += self
@@ -454,6 +545,7 @@ impl RunStart {
             written: listing.written,
             pages: listing.pages,
             removed,
+            ignored_filters: listing.ignored_filters,
             requests: used.requests,
             throttled: used.throttled,
             secs: self.clock.elapsed().as_secs_f64(),
@@ -468,13 +560,13 @@ fn finish(summary: RunSummary, listing: Listing) -> Result<RunSummary, PullError
         return Ok(summary);
     };
     for doc in &listing.unreadable {
-        tracing::warn!(kind = summary.kind.name(), key = doc.key, error = %doc.error, "document does not fit the model; its previous copy stays");
+        tracing::warn!(kind = summary.kind.name(), key = %doc.shown_key(), error = %doc.error, "document does not fit the model; its previous copy stays");
     }
     log_summary(&summary);
     Err(PullError::Unreadable {
         kind: summary.kind,
         count: listing.unreadable.len(),
-        key: first.key,
+        key: first.shown_key(),
         error: first.error.clone(),
     })
 }
@@ -494,6 +586,7 @@ fn log_summary(s: &RunSummary) {
         written = s.written,
         pages = s.pages,
         removed = s.removed,
+        ignored_filters = s.ignored_filters,
         requests = s.requests,
         throttled = s.throttled,
         secs = format!("{:.2}", s.secs),

@@ -26,8 +26,10 @@ pub struct Listing {
     pub items: u64,
     pub written: u64,
     pub pages: u64,
-    /// Documents that did not fit the model; their keys are in `seen`.
+    /// Documents that did not fit the model; their keys, where readable, are in `seen`.
     pub unreadable: Vec<Unreadable>,
+    /// Id-list requests Ecwid answered unfiltered.
+    pub ignored_filters: u64,
 }
 
 impl Listing {
@@ -96,7 +98,9 @@ impl Puller {
             }
             listing.newest = listing.newest.max(page.rows.max_updated());
             listing.seen.extend(page.rows.keys());
-            listing.seen.extend(page.unreadable.iter().map(|u| u.key));
+            listing
+                .seen
+                .extend(page.unreadable.iter().filter_map(|u| u.key));
             listing.unreadable.extend(page.unreadable);
             listing.items += items;
             listing.pages += 1;

@@ -150,6 +150,7 @@ path = "{db}"
 [sync]
 kinds = ["products", "categories", "orders", "customers"]
 overlap_secs = 0
+search_lag_secs = 0
 {sync_extra}
 "#,
         store_id = store.config.store_id,
