@@ -101,6 +101,17 @@ impl Kind {
         }
     }
 
+    /// The `responseFields` of a sweep: the envelope's paging fields and each entity's key
+    /// and update time, nothing else.
+    pub fn sweep_fields(self) -> &'static str {
+        match self {
+            Kind::Products => "total,count,items(id,updateTimestamp)",
+            Kind::Categories => "total,count,items(id)",
+            Kind::Orders => "total,count,items(internalId,orderNumber,updateTimestamp)",
+            Kind::Customers => "total,count,items(id,updated)",
+        }
+    }
+
     /// Whether the search endpoint filters by `updatedFrom`; categories carry no times at
     /// all, so they are always listed whole (there are few of them).
     pub fn has_update_filter(self) -> bool {

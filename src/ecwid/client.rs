@@ -39,6 +39,8 @@ pub enum ApiError {
         #[source]
         source: reqwest::Error,
     },
+    #[error("cannot send the request: {detail}")]
+    Request { detail: String },
     #[error("unexpected answer to {method} {path}: {detail}")]
     Decode {
         method: Method,
@@ -54,7 +56,10 @@ impl ApiError {
         match self {
             ApiError::Transport { .. } => true,
             ApiError::Status { status, .. } => *status == 429 || *status == 449 || *status >= 500,
-            ApiError::Auth { .. } | ApiError::Decode { .. } | ApiError::CooledDown { .. } => false,
+            ApiError::Auth { .. }
+            | ApiError::Decode { .. }
+            | ApiError::CooledDown { .. }
+            | ApiError::Request { .. } => false,
         }
     }
 
@@ -171,7 +176,36 @@ impl Client {
     }
 
     async fn get_answer(&self, path: &str, query: &[(&str, String)]) -> Result<Answer, ApiError> {
-        let attempt = || self.send_once(Method::GET, path, query, None);
+        self.send_with_retry(Method::GET, path, query, None).await
+    }
+
+    /// Sends with retries and parses the JSON answer. Only for requests that may run twice
+    /// without harm: reads, and writes Ecwid deduplicates (keyed batches).
+    pub(super) async fn send_json_with_retry<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, ApiError> {
+        let answer = self
+            .send_with_retry(method.clone(), path, query, body)
+            .await?;
+        serde_json::from_slice(&answer.body).map_err(|e| ApiError::Decode {
+            method,
+            path: path.to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    async fn send_with_retry(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, ApiError> {
+        let attempt = || self.send_once(method.clone(), path, query, body);
         attempt
             .retry(self.backoff())
             .sleep(tokio::time::sleep)

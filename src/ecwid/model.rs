@@ -14,7 +14,10 @@ use serde_json::value::RawValue;
 pub struct Page<'a> {
     pub total: u64,
     pub count: u64,
+    /// Absent when `responseFields` did not name it.
+    #[serde(default)]
     pub offset: u64,
+    #[serde(default)]
     pub limit: u64,
     #[serde(borrow)]
     pub items: Vec<&'a RawValue>,
@@ -236,26 +239,36 @@ pub struct BatchTicket {
 /// The answer to `GET /batch?ticket=`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BatchStatus<'a> {
+pub struct BatchStatus {
     /// `QUEUED`, `IN_PROGRESS` or `COMPLETED`.
     pub status: String,
     pub total_requests: Option<u64>,
     pub completed_requests: Option<u64>,
-    #[serde(borrow, default)]
-    pub responses: Vec<BatchResponse<'a>>,
+    #[serde(default)]
+    pub responses: Vec<BatchResponse>,
+}
+
+impl BatchStatus {
+    pub fn is_completed(&self) -> bool {
+        self.status == "COMPLETED"
+    }
+
+    /// The response to the request named `id`.
+    pub fn response(&self, id: &str) -> Option<&BatchResponse> {
+        self.responses.iter().find(|r| r.id.as_deref() == Some(id))
+    }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BatchResponse<'a> {
+pub struct BatchResponse {
     pub id: Option<String>,
     /// `COMPLETED`, `FAILED` or `NOT_EXECUTED`.
     pub status: String,
     /// The docs' template calls it `httpCode`.
     #[serde(alias = "httpCode")]
     pub http_status_code: Option<u16>,
-    #[serde(borrow)]
-    pub http_body: Option<&'a RawValue>,
+    pub http_body: Option<Box<RawValue>>,
     /// The body as a JSON string, when the status was read with `escapedJson=true`.
     pub escaped_http_body: Option<String>,
 }

@@ -216,7 +216,7 @@ fn collect<T>(
 }
 
 /// Just the key of a document, read even when other fields do not fit the model.
-fn key_of(kind: Kind, raw: &RawValue) -> Option<i64> {
+pub fn key_of(kind: Kind, raw: &RawValue) -> Option<i64> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Keys {

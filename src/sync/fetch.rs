@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use super::{Kind, PullError};
 use crate::ecwid::model::{DeletedItem, Page, parse_date};
 use crate::ecwid::{ApiError, Client};
-use crate::mirror::apply::{Rows, Unreadable};
+use crate::mirror::apply::{Rows, Unreadable, key_of};
 
 /// The API's largest page, always asked for explicitly (defaults differ per endpoint).
 pub const PAGE_SIZE: u64 = 100;
@@ -46,6 +46,44 @@ pub async fn search_page(
         count: page.count.max(page.items.len() as u64),
         rows,
         unreadable,
+    })
+}
+
+/// One page of a sweep: the keys of a search page, read without the documents.
+pub struct SweptPage {
+    pub total: u64,
+    pub count: u64,
+    pub keys: Vec<i64>,
+}
+
+/// One page of `kind`'s complete listing with only the fields that identify and date each
+/// entity (`responseFields`, contract 17.6).
+pub async fn sweep_page(client: &Client, kind: Kind, offset: u64) -> Result<SweptPage, PullError> {
+    let mut query: Vec<(&str, String)> = vec![
+        ("limit", PAGE_SIZE.to_string()),
+        ("offset", offset.to_string()),
+        ("responseFields", kind.sweep_fields().to_string()),
+    ];
+    query.extend(
+        kind.listing_params()
+            .iter()
+            .map(|(k, v)| (*k, v.to_string())),
+    );
+    let body = client.get_bytes(kind.search_path(), &query).await?;
+    let page: Page =
+        serde_json::from_slice(&body).map_err(|source| PullError::Document { kind, source })?;
+    let keys: Vec<i64> = page.items.iter().filter_map(|raw| key_of(kind, raw)).collect();
+    if keys.len() < page.items.len() {
+        tracing::warn!(
+            kind = kind.name(),
+            unreadable = page.items.len() - keys.len(),
+            "a sweep page held entities without a readable key"
+        );
+    }
+    Ok(SweptPage {
+        total: page.total,
+        count: page.count.max(page.items.len() as u64),
+        keys,
     })
 }
 

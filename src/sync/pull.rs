@@ -272,34 +272,26 @@ impl Puller {
                 },
             )
             .await?;
-        let since = stats.read_at - self.overlap;
+        // Writes within the search lag may not show in the listing: reach back over them.
+        let since = stats.read_at - self.overlap.max(self.search_lag);
         let mut listing = Listing::default();
         let mut removed = 0;
-        let mut deleted = None;
-        for attempt in 1..=2 {
-            listing.first_total = None;
-            let progress = Some(Progress::new(self.progress, kind));
-            self.scan(kind, &[], &mut listing, progress).await?;
-            deleted = self
-                .until_shutdown(fetch::deleted_since(&self.client, kind, since))
-                .await??;
-            let missed = listing.missed(deleted.as_ref().map(|d| &d.keys));
-            if missed == 0 {
-                break;
-            }
-            if attempt == 1 {
-                tracing::info!(
-                    kind = kind.name(),
-                    missed,
-                    "the listing shifted under a deletion; listing again"
-                );
-            } else {
-                tracing::warn!(
-                    kind = kind.name(),
-                    missed,
-                    "the listing shifted again; the next full pull will catch up"
-                );
-            }
+        let progress = Some(Progress::new(self.progress, kind));
+        self.scan(kind, &[], &mut listing, progress).await?;
+        let deleted = self
+            .until_shutdown(fetch::deleted_since(&self.client, kind, since))
+            .await??;
+        // Keys the listing missed because it shifted under a deletion: found by a sweep of
+        // ids and times only, a small fraction of the listing's bytes, and read below.
+        let mut swept = HashSet::new();
+        let missed = listing.missed(deleted.as_ref().map(|d| &d.keys));
+        if missed > 0 {
+            tracing::info!(
+                kind = kind.name(),
+                missed,
+                "the listing shifted under a deletion; sweeping the ids to find what it missed"
+            );
+            swept = self.sweep(kind, &mut listing).await?;
         }
         if kind.has_update_filter() {
             // Entities edited while the listing ran may have been read before the edit.
@@ -316,13 +308,14 @@ impl Puller {
         }
         // What the listing did not return is gone, or was missed all the same: ask for those
         // keys before removing anything.
-        let unseen: Vec<i64> = self
+        let mut unseen: Vec<i64> = self
             .writer
             .keys(kind)
             .await?
             .into_iter()
-            .filter(|key| !listing.seen.contains(key))
+            .filter(|key| !listing.seen.contains(key) && !swept.contains(key))
             .collect();
+        unseen.extend(swept.iter().filter(|key| !listing.seen.contains(key)));
         self.remove_missing(kind, unseen, &mut listing, &mut removed)
             .await?;
         let now = unix_now();
@@ -467,6 +460,25 @@ impl Puller {
         let marker = kind.stats_marker(&stats.stats)?;
         let changed_at = parse_date(marker)?;
         (changed_at + self.overlap.max(self.search_lag) < stats.read_at).then(|| marker.to_string())
+    }
+
+    /// Every key `kind`'s search lists now, read with `responseFields` so that each page
+    /// carries ids and update times only.
+    async fn sweep(&self, kind: Kind, listing: &mut Listing) -> Result<HashSet<i64>, PullError> {
+        let mut keys = HashSet::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .until_shutdown(fetch::sweep_page(&self.client, kind, offset))
+                .await??;
+            listing.pages += 1;
+            offset += page.count;
+            keys.extend(page.keys);
+            if page.count < fetch::PAGE_SIZE || offset >= page.total {
+                break;
+            }
+        }
+        Ok(keys)
     }
 
     /// Of `keys`, re-reads those Ecwid still has (into `listing`) and removes the rest from
