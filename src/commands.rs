@@ -172,7 +172,7 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
         "{:<11} {:>8} {:>9}  {:<20} {:<20} {:<20}  last error",
         "kind", "rows", "children", "cursor", "last full", "last incremental"
     );
-    for k in kinds {
+    for k in &kinds {
         println!(
             "{:<11} {:>8} {:>9}  {:<20} {:<20} {:<20}  {}",
             k.kind,
@@ -184,6 +184,16 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
             fmt_time(k.state.last_full_finished),
             fmt_time(k.state.last_incremental),
             k.state.last_error.as_deref().unwrap_or("-"),
+        );
+    }
+    for k in kinds.iter().filter(|k| k.state.count_mismatches > 0) {
+        println!(
+            "{}: latest-stats' count differed from the mirror's rows {} time(s), each time scheduling a full pull (store count then: {})",
+            k.kind,
+            k.state.count_mismatches,
+            k.state
+                .count_mismatch_store
+                .map_or_else(|| "-".into(), |n| n.to_string()),
         );
     }
     Ok(())

@@ -74,7 +74,10 @@ impl Client {
 
     /// The batch's progress, with each finished request's answer.
     pub async fn batch_status(&self, ticket: &str) -> Result<BatchStatus, ApiError> {
-        let query = [("ticket", ticket.to_string()), ("escapedJson", "true".into())];
+        let query = [
+            ("ticket", ticket.to_string()),
+            ("escapedJson", "true".into()),
+        ];
         self.send_json_with_retry(Method::GET, "/batch", &query, None)
             .await
     }

@@ -72,7 +72,11 @@ pub async fn sweep_page(client: &Client, kind: Kind, offset: u64) -> Result<Swep
     let body = client.get_bytes(kind.search_path(), &query).await?;
     let page: Page =
         serde_json::from_slice(&body).map_err(|source| PullError::Document { kind, source })?;
-    let keys: Vec<i64> = page.items.iter().filter_map(|raw| key_of(kind, raw)).collect();
+    let keys: Vec<i64> = page
+        .items
+        .iter()
+        .filter_map(|raw| key_of(kind, raw))
+        .collect();
     if keys.len() < page.items.len() {
         tracing::warn!(
             kind = kind.name(),

@@ -116,13 +116,46 @@ impl TestStore {
             .await;
     }
 
-    pub async fn admin_edit_order(&self, order_number: i64, fields: Value) {
+    /// `order` is the string id or the internal id.
+    pub async fn admin_edit_order(&self, order: impl std::fmt::Display, fields: Value) {
         self.control(
             reqwest::Method::PATCH,
-            &format!("/orders/{order_number}"),
+            &format!("/orders/{order}"),
             Some(fields),
         )
         .await;
+    }
+
+    /// An order edit that skips the API's type checks; a `null` removes the field.
+    pub async fn admin_edit_order_unchecked(&self, order: &str, fields: Value) {
+        self.control(
+            reqwest::Method::PATCH,
+            &format!("/orders/{order}?unchecked=true"),
+            Some(fields),
+        )
+        .await;
+    }
+
+    /// A read of the store's API, as any client would make it.
+    pub async fn api_get(&self, path_and_query: &str) -> Value {
+        let url = format!(
+            "{}/{}{path_and_query}",
+            self.emulator.api_base(),
+            self.config.store_id
+        );
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&self.config.token)
+            .send()
+            .await
+            .expect("API request");
+        assert!(
+            response.status().is_success(),
+            "GET {path_and_query}: {}",
+            response.status()
+        );
+        response.json().await.expect("JSON answer")
     }
 
     /// Requests the emulator counted, by route (`GET /products`), and in total.
@@ -343,7 +376,7 @@ pub fn expected_variations(state: &Value) -> Vec<Value> {
             let price = if v["price"].is_number() {
                 num(&v["price"])
             } else {
-                num(&p["price"])
+                json!(price_with_modifiers(p, v))
             };
             rows.push(json!([
                 v["id"],
@@ -362,6 +395,30 @@ pub fn expected_variations(state: &Value) -> Vec<Value> {
     }
     rows.sort_by_key(|r| r[0].as_i64());
     rows
+}
+
+/// The product's price plus the price modifiers of the choices the variation is made of.
+fn price_with_modifiers(product: &Value, variation: &Value) -> f64 {
+    let base = product["price"].as_f64().unwrap_or(0.0);
+    let mut price = base;
+    for pick in variation["options"].as_array().into_iter().flatten() {
+        let choice = product["options"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| o["name"] == pick["name"])
+            .flat_map(|o| o["choices"].as_array().into_iter().flatten())
+            .find(|c| c["text"] == pick["value"]);
+        if let Some(c) = choice {
+            let m = c["priceModifier"].as_f64().unwrap_or(0.0);
+            price += if c["priceModifierType"] == "PERCENT" {
+                base * m / 100.0
+            } else {
+                m
+            };
+        }
+    }
+    (price * 100.0).round() / 100.0
 }
 
 pub fn mirror_variations(conn: &Connection) -> Vec<Value> {
@@ -425,6 +482,15 @@ pub fn listed_orders(state: &Value) -> Vec<&Value> {
         .collect()
 }
 
+/// The mirror's key of an order: its internal id (older documents: `orderNumber`).
+fn order_key(order: &Value) -> Value {
+    if order["internalId"].is_i64() {
+        order["internalId"].clone()
+    } else {
+        order["orderNumber"].clone()
+    }
+}
+
 pub fn expected_orders(state: &Value) -> Vec<Value> {
     let mut rows: Vec<Value> = listed_orders(state)
         .into_iter()
@@ -435,7 +501,7 @@ pub fn expected_orders(state: &Value) -> Vec<Value> {
                 _ => Value::Null,
             };
             json!([
-                o["orderNumber"],
+                order_key(o),
                 id,
                 o["email"],
                 o["customerId"],
@@ -469,13 +535,14 @@ pub fn expected_order_items(state: &Value) -> Vec<Value> {
     for o in listed_orders(state) {
         for (line, i) in o["items"].as_array().into_iter().flatten().enumerate() {
             rows.push(json!([
-                o["orderNumber"],
+                order_key(o),
                 line,
                 i["productId"],
                 i["sku"],
                 i["name"],
                 i["quantity"],
                 num(&i["price"]),
+                i["combinationId"],
             ]));
         }
     }
@@ -486,7 +553,7 @@ pub fn expected_order_items(state: &Value) -> Vec<Value> {
 pub fn mirror_order_items(conn: &Connection) -> Vec<Value> {
     query(
         conn,
-        "SELECT order_number, line, product_id, sku, name, quantity, price
+        "SELECT order_number, line, product_id, sku, name, quantity, price, combination_id
            FROM order_items ORDER BY order_number, line",
     )
 }
