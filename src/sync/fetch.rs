@@ -19,14 +19,12 @@ pub struct FetchedPage {
     pub unreadable: Vec<Unreadable>,
 }
 
-/// One page of `kind`'s search, parsed into rows. Runs in the fetching task, so pages
-/// fetched ahead are also parsed ahead, in parallel with the mirror writing earlier ones.
-pub async fn search_page(
-    client: &Client,
+/// The query of one page of `kind`'s stably ordered listing, with `extra` parameters.
+fn listing_query<'a>(
     kind: Kind,
     offset: u64,
-    filter: &[(&'static str, String)],
-) -> Result<FetchedPage, PullError> {
+    extra: &[(&'a str, String)],
+) -> Vec<(&'a str, String)> {
     let mut query: Vec<(&str, String)> = vec![
         ("limit", PAGE_SIZE.to_string()),
         ("offset", offset.to_string()),
@@ -36,8 +34,21 @@ pub async fn search_page(
             .iter()
             .map(|(k, v)| (*k, v.to_string())),
     );
-    query.extend(filter.iter().cloned());
-    let body = client.get_bytes(kind.search_path(), &query).await?;
+    query.extend(extra.iter().cloned());
+    query
+}
+
+/// One page of `kind`'s search, parsed into rows. Runs in the fetching task, so pages
+/// fetched ahead are also parsed ahead, in parallel with the mirror writing earlier ones.
+pub async fn search_page(
+    client: &Client,
+    kind: Kind,
+    offset: u64,
+    filter: &[(&'static str, String)],
+) -> Result<FetchedPage, PullError> {
+    let body = client
+        .get_bytes(kind.search_path(), &listing_query(kind, offset, filter))
+        .await?;
     let page: Page =
         serde_json::from_slice(&body).map_err(|source| PullError::Document { kind, source })?;
     let (rows, unreadable) = Rows::parse(kind, &page.items);
@@ -59,17 +70,10 @@ pub struct SweptPage {
 /// One page of `kind`'s complete listing with only the fields that identify and date each
 /// entity (`responseFields`, contract 17.6).
 pub async fn sweep_page(client: &Client, kind: Kind, offset: u64) -> Result<SweptPage, PullError> {
-    let mut query: Vec<(&str, String)> = vec![
-        ("limit", PAGE_SIZE.to_string()),
-        ("offset", offset.to_string()),
-        ("responseFields", kind.sweep_fields().to_string()),
-    ];
-    query.extend(
-        kind.listing_params()
-            .iter()
-            .map(|(k, v)| (*k, v.to_string())),
-    );
-    let body = client.get_bytes(kind.search_path(), &query).await?;
+    let fields = [("responseFields", kind.sweep_fields().to_string())];
+    let body = client
+        .get_bytes(kind.search_path(), &listing_query(kind, offset, &fields))
+        .await?;
     let page: Page =
         serde_json::from_slice(&body).map_err(|source| PullError::Document { kind, source })?;
     let keys: Vec<i64> = page
