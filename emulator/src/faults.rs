@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,23 @@ pub enum FaultAction {
     DropBefore,
     /// Apply the request, then close the connection without answering (mutations only).
     DropAfter,
+}
+
+impl FaultAction {
+    /// The answer an injected error stands for; `None` for the other actions.
+    pub fn injected_error(self) -> Option<ApiError> {
+        match self {
+            FaultAction::Error500 => Some(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error (injected)",
+            )),
+            FaultAction::Error503 => Some(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable (injected)",
+            )),
+            _ => None,
+        }
+    }
 }
 
 pub struct Decision {
@@ -157,6 +175,41 @@ impl Faults {
             FaultAction::DropAfter
         } else {
             FaultAction::None
+        };
+        Decision { latency, action }
+    }
+}
+
+impl Faults {
+    /// One draw for a batch sub-request: latency and the 500/503 rates apply, limited by
+    /// `path_contains` as for direct calls. A sub-request has no connection to drop and does
+    /// not pass the rate limiter, so drops and 429 storms stay with direct calls; without
+    /// error rates nothing is drawn, so the direct calls' sequence is not disturbed.
+    pub fn decide_sub_request(&self, path: &str) -> Decision {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let c = &s.settings;
+        if c.path_contains
+            .as_deref()
+            .is_some_and(|p| !path.contains(p))
+        {
+            return Decision {
+                latency: None,
+                action: FaultAction::None,
+            };
+        }
+        let latency = (c.latency_ms > 0).then(|| Duration::from_millis(c.latency_ms));
+        let (e500, e503) = (c.error_500_rate, c.error_503_rate);
+        let action = if e500 + e503 <= 0.0 {
+            FaultAction::None
+        } else {
+            let r: f64 = s.rng.random();
+            if r < e500 {
+                FaultAction::Error500
+            } else if r < e500 + e503 {
+                FaultAction::Error503
+            } else {
+                FaultAction::None
+            }
         };
         Decision { latency, action }
     }

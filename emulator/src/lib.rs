@@ -62,8 +62,12 @@ pub struct EmulatorConfig {
     pub webhook_url: Option<String>,
     /// `None` switches the rate limit off.
     pub rate_limit: Option<RateLimit>,
-    /// Compresses webhook retry delays: 60.0 makes 15 minutes last 15 seconds.
+    /// Compresses webhook retry delays, batch retry delays and the batch deduplication
+    /// memory: 60.0 makes 15 minutes last 15 seconds.
     pub time_scale: f64,
+    /// How long a batch `deduplicationKey` is remembered, before `time_scale` (Ecwid: one
+    /// hour); 0 switches deduplication off.
+    pub batch_dedup_secs: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -90,6 +94,7 @@ impl Default for EmulatorConfig {
                 burst: 100,
             }),
             time_scale: 1.0,
+            batch_dedup_secs: 3600,
         }
     }
 }

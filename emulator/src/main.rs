@@ -42,9 +42,13 @@ struct Args {
     /// Bucket capacity (burst allowance).
     #[arg(long, default_value_t = 100)]
     rate_burst: u32,
-    /// Divides webhook retry delays: 60 turns 15 minutes into 15 seconds.
+    /// Divides webhook and batch retry delays and the batch deduplication memory: 60 turns
+    /// 15 minutes into 15 seconds.
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
+    /// Seconds a batch `deduplicationKey` is remembered (divided by --time-scale); 0 = off.
+    #[arg(long, default_value_t = 3600)]
+    batch_dedup_secs: u64,
 }
 
 #[tokio::main]
@@ -79,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
             burst: a.rate_burst,
         }),
         time_scale: a.time_scale,
+        batch_dedup_secs: a.batch_dedup_secs,
     };
     let emulator = Emulator::start(a.listen, config)
         .await

@@ -196,22 +196,13 @@ async fn api_call(
     if let Some(latency) = fault.latency {
         tokio::time::sleep(latency).await;
     }
+    if let Some(e) = fault.action.injected_error() {
+        return error_response(&e);
+    }
     match fault.action {
         FaultAction::Storm429 => return too_many(1),
-        FaultAction::Error500 => {
-            return error_response(&ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error (injected)",
-            ));
-        }
-        FaultAction::Error503 => {
-            return error_response(&ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable (injected)",
-            ));
-        }
         FaultAction::DropBefore => return dropped(),
-        FaultAction::None | FaultAction::DropAfter => {}
+        _ => {}
     }
     let query = match Query::parse(req.uri().query()) {
         Ok(q) => q,

@@ -32,6 +32,7 @@ async fn hostile_input_never_gets_a_5xx() {
         "/customers".to_string(),
         "/customers/70001".to_string(),
         "/batch".to_string(),
+        "/batch/cancel-group".to_string(),
         "/latest-stats".to_string(),
         "/profile".to_string(),
         "/products/99999999999999999999".to_string(),

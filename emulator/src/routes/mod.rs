@@ -92,6 +92,7 @@ pub fn template(segs: &[&str]) -> &'static str {
         ["latest-stats"] => "/latest-stats",
         ["profile"] => "/profile",
         ["batch"] => "/batch",
+        ["batch", "cancel-group"] => "/batch/cancel-group",
         _ => "(unknown)",
     }
 }
@@ -186,6 +187,7 @@ pub fn dispatch(
         ("GET", ["profile"]) => Ok(Reply::json(&app.profile)),
         ("POST", ["batch"]) => crate::batch::create(app, query, body),
         ("GET", ["batch"]) => crate::batch::status(app, query),
+        ("POST", ["batch", "cancel-group"]) => crate::batch::cancel_group(app, query),
         _ if template(&segs) != "(unknown)" => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("Method {m} is not allowed for {path}"),
