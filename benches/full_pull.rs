@@ -153,7 +153,65 @@ async fn unlimited(dir: &Path) {
             run.peak_rss_mb
         );
     }
+    sweep_bytes(&emulator, &store).await;
     emulator.shutdown().await;
+}
+
+/// Bytes on the wire of the whole listing against the sweep of ids and update times that a
+/// full pull makes when its listing shifted (`responseFields`), both as the client asks
+/// for them (gzip) and uncompressed.
+async fn sweep_bytes(emulator: &Emulator, store: &EmulatorConfig) {
+    let http = reqwest::Client::new();
+    let listing_bytes = |fields: Option<&'static str>, gzip: bool| {
+        let http = http.clone();
+        async move {
+            let (mut bytes, mut offset, mut total) = (0usize, 0u64, u64::MAX);
+            while offset < total {
+                let mut query = vec![
+                    ("limit", "100".to_string()),
+                    ("offset", offset.to_string()),
+                    ("sortBy", "ADDED_TIME_ASC".to_string()),
+                ];
+                if let Some(fields) = fields {
+                    query.push(("responseFields", fields.to_string()));
+                }
+                let mut request = http
+                    .get(format!("{}/{}/products", emulator.api_base(), store.store_id))
+                    .bearer_auth(&store.token)
+                    .query(&query);
+                if gzip {
+                    request = request.header("Accept-Encoding", "gzip");
+                }
+                let body = request.send().await.unwrap().bytes().await.unwrap();
+                bytes += body.len();
+                if total == u64::MAX {
+                    // The first page, asked for uncompressed, tells the total.
+                    let plain = http
+                        .get(format!("{}/{}/products", emulator.api_base(), store.store_id))
+                        .bearer_auth(&store.token)
+                        .query(&[("limit", "1"), ("responseFields", "total")])
+                        .send()
+                        .await
+                        .unwrap();
+                    total = plain.json::<serde_json::Value>().await.unwrap()["total"]
+                        .as_u64()
+                        .unwrap();
+                }
+                offset += 100;
+            }
+            bytes as f64 / 1e6
+        }
+    };
+    let sweep = Some("total,count,items(id,updateTimestamp)");
+    for gzip in [true, false] {
+        let whole = listing_bytes(None, gzip).await;
+        let swept = listing_bytes(sweep, gzip).await;
+        println!(
+            "listing all products ({}): whole pages {whole:.1} MB, sweep of ids and times {swept:.2} MB = {:.2}% of the bytes",
+            if gzip { "gzip, as the client reads" } else { "uncompressed" },
+            100.0 * swept / whole
+        );
+    }
 }
 
 async fn limited(dir: &Path) {
