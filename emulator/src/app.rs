@@ -8,7 +8,7 @@ use crate::EmulatorConfig;
 use crate::batch::Batches;
 use crate::error::ApiResult;
 use crate::faults::Faults;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{Cooldown, RateLimiter};
 use crate::stats::Stats;
 use crate::store::Store;
 use crate::webhooks::Webhooks;
@@ -19,6 +19,7 @@ pub struct App {
     pub stats: Arc<Stats>,
     pub faults: Faults,
     pub limiter: Option<RateLimiter>,
+    pub cooldown: Cooldown,
     pub webhooks: Webhooks,
     pub batches: Batches,
     pub profile: Value,
@@ -36,7 +37,8 @@ impl App {
         }
         App {
             limiter: config.rate_limit.map(RateLimiter::new),
-            faults: Faults::default(),
+            faults: Faults::new(config.index_lag_secs),
+            cooldown: Cooldown::default(),
             batches: Batches::default(),
             store: RwLock::new(store),
             stats,

@@ -2,6 +2,7 @@
 //! storms, drawn from a seeded generator so a run is reproducible.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
@@ -22,6 +23,11 @@ pub struct FaultSettings {
     pub drop_after_apply_rate: f64,
     pub storm_429_requests: u64,
     pub path_contains: Option<String>,
+    /// `Retry-After` of every 429 (storms and the rate limiter) when above 0: a long
+    /// cool-down such as the platform gives a token that keeps exceeding the limit.
+    pub retry_after_secs: u64,
+    /// Seconds before searches see a write (CONTRACT.md 17.2); applies to all API paths.
+    pub index_lag_secs: f64,
 }
 
 impl FaultSettings {
@@ -38,6 +44,16 @@ impl FaultSettings {
                     "Field {name} must be between 0 and 1"
                 )));
             }
+        }
+        if !(self.index_lag_secs.is_finite() && (0.0..=86_400.0).contains(&self.index_lag_secs)) {
+            return Err(ApiError::bad_request(
+                "Field index_lag_secs must be between 0 and 86400",
+            ));
+        }
+        if self.retry_after_secs > 86_400 {
+            return Err(ApiError::bad_request(
+                "Field retry_after_secs must be at most 86400",
+            ));
         }
         if self.latency_ms > 600_000 {
             return Err(ApiError::bad_request(
@@ -77,21 +93,38 @@ struct State {
 
 pub struct Faults {
     state: Mutex<State>,
+    /// `index_lag_secs` as f64 bits, read by every search without taking the lock.
+    #[allow(dead_code)]
+    index_lag: AtomicU64,
 }
 
 impl Default for Faults {
     fn default() -> Self {
-        Faults {
-            state: Mutex::new(State {
-                settings: FaultSettings::default(),
-                rng: ChaCha8Rng::seed_from_u64(0),
-                storm_left: 0,
-            }),
-        }
+        Faults::new(0.0)
     }
 }
 
 impl Faults {
+    pub fn new(index_lag_secs: f64) -> Faults {
+        Faults {
+            state: Mutex::new(State {
+                settings: FaultSettings {
+                    index_lag_secs,
+                    ..FaultSettings::default()
+                },
+                rng: ChaCha8Rng::seed_from_u64(0),
+                storm_left: 0,
+            }),
+            index_lag: AtomicU64::new(index_lag_secs.to_bits()),
+        }
+    }
+
+    /// The configured long `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (s.settings.retry_after_secs > 0).then_some(s.settings.retry_after_secs)
+    }
+
     pub fn settings(&self) -> FaultSettings {
         self.state
             .lock()
@@ -106,6 +139,8 @@ impl Faults {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.rng = ChaCha8Rng::seed_from_u64(settings.seed);
         s.storm_left = settings.storm_429_requests;
+        self.index_lag
+            .store(settings.index_lag_secs.to_bits(), Ordering::Relaxed);
         s.settings = settings;
         Ok(())
     }

@@ -64,7 +64,34 @@ pub struct EmulatorConfig {
     pub rate_limit: Option<RateLimit>,
     /// Compresses webhook retry delays: 60.0 makes 15 minutes last 15 seconds.
     pub time_scale: f64,
+    // The current platform (CONTRACT.md section 17):
+    /// Store prefix and suffix of orders' public string ids (`id`, `vendorOrderNumber`).
+    pub order_id_prefix: String,
+    pub order_id_suffix: String,
+    /// Honour `orderNumber=` lists on `GET /orders`; live Ecwid ignores them (default off).
+    pub honor_order_number_filter: bool,
+    /// Seconds before searches see a write (id reads see it at once); also a fault setting.
+    pub index_lag_secs: f64,
+    /// The mirrored event types only, or every realistic one (`invoice.*`, `discount_coupon.*`).
+    pub webhook_events: WebhookEvents,
+    /// Accept the `token` query parameter, which the platform refuses since 2025-03-20.
+    pub accept_query_token: bool,
+    /// `/deleted` lists forget entries older than this (default 180 days).
+    pub deleted_retention_secs: u64,
 }
+
+/// Which webhooks changes send (`--webhook-events`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WebhookEvents {
+    /// `product.*`, `category.*`, `order.*`, `unfinished_order.*`, `customer.*`.
+    #[default]
+    Mirrored,
+    /// Also the side events a real store sends with them (see the README).
+    All,
+}
+
+/// Six months of 30 days.
+pub const DEFAULT_DELETED_RETENTION_SECS: u64 = 180 * 86_400;
 
 #[derive(Clone, Copy, Debug)]
 pub struct RateLimit {
@@ -90,6 +117,13 @@ impl Default for EmulatorConfig {
                 burst: 100,
             }),
             time_scale: 1.0,
+            order_id_prefix: String::new(),
+            order_id_suffix: String::new(),
+            honor_order_number_filter: false,
+            index_lag_secs: 0.0,
+            webhook_events: WebhookEvents::Mirrored,
+            accept_query_token: false,
+            deleted_retention_secs: DEFAULT_DELETED_RETENTION_SECS,
         }
     }
 }

@@ -674,10 +674,8 @@ async fn batch_runs_in_order_and_stops_on_first_failure() {
 async fn bad_input_gets_documented_4xx_never_a_crash() {
     let h = start(small_config()).await;
     let raw = |method: Method, path: &str, body: &'static str| {
-        let url = format!("{}{}?token={}", h.base, path, h.token);
         let req = h
-            .client
-            .request(method, url)
+            .request(method, path, &h.token)
             .header("Content-Type", "application/json")
             .body(body);
         async move {
@@ -771,9 +769,16 @@ async fn bad_input_gets_documented_4xx_never_a_crash() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    let other = format!("{}/9999/products?token={TOKEN}", h.emu.api_base());
+    let other = format!("{}/9999/products", h.emu.api_base());
     assert_eq!(
-        h.client.get(other).send().await.unwrap().status().as_u16(),
+        h.client
+            .get(other)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
         403
     );
     let (status, _) = h
@@ -788,8 +793,7 @@ async fn bad_input_gets_documented_4xx_never_a_crash() {
 
     // 415 for a body that is not JSON
     let resp = h
-        .client
-        .put(format!("{}/products/1?token={TOKEN}", h.base))
+        .request(Method::PUT, "/products/1", TOKEN)
         .header("Content-Type", "text/plain")
         .body("price=1")
         .send()
@@ -883,7 +887,7 @@ async fn control_plane_state_stats_reset_and_gzip() {
 
     // no_gzip: another crate of the workspace may switch reqwest's transparent decoding on.
     let raw_client = reqwest::Client::builder().no_gzip().build().unwrap();
-    let v = gzipped_json(&raw_client, &format!("{}/products?token={TOKEN}", h.base)).await;
+    let v = gzipped_json(&raw_client, &format!("{}/products", h.base), TOKEN).await;
     assert_eq!(v["total"], json!(50));
 
     // Pre-compressed product pages and layer-compressed other pages decode to exactly the
@@ -901,23 +905,29 @@ async fn control_plane_state_stats_reset_and_gzip() {
         (TOKEN, "/orders?limit=3"),
         (TOKEN, "/categories"),
     ] {
-        let url = format!("{}{path}&token={token}", h.base).replace("categories&", "categories?");
+        let url = format!("{}{path}", h.base);
         let plain: Value = raw_client
             .get(&url)
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        assert_eq!(gzipped_json(&raw_client, &url).await, plain, "{path}");
+        assert_eq!(
+            gzipped_json(&raw_client, &url, token).await,
+            plain,
+            "{path}"
+        );
     }
 }
 
 /// GETs `url` asking for gzip, checks the answer is gzip-encoded and decodes it.
-async fn gzipped_json(raw_client: &reqwest::Client, url: &str) -> Value {
+async fn gzipped_json(raw_client: &reqwest::Client, url: &str, token: &str) -> Value {
     let resp = raw_client
         .get(url)
+        .bearer_auth(token)
         .header("Accept-Encoding", "gzip")
         .send()
         .await
