@@ -134,16 +134,25 @@ pub async fn oauth_token(State(app): AppState, uri: axum::http::Uri) -> Response
 /// A storefront checkout.
 async fn sale(State(app): AppState, body: Bytes) -> Response {
     reply(parse::<SaleRequest>(&body).and_then(|sale| {
-        let number = app.write(|s| s.storefront_sale(&sale))?;
-        Ok(json!({ "id": number, "orderNumber": number, "orderId": crate::store::order_string_id(number) }))
+        let ident = app.write(|s| s.storefront_sale(&sale))?;
+        Ok(json!({ "id": ident.internal, "orderNumber": ident.internal, "orderId": ident.public }))
     }))
 }
 
 /// An order edit "in the Ecwid admin": same rules as `PUT /orders/{n}`, but statuses may
 /// also move out of (or into) INCOMPLETE.
-async fn patch_order(State(app): AppState, Path(key): Path<String>, body: Bytes) -> Response {
+async fn patch_order(
+    State(app): AppState,
+    Path(key): Path<String>,
+    Query(options): Query<PatchOptions>,
+    body: Bytes,
+) -> Response {
     reply(parse_object(&body).and_then(|patch| {
-        app.write(|s| s.update_order(&key, &patch, true))?;
+        if options.unchecked {
+            app.write(|s| s.update_order_unchecked(&key, &patch))?;
+        } else {
+            app.write(|s| s.update_order(&key, &patch, true))?;
+        }
         Ok(json!({ "updateCount": 1 }))
     }))
 }

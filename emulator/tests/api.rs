@@ -76,14 +76,20 @@ async fn walking_offset_returns_every_product_exactly_once() {
     );
 
     let orders = h.walk("/orders", 7).await;
-    let numbers = ids(&orders, "orderNumber");
-    assert!(numbers.windows(2).all(|w| w[0] < w[1]));
-    let customers = h.walk("/customers", 3).await;
-    assert_eq!(
-        customers.len(),
-        10,
-        "customers default to limit 10 but paging covers them all"
+    let created = ids(&orders, "createTimestamp");
+    assert!(
+        created.windows(2).all(|w| w[0] < w[1]),
+        "orders are listed in creation order"
     );
+    let numbers = ids(&orders, "orderNumber");
+    assert!(
+        numbers.windows(2).any(|w| w[0] > w[1]),
+        "internal ids are not sequential"
+    );
+    let customers = h.walk("/customers", 3).await;
+    assert_eq!(customers.len(), 10, "paging covers every customer");
+    let page = h.ok(Method::GET, "/customers", None).await;
+    assert_eq!(page["limit"], json!(100), "customers default to limit 100");
 }
 
 #[tokio::test]
@@ -519,24 +525,26 @@ async fn unfinished_orders_are_hidden_unless_asked_for() {
                 || o["paymentStatus"] == json!("INCOMPLETE"))
     );
 
+    // ids= takes public and internal ids, mixed, and ignores other filters
     let wanted: Vec<i64> = vec![
-        all[3]["orderNumber"].as_i64().unwrap(),
-        all[1]["orderNumber"].as_i64().unwrap(),
+        all[3]["internalId"].as_i64().unwrap(),
+        all[1]["internalId"].as_i64().unwrap(),
     ];
     let page = h
         .ok(
             Method::GET,
             &format!(
-                "/orders?orderNumber={},{}&paymentStatus=REFUNDED",
-                wanted[0], wanted[1]
+                "/orders?ids={},{}&paymentStatus=REFUNDED",
+                all[3]["id"].as_str().unwrap(),
+                wanted[1]
             ),
             None,
         )
         .await;
     assert_eq!(
-        ids(page["items"].as_array().unwrap(), "orderNumber"),
+        ids(page["items"].as_array().unwrap(), "internalId"),
         wanted,
-        "orderNumber ignores other filters"
+        "ids ignores other filters"
     );
 }
 

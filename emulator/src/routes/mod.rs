@@ -84,11 +84,13 @@ pub fn template(segs: &[&str]) -> &'static str {
         ["categories", _] => "/categories/{id}",
         ["orders"] => "/orders",
         ["orders", "deleted"] => "/orders/deleted",
-        ["orders", _] => "/orders/{orderNumber}",
+        ["orders", _] => "/orders/{orderId}",
         ["customers"] => "/customers",
         ["customers", "deleted"] => "/customers/deleted",
         ["customers", _] => "/customers/{id}",
         ["discount_coupons", "deleted"] => "/discount_coupons/deleted",
+        ["coupons", "deleted"] => "/coupons/deleted",
+        ["reviews", "deleted"] => "/reviews/deleted",
         ["latest-stats"] => "/latest-stats",
         ["profile"] => "/profile",
         ["batch"] => "/batch",
@@ -179,8 +181,11 @@ pub fn dispatch(
         ("GET", ["customers", id]) => orders::get_customer(app, id),
         ("PUT", ["customers", id]) => orders::update_customer(app, id, body),
         ("DELETE", ["customers", id]) => orders::delete_customer(app, id),
-        ("GET", ["discount_coupons", "deleted"]) => {
+        ("GET", ["discount_coupons" | "coupons", "deleted"]) => {
             tracking::deleted(app, query, crate::store::DeletedKind::Coupons)
+        }
+        ("GET", ["reviews", "deleted"]) => {
+            tracking::deleted(app, query, crate::store::DeletedKind::Reviews)
         }
         ("GET", ["latest-stats"]) => Ok(Reply::json(&app.read().latest_stats_json())),
         ("GET", ["profile"]) => Ok(Reply::json(&app.profile)),

@@ -1,4 +1,4 @@
-//! Deleted-items endpoints (snake-case `from_date` / `to_date`).
+//! Deleted-items endpoints (snake-case `from_date` / `to_date`), within the retention.
 
 use std::sync::Arc;
 
@@ -12,9 +12,11 @@ pub fn deleted(app: &Arc<App>, q: &Query, kind: DeletedKind) -> ApiResult<Reply>
     let from = q.date("from_date")?;
     let to = q.date("to_date")?;
     let (offset, limit) = q.paging(100)?;
+    let retention = i64::try_from(app.config.deleted_retention_secs).unwrap_or(i64::MAX);
+    let kept_from = crate::dates::now().saturating_sub(retention);
     Ok(Reply::bytes(
         app.read()
-            .deleted_page(kind, from, to, offset, limit)
+            .deleted_page(kind, from, to, kept_from, offset, limit)
             .to_bytes(),
     ))
 }

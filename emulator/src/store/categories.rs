@@ -193,6 +193,7 @@ impl Store {
         if !changed.is_empty() {
             self.latest.categories = self.tick();
             for cid in changed {
+                self.touch(super::Touch::Category(cid));
                 self.emit("category.updated", cid, None);
             }
         }
@@ -280,6 +281,7 @@ impl Store {
         doc.insert("productIds".into(), json!([]));
         finish_category(&mut doc, self.store_id);
         self.categories.insert(id, CategoryRec { doc });
+        self.touch(super::Touch::Category(id));
         self.latest.categories = self.tick();
         self.emit("category.created", id, None);
         if let Some(ids) = product_ids {
@@ -306,6 +308,7 @@ impl Store {
         }
         finish_category(&mut doc, self.store_id);
         self.categories.insert(id, CategoryRec { doc });
+        self.touch(super::Touch::Category(id));
         if let Some(ids) = product_ids {
             let old_ids = old.product_ids();
             self.link_category_products(id, &old_ids, &ids)?;
@@ -333,6 +336,7 @@ impl Store {
                 .map(CategoryRec::product_ids)
                 .unwrap_or_default();
             self.categories.remove(cid);
+            self.touch(super::Touch::Category(*cid));
             for pid in pids {
                 if self.products.contains_key(&pid) {
                     self.modify_product(pid, |doc, _| {

@@ -22,11 +22,11 @@ pub(crate) use categories::finish_category;
 pub use categories::{CategoryFilter, CategoryRec};
 pub use customers::{CustomerFilter, CustomerRec, CustomerSort};
 pub use index::SortedVec;
-pub use orders::{FULFILLMENT_STATUSES, PAYMENT_STATUSES, order_string_id};
-pub use orders::{OrderFilter, OrderRec, SaleRequest};
-pub(crate) use orders::{finish_order, order_defaults};
-pub(crate) use products::prepare_generated_product;
+pub use orders::{FULFILLMENT_STATUSES, PAYMENT_STATUSES};
+pub use orders::{OrderFilter, OrderIds, OrderRec, SaleRequest};
+pub(crate) use orders::{finish_order, order_defaults, selected_option};
 pub use products::{ProductFilter, ProductRec, ProductSort};
+pub(crate) use products::{choice_modifier, prepare_generated_product, variation_price};
 
 /// A change the webhook sender will announce.
 #[derive(Clone, Debug)]
@@ -143,13 +143,34 @@ pub fn page_of<T>(
     }
 }
 
+/// One entry of a `/deleted` list.
+#[derive(Clone, Debug)]
+pub struct Deleted {
+    /// Product id, order internal id or customer id.
+    pub id: i64,
+    /// The order's public string id (orders only).
+    pub order_id: Option<String>,
+    pub ts: i64,
+}
+
+/// An entity a mutation wrote; the search index follows these (see `app::Lagged`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Touch {
+    Product(i64),
+    Category(i64),
+    /// By `seq`.
+    Order(i64),
+    Customer(i64),
+}
+
 /// Ids are never reused, so the deleted lists and the webhooks stay unambiguous.
 #[derive(Clone, Debug)]
 pub struct IdCounters {
     pub product: i64,
     pub combination: i64,
     pub category: i64,
-    pub order_number: i64,
+    /// The next order's place in creation order; its ids derive from it (`OrderIds`).
+    pub order_seq: i64,
     pub order_item: i64,
     pub customer: i64,
 }
@@ -164,16 +185,20 @@ pub struct Store {
     /// SKU -> (product id, variation id when the SKU is a variation's own).
     pub(crate) skus: HashMap<String, (i64, Option<i64>)>,
     pub(crate) categories: BTreeMap<i64, CategoryRec>,
+    /// Orders by `seq` (creation order, the listing order).
     pub(crate) orders: BTreeMap<i64, OrderRec>,
-    /// The string `id` newer Ecwid gives orders -> `orderNumber`.
-    pub(crate) order_ids: HashMap<String, i64>,
+    /// Public string id and internal id (as text) -> `seq`.
+    pub(crate) order_keys: HashMap<String, i64>,
+    pub(crate) order_ids: OrderIds,
     pub(crate) customers: BTreeMap<i64, CustomerRec>,
-    pub(crate) deleted_products: Vec<(i64, i64)>,
-    pub(crate) deleted_orders: Vec<(i64, i64)>,
-    pub(crate) deleted_customers: Vec<(i64, i64)>,
+    pub(crate) deleted_products: Vec<Deleted>,
+    pub(crate) deleted_orders: Vec<Deleted>,
+    pub(crate) deleted_customers: Vec<Deleted>,
     pub latest: LatestStats,
     pub(crate) next: IdCounters,
     pub(crate) outbox: Vec<Event>,
+    /// Entities written since the last `take_touched`.
+    touched: Vec<Touch>,
     /// The last timestamp handed out, so deletion lists stay ascending even if the clock steps back.
     last_ts: i64,
 }
@@ -189,7 +214,8 @@ impl Store {
             skus: HashMap::new(),
             categories: BTreeMap::new(),
             orders: BTreeMap::new(),
-            order_ids: HashMap::new(),
+            order_keys: HashMap::new(),
+            order_ids: OrderIds::default(),
             customers: BTreeMap::new(),
             deleted_products: Vec::new(),
             deleted_orders: Vec::new(),
@@ -207,11 +233,12 @@ impl Store {
                 product: 1,
                 combination: 500_001,
                 category: 9_001,
-                order_number: 1_001,
+                order_seq: 1,
                 order_item: 800_001,
                 customer: 70_001,
             },
             outbox: Vec::new(),
+            touched: Vec::new(),
             last_ts: 0,
         }
     }
@@ -236,6 +263,14 @@ impl Store {
         std::mem::take(&mut self.outbox)
     }
 
+    pub(crate) fn touch(&mut self, t: Touch) {
+        self.touched.push(t);
+    }
+
+    pub fn take_touched(&mut self) -> Vec<Touch> {
+        std::mem::take(&mut self.touched)
+    }
+
     pub fn latest_stats_json(&self) -> Value {
         let l = &self.latest;
         json!({
@@ -249,26 +284,38 @@ impl Store {
         })
     }
 
-    /// `/{products,orders,customers}/deleted`: ascending by date, inclusive bounds.
+    /// `/{kind}/deleted`: ascending by date, inclusive bounds; entries older than `kept_from`
+    /// are past the retention and left out.
     pub fn deleted_page(
         &self,
         kind: DeletedKind,
         from: Option<i64>,
         to: Option<i64>,
+        kept_from: i64,
         offset: usize,
         limit: usize,
     ) -> Page {
-        let list: &[(i64, i64)] = match kind {
+        let list: &[Deleted] = match kind {
             DeletedKind::Products => &self.deleted_products,
             DeletedKind::Orders => &self.deleted_orders,
             DeletedKind::Customers => &self.deleted_customers,
-            DeletedKind::Coupons => &[],
+            DeletedKind::Coupons | DeletedKind::Reviews => &[],
         };
-        let iter = list
+        let from = from.unwrap_or(i64::MIN).max(kept_from);
+        // Entries are appended in time order: the window is a slice.
+        let start = list.partition_point(|d| d.ts < from);
+        let iter = list[start..]
             .iter()
-            .filter(|(_, ts)| from.is_none_or(|f| *ts >= f) && to.is_none_or(|t| *ts <= t));
-        page_of(iter, offset, limit, |(id, ts)| {
-            Bytes::from(format!(r#"{{"id":{id},"date":"{}"}}"#, format_date(*ts)))
+            .take_while(|d| to.is_none_or(|t| d.ts <= t));
+        page_of(iter, offset, limit, |d| {
+            let date = format_date(d.ts);
+            Bytes::from(match &d.order_id {
+                Some(oid) => {
+                    serde_json::to_string(&json!({"id": d.id, "orderId": oid, "date": date}))
+                        .unwrap_or_default()
+                }
+                None => format!(r#"{{"id":{},"date":"{date}"}}"#, d.id),
+            })
         })
     }
 
@@ -307,7 +354,9 @@ pub enum DeletedKind {
     Products,
     Orders,
     Customers,
+    /// Coupons and reviews are not emulated: their lists are always empty.
     Coupons,
+    Reviews,
 }
 
 /// `$12.50`: the store formats prices in USD.
