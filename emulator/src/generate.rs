@@ -91,6 +91,29 @@ const CITIES: &[(&str, &str, &str, &str, &str)] = &[
     ("Berlin", "DE", "Germany", "BE", "Berlin"),
 ];
 const COLORS: &[&str] = &["Red", "Blue", "Black", "White"];
+/// Choice price modifiers of products whose variations inherit the price, cycled by choice.
+const SIZE_MODIFIERS: &[(f64, &str)] = &[
+    (0.0, "ABSOLUTE"),
+    (2.5, "ABSOLUTE"),
+    (10.0, "PERCENT"),
+    (15.0, "PERCENT"),
+    (4.0, "ABSOLUTE"),
+];
+const COLOR_MODIFIERS: &[(f64, &str)] = &[
+    (2.5, "ABSOLUTE"),
+    (-5.0, "PERCENT"),
+    (0.0, "ABSOLUTE"),
+    (10.0, "PERCENT"),
+];
+
+/// A price modifier as the docs write it: whole numbers without a fraction.
+fn modifier_json(m: f64) -> Value {
+    if m.fract() == 0.0 {
+        json!(m as i64)
+    } else {
+        json!(m)
+    }
+}
 const SIZES: &[&str] = &["S", "M", "L", "XL", "XXL"];
 
 fn pick<'a>(rng: &mut ChaCha8Rng, list: &[&'a str]) -> &'a str {
@@ -314,21 +337,37 @@ fn product_chunk(plan: &ProductPlan<'_>, chunk: i64) -> Vec<(ProductRec, Product
             doc.insert("showOnFrontpage".into(), json!(rng.random_range(1..100)));
         }
         if v > 0 {
-            let option = |name: &str, kind: &str, values: Vec<String>| {
+            // One product in five sells its variations at the product's price plus the
+            // option choices' modifiers: no own price, SKU or stock.
+            let inherits = id % 5 == 0;
+            let option = |name: &str, kind: &str, values: Vec<String>, mods: &[(f64, &str)]| {
+                let choices: Vec<Value> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(n, t)| {
+                        let (m, kind) = if inherits { mods[n % mods.len()] } else { (0.0, "ABSOLUTE") };
+                        json!({"text": t, "textTranslated": {"en": t}, "priceModifier": modifier_json(m), "priceModifierType": kind})
+                    })
+                    .collect();
                 json!({
                     "type": kind, "name": name, "nameTranslated": {"en": name},
-                    "choices": values.iter().map(|t| json!({"text": t, "textTranslated": {"en": t}, "priceModifier": 0, "priceModifierType": "ABSOLUTE"})).collect::<Vec<_>>(),
-                    "defaultChoice": 0, "required": true,
+                    "choices": choices, "defaultChoice": 0, "required": true,
                 })
             };
             doc.insert(
                 "options".into(),
                 json!([
-                    option("Size", "SELECT", (0..sizes).map(size_label).collect()),
+                    option(
+                        "Size",
+                        "SELECT",
+                        (0..sizes).map(size_label).collect(),
+                        SIZE_MODIFIERS
+                    ),
                     option(
                         "Color",
                         "RADIO",
-                        COLORS[..colors].iter().map(|s| s.to_string()).collect()
+                        COLORS[..colors].iter().map(|s| s.to_string()).collect(),
+                        COLOR_MODIFIERS
                     ),
                 ]),
             );
@@ -352,6 +391,11 @@ fn product_chunk(plan: &ProductPlan<'_>, chunk: i64) -> Vec<(ProductRec, Product
                 }));
                 if rng.random_bool(0.2) {
                     c.insert("compareToPrice".into(), json!(cents(price * 1.5)));
+                }
+                if inherits {
+                    for field in ["sku", "quantity", "unlimited", "price"] {
+                        c.remove(field);
+                    }
                 }
                 combos.push(Value::Object(c));
             }

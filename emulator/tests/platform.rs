@@ -244,3 +244,114 @@ async fn unchecked_order_edits_can_drop_or_retype_fields() {
         .await;
     assert_eq!(status, 400);
 }
+
+/// The price a variation without its own sells at, computed from the product document.
+fn expected_price(product: &Value, combo: &Value) -> f64 {
+    let base = product["price"].as_f64().unwrap();
+    let mut price = base;
+    for o in combo["options"].as_array().unwrap() {
+        let option = product["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == o["name"])
+            .unwrap();
+        let choice = option["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["text"] == o["value"])
+            .unwrap();
+        let m = choice["priceModifier"].as_f64().unwrap();
+        price += match choice["priceModifierType"].as_str().unwrap() {
+            "PERCENT" => base * m / 100.0,
+            _ => m,
+        };
+    }
+    (price * 100.0).round() / 100.0
+}
+
+#[tokio::test]
+async fn variations_without_a_price_sell_at_the_price_plus_the_modifiers() {
+    let h = start(small_config()).await;
+    let state = h.state().await;
+    let products = state["products"].as_array().unwrap();
+    let inheriting: Vec<&Value> = products
+        .iter()
+        .filter(|p| p["combinations"][0].get("price").is_none())
+        .collect();
+    assert_eq!(inheriting.len(), products.len() / 5, "one product in five");
+    let kinds: HashSet<&str> = inheriting
+        .iter()
+        .flat_map(|p| p["options"].as_array().unwrap())
+        .flat_map(|o| o["choices"].as_array().unwrap())
+        .map(|c| c["priceModifierType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, HashSet::from(["ABSOLUTE", "PERCENT"]));
+    for p in products {
+        for c in p["combinations"].as_array().unwrap() {
+            let shown = c["defaultDisplayedPrice"].as_f64().unwrap();
+            match c.get("price") {
+                Some(own) => assert_eq!(shown, own.as_f64().unwrap()),
+                None => {
+                    assert_eq!(shown, expected_price(p, c), "{c}");
+                    assert!(c.get("sku").is_none(), "inherits the product's SKU");
+                }
+            }
+            assert_eq!(
+                c["defaultDisplayedPriceFormatted"],
+                json!(format!("${shown:.2}"))
+            );
+            if c["unlimited"] == json!(true) {
+                assert!(c.get("quantity").is_none(), "{c}");
+            } else if c.get("sku").is_none() {
+                assert_eq!(c["quantity"], p["quantity"], "shares the product's stock");
+            }
+        }
+    }
+
+    // A new product price moves the inherited variation prices.
+    let p = inheriting
+        .iter()
+        .find(|p| p["unlimited"] == json!(false) && p["quantity"].as_i64().unwrap() > 0)
+        .unwrap();
+    let pid = p["id"].as_i64().unwrap();
+    h.ok(
+        Method::PUT,
+        &format!("/products/{pid}"),
+        Some(&json!({"price": 40})),
+    )
+    .await;
+    let now = h.ok(Method::GET, &format!("/products/{pid}"), None).await;
+    let combo = now["combinations"][1].clone();
+    let price = expected_price(&now, &combo);
+    assert_ne!(price, 40.0, "the second variation carries a modifier");
+    assert_eq!(combo["defaultDisplayedPrice"].as_f64().unwrap(), price);
+
+    // A sale of such a variation charges that price, names the variation and takes the
+    // product's stock.
+    let (status, sale) = h
+        .control(
+            Method::POST,
+            "/_emulator/orders",
+            Some(&json!({"items": [{"productId": pid, "combinationId": combo["id"], "quantity": 1}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{sale}");
+    let order = h
+        .ok(
+            Method::GET,
+            &format!("/orders/{}", sale["orderId"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    let item = &order["items"][0];
+    assert_eq!(item["price"].as_f64().unwrap(), price);
+    assert_eq!(item["sku"], now["sku"]);
+    assert_eq!(item["combinationId"], combo["id"]);
+    let after = h.ok(Method::GET, &format!("/products/{pid}"), None).await;
+    assert_eq!(
+        after["quantity"].as_i64().unwrap(),
+        now["quantity"].as_i64().unwrap() - 1
+    );
+}
