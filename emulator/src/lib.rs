@@ -14,6 +14,7 @@
 //! - `webhooks`: signed, retried, optionally duplicated/reordered webhook delivery.
 //! - `faults`, `ratelimit`, `stats`: fault injection, token bucket, counters.
 //! - `gzip`: gzip responses assembled from cached per-product deflate pieces.
+//! - `fields`: the `responseFields=` selection applied to answers.
 //! - `query`, `dates`, `json`, `error`: parameter parsing, date formats, document helpers, errors.
 
 #![recursion_limit = "256"]
@@ -24,6 +25,7 @@ mod control;
 mod dates;
 mod error;
 mod faults;
+mod fields;
 mod generate;
 mod gzip;
 mod json;

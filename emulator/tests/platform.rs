@@ -355,3 +355,233 @@ async fn variations_without_a_price_sell_at_the_price_plus_the_modifiers() {
         now["quantity"].as_i64().unwrap() - 1
     );
 }
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    k.sort();
+    k
+}
+
+#[tokio::test]
+async fn every_read_answers_only_the_response_fields_asked_for() {
+    let h = start(EmulatorConfig {
+        products: 120,
+        variations_per_product: 3,
+        ..small_config()
+    })
+    .await;
+    let sweep =
+        "/products?limit=100&responseFields=total,count,offset,limit,items(id,updateTimestamp)";
+    let page = h.ok(Method::GET, sweep, None).await;
+    assert_eq!(
+        keys(&page),
+        vec!["count", "items", "limit", "offset", "total"]
+    );
+    assert_eq!(page["total"], json!(120));
+    let full = h.ok(Method::GET, "/products?limit=100", None).await;
+    for (slim, whole) in page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(full["items"].as_array().unwrap())
+    {
+        assert_eq!(
+            *slim,
+            json!({"id": whole["id"], "updateTimestamp": whole["updateTimestamp"]})
+        );
+    }
+    // Much smaller on the wire, gzip included.
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let wire = |path: &str, gzip: bool| {
+        let mut req = raw.get(format!("{}{path}", h.base)).bearer_auth(TOKEN);
+        if gzip {
+            req = req.header("Accept-Encoding", "gzip");
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let encoding = resp.headers().get("content-encoding").cloned();
+            (resp.bytes().await.unwrap().len(), encoding)
+        }
+    };
+    let (slim_len, enc) = wire(sweep, true).await;
+    assert_eq!(enc.unwrap(), "gzip");
+    let (full_len, _) = wire("/products?limit=100", true).await;
+    assert!(slim_len * 20 < full_len, "{slim_len} vs {full_len}");
+    assert!(wire(sweep, false).await.0 * 20 < wire("/products?limit=100", false).await.0);
+
+    // Nested selections at any depth; the envelope goes unless named.
+    let nested = h
+        .ok(
+            Method::GET,
+            "/products?limit=2&responseFields=items(id,combinations(id,defaultDisplayedPrice),media(images(id)))",
+            None,
+        )
+        .await;
+    assert_eq!(keys(&nested), vec!["items"]);
+    let first = &nested["items"][0];
+    assert_eq!(keys(first), vec!["combinations", "id", "media"]);
+    assert_eq!(
+        keys(&first["combinations"][0]),
+        vec!["defaultDisplayedPrice", "id"]
+    );
+    assert_eq!(keys(&first["media"]["images"][0]), vec!["id"]);
+
+    // Reads by id, bare arrays, latest-stats, deleted lists, other listings.
+    let one = h
+        .ok(Method::GET, "/products/1?responseFields=id,sku", None)
+        .await;
+    assert_eq!(keys(&one), vec!["id", "sku"]);
+    let combos = h
+        .ok(
+            Method::GET,
+            "/products/1/combinations?responseFields=id",
+            None,
+        )
+        .await;
+    assert_eq!(combos.as_array().unwrap().len(), 3);
+    assert!(
+        combos
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| keys(c) == vec!["id"])
+    );
+    let stats = h
+        .ok(
+            Method::GET,
+            "/latest-stats?responseFields=productsUpdated",
+            None,
+        )
+        .await;
+    assert_eq!(keys(&stats), vec!["productsUpdated"]);
+    h.ok(Method::DELETE, "/products/3", None).await;
+    let gone = h
+        .ok(
+            Method::GET,
+            "/products/deleted?responseFields=items(id)",
+            None,
+        )
+        .await;
+    assert_eq!(gone, json!({"items": [{"id": 3}]}));
+    for path in ["/orders", "/customers", "/categories"] {
+        let page = h
+            .ok(
+                Method::GET,
+                &format!("{path}?responseFields=total,items(id)"),
+                None,
+            )
+            .await;
+        assert_eq!(keys(&page), vec!["items", "total"], "{path}");
+        assert!(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| keys(i) == vec!["id"])
+        );
+    }
+
+    for bad in ["items(id", "items()", "total,,count", "items)"] {
+        let (status, err) = h.get(&format!("/products?responseFields={bad}")).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(
+            err["errorMessage"]
+                .as_str()
+                .unwrap()
+                .contains("responseFields")
+        );
+    }
+    // Writes ignore it.
+    let (status, _) = h
+        .call(
+            Method::PUT,
+            "/products/1?responseFields=items(",
+            Some(&json!({"price": 3})),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn categories_by_id_list_counts_in_latest_stats_and_empty_deleted_lists() {
+    let h = start(small_config()).await;
+    let state = h.state().await;
+    let cats = state["categories"].as_array().unwrap();
+    let disabled = cats.iter().find(|c| c["enabled"] == json!(false)).unwrap()["id"].clone();
+    let first = cats[0]["id"].clone();
+    let page = h
+        .ok(
+            Method::GET,
+            &format!(
+                "/categories?categoryIds={disabled},{first},{disabled},424242&parent=1&limit=1"
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        page["total"],
+        json!(2),
+        "unknown ids skipped, duplicates once"
+    );
+    assert_eq!(ids_of(&page, "id"), vec![disabled.as_i64().unwrap()]);
+    let (status, _) = h.get("/categories?categoryIds=1,x").await;
+    assert_eq!(status, 400);
+
+    let stats = h
+        .ok(
+            Method::GET,
+            "/latest-stats?productCountRequired=true&categoryCountRequired=true",
+            None,
+        )
+        .await;
+    assert_eq!(stats["productCount"], json!(50));
+    assert_eq!(stats["categoryCount"], json!(cats.len()));
+    let plain = h.ok(Method::GET, "/latest-stats", None).await;
+    assert!(plain.get("productCount").is_none() && plain.get("categoryCount").is_none());
+    h.ok(Method::DELETE, "/products/2", None).await;
+    let stats = h
+        .ok(Method::GET, "/latest-stats?productCountRequired=true", None)
+        .await;
+    assert_eq!(stats["productCount"], json!(49));
+
+    for path in [
+        "/coupons/deleted",
+        "/reviews/deleted",
+        "/discount_coupons/deleted",
+    ] {
+        let page = h.ok(Method::GET, path, None).await;
+        assert_eq!(
+            page,
+            json!({"total": 0, "count": 0, "offset": 0, "limit": 100, "items": []}),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn deleted_items_drop_out_after_the_retention() {
+    let h = start(EmulatorConfig {
+        deleted_retention_secs: 2,
+        ..small_config()
+    })
+    .await;
+    h.ok(Method::DELETE, "/products/4", None).await;
+    let listed = h.ok(Method::GET, "/products/deleted", None).await;
+    assert_eq!(ids_of(&listed, "id"), vec![4]);
+    wait_for(
+        "the deletion to pass the retention",
+        std::time::Duration::from_secs(10),
+        || async {
+            let page = h.ok(Method::GET, "/products/deleted", None).await;
+            (page["total"] == json!(0)).then_some(())
+        },
+    )
+    .await;
+    // The default keeps six months.
+    let kept = start(small_config()).await;
+    kept.ok(Method::DELETE, "/products/4", None).await;
+    let page = kept
+        .ok(Method::GET, "/products/deleted?from_date=2000-01-01", None)
+        .await;
+    assert_eq!(ids_of(&page, "id"), vec![4]);
+}

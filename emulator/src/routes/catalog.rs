@@ -142,6 +142,7 @@ pub fn adjust_combination(app: &Arc<App>, id: &str, cid: &str, body: &[u8]) -> A
 pub fn search_categories(app: &Arc<App>, q: &Query, public: bool) -> ApiResult<Reply> {
     let (offset, limit) = q.paging(100)?;
     let f = CategoryFilter {
+        ids: q.int_list("categoryIds")?,
         parent: q.int("parent")?,
         hidden: q.bool("hidden_categories")?.unwrap_or(false),
         product_ids: q.bool("productIds")?.unwrap_or(false),

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
+use crate::fields::FieldSpec;
 use crate::query::Query;
 
 /// Which kind of token made the call: public tokens read the catalogue only and see
@@ -119,6 +120,34 @@ pub fn dispatch(
     query: &Query,
     body: &[u8],
 ) -> ApiResult<Reply> {
+    // Every read takes `responseFields`; the selection needs the plain JSON to cut from.
+    let fields = match *method == Method::GET {
+        true => query
+            .str("responseFields")
+            .map(FieldSpec::parse)
+            .transpose()?,
+        false => None,
+    };
+    let Some(fields) = fields else {
+        return route(app, caller, method, path, query, body);
+    };
+    let caller = Caller {
+        gzip: false,
+        ..caller
+    };
+    let mut reply = route(app, caller, method, path, query, body)?;
+    reply.body = Bytes::from(crate::fields::project(&reply.body, &fields));
+    Ok(reply)
+}
+
+fn route(
+    app: &Arc<App>,
+    caller: Caller,
+    method: &Method,
+    path: &str,
+    query: &Query,
+    body: &[u8],
+) -> ApiResult<Reply> {
     let segs = segments(path);
     let m = method.as_str();
     let public = caller.access == Access::Public;
@@ -187,7 +216,7 @@ pub fn dispatch(
         ("GET", ["reviews", "deleted"]) => {
             tracking::deleted(app, query, crate::store::DeletedKind::Reviews)
         }
-        ("GET", ["latest-stats"]) => Ok(Reply::json(&app.read().latest_stats_json())),
+        ("GET", ["latest-stats"]) => tracking::latest_stats(app, query),
         ("GET", ["profile"]) => Ok(Reply::json(&app.profile)),
         ("POST", ["batch"]) => crate::batch::create(app, query, body),
         ("GET", ["batch"]) => crate::batch::status(app, query),

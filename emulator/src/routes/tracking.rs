@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use serde_json::json;
+
 use super::Reply;
 use crate::app::App;
 use crate::error::ApiResult;
@@ -19,4 +21,22 @@ pub fn deleted(app: &Arc<App>, q: &Query, kind: DeletedKind) -> ApiResult<Reply>
             .deleted_page(kind, from, to, kept_from, offset, limit)
             .to_bytes(),
     ))
+}
+
+/// `latest-stats`, immediate (not behind the search index); the counts on request are of
+/// all products (enabled or not) and all categories.
+pub fn latest_stats(app: &Arc<App>, q: &Query) -> ApiResult<Reply> {
+    let (products, categories) = (
+        q.bool("productCountRequired")?.unwrap_or(false),
+        q.bool("categoryCountRequired")?.unwrap_or(false),
+    );
+    let store = app.read();
+    let mut stats = store.latest_stats_json();
+    if products {
+        stats["productCount"] = json!(store.products.len());
+    }
+    if categories {
+        stats["categoryCount"] = json!(store.categories.len());
+    }
+    Ok(Reply::json(&stats))
 }

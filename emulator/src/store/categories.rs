@@ -57,6 +57,8 @@ const TYPES: &[(&str, Kind)] = &[
 
 #[derive(Debug, Clone, Default)]
 pub struct CategoryFilter {
+    /// `categoryIds=`: these categories (disabled ones too); other filters are ignored.
+    pub ids: Option<Vec<i64>>,
     pub parent: Option<i64>,
     pub hidden: bool,
     pub product_ids: bool,
@@ -122,15 +124,7 @@ impl Store {
     }
 
     pub fn search_categories(&self, f: &CategoryFilter, offset: usize, limit: usize) -> Page {
-        let iter = self.categories.values().filter(|c| {
-            (f.hidden || f.public_view || c.enabled())
-                && match f.parent {
-                    None => true,
-                    Some(0) => c.parent().is_none(),
-                    Some(p) => c.parent() == Some(p),
-                }
-        });
-        page_of(iter, offset, limit, |c| {
+        let bytes = |c: &CategoryRec| {
             if f.public_view && !c.enabled() {
                 Bytes::from(format!(
                     r#"{{"id":{},"enabled":false}}"#,
@@ -139,7 +133,24 @@ impl Store {
             } else {
                 self.category_bytes(c, f.product_ids)
             }
-        })
+        };
+        if let Some(ids) = &f.ids {
+            let mut seen = HashSet::new();
+            let iter = ids
+                .iter()
+                .filter(|id| seen.insert(**id))
+                .filter_map(|id| self.categories.get(id));
+            return page_of(iter, offset, limit, bytes);
+        }
+        let iter = self.categories.values().filter(|c| {
+            (f.hidden || f.public_view || c.enabled())
+                && match f.parent {
+                    None => true,
+                    Some(0) => c.parent().is_none(),
+                    Some(p) => c.parent() == Some(p),
+                }
+        });
+        page_of(iter, offset, limit, bytes)
     }
 
     /// A category and, when asked, all its descendants.
