@@ -28,6 +28,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/_emulator/stats/reset", post(stats_reset))
         .route("/_emulator/faults", get(get_faults).put(put_faults))
         .route("/_emulator/webhooks", get(get_webhooks).put(put_webhooks))
+        .route("/_emulator/webhooks/send", post(send_webhook))
         .route("/_emulator/orders", post(sale))
         .route(
             "/_emulator/orders/{key}",
@@ -108,6 +109,61 @@ async fn put_webhooks(State(app): AppState, body: Bytes) -> Response {
     reply(parse::<WebhookSettings>(&body).and_then(|s| {
         app.webhooks.set(s.clone())?;
         serde_json::to_value(s).map_err(|e| ApiError::bad_request(e.to_string()))
+    }))
+}
+
+/// `POST /_emulator/webhooks/send`: one event of any type, as the store would send it.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SendRequest {
+    event_type: String,
+    #[serde(default)]
+    entity_id: Option<Value>,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+async fn send_webhook(State(app): AppState, body: Bytes) -> Response {
+    reply(parse::<SendRequest>(&body).and_then(|r| {
+        let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+        if r.event_type.is_empty() || !r.event_type.chars().all(valid) {
+            return Err(ApiError::bad_request(
+                "Field eventType must be a non-empty name such as 'review.created'",
+            ));
+        }
+        let store = app.config.store_id;
+        let entity_id = match r.entity_id {
+            Some(v @ (Value::Number(_) | Value::String(_))) => v,
+            // The platform sends application events' entityId as a string.
+            None | Some(Value::Null) if r.event_type.starts_with("application.") => {
+                json!(store.to_string())
+            }
+            None | Some(Value::Null) => json!(store),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "Field entityId must be a number or a string",
+                ));
+            }
+        };
+        if r.data
+            .as_ref()
+            .is_some_and(|d| !d.is_object() && !d.is_null())
+        {
+            return Err(ApiError::bad_request("Field data must be an object"));
+        }
+        if app.webhooks.settings().url.is_none() {
+            return Err(ApiError::conflict(
+                "No webhook URL is set: PUT /_emulator/webhooks first",
+                None,
+            ));
+        }
+        app.webhooks.enqueue(vec![crate::store::Event {
+            event_type: r.event_type.clone().into(),
+            entity_id,
+            data: r.data.filter(|d| !d.is_null()),
+            created: crate::dates::now(),
+        }]);
+        Ok(json!({ "queued": true, "eventType": r.event_type }))
     }))
 }
 

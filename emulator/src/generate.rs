@@ -160,6 +160,7 @@ pub fn generate(config: &EmulatorConfig) -> Store {
         salt: config.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x0dd5_eed5,
     };
     generate_orders(&mut store, config, &customers, &summaries);
+    store.all_events = config.webhook_events == crate::WebhookEvents::All;
     store.take_events();
     store.take_touched();
     store

@@ -9,6 +9,7 @@ mod index;
 mod orders;
 mod products;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
@@ -31,8 +32,9 @@ pub(crate) use products::{choice_modifier, prepare_generated_product, variation_
 /// A change the webhook sender will announce.
 #[derive(Clone, Debug)]
 pub struct Event {
-    pub event_type: &'static str,
-    pub entity_id: i64,
+    pub event_type: Cow<'static, str>,
+    /// A number, except for `application.*` events, which send a string.
+    pub entity_id: Value,
     pub data: Option<Value>,
     pub created: i64,
 }
@@ -190,6 +192,8 @@ pub struct Store {
     /// Public string id and internal id (as text) -> `seq`.
     pub(crate) order_keys: HashMap<String, i64>,
     pub(crate) order_ids: OrderIds,
+    /// `--webhook-events all`: also send the side events a real store sends.
+    pub(crate) all_events: bool,
     pub(crate) customers: BTreeMap<i64, CustomerRec>,
     pub(crate) deleted_products: Vec<Deleted>,
     pub(crate) deleted_orders: Vec<Deleted>,
@@ -216,6 +220,7 @@ impl Store {
             orders: BTreeMap::new(),
             order_keys: HashMap::new(),
             order_ids: OrderIds::default(),
+            all_events: false,
             customers: BTreeMap::new(),
             deleted_products: Vec::new(),
             deleted_orders: Vec::new(),
@@ -252,11 +257,18 @@ impl Store {
     pub(crate) fn emit(&mut self, event_type: &'static str, entity_id: i64, data: Option<Value>) {
         let created = self.tick();
         self.outbox.push(Event {
-            event_type,
-            entity_id,
+            event_type: Cow::Borrowed(event_type),
+            entity_id: json!(entity_id),
             data,
             created,
         });
+    }
+
+    /// Like `emit`, for the side events only `--webhook-events all` sends.
+    pub(crate) fn emit_extra(&mut self, event_type: &'static str, entity_id: i64, data: Value) {
+        if self.all_events {
+            self.emit(event_type, entity_id, Some(data));
+        }
     }
 
     pub fn take_events(&mut self) -> Vec<Event> {

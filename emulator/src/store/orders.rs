@@ -87,6 +87,11 @@ impl OrderIds {
 }
 
 impl OrderIdent {
+    /// The id of the tax invoice a paid order gets (one per order here).
+    pub fn invoice_id(&self) -> i64 {
+        7_000_000 + self.seq
+    }
+
     /// The abandoned-cart id unfinished-order webhooks carry: a UUID derived from the order.
     pub fn cart_id(&self) -> String {
         let a = (self.internal as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -527,8 +532,25 @@ impl Store {
                 json!({"newPaymentStatus": payment, "newFulfillmentStatus": fulfillment});
             let data = event_data(&ident, false, Some(statuses));
             self.emit("order.created", ident.internal, Some(data));
+            if payment == "PAID" {
+                self.emit_invoice("invoice.created", &ident);
+            }
+            let coupon = body
+                .get("discountCoupon")
+                .and_then(|c| c.get("id"))
+                .and_then(as_int);
+            if let Some(coupon) = coupon {
+                // The coupon's use count changed.
+                self.emit_extra("discount_coupon.updated", coupon, json!({}));
+            }
         }
         Ok(ident)
+    }
+
+    /// `invoice.*` (all-events mode only): a paid order gets a tax invoice.
+    fn emit_invoice(&mut self, kind: &'static str, ident: &OrderIdent) {
+        let data = json!({ "orderId": ident.public });
+        self.emit_extra(kind, ident.invoice_id(), data);
     }
 
     pub fn create_order(&mut self, body: &Doc) -> ApiResult<OrderIdent> {
@@ -602,6 +624,9 @@ impl Store {
                 self.emit("order.updated", id, Some(data))
             }
         }
+        if payment == "PAID" && old_payment != "PAID" {
+            self.emit_invoice("invoice.created", ident);
+        }
     }
 
     /// An admin edit merged as sent, read-only fields included and without type checks, so
@@ -652,6 +677,9 @@ impl Store {
             "order.deleted"
         };
         self.emit(kind, ident.internal, Some(data));
+        if rec.payment == "PAID" {
+            self.emit_invoice("invoice.deleted", &ident);
+        }
         Ok(())
     }
 
