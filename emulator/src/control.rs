@@ -93,7 +93,7 @@ async fn get_faults(State(app): AppState) -> Response {
 
 async fn put_faults(State(app): AppState, body: Bytes) -> Response {
     reply(parse::<FaultSettings>(&body).and_then(|s| {
-        app.faults.set(s.clone())?;
+        app.set_faults(s.clone())?;
         serde_json::to_value(s).map_err(|e| ApiError::bad_request(e.to_string()))
     }))
 }

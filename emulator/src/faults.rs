@@ -94,7 +94,6 @@ struct State {
 pub struct Faults {
     state: Mutex<State>,
     /// `index_lag_secs` as f64 bits, read by every search without taking the lock.
-    #[allow(dead_code)]
     index_lag: AtomicU64,
 }
 
@@ -117,6 +116,11 @@ impl Faults {
             }),
             index_lag: AtomicU64::new(index_lag_secs.to_bits()),
         }
+    }
+
+    /// The search index lag in seconds (0 = searches see writes at once).
+    pub fn index_lag(&self) -> f64 {
+        f64::from_bits(self.index_lag.load(Ordering::Relaxed))
     }
 
     /// The configured long `Retry-After`, if any.

@@ -12,7 +12,8 @@
 //! - `server`: accept loop, API gate (rate limit, faults, auth, stats), gzip.
 //! - `control`: the `/_emulator/...` control plane.
 //! - `webhooks`: signed, retried, optionally duplicated/reordered webhook delivery.
-//! - `faults`, `ratelimit`, `stats`: fault injection, token bucket, counters.
+//! - `faults`, `ratelimit`, `stats`: fault injection, token bucket and cool-down, counters.
+//! - `lag`: the search index that follows writes late (`--index-lag`).
 //! - `gzip`: gzip responses assembled from cached per-product deflate pieces.
 //! - `fields`: the `responseFields=` selection applied to answers.
 //! - `query`, `dates`, `json`, `error`: parameter parsing, date formats, document helpers, errors.
@@ -29,6 +30,7 @@ mod fields;
 mod generate;
 mod gzip;
 mod json;
+mod lag;
 mod query;
 mod ratelimit;
 mod routes;

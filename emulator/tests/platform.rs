@@ -585,3 +585,192 @@ async fn deleted_items_drop_out_after_the_retention() {
         .await;
     assert_eq!(ids_of(&page, "id"), vec![4]);
 }
+
+fn find<'a>(page: &'a Value, key: &str, want: &Value) -> Option<&'a Value> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| &i[key] == want)
+}
+
+#[tokio::test]
+async fn searches_see_writes_only_after_the_index_lag() {
+    const LAG: f64 = 3.0;
+    let h = start(EmulatorConfig {
+        products: 30,
+        index_lag_secs: LAG,
+        ..small_config()
+    })
+    .await;
+    let state = h.state().await;
+    let before = h.ok(Method::GET, "/products?limit=100", None).await;
+    let stats_before = h.ok(Method::GET, "/latest-stats", None).await;
+    let cid = state["products"][6]["combinations"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let order = orders_of(&state)
+        .into_iter()
+        .find(|o| o["paymentStatus"] == json!("PAID"))
+        .unwrap();
+    let public = order["id"].as_str().unwrap().to_string();
+
+    // The writes.
+    h.ok(Method::PUT, "/products/7", Some(&json!({"price": 99})))
+        .await;
+    h.ok(
+        Method::PUT,
+        &format!("/products/7/combinations/{cid}"),
+        Some(&json!({"price": 98})),
+    )
+    .await;
+    let new_product = h
+        .ok(Method::POST, "/products", Some(&json!({"name": "Lagging"})))
+        .await["id"]
+        .clone();
+    h.ok(Method::DELETE, "/products/3", None).await;
+    h.ok(
+        Method::PUT,
+        &format!("/orders/{public}"),
+        Some(&json!({"paymentStatus": "CUSTOM_PAYMENT_STATUS_1"})),
+    )
+    .await;
+    let customer = h
+        .ok(
+            Method::POST,
+            "/customers",
+            Some(&json!({"email": "lag@example.com"})),
+        )
+        .await["id"]
+        .clone();
+    let category = h
+        .ok(
+            Method::POST,
+            "/categories",
+            Some(&json!({"name": "Lagging"})),
+        )
+        .await["id"]
+        .clone();
+
+    // Reads by id and id lists see them at once.
+    let p7 = h.ok(Method::GET, "/products/7", None).await;
+    assert_eq!(p7["price"], json!(99));
+    assert_eq!(p7["combinations"][0]["price"], json!(98));
+    let listed = h.ok(Method::GET, "/products?productId=7,3", None).await;
+    assert_eq!(listed["items"][0]["price"], json!(99));
+    assert_eq!(
+        listed["total"],
+        json!(1),
+        "the deleted product is gone from id lists"
+    );
+    assert_eq!(h.get("/products/3").await.0, 404);
+    assert_eq!(h.get(&format!("/products/{new_product}")).await.0, 200);
+    let by_id = h
+        .ok(Method::GET, &format!("/orders?ids={public}"), None)
+        .await;
+    assert_eq!(
+        by_id["items"][0]["paymentStatus"],
+        json!("CUSTOM_PAYMENT_STATUS_1")
+    );
+    let cats = h
+        .ok(
+            Method::GET,
+            &format!("/categories?categoryIds={category}"),
+            None,
+        )
+        .await;
+    assert_eq!(cats["total"], json!(1));
+    // So do latest-stats and the deleted list.
+    let stats = h.ok(Method::GET, "/latest-stats", None).await;
+    assert_ne!(stats["productsUpdated"], stats_before["productsUpdated"]);
+    let deleted = h.ok(Method::GET, "/products/deleted", None).await;
+    assert_eq!(ids_of(&deleted, "id"), vec![3]);
+
+    // Searches do not, yet: their totals, documents and date windows are as before.
+    let search = h.ok(Method::GET, "/products?limit=100", None).await;
+    assert_eq!(
+        search, before,
+        "the search index still shows the old catalogue"
+    );
+    let since = p7["updateTimestamp"].as_i64().unwrap();
+    let window = format!("/products?updatedFrom={since}");
+    let recent = h.ok(Method::GET, &window, None).await;
+    assert!(find(&recent, "id", &json!(7)).is_none());
+    let status = "/orders?paymentStatus=CUSTOM_PAYMENT_STATUS_1";
+    assert_eq!(h.ok(Method::GET, status, None).await["total"], json!(0));
+    let email = "/customers?email=lag@example.com";
+    assert_eq!(h.ok(Method::GET, email, None).await["total"], json!(0));
+    let all_cats = "/categories?hidden_categories=true";
+    assert!(find(&h.ok(Method::GET, all_cats, None).await, "id", &category).is_none());
+
+    // After the lag, all of it.
+    wait_for(
+        "the search index to catch up",
+        std::time::Duration::from_secs(15),
+        || async {
+            // The last write: the others are older, so visible by then.
+            let cats = h.ok(Method::GET, all_cats, None).await;
+            find(&cats, "id", &category).map(|_| ())
+        },
+    )
+    .await;
+    let search = h.ok(Method::GET, "/products?limit=100", None).await;
+    assert_eq!(search["total"], json!(30));
+    assert_eq!(find(&search, "id", &json!(7)).unwrap()["price"], json!(99));
+    assert_eq!(
+        find(&search, "id", &json!(7)).unwrap()["combinations"][0]["price"],
+        json!(98)
+    );
+    assert!(find(&search, "id", &json!(3)).is_none());
+    assert!(find(&search, "id", &new_product).is_some());
+    assert!(find(&h.ok(Method::GET, &window, None).await, "id", &json!(7)).is_some());
+    assert_eq!(h.ok(Method::GET, status, None).await["total"], json!(1));
+    let found = h.ok(Method::GET, email, None).await;
+    assert_eq!(found["items"][0]["id"], customer);
+}
+
+#[tokio::test]
+async fn the_index_lag_is_set_at_run_time() {
+    let h = start(small_config()).await;
+    let (_, faults) = h.control(Method::GET, "/_emulator/faults", None).await;
+    assert_eq!(faults["index_lag_secs"], json!(0.0));
+    let (status, _) = h
+        .control(
+            Method::PUT,
+            "/_emulator/faults",
+            Some(&json!({"index_lag_secs": 30})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    h.ok(Method::DELETE, "/products/5", None).await;
+    let search = h.ok(Method::GET, "/products?limit=100", None).await;
+    assert_eq!(
+        search["total"],
+        json!(50),
+        "hidden from searches by the lag"
+    );
+    // Back to 0: searches read the store itself again.
+    h.control(Method::PUT, "/_emulator/faults", Some(&json!({})))
+        .await;
+    let search = h.ok(Method::GET, "/products?limit=100", None).await;
+    assert_eq!(search["total"], json!(49));
+    for bad in [
+        json!({"index_lag_secs": -1}),
+        json!({"index_lag_secs": 1e9}),
+    ] {
+        let (status, _) = h
+            .control(Method::PUT, "/_emulator/faults", Some(&bad))
+            .await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    // The flag's value is the starting setting.
+    let lagging = start(EmulatorConfig {
+        index_lag_secs: 12.5,
+        ..small_config()
+    })
+    .await;
+    let (_, faults) = lagging
+        .control(Method::GET, "/_emulator/faults", None)
+        .await;
+    assert_eq!(faults["index_lag_secs"], json!(12.5));
+}

@@ -53,9 +53,12 @@ pub fn search_orders(app: &Arc<App>, q: &Query) -> ApiResult<Reply> {
             )));
         }
     }
-    Ok(Reply::bytes(
-        app.read().search_orders(&f, offset, limit).to_bytes(),
-    ))
+    let page =
+        |s: &crate::store::Store| Reply::bytes(s.search_orders(&f, offset, limit).to_bytes());
+    Ok(match (&f.ids, &f.numbers) {
+        (None, None) => app.search(page),
+        _ => page(&app.read()),
+    })
 }
 
 pub fn get_order(app: &Arc<App>, key: &str) -> ApiResult<Reply> {
@@ -102,9 +105,9 @@ pub fn search_customers(app: &Arc<App>, q: &Query) -> ApiResult<Reply> {
         group_id: group,
         sort: CustomerSort::parse(q.str("sortBy"))?,
     };
-    Ok(Reply::bytes(
-        app.read().search_customers(&f, offset, limit).to_bytes(),
-    ))
+    Ok(Reply::bytes(app.search(|s| {
+        s.search_customers(&f, offset, limit).to_bytes()
+    })))
 }
 
 pub fn get_customer(app: &Arc<App>, id: &str) -> ApiResult<Reply> {

@@ -8,7 +8,7 @@ use crate::dates::format_date;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{Doc, Kind, bool_of, check_types, i64_of, merge_update, require, str_of};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CustomerRec {
     pub id: i64,
     pub doc: Doc,

@@ -1,6 +1,7 @@
 //! The store: every entity as a JSON document shaped like the samples, with the indexes and
 //! cached serialisations that keep a 100k-product page cheap. Mutations record the webhook
-//! events they cause in `outbox`; the caller forwards them after releasing the lock.
+//! events they cause in `outbox`; the caller forwards them after releasing the lock, and
+//! the entities they wrote in `touched`, which the lagging search index follows.
 
 mod categories;
 mod combinations;
@@ -8,6 +9,7 @@ mod customers;
 mod index;
 mod orders;
 mod products;
+mod snapshot;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -28,6 +30,7 @@ pub use orders::{OrderFilter, OrderIds, OrderRec, SaleRequest};
 pub(crate) use orders::{finish_order, order_defaults, selected_option};
 pub use products::{ProductFilter, ProductRec, ProductSort};
 pub(crate) use products::{choice_modifier, prepare_generated_product, variation_price};
+pub use snapshot::Snapshot;
 
 /// A change the webhook sender will announce.
 #[derive(Clone, Debug)]
@@ -41,7 +44,7 @@ pub struct Event {
 
 /// A lazily built serialisation of a document; replaced (not mutated) on every change, so
 /// readers under the shared lock can fill it without a write lock.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub struct Cached(OnceLock<Bytes>);
 
 impl Cached {
@@ -155,7 +158,7 @@ pub struct Deleted {
     pub ts: i64,
 }
 
-/// An entity a mutation wrote; the search index follows these (see `app::Lagged`).
+/// An entity a mutation wrote; the lagging search index follows these (`crate::lag`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Touch {
     Product(i64),

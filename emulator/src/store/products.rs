@@ -19,7 +19,7 @@ use crate::json::{
 /// `combinations`) plus the fields searches filter on. A parsed `serde_json` tree costs
 /// about 50 KB per product; the bytes cost about 4 KB, which is what lets 100k products x 3
 /// variations fit comfortably. Writes parse, edit and re-serialise one product.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ProductRec {
     pub id: i64,
     json: Bytes,
@@ -775,28 +775,40 @@ impl Store {
             }
         }
         let rec = ProductRec::from_doc(doc);
-        let old_cats = match self.products.remove(&id) {
-            Some(old) => {
-                for (sku, _) in &old.skus {
-                    self.skus.remove(sku);
-                }
-                self.products_by_created.remove(&(old.created, id));
-                self.products_by_updated.remove(&(old.updated, id));
-                old.category_ids
-            }
-            None => Vec::new(),
-        };
-        self.product_ids.upsert(rec.hot());
-        for (sku, owner) in new_skus {
-            self.skus.insert(sku, (id, owner));
-        }
-        self.products_by_created.insert((rec.created, id));
-        self.products_by_updated.insert((rec.updated, id));
         let new_cats = rec.category_ids.clone();
-        self.products.insert(id, rec);
+        let old_cats = self
+            .put_product_rec(rec)
+            .map(|old| old.category_ids)
+            .unwrap_or_default();
         self.touch(super::Touch::Product(id));
         self.link_product_categories(id, &old_cats, &new_cats);
         Ok(())
+    }
+
+    /// Stores a record with its index entries (no checks); answers the one it replaced.
+    pub(crate) fn put_product_rec(&mut self, rec: ProductRec) -> Option<ProductRec> {
+        let id = rec.id;
+        let old = self.take_product_rec(id);
+        self.product_ids.upsert(rec.hot());
+        for (sku, owner) in &rec.skus {
+            self.skus.insert(sku.clone(), (id, *owner));
+        }
+        self.products_by_created.insert((rec.created, id));
+        self.products_by_updated.insert((rec.updated, id));
+        self.products.insert(id, rec);
+        old
+    }
+
+    /// Removes a record with its index entries.
+    pub(crate) fn take_product_rec(&mut self, id: i64) -> Option<ProductRec> {
+        let old = self.products.remove(&id)?;
+        for (sku, _) in &old.skus {
+            self.skus.remove(sku);
+        }
+        self.products_by_created.remove(&(old.created, id));
+        self.products_by_updated.remove(&(old.updated, id));
+        self.product_ids.remove(&Hot::key(id));
+        Some(old)
     }
 
     /// Edits a copy of a product, bumps its timestamps and fires `product.updated`.
@@ -913,15 +925,8 @@ impl Store {
 
     pub fn delete_product(&mut self, id: i64) -> ApiResult<()> {
         let rec = self
-            .products
-            .remove(&id)
+            .take_product_rec(id)
             .ok_or_else(|| ApiError::not_found(format!("Product #{id} not found")))?;
-        for (sku, _) in &rec.skus {
-            self.skus.remove(sku);
-        }
-        self.products_by_created.remove(&(rec.created, id));
-        self.products_by_updated.remove(&(rec.updated, id));
-        self.product_ids.remove(&Hot::key(id));
         self.touch(super::Touch::Product(id));
         self.link_product_categories(id, &rec.category_ids, &[]);
         let ts = self.tick();
