@@ -17,6 +17,19 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// A keep-alive client that sends the store's token the way the platform accepts it.
+fn authed_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_static("Bearer secret_test"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -49,11 +62,12 @@ async fn throughput(base: &str, clients: usize, secs: u64, products: u64, gzip: 
         let done = done.clone();
         let base = base.to_string();
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = authed_client();
             let mut i = c as u64;
             while Instant::now() < deadline {
                 let offset = (i * 7919 * 100) % products.max(1);
-                let url = format!("{base}/products?limit=100&offset={offset}&sortBy=ADDED_TIME_ASC&token=secret_test");
+                let url =
+                    format!("{base}/products?limit=100&offset={offset}&sortBy=ADDED_TIME_ASC");
                 let mut req = client.get(&url);
                 if gzip {
                     req = req.header("Accept-Encoding", "gzip");
@@ -87,7 +101,7 @@ async fn writes(client: &reqwest::Client, base: &str, products: u64) {
         let id = (i * 7919) % products.max(1) + 1;
         let t = Instant::now();
         let resp = client
-            .put(format!("{base}/products/{id}/inventory?token=secret_test"))
+            .put(format!("{base}/products/{id}/inventory"))
             .header("Content-Type", "application/json")
             .body(r#"{"quantityDelta": -1}"#)
             .send()
@@ -133,22 +147,20 @@ fn main() {
             t.elapsed().as_secs_f64()
         );
         let base = format!("{}/1003", emu.api_base());
-        let client = reqwest::Client::new();
+        let client = authed_client();
         let offsets: Vec<u64> = (0..400)
             .map(|i| (i * 7919 * 100) % products.max(1))
             .collect();
         let make = |q: &dyn Fn(u64) -> String| -> Vec<String> {
             offsets
                 .iter()
-                .map(|o| format!("{base}/products?limit=100&token=secret_test&{}", q(*o)))
+                .map(|o| format!("{base}/products?limit=100&{}", q(*o)))
                 .collect()
         };
         // warm the per-product serialisation caches, as a long-running emulator would be
         for o in (0..products).step_by(100) {
             client
-                .get(format!(
-                    "{base}/products?limit=100&offset={o}&token=secret_test"
-                ))
+                .get(format!("{base}/products?limit=100&offset={o}"))
                 .send()
                 .await
                 .unwrap()

@@ -8,7 +8,8 @@ use crate::EmulatorConfig;
 use crate::batch::Batches;
 use crate::error::ApiResult;
 use crate::faults::Faults;
-use crate::ratelimit::RateLimiter;
+use crate::lag::SearchIndex;
+use crate::ratelimit::{Cooldown, RateLimiter};
 use crate::stats::Stats;
 use crate::store::Store;
 use crate::webhooks::Webhooks;
@@ -19,9 +20,11 @@ pub struct App {
     pub stats: Arc<Stats>,
     pub faults: Faults,
     pub limiter: Option<RateLimiter>,
+    pub cooldown: Cooldown,
     pub webhooks: Webhooks,
     pub batches: Batches,
     pub profile: Value,
+    search: SearchIndex,
 }
 
 impl App {
@@ -36,8 +39,10 @@ impl App {
         }
         App {
             limiter: config.rate_limit.map(RateLimiter::new),
-            faults: Faults::default(),
+            faults: Faults::new(config.index_lag_secs),
+            cooldown: Cooldown::default(),
             batches: Batches::default(),
+            search: SearchIndex::default(),
             store: RwLock::new(store),
             stats,
             webhooks,
@@ -55,16 +60,41 @@ impl App {
     /// Runs one mutation under the write lock and hands the webhook events it caused to the
     /// sender after the lock is released (even when the mutation failed half-way).
     pub fn write<R>(&self, f: impl FnOnce(&mut Store) -> ApiResult<R>) -> ApiResult<R> {
+        let lag = self.faults.index_lag();
         let (result, events) = {
             let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
+            self.search.before_write(&store, lag);
             let result = f(&mut store);
+            let touched = store.take_touched();
+            self.search.after_write(&store, touched, lag);
             (result, store.take_events())
         };
         self.webhooks.enqueue(events);
         result
     }
 
+    /// Runs a search (a listing that is not an id list) on what the search index sees: the
+    /// store itself, or with `index_lag_secs` above 0 the store as it was that long ago.
+    pub fn search<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        let lag = self.faults.index_lag();
+        if lag <= 0.0 {
+            return f(&self.read());
+        }
+        self.search.search(lag, || self.read(), f)
+    }
+
+    /// Applies new fault settings; a lag of 0 drops the search copy.
+    pub fn set_faults(&self, settings: crate::FaultSettings) -> ApiResult<()> {
+        self.faults.set(settings)?;
+        if self.faults.index_lag() <= 0.0 {
+            self.search.clear();
+        }
+        Ok(())
+    }
+
     pub fn replace_store(&self, fresh: Store) {
-        *self.store.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
+        *store = fresh;
+        self.search.clear();
     }
 }

@@ -28,6 +28,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/_emulator/stats/reset", post(stats_reset))
         .route("/_emulator/faults", get(get_faults).put(put_faults))
         .route("/_emulator/webhooks", get(get_webhooks).put(put_webhooks))
+        .route("/_emulator/webhooks/send", post(send_webhook))
         .route("/_emulator/orders", post(sale))
         .route(
             "/_emulator/orders/{key}",
@@ -92,7 +93,7 @@ async fn get_faults(State(app): AppState) -> Response {
 
 async fn put_faults(State(app): AppState, body: Bytes) -> Response {
     reply(parse::<FaultSettings>(&body).and_then(|s| {
-        app.faults.set(s.clone())?;
+        app.set_faults(s.clone())?;
         serde_json::to_value(s).map_err(|e| ApiError::bad_request(e.to_string()))
     }))
 }
@@ -108,6 +109,61 @@ async fn put_webhooks(State(app): AppState, body: Bytes) -> Response {
     reply(parse::<WebhookSettings>(&body).and_then(|s| {
         app.webhooks.set(s.clone())?;
         serde_json::to_value(s).map_err(|e| ApiError::bad_request(e.to_string()))
+    }))
+}
+
+/// `POST /_emulator/webhooks/send`: one event of any type, as the store would send it.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SendRequest {
+    event_type: String,
+    #[serde(default)]
+    entity_id: Option<Value>,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+async fn send_webhook(State(app): AppState, body: Bytes) -> Response {
+    reply(parse::<SendRequest>(&body).and_then(|r| {
+        let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+        if r.event_type.is_empty() || !r.event_type.chars().all(valid) {
+            return Err(ApiError::bad_request(
+                "Field eventType must be a non-empty name such as 'review.created'",
+            ));
+        }
+        let store = app.config.store_id;
+        let entity_id = match r.entity_id {
+            Some(v @ (Value::Number(_) | Value::String(_))) => v,
+            // The platform sends application events' entityId as a string.
+            None | Some(Value::Null) if r.event_type.starts_with("application.") => {
+                json!(store.to_string())
+            }
+            None | Some(Value::Null) => json!(store),
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "Field entityId must be a number or a string",
+                ));
+            }
+        };
+        if r.data
+            .as_ref()
+            .is_some_and(|d| !d.is_object() && !d.is_null())
+        {
+            return Err(ApiError::bad_request("Field data must be an object"));
+        }
+        if app.webhooks.settings().url.is_none() {
+            return Err(ApiError::conflict(
+                "No webhook URL is set: PUT /_emulator/webhooks first",
+                None,
+            ));
+        }
+        app.webhooks.enqueue(vec![crate::store::Event {
+            event_type: r.event_type.clone().into(),
+            entity_id,
+            data: r.data.filter(|d| !d.is_null()),
+            created: crate::dates::now(),
+        }]);
+        Ok(json!({ "queued": true, "eventType": r.event_type }))
     }))
 }
 
@@ -134,16 +190,25 @@ pub async fn oauth_token(State(app): AppState, uri: axum::http::Uri) -> Response
 /// A storefront checkout.
 async fn sale(State(app): AppState, body: Bytes) -> Response {
     reply(parse::<SaleRequest>(&body).and_then(|sale| {
-        let number = app.write(|s| s.storefront_sale(&sale))?;
-        Ok(json!({ "id": number, "orderNumber": number, "orderId": crate::store::order_string_id(number) }))
+        let ident = app.write(|s| s.storefront_sale(&sale))?;
+        Ok(json!({ "id": ident.internal, "orderNumber": ident.internal, "orderId": ident.public }))
     }))
 }
 
 /// An order edit "in the Ecwid admin": same rules as `PUT /orders/{n}`, but statuses may
 /// also move out of (or into) INCOMPLETE.
-async fn patch_order(State(app): AppState, Path(key): Path<String>, body: Bytes) -> Response {
+async fn patch_order(
+    State(app): AppState,
+    Path(key): Path<String>,
+    Query(options): Query<PatchOptions>,
+    body: Bytes,
+) -> Response {
     reply(parse_object(&body).and_then(|patch| {
-        app.write(|s| s.update_order(&key, &patch, true))?;
+        if options.unchecked {
+            app.write(|s| s.update_order_unchecked(&key, &patch))?;
+        } else {
+            app.write(|s| s.update_order(&key, &patch, true))?;
+        }
         Ok(json!({ "updateCount": 1 }))
     }))
 }

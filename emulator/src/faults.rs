@@ -2,6 +2,7 @@
 //! storms, drawn from a seeded generator so a run is reproducible.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -23,6 +24,15 @@ pub struct FaultSettings {
     pub drop_after_apply_rate: f64,
     pub storm_429_requests: u64,
     pub path_contains: Option<String>,
+    /// `Retry-After` of every 429 (storms and the rate limiter) when above 0: a long
+    /// cool-down such as the platform gives a token that keeps exceeding the limit.
+    pub retry_after_secs: u64,
+    /// Seconds before searches see a write (CONTRACT.md 17.2); applies to all API paths.
+    pub index_lag_secs: f64,
+    /// Query parameters dropped before a request is served, as live Ecwid drops the ones it
+    /// does not know (or no longer knows): `["ids"]` answers an id lookup with the
+    /// unfiltered listing. Applies to all API paths.
+    pub ignored_params: Vec<String>,
 }
 
 impl FaultSettings {
@@ -39,6 +49,16 @@ impl FaultSettings {
                     "Field {name} must be between 0 and 1"
                 )));
             }
+        }
+        if !(self.index_lag_secs.is_finite() && (0.0..=86_400.0).contains(&self.index_lag_secs)) {
+            return Err(ApiError::bad_request(
+                "Field index_lag_secs must be between 0 and 86400",
+            ));
+        }
+        if self.retry_after_secs > 86_400 {
+            return Err(ApiError::bad_request(
+                "Field retry_after_secs must be at most 86400",
+            ));
         }
         if self.latency_ms > 600_000 {
             return Err(ApiError::bad_request(
@@ -95,21 +115,48 @@ struct State {
 
 pub struct Faults {
     state: Mutex<State>,
+    /// `index_lag_secs` as f64 bits, read by every search without taking the lock.
+    index_lag: AtomicU64,
 }
 
 impl Default for Faults {
     fn default() -> Self {
-        Faults {
-            state: Mutex::new(State {
-                settings: FaultSettings::default(),
-                rng: ChaCha8Rng::seed_from_u64(0),
-                storm_left: 0,
-            }),
-        }
+        Faults::new(0.0)
     }
 }
 
 impl Faults {
+    pub fn new(index_lag_secs: f64) -> Faults {
+        Faults {
+            state: Mutex::new(State {
+                settings: FaultSettings {
+                    index_lag_secs,
+                    ..FaultSettings::default()
+                },
+                rng: ChaCha8Rng::seed_from_u64(0),
+                storm_left: 0,
+            }),
+            index_lag: AtomicU64::new(index_lag_secs.to_bits()),
+        }
+    }
+
+    /// The search index lag in seconds (0 = searches see writes at once).
+    pub fn index_lag(&self) -> f64 {
+        f64::from_bits(self.index_lag.load(Ordering::Relaxed))
+    }
+
+    /// The query parameters to ignore, if any.
+    pub fn ignored_params(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.settings.ignored_params.clone()
+    }
+
+    /// The configured long `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (s.settings.retry_after_secs > 0).then_some(s.settings.retry_after_secs)
+    }
+
     pub fn settings(&self) -> FaultSettings {
         self.state
             .lock()
@@ -124,6 +171,8 @@ impl Faults {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.rng = ChaCha8Rng::seed_from_u64(settings.seed);
         s.storm_left = settings.storm_429_requests;
+        self.index_lag
+            .store(settings.index_lag_secs.to_bits(), Ordering::Relaxed);
         s.settings = settings;
         Ok(())
     }

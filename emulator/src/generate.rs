@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::EmulatorConfig;
 use crate::json::Doc;
-use crate::store::prepare_generated_product;
-use crate::store::{CategoryRec, CustomerRec, OrderRec, ProductRec, Store, cents};
+use crate::store::{CategoryRec, CustomerRec, OrderIds, OrderRec, ProductRec, Store, cents};
+use crate::store::{choice_modifier, prepare_generated_product, selected_option, variation_price};
 
 /// 2026-01-01 00:00:00 UTC.
 pub const BASE_TIME: i64 = 1_767_225_600;
@@ -91,6 +91,29 @@ const CITIES: &[(&str, &str, &str, &str, &str)] = &[
     ("Berlin", "DE", "Germany", "BE", "Berlin"),
 ];
 const COLORS: &[&str] = &["Red", "Blue", "Black", "White"];
+/// Choice price modifiers of products whose variations inherit the price, cycled by choice.
+const SIZE_MODIFIERS: &[(f64, &str)] = &[
+    (0.0, "ABSOLUTE"),
+    (2.5, "ABSOLUTE"),
+    (10.0, "PERCENT"),
+    (15.0, "PERCENT"),
+    (4.0, "ABSOLUTE"),
+];
+const COLOR_MODIFIERS: &[(f64, &str)] = &[
+    (2.5, "ABSOLUTE"),
+    (-5.0, "PERCENT"),
+    (0.0, "ABSOLUTE"),
+    (10.0, "PERCENT"),
+];
+
+/// A price modifier as the docs write it: whole numbers without a fraction.
+fn modifier_json(m: f64) -> Value {
+    if m.fract() == 0.0 {
+        json!(m as i64)
+    } else {
+        json!(m)
+    }
+}
 const SIZES: &[&str] = &["S", "M", "L", "XL", "XXL"];
 
 fn pick<'a>(rng: &mut ChaCha8Rng, list: &[&'a str]) -> &'a str {
@@ -131,8 +154,15 @@ pub fn generate(config: &EmulatorConfig) -> Store {
     let category_ids = generate_categories(&mut store, &mut rng, config);
     let summaries = generate_products(&mut store, config, &category_ids);
     let customers = generate_customers(&mut store, &mut rng, config);
+    store.order_ids = OrderIds {
+        prefix: config.order_id_prefix.clone(),
+        suffix: config.order_id_suffix.clone(),
+        salt: config.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x0dd5_eed5,
+    };
     generate_orders(&mut store, config, &customers, &summaries);
+    store.all_events = config.webhook_events == crate::WebhookEvents::All;
     store.take_events();
+    store.take_touched();
     store
 }
 
@@ -308,21 +338,37 @@ fn product_chunk(plan: &ProductPlan<'_>, chunk: i64) -> Vec<(ProductRec, Product
             doc.insert("showOnFrontpage".into(), json!(rng.random_range(1..100)));
         }
         if v > 0 {
-            let option = |name: &str, kind: &str, values: Vec<String>| {
+            // One product in five sells its variations at the product's price plus the
+            // option choices' modifiers: no own price, SKU or stock.
+            let inherits = id % 5 == 0;
+            let option = |name: &str, kind: &str, values: Vec<String>, mods: &[(f64, &str)]| {
+                let choices: Vec<Value> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(n, t)| {
+                        let (m, kind) = if inherits { mods[n % mods.len()] } else { (0.0, "ABSOLUTE") };
+                        json!({"text": t, "textTranslated": {"en": t}, "priceModifier": modifier_json(m), "priceModifierType": kind})
+                    })
+                    .collect();
                 json!({
                     "type": kind, "name": name, "nameTranslated": {"en": name},
-                    "choices": values.iter().map(|t| json!({"text": t, "textTranslated": {"en": t}, "priceModifier": 0, "priceModifierType": "ABSOLUTE"})).collect::<Vec<_>>(),
-                    "defaultChoice": 0, "required": true,
+                    "choices": choices, "defaultChoice": 0, "required": true,
                 })
             };
             doc.insert(
                 "options".into(),
                 json!([
-                    option("Size", "SELECT", (0..sizes).map(size_label).collect()),
+                    option(
+                        "Size",
+                        "SELECT",
+                        (0..sizes).map(size_label).collect(),
+                        SIZE_MODIFIERS
+                    ),
                     option(
                         "Color",
                         "RADIO",
-                        COLORS[..colors].iter().map(|s| s.to_string()).collect()
+                        COLORS[..colors].iter().map(|s| s.to_string()).collect(),
+                        COLOR_MODIFIERS
                     ),
                 ]),
             );
@@ -346,6 +392,11 @@ fn product_chunk(plan: &ProductPlan<'_>, chunk: i64) -> Vec<(ProductRec, Product
                 }));
                 if rng.random_bool(0.2) {
                     c.insert("compareToPrice".into(), json!(cents(price * 1.5)));
+                }
+                if inherits {
+                    for field in ["sku", "quantity", "unlimited", "price"] {
+                        c.remove(field);
+                    }
                 }
                 combos.push(Value::Object(c));
             }
@@ -417,8 +468,14 @@ struct ProductSummary {
     variations: Vec<VariationSummary>,
 }
 
-/// (sku, price, [(option name, value)])
-type VariationSummary = (String, f64, Vec<(String, String)>);
+/// A variation as an order item shows it: what it sells at, its SKU (the product's when it
+/// has none) and its option choices with their price modifiers.
+struct VariationSummary {
+    id: i64,
+    sku: String,
+    price: f64,
+    options: Vec<(String, String, (f64, &'static str))>,
+}
 
 /// One chunk of built orders, each with the customer whose order count it raises.
 type OrderChunk = Vec<(OrderRec, Option<i64>)>;
@@ -429,16 +486,24 @@ impl ProductSummary {
         let list = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
         let variations = list(doc.get("combinations"))
             .iter()
+            .filter_map(Value::as_object)
             .map(|c| {
                 let options = list(c.get("options"))
                     .iter()
-                    .map(|o| (s(o.get("name")), s(o.get("value"))))
+                    .map(|o| {
+                        let (name, value) = (s(o.get("name")), s(o.get("value")));
+                        let modifier = choice_modifier(doc, &name, &value);
+                        (name, value, modifier)
+                    })
                     .collect();
-                (
-                    s(c.get("sku")),
-                    c.get("price").and_then(Value::as_f64).unwrap_or(0.0),
+                VariationSummary {
+                    id: c.get("id").and_then(Value::as_i64).unwrap_or(0),
+                    sku: c
+                        .get("sku")
+                        .map_or_else(|| s(doc.get("sku")), |v| s(Some(v))),
+                    price: variation_price(doc, c),
                     options,
-                )
+                }
             })
             .collect();
         ProductSummary {
@@ -461,7 +526,8 @@ struct OrderPlan<'a> {
     seed: u64,
     store_id: u64,
     m: i64,
-    first_number: i64,
+    first_seq: i64,
+    ids: &'a OrderIds,
     first_item: i64,
     customers: &'a [(i64, String, String)],
     products: &'a [ProductSummary],
@@ -478,7 +544,8 @@ fn generate_orders(
         seed: config.seed,
         store_id: config.store_id,
         m: config.orders as i64,
-        first_number: store.next.order_number,
+        first_seq: store.next.order_seq,
+        ids: &store.order_ids,
         first_item: store.next.order_item + 1,
         customers,
         products,
@@ -499,7 +566,7 @@ fn generate_orders(
         }
         store.insert_order_rec(rec);
     }
-    store.next.order_number += m;
+    store.next.order_seq += m;
     store.next.order_item = first_item + m * 3;
 }
 
@@ -511,7 +578,7 @@ fn order_chunk(plan: &OrderPlan<'_>, chunk: i64) -> OrderChunk {
     let start = chunk * ORDER_CHUNK;
     let mut out = Vec::with_capacity(ORDER_CHUNK as usize);
     for i in start..(start + ORDER_CHUNK).min(m) {
-        let number = plan.first_number + i;
+        let ident = plan.ids.of(plan.first_seq + i);
         let created = BASE_TIME - (m - i + 1) * 1_800;
         let updated = updated_after(rng, created, 5 * 86_400);
         let payment = match rng.random_range(0..100) {
@@ -534,41 +601,41 @@ fn order_chunk(plan: &OrderPlan<'_>, chunk: i64) -> OrderChunk {
             Some((_, n, e)) => (n.clone(), e.clone()),
             None => (
                 "Guest Shopper".to_string(),
-                format!("guest{number}@example.com"),
+                format!("guest{}@example.com", ident.seq),
             ),
         };
         let mut items = Vec::new();
         for k in 0..rng.random_range(1..=3i64) {
             let item_id = plan.first_item + i * 3 + k;
             let qty = rng.random_range(1..4);
-            let (pid, pname, sku, price, opts, cat) = if plan.products.is_empty() {
-                (
-                    0,
-                    "Gift card".to_string(),
-                    "GIFT".to_string(),
-                    25.0,
-                    vec![],
-                    0,
-                )
+            let (pid, pname, sku, price, opts, cat, variation) = if plan.products.is_empty() {
+                let gift = ("Gift card".to_string(), "GIFT".to_string());
+                (0, gift.0, gift.1, 25.0, vec![], 0, None)
             } else {
                 let p = &plan.products[rng.random_range(0..plan.products.len())];
                 let (mut sku, mut price, mut opts) = (p.sku.clone(), p.price, Vec::new());
+                let mut variation = None;
                 if !p.variations.is_empty() && rng.random_bool(0.6) {
-                    let (vsku, vprice, options) =
-                        &p.variations[rng.random_range(0..p.variations.len())];
-                    sku = vsku.clone();
-                    price = *vprice;
-                    for (oname, value) in options {
-                        opts.push(json!({
-                            "name": oname, "type": "CHOICE", "value": value, "valuesArray": [value],
-                            "selections": [{"selectionTitle": value, "selectionModifier": 0, "selectionModifierType": "ABSOLUTE"}],
-                        }));
+                    let v = &p.variations[rng.random_range(0..p.variations.len())];
+                    sku = v.sku.clone();
+                    price = v.price;
+                    variation = Some(v.id);
+                    for (oname, value, modifier) in &v.options {
+                        opts.push(selected_option(oname, value, *modifier));
                     }
                 }
-                (p.id, p.name.clone(), sku, price, opts, p.category)
+                (
+                    p.id,
+                    p.name.clone(),
+                    sku,
+                    price,
+                    opts,
+                    p.category,
+                    variation,
+                )
             };
             let img = format!("https://images.example.com/{store_id}/{pid}");
-            items.push(json!({
+            let mut item = json!({
                 "id": item_id, "productId": pid, "categoryId": cat, "price": price, "productPrice": price,
                 "sku": sku, "quantity": qty, "shortDescription": "", "tax": cents(price * 0.1), "shipping": 0,
                 "quantityInStock": 0, "name": pname, "isShippingRequired": true, "weight": 0.5,
@@ -579,7 +646,11 @@ fn order_chunk(plan: &OrderPlan<'_>, chunk: i64) -> OrderChunk {
                     "taxOnDiscountedSubtotal": cents(price * 0.1 * qty as f64), "taxOnShipping": 0, "includeInPrice": false}],
                 "dimensions": {"length": 10, "width": 10, "height": 5}, "couponAmount": 0,
                 "discounts": [],
-            }));
+            });
+            if let Some(cid) = variation {
+                item["combinationId"] = json!(cid);
+            }
+            items.push(item);
         }
         let subtotal = cents(
             items
@@ -590,7 +661,7 @@ fn order_chunk(plan: &OrderPlan<'_>, chunk: i64) -> OrderChunk {
         let tax = cents(subtotal * 0.1);
         let shipping_rate = 5.0;
         let total = cents(subtotal + tax + shipping_rate);
-        let mut doc = crate::store::order_defaults(number, &crate::store::order_string_id(number));
+        let mut doc = crate::store::order_defaults(&ident);
         let person = person(rng, &name);
         let extra = obj(json!({
             "subtotal": subtotal, "total": total, "usdTotal": total, "tax": tax,
@@ -636,7 +707,7 @@ fn order_chunk(plan: &OrderPlan<'_>, chunk: i64) -> OrderChunk {
         let counted = customer
             .filter(|_| payment != "INCOMPLETE")
             .map(|(cid, _, _)| *cid);
-        out.push((crate::store::finish_order(doc), counted));
+        out.push((crate::store::finish_order(doc, ident), counted));
     }
     out
 }

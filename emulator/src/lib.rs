@@ -12,8 +12,10 @@
 //! - `server`: accept loop, API gate (rate limit, faults, auth, stats), gzip.
 //! - `control`: the `/_emulator/...` control plane.
 //! - `webhooks`: signed, retried, optionally duplicated/reordered webhook delivery.
-//! - `faults`, `ratelimit`, `stats`: fault injection, token bucket, counters.
+//! - `faults`, `ratelimit`, `stats`: fault injection, token bucket and cool-down, counters.
+//! - `lag`: the search index that follows writes late (`--index-lag`).
 //! - `gzip`: gzip responses assembled from cached per-product deflate pieces.
+//! - `fields`: the `responseFields=` selection applied to answers.
 //! - `query`, `dates`, `json`, `error`: parameter parsing, date formats, document helpers, errors.
 
 #![recursion_limit = "256"]
@@ -24,9 +26,11 @@ mod control;
 mod dates;
 mod error;
 mod faults;
+mod fields;
 mod generate;
 mod gzip;
 mod json;
+mod lag;
 mod query;
 mod ratelimit;
 mod routes;
@@ -68,7 +72,34 @@ pub struct EmulatorConfig {
     /// How long a batch `deduplicationKey` is remembered, before `time_scale` (Ecwid: one
     /// hour); 0 switches deduplication off.
     pub batch_dedup_secs: u64,
+    // The current platform (CONTRACT.md section 17):
+    /// Store prefix and suffix of orders' public string ids (`id`, `vendorOrderNumber`).
+    pub order_id_prefix: String,
+    pub order_id_suffix: String,
+    /// Honour `orderNumber=` lists on `GET /orders`; live Ecwid ignores them (default off).
+    pub honor_order_number_filter: bool,
+    /// Seconds before searches see a write (id reads see it at once); also a fault setting.
+    pub index_lag_secs: f64,
+    /// The mirrored event types only, or every realistic one (`invoice.*`, `discount_coupon.*`).
+    pub webhook_events: WebhookEvents,
+    /// Accept the `token` query parameter, which the platform refuses since 2025-03-20.
+    pub accept_query_token: bool,
+    /// `/deleted` lists forget entries older than this (default 180 days).
+    pub deleted_retention_secs: u64,
 }
+
+/// Which webhooks changes send (`--webhook-events`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WebhookEvents {
+    /// `product.*`, `category.*`, `order.*`, `unfinished_order.*`, `customer.*`.
+    #[default]
+    Mirrored,
+    /// Also the side events a real store sends with them (see the README).
+    All,
+}
+
+/// Six months of 30 days.
+pub const DEFAULT_DELETED_RETENTION_SECS: u64 = 180 * 86_400;
 
 #[derive(Clone, Copy, Debug)]
 pub struct RateLimit {
@@ -95,6 +126,13 @@ impl Default for EmulatorConfig {
             }),
             time_scale: 1.0,
             batch_dedup_secs: 3600,
+            order_id_prefix: String::new(),
+            order_id_suffix: String::new(),
+            honor_order_number_filter: false,
+            index_lag_secs: 0.0,
+            webhook_events: WebhookEvents::Mirrored,
+            accept_query_token: false,
+            deleted_retention_secs: DEFAULT_DELETED_RETENTION_SECS,
         }
     }
 }

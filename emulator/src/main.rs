@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use ecwid_emulator::{Emulator, EmulatorConfig, RateLimit};
+use ecwid_emulator::{
+    DEFAULT_DELETED_RETENTION_SECS, Emulator, EmulatorConfig, RateLimit, WebhookEvents,
+};
 
 /// A local Ecwid REST API v3 + webhook sender for tests, demos and benchmarks.
 #[derive(Parser, Debug)]
@@ -14,7 +16,7 @@ struct Args {
     listen: SocketAddr,
     #[arg(long, default_value_t = 1003)]
     store_id: u64,
-    /// The access token clients must present (`token=` or `Authorization: Bearer`).
+    /// The access token clients must present (`Authorization: Bearer`).
     #[arg(long, default_value = "secret_test")]
     token: String,
     /// The app's client secret that signs webhooks.
@@ -49,6 +51,27 @@ struct Args {
     /// Seconds a batch `deduplicationKey` is remembered (divided by --time-scale); 0 = off.
     #[arg(long, default_value_t = 3600)]
     batch_dedup_secs: u64,
+    /// Prefix of orders' public string ids.
+    #[arg(long, default_value = "")]
+    order_id_prefix: String,
+    /// Suffix of orders' public string ids.
+    #[arg(long, default_value = "")]
+    order_id_suffix: String,
+    /// Filter `GET /orders` by `orderNumber=` lists (live Ecwid ignores the parameter).
+    #[arg(long)]
+    honor_order_number_filter: bool,
+    /// Seconds before searches see a write (reads by id see it at once).
+    #[arg(long, default_value_t = 0.0)]
+    index_lag: f64,
+    /// `mirrored` (product, category, order, unfinished order, customer) or `all`.
+    #[arg(long, default_value = "mirrored", value_parser = ["mirrored", "all"])]
+    webhook_events: String,
+    /// Accept the `token` query parameter (refused with 403 otherwise, as live).
+    #[arg(long)]
+    accept_query_token: bool,
+    /// Seconds `/deleted` lists keep an entry.
+    #[arg(long, default_value_t = DEFAULT_DELETED_RETENTION_SECS)]
+    deleted_retention: u64,
 }
 
 #[tokio::main]
@@ -65,6 +88,12 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!(
             "--time-scale must be a positive number, got {}",
             a.time_scale
+        );
+    }
+    if !(a.index_lag.is_finite() && (0.0..=86_400.0).contains(&a.index_lag)) {
+        anyhow::bail!(
+            "--index-lag must be between 0 and 86400, got {}",
+            a.index_lag
         );
     }
     let config = EmulatorConfig {
@@ -84,6 +113,16 @@ async fn main() -> anyhow::Result<()> {
         }),
         time_scale: a.time_scale,
         batch_dedup_secs: a.batch_dedup_secs,
+        order_id_prefix: a.order_id_prefix,
+        order_id_suffix: a.order_id_suffix,
+        honor_order_number_filter: a.honor_order_number_filter,
+        index_lag_secs: a.index_lag,
+        webhook_events: match a.webhook_events.as_str() {
+            "all" => WebhookEvents::All,
+            _ => WebhookEvents::Mirrored,
+        },
+        accept_query_token: a.accept_query_token,
+        deleted_retention_secs: a.deleted_retention,
     };
     let emulator = Emulator::start(a.listen, config)
         .await

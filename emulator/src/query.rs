@@ -20,6 +20,12 @@ impl Query {
         Ok(Query { pairs })
     }
 
+    /// Drops every parameter named in `names`.
+    pub fn without(mut self, names: &[String]) -> Query {
+        self.pairs.retain(|(k, _)| !names.contains(k));
+        self
+    }
+
     /// The first value of `name`; an empty value counts as absent.
     pub fn str(&self, name: &str) -> Option<&str> {
         self.pairs

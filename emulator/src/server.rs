@@ -55,7 +55,7 @@ fn dropped() -> Response {
 fn too_many(retry_after: u64) -> Response {
     let mut resp = json_response(
         StatusCode::TOO_MANY_REQUESTS,
-        r#"{"errorMessage":"Too many requests"}"#,
+        r#"{"errorMessage":"Too many requests","errorCode":"RATE_LIMITED"}"#,
     );
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
@@ -145,10 +145,25 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-fn token_of(query: &Query, headers: &HeaderMap) -> Option<String> {
+/// The token of a request. The `token` query parameter is refused unless the emulator was
+/// told to accept it (the platform stopped accepting it on 2025-03-20).
+fn token_of(
+    query: &Query,
+    headers: &HeaderMap,
+    accept_query: bool,
+) -> Result<Option<String>, ApiError> {
     if let Some(t) = query.str("token") {
-        return Some(t.to_string());
+        if !accept_query {
+            return Err(ApiError::forbidden(
+                "The token query parameter is no longer accepted: send Authorization: Bearer <token>",
+            ));
+        }
+        return Ok(Some(t.to_string()));
     }
+    Ok(bearer(headers))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
     let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = auth.split_once(' ')?;
     scheme
@@ -186,10 +201,22 @@ async fn api_call(
     store_part: &str,
     api_path: &str,
 ) -> Response {
+    if let Some(left) = app.cooldown.remaining() {
+        app.stats
+            .early_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return too_many(left);
+    }
+    // A configured cool-down replaces the limiter's own wait and the storms' 1 second.
+    let throttle = |computed: u64| {
+        let secs = app.faults.retry_after().unwrap_or(computed);
+        app.cooldown.announce(secs);
+        too_many(secs)
+    };
     if let Some(limiter) = &app.limiter
         && let Err(retry_after) = limiter.check()
     {
-        return too_many(retry_after);
+        return throttle(retry_after);
     }
     let mutating = *method != Method::GET;
     let fault = app.faults.decide(api_path, mutating);
@@ -200,15 +227,18 @@ async fn api_call(
         return error_response(&e);
     }
     match fault.action {
-        FaultAction::Storm429 => return too_many(1),
+        FaultAction::Storm429 => return throttle(1),
         FaultAction::DropBefore => return dropped(),
         _ => {}
     }
     let query = match Query::parse(req.uri().query()) {
-        Ok(q) => q,
+        Ok(q) => q.without(&app.faults.ignored_params()),
         Err(e) => return error_response(&e),
     };
-    let token = token_of(&query, req.headers());
+    let token = match token_of(&query, req.headers(), app.config.accept_query_token) {
+        Ok(t) => t,
+        Err(e) => return error_response(&e),
+    };
     let gzip = accepts_gzip(req.headers());
     let access = if token.as_deref() == Some(app.config.token.as_str()) {
         Access::Private

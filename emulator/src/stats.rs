@@ -20,6 +20,8 @@ pub struct Stats {
     pub webhooks_sent: AtomicU64,
     pub webhooks_delivered: AtomicU64,
     pub webhooks_failed: AtomicU64,
+    /// API requests that arrived while an announced `Retry-After` had not yet passed.
+    pub early_requests: AtomicU64,
 }
 
 impl Stats {
@@ -42,6 +44,7 @@ impl Stats {
             "requests_total": c.total,
             "requests": c.requests,
             "status": status,
+            "early_requests": self.early_requests.load(Ordering::Relaxed),
             "webhooks": {
                 "sent": self.webhooks_sent.load(Ordering::Relaxed),
                 "delivered": self.webhooks_delivered.load(Ordering::Relaxed),
@@ -55,5 +58,6 @@ impl Stats {
         self.webhooks_sent.store(0, Ordering::Relaxed);
         self.webhooks_delivered.store(0, Ordering::Relaxed);
         self.webhooks_failed.store(0, Ordering::Relaxed);
+        self.early_requests.store(0, Ordering::Relaxed);
     }
 }

@@ -76,14 +76,20 @@ async fn walking_offset_returns_every_product_exactly_once() {
     );
 
     let orders = h.walk("/orders", 7).await;
-    let numbers = ids(&orders, "orderNumber");
-    assert!(numbers.windows(2).all(|w| w[0] < w[1]));
-    let customers = h.walk("/customers", 3).await;
-    assert_eq!(
-        customers.len(),
-        10,
-        "customers default to limit 10 but paging covers them all"
+    let created = ids(&orders, "createTimestamp");
+    assert!(
+        created.windows(2).all(|w| w[0] < w[1]),
+        "orders are listed in creation order"
     );
+    let numbers = ids(&orders, "orderNumber");
+    assert!(
+        numbers.windows(2).any(|w| w[0] > w[1]),
+        "internal ids are not sequential"
+    );
+    let customers = h.walk("/customers", 3).await;
+    assert_eq!(customers.len(), 10, "paging covers every customer");
+    let page = h.ok(Method::GET, "/customers", None).await;
+    assert_eq!(page["limit"], json!(100), "customers default to limit 100");
 }
 
 #[tokio::test]
@@ -300,7 +306,7 @@ async fn inventory_deltas_may_go_negative_with_a_warning() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| p["unlimited"] == json!(false))
+        .find(|p| p["unlimited"] == json!(false) && p["combinations"][0]["sku"].is_string())
         .unwrap()
         .clone();
     let id = p["id"].as_i64().unwrap();
@@ -397,6 +403,8 @@ async fn storefront_sale_decrements_the_right_stock() {
         .unwrap()
         .iter()
         .filter(|p| p["unlimited"] == json!(false) && p["quantity"].as_i64().unwrap() >= 2)
+        // variations with their own SKU and stock
+        .filter(|p| p["combinations"][0]["sku"].is_string())
         .cloned()
         .collect();
     let (a, b) = (&tracked[0], &tracked[1]);
@@ -519,24 +527,26 @@ async fn unfinished_orders_are_hidden_unless_asked_for() {
                 || o["paymentStatus"] == json!("INCOMPLETE"))
     );
 
+    // ids= takes public and internal ids, mixed, and ignores other filters
     let wanted: Vec<i64> = vec![
-        all[3]["orderNumber"].as_i64().unwrap(),
-        all[1]["orderNumber"].as_i64().unwrap(),
+        all[3]["internalId"].as_i64().unwrap(),
+        all[1]["internalId"].as_i64().unwrap(),
     ];
     let page = h
         .ok(
             Method::GET,
             &format!(
-                "/orders?orderNumber={},{}&paymentStatus=REFUNDED",
-                wanted[0], wanted[1]
+                "/orders?ids={},{}&paymentStatus=REFUNDED",
+                all[3]["id"].as_str().unwrap(),
+                wanted[1]
             ),
             None,
         )
         .await;
     assert_eq!(
-        ids(page["items"].as_array().unwrap(), "orderNumber"),
+        ids(page["items"].as_array().unwrap(), "internalId"),
         wanted,
-        "orderNumber ignores other filters"
+        "ids ignores other filters"
     );
 }
 
@@ -674,10 +684,8 @@ async fn batch_runs_in_order_and_stops_on_first_failure() {
 async fn bad_input_gets_documented_4xx_never_a_crash() {
     let h = start(small_config()).await;
     let raw = |method: Method, path: &str, body: &'static str| {
-        let url = format!("{}{}?token={}", h.base, path, h.token);
         let req = h
-            .client
-            .request(method, url)
+            .request(method, path, &h.token)
             .header("Content-Type", "application/json")
             .body(body);
         async move {
@@ -771,9 +779,16 @@ async fn bad_input_gets_documented_4xx_never_a_crash() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    let other = format!("{}/9999/products?token={TOKEN}", h.emu.api_base());
+    let other = format!("{}/9999/products", h.emu.api_base());
     assert_eq!(
-        h.client.get(other).send().await.unwrap().status().as_u16(),
+        h.client
+            .get(other)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
         403
     );
     let (status, _) = h
@@ -788,8 +803,7 @@ async fn bad_input_gets_documented_4xx_never_a_crash() {
 
     // 415 for a body that is not JSON
     let resp = h
-        .client
-        .put(format!("{}/products/1?token={TOKEN}", h.base))
+        .request(Method::PUT, "/products/1", TOKEN)
         .header("Content-Type", "text/plain")
         .body("price=1")
         .send()
@@ -883,7 +897,7 @@ async fn control_plane_state_stats_reset_and_gzip() {
 
     // no_gzip: another crate of the workspace may switch reqwest's transparent decoding on.
     let raw_client = reqwest::Client::builder().no_gzip().build().unwrap();
-    let v = gzipped_json(&raw_client, &format!("{}/products?token={TOKEN}", h.base)).await;
+    let v = gzipped_json(&raw_client, &format!("{}/products", h.base), TOKEN).await;
     assert_eq!(v["total"], json!(50));
 
     // Pre-compressed product pages and layer-compressed other pages decode to exactly the
@@ -901,23 +915,29 @@ async fn control_plane_state_stats_reset_and_gzip() {
         (TOKEN, "/orders?limit=3"),
         (TOKEN, "/categories"),
     ] {
-        let url = format!("{}{path}&token={token}", h.base).replace("categories&", "categories?");
+        let url = format!("{}{path}", h.base);
         let plain: Value = raw_client
             .get(&url)
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        assert_eq!(gzipped_json(&raw_client, &url).await, plain, "{path}");
+        assert_eq!(
+            gzipped_json(&raw_client, &url, token).await,
+            plain,
+            "{path}"
+        );
     }
 }
 
 /// GETs `url` asking for gzip, checks the answer is gzip-encoded and decodes it.
-async fn gzipped_json(raw_client: &reqwest::Client, url: &str) -> Value {
+async fn gzipped_json(raw_client: &reqwest::Client, url: &str, token: &str) -> Value {
     let resp = raw_client
         .get(url)
+        .bearer_auth(token)
         .header("Accept-Encoding", "gzip")
         .send()
         .await

@@ -30,13 +30,15 @@ async fn binary_announces_its_address_and_serves() {
         .map(str::to_string);
     let result = async {
         let url = url.ok_or_else(|| format!("unexpected first line: {line:?}"))?;
-        let body: serde_json::Value =
-            reqwest::get(format!("{url}/api/v3/1003/products?token=secret_test"))
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
+        let body: serde_json::Value = reqwest::Client::new()
+            .get(format!("{url}/api/v3/1003/products"))
+            .bearer_auth("secret_test")
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
         if body["total"] != 5 {
             return Err(format!("unexpected body {body}"));
         }

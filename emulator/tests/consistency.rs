@@ -14,9 +14,21 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_keep_the_store_consistent() {
+    concurrent_writes(0.0).await;
+}
+
+/// The lagging search index replays the same writes: once the lag has passed, searches show
+/// exactly the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_search_index_catches_up_with_concurrent_writes() {
+    concurrent_writes(0.3).await;
+}
+
+async fn concurrent_writes(index_lag_secs: f64) {
     let h = Arc::new(
         start(EmulatorConfig {
             products: 80,
+            index_lag_secs,
             ..small_config()
         })
         .await,
@@ -125,8 +137,23 @@ async fn concurrent_writes_keep_the_store_consistent() {
     }
 
     // The update index agrees with the documents: a full UPDATED_TIME_ASC walk is sorted and
-    // complete.
-    let walked = h.walk("/products?sortBy=UPDATED_TIME_ASC", 100).await;
+    // complete (once the search index has caught up).
+    let by_id: HashMap<i64, &Value> = products
+        .iter()
+        .map(|p| (p["id"].as_i64().unwrap(), p))
+        .collect();
+    let walked = wait_for(
+        "searches to show the store",
+        std::time::Duration::from_secs(10),
+        || async {
+            let walked = h.walk("/products?sortBy=UPDATED_TIME_ASC", 100).await;
+            walked
+                .iter()
+                .all(|p| by_id.get(&p["id"].as_i64().unwrap()) == Some(&p))
+                .then_some(walked)
+        },
+    )
+    .await;
     let keys: Vec<(i64, i64)> = walked
         .iter()
         .map(|p| {
@@ -138,10 +165,6 @@ async fn concurrent_writes_keep_the_store_consistent() {
         .collect();
     assert_eq!(keys.len(), 80);
     assert!(keys.windows(2).all(|w| w[0] < w[1]));
-    let by_id: HashMap<i64, &Value> = products
-        .iter()
-        .map(|p| (p["id"].as_i64().unwrap(), p))
-        .collect();
     for p in &walked {
         assert_eq!(
             &p,

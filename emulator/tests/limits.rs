@@ -23,8 +23,7 @@ async fn a_burst_beyond_the_bucket_gets_429_with_retry_after() {
     let mut retry_after = None;
     for _ in 0..15 {
         let resp = h
-            .client
-            .get(format!("{}/products?limit=1&token={TOKEN}", h.base))
+            .request(Method::GET, "/products?limit=1", TOKEN)
             .send()
             .await
             .unwrap();
@@ -36,6 +35,7 @@ async fn a_burst_beyond_the_bucket_gets_429_with_retry_after() {
                 .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
             let body: Value = resp.json().await.unwrap();
             assert!(body["errorMessage"].is_string());
+            assert_eq!(body["errorCode"], json!("RATE_LIMITED"));
         }
     }
     assert_eq!(
@@ -51,33 +51,102 @@ async fn a_burst_beyond_the_bucket_gets_429_with_retry_after() {
     let (status, stats) = h.control(Method::GET, "/_emulator/stats", None).await;
     assert_eq!(status, 200);
     assert_eq!(stats["status"]["429"], json!(5));
+    assert_eq!(
+        stats["early_requests"],
+        json!(4),
+        "the four requests after the first 429 came before its Retry-After"
+    );
+}
+
+/// One request, returning its status and its `Retry-After` in seconds.
+async fn throttled(h: &Harness) -> (u16, Option<u64>) {
+    let resp = h
+        .request(Method::GET, "/products?limit=1", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+    (resp.status().as_u16(), retry_after)
+}
+
+async fn early_requests(h: &Harness) -> Value {
+    h.control(Method::GET, "/_emulator/stats", None).await.1["early_requests"].clone()
 }
 
 #[tokio::test]
-async fn a_429_storm_answers_the_next_n_requests() {
+async fn a_429_storm_answers_the_next_n_requests_of_a_client_that_waits() {
     let h = start(small_config()).await;
     h.control(
         Method::PUT,
         "/_emulator/faults",
-        Some(&json!({"storm_429_requests": 3})),
+        Some(&json!({"storm_429_requests": 2})),
     )
     .await;
-    let mut got = Vec::new();
-    for _ in 0..4 {
-        let resp = h
-            .client
-            .get(format!("{}/products?limit=1&token={TOKEN}", h.base))
-            .send()
-            .await
-            .unwrap();
-        if resp.status().as_u16() == 429 {
-            assert_eq!(resp.headers().get("retry-after").unwrap(), "1");
-        }
-        got.push(resp.status().as_u16());
-    }
-    assert_eq!(got, vec![429, 429, 429, 200]);
+    assert_eq!(throttled(&h).await, (429, Some(1)));
+    // Not waiting is refused (and counted) without using up the storm.
+    assert_eq!(throttled(&h).await.0, 429);
+    assert_eq!(early_requests(&h).await, json!(1));
+    // Waiting out Retry-After is the protocol under test, not a race.
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    assert_eq!(
+        throttled(&h).await,
+        (429, Some(1)),
+        "the storm's second 429"
+    );
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    assert_eq!(throttled(&h).await, (200, None));
+    assert_eq!(early_requests(&h).await, json!(1));
     let (_, faults) = h.control(Method::GET, "/_emulator/faults", None).await;
-    assert_eq!(faults["storm_429_requests"], json!(3));
+    assert_eq!(faults["storm_429_requests"], json!(2));
+}
+
+#[tokio::test]
+async fn a_long_cooldown_is_announced_and_enforced() {
+    let h = start(EmulatorConfig {
+        rate_limit: Some(RateLimit {
+            per_minute: 6000,
+            burst: 2,
+        }),
+        ..small_config()
+    })
+    .await;
+    h.control(
+        Method::PUT,
+        "/_emulator/faults",
+        Some(&json!({"retry_after_secs": 90})),
+    )
+    .await;
+    assert_eq!(throttled(&h).await.0, 200);
+    assert_eq!(throttled(&h).await.0, 200);
+    assert_eq!(throttled(&h).await, (429, Some(90)), "the limiter's 429");
+    // The bucket refills in 10 ms, but the store keeps refusing until the cool-down ends.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (status, retry_after) = throttled(&h).await;
+    assert_eq!(status, 429);
+    assert!((89..=90).contains(&retry_after.unwrap()), "{retry_after:?}");
+    assert_eq!(early_requests(&h).await, json!(1));
+
+    // Storms use the configured cool-down too.
+    let s = start(small_config()).await;
+    s.control(
+        Method::PUT,
+        "/_emulator/faults",
+        Some(&json!({"storm_429_requests": 1, "retry_after_secs": 90})),
+    )
+    .await;
+    assert_eq!(throttled(&s).await, (429, Some(90)));
+    assert_eq!(early_requests(&s).await, json!(0));
+    let (status, _) = s
+        .control(
+            Method::PUT,
+            "/_emulator/faults",
+            Some(&json!({"retry_after_secs": 100000})),
+        )
+        .await;
+    assert_eq!(status, 400);
 }
 
 async fn statuses(h: &Harness, n: usize, path: &str) -> Vec<u16> {
@@ -136,10 +205,11 @@ async fn dropped_connections_before_and_after_applying() {
     let put_price = |price: f64| {
         // A fresh client each time, so no pooled connection hides the drop.
         let client = reqwest::Client::new();
-        let url = format!("{}/products/1?token={TOKEN}", h.base);
+        let url = format!("{}/products/1", h.base);
         async move {
             client
                 .put(url)
+                .bearer_auth(TOKEN)
                 .header("Content-Type", "application/json")
                 .body(json!({ "price": price }).to_string())
                 .send()
@@ -205,4 +275,21 @@ async fn added_latency_delays_answers() {
         t.elapsed() < Duration::from_millis(150),
         "control plane is not delayed"
     );
+}
+
+#[tokio::test]
+async fn ignored_params_are_dropped_as_unknown_parameters_are() {
+    let h = start(small_config()).await;
+    let (_, filtered) = h.get("/products?productId=1,2").await;
+    assert_eq!(filtered["total"], json!(2));
+    h.control(
+        Method::PUT,
+        "/_emulator/faults",
+        Some(&json!({"ignored_params": ["productId"]})),
+    )
+    .await;
+    let (status, unfiltered) = h.get("/products?productId=1,2").await;
+    assert_eq!(status, 200);
+    let all = h.state().await["products"].as_array().unwrap().len();
+    assert_eq!(unfiltered["total"], json!(all), "the unfiltered listing");
 }

@@ -84,8 +84,9 @@ async fn wait_for_event(r: &Receiver, event_type: &str, entity: i64) -> Delivery
     .await
 }
 
-/// Webhook samples for events the emulator never emits (no app install flow, no profile).
-const NOT_EMULATED: &[&str] = &[
+/// Webhook samples of events no change raises (no app install flow, no profile edits):
+/// `POST /_emulator/webhooks/send` sends them, see `any_event_type_is_sent_on_demand`.
+const SENT_ON_DEMAND: &[&str] = &[
     "webhook-application-installed.json",
     "webhook-application-uninstalled.json",
     "webhook-profile-subscription-status-changed.json",
@@ -160,7 +161,7 @@ async fn every_change_sends_a_signed_webhook_shaped_like_the_samples() {
         .await;
     expected.push(("webhook-order-deleted.json", "order.deleted", number));
 
-    let unfinished = h
+    let created = h
         .ok(
             Method::POST,
             "/orders",
@@ -168,9 +169,9 @@ async fn every_change_sends_a_signed_webhook_shaped_like_the_samples() {
                 &json!({"paymentStatus": "INCOMPLETE", "fulfillmentStatus": "AWAITING_PROCESSING"}),
             ),
         )
-        .await["id"]
-        .as_i64()
-        .unwrap();
+        .await;
+    let unfinished = created["id"].as_i64().unwrap();
+    let unfinished_id = created["orderId"].clone();
     expected.push((
         "webhook-unfinished-order-created.json",
         "unfinished_order.created",
@@ -234,6 +235,31 @@ async fn every_change_sends_a_signed_webhook_shaped_like_the_samples() {
         updated.body["data"]["newFulfillmentStatus"],
         json!("SHIPPED")
     );
+    // Order events name the internal id and carry the public one; unfinished ones the cart.
+    for (event_type, entity) in [
+        ("order.updated", number),
+        ("order.deleted", number),
+        ("unfinished_order.created", unfinished),
+        ("unfinished_order.updated", unfinished),
+        ("unfinished_order.deleted", unfinished),
+    ] {
+        let d = wait_for_event(&r, event_type, entity).await;
+        let public = if entity == number {
+            finished["id"].clone()
+        } else {
+            unfinished_id.clone()
+        };
+        assert_eq!(d.body["data"]["orderId"], public, "{event_type}");
+        let cart = d.body["data"].get("cartId");
+        assert_eq!(
+            cart.is_some(),
+            event_type.starts_with("unfinished"),
+            "{event_type}"
+        );
+        if let Some(cart) = cart {
+            assert_eq!(cart.as_str().unwrap().len(), 36, "a UUID");
+        }
+    }
     assert_eq!(
         updated.body["data"]["oldPaymentStatus"],
         finished["paymentStatus"]
@@ -245,7 +271,7 @@ async fn every_change_sends_a_signed_webhook_shaped_like_the_samples() {
         if name.starts_with("webhook-") {
             assert!(
                 expected.iter().any(|(s, _, _)| *s == name)
-                    || NOT_EMULATED.contains(&name.as_str()),
+                    || SENT_ON_DEMAND.contains(&name.as_str()),
                 "webhook sample {name} is not covered"
             );
         }
@@ -425,4 +451,172 @@ fn contract_signature_test_vector() {
         ),
         "AT6vx56ZwtETOr5EEUtgZC3aJqzCZ1Ccl++RUFVEjP4="
     );
+}
+
+#[tokio::test]
+async fn any_event_type_is_sent_on_demand() {
+    let (r, url) = receiver().await;
+    let h = start(small_config()).await;
+    let send = |body: Value| {
+        let h = &h;
+        async move {
+            h.control(Method::POST, "/_emulator/webhooks/send", Some(&body))
+                .await
+        }
+    };
+    let (status, _) = send(json!({"eventType": "review.created"})).await;
+    assert_eq!(status, 409, "no webhook URL yet");
+    h.control(
+        Method::PUT,
+        "/_emulator/webhooks",
+        Some(&json!({"url": url})),
+    )
+    .await;
+
+    for (sample_name, request) in [
+        (
+            "webhook-application-installed.json",
+            json!({"eventType": "application.installed"}),
+        ),
+        (
+            "webhook-application-uninstalled.json",
+            json!({"eventType": "application.uninstalled"}),
+        ),
+        (
+            "webhook-profile-updated.json",
+            json!({"eventType": "profile.updated"}),
+        ),
+        (
+            "webhook-profile-subscription-status-changed.json",
+            json!({"eventType": "profile.subscriptionStatusChanged",
+                "data": {"oldSubscriptionName": "ECWID_BUSINESS", "newSubscriptionName": "ECWID_UNLIMITED"}}),
+        ),
+    ] {
+        let (status, v) = send(request.clone()).await;
+        assert_eq!(status, 200, "{v}");
+        let event_type = request["eventType"].as_str().unwrap();
+        let d = wait_for("the sent event", Duration::from_secs(10), || async {
+            deliveries(&r)
+                .into_iter()
+                .find(|d| d.body["eventType"] == json!(event_type))
+        })
+        .await;
+        assert_shape(sample_name, &d.body, &[]);
+        assert_eq!(d.query, format!("eventtype={event_type}"));
+        let expected_entity = if event_type.starts_with("application.") {
+            json!("1003")
+        } else {
+            json!(1003)
+        };
+        assert_eq!(d.body["entityId"], expected_entity, "{event_type}");
+        let created = d.body["eventCreated"].as_i64().unwrap();
+        let id = d.body["eventId"].as_str().unwrap();
+        assert_eq!(d.signature, signature("test_client_secret", created, id));
+    }
+
+    let review = json!({"eventType": "review.updated", "entityId": 42,
+        "data": {"productId": 1, "orderId": 5, "status": "PUBLISHED"}});
+    send(review.clone()).await;
+    send(review.clone()).await;
+    let copies = wait_for("two review events", Duration::from_secs(10), || async {
+        let found: Vec<Delivery> = deliveries(&r)
+            .into_iter()
+            .filter(|d| d.body["eventType"] == json!("review.updated"))
+            .collect();
+        (found.len() == 2).then_some(found)
+    })
+    .await;
+    assert_eq!(copies[0].body["entityId"], json!(42));
+    assert_eq!(copies[0].body["data"], review["data"]);
+    assert_ne!(
+        copies[0].body["eventId"], copies[1].body["eventId"],
+        "each send is a new event"
+    );
+
+    for bad in [
+        json!({"eventType": ""}),
+        json!({"eventType": "a b"}),
+        json!({"eventType": "x.y", "entityId": [1]}),
+        json!({"eventType": "x.y", "data": 3}),
+        json!({"eventType": "x.y", "extra": 1}),
+        json!({"entityId": 1}),
+    ] {
+        assert_eq!(send(bad.clone()).await.0, 400, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn all_events_mode_also_sends_invoices_and_coupon_changes() {
+    for all in [true, false] {
+        let (r, url) = receiver().await;
+        let h = start(EmulatorConfig {
+            webhook_url: Some(url),
+            webhook_events: if all {
+                ecwid_emulator::WebhookEvents::All
+            } else {
+                ecwid_emulator::WebhookEvents::Mirrored
+            },
+            ..small_config()
+        })
+        .await;
+        let paid = h
+            .ok(
+                Method::POST,
+                "/orders",
+                Some(
+                    &json!({"paymentStatus": "PAID", "fulfillmentStatus": "AWAITING_PROCESSING",
+                    "discountCoupon": {"id": 555, "code": "SAVE"}}),
+                ),
+            )
+            .await;
+        let waiting = h
+            .ok(
+                Method::POST,
+                "/orders",
+                Some(&json!({"paymentStatus": "AWAITING_PAYMENT", "fulfillmentStatus": "AWAITING_PROCESSING"})),
+            )
+            .await;
+        h.ok(
+            Method::PUT,
+            &format!("/orders/{}", waiting["orderId"].as_str().unwrap()),
+            Some(&json!({"paymentStatus": "PAID"})),
+        )
+        .await;
+        h.ok(Method::DELETE, &format!("/orders/{}", paid["id"]), None)
+            .await;
+        // A last change to wait for: everything before it has been handed to the sender.
+        h.ok(Method::PUT, "/products/1", Some(&json!({"price": 1})))
+            .await;
+        wait_for_event(&r, "product.updated", 1).await;
+        let of = |event_type: &str| -> Vec<Delivery> {
+            deliveries(&r)
+                .into_iter()
+                .filter(|d| d.body["eventType"] == json!(event_type))
+                .collect()
+        };
+        if !all {
+            wait_for_event(&r, "order.deleted", paid["id"].as_i64().unwrap()).await;
+            assert!(of("invoice.created").is_empty() && of("invoice.deleted").is_empty());
+            assert!(of("discount_coupon.updated").is_empty());
+            continue;
+        }
+        let coupon = wait_for_event(&r, "discount_coupon.updated", 555).await;
+        assert!(coupon.body["data"].is_object());
+        let invoices = wait_for("two invoices", Duration::from_secs(10), || async {
+            let found = of("invoice.created");
+            (found.len() == 2).then_some(found)
+        })
+        .await;
+        let order_ids: Vec<&Value> = invoices
+            .iter()
+            .map(|d| &d.body["data"]["orderId"])
+            .collect();
+        assert!(order_ids.contains(&&paid["orderId"]) && order_ids.contains(&&waiting["orderId"]));
+        let deleted = wait_for("invoice.deleted", Duration::from_secs(10), || async {
+            of("invoice.deleted").pop()
+        })
+        .await;
+        assert_eq!(deleted.body["data"]["orderId"], paid["orderId"]);
+        assert!(deleted.body["entityId"].is_number());
+    }
 }

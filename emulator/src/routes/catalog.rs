@@ -33,7 +33,12 @@ pub fn search_products(app: &Arc<App>, q: &Query, public: bool, gzip: bool) -> A
         gzip,
     };
     q.bool("cleanUrls")?;
-    Ok(Reply::page(&app.read().search_products(&f, offset, limit)))
+    let page = |s: &crate::store::Store| Reply::page(&s.search_products(&f, offset, limit));
+    // An id list reads the store; every other listing goes through the search index.
+    Ok(match f.ids {
+        Some(_) => page(&app.read()),
+        None => app.search(page),
+    })
 }
 
 pub fn get_product(app: &Arc<App>, id: &str, public: bool) -> ApiResult<Reply> {
@@ -142,15 +147,19 @@ pub fn adjust_combination(app: &Arc<App>, id: &str, cid: &str, body: &[u8]) -> A
 pub fn search_categories(app: &Arc<App>, q: &Query, public: bool) -> ApiResult<Reply> {
     let (offset, limit) = q.paging(100)?;
     let f = CategoryFilter {
+        ids: q.int_list("categoryIds")?,
         parent: q.int("parent")?,
         hidden: q.bool("hidden_categories")?.unwrap_or(false),
         product_ids: q.bool("productIds")?.unwrap_or(false),
         public_view: public,
     };
     q.bool("cleanUrls")?;
-    Ok(Reply::bytes(
-        app.read().search_categories(&f, offset, limit).to_bytes(),
-    ))
+    let page =
+        |s: &crate::store::Store| Reply::bytes(s.search_categories(&f, offset, limit).to_bytes());
+    Ok(match f.ids {
+        Some(_) => page(&app.read()),
+        None => app.search(page),
+    })
 }
 
 pub fn get_category(app: &Arc<App>, id: &str, public: bool) -> ApiResult<Reply> {

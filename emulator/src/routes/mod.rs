@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
+use crate::fields::FieldSpec;
 use crate::query::Query;
 
 /// Which kind of token made the call: public tokens read the catalogue only and see
@@ -84,11 +85,13 @@ pub fn template(segs: &[&str]) -> &'static str {
         ["categories", _] => "/categories/{id}",
         ["orders"] => "/orders",
         ["orders", "deleted"] => "/orders/deleted",
-        ["orders", _] => "/orders/{orderNumber}",
+        ["orders", _] => "/orders/{orderId}",
         ["customers"] => "/customers",
         ["customers", "deleted"] => "/customers/deleted",
         ["customers", _] => "/customers/{id}",
         ["discount_coupons", "deleted"] => "/discount_coupons/deleted",
+        ["coupons", "deleted"] => "/coupons/deleted",
+        ["reviews", "deleted"] => "/reviews/deleted",
         ["latest-stats"] => "/latest-stats",
         ["profile"] => "/profile",
         ["batch"] => "/batch",
@@ -111,6 +114,34 @@ pub fn path_id(raw: &str, name: &str) -> ApiResult<i64> {
 }
 
 pub fn dispatch(
+    app: &Arc<App>,
+    caller: Caller,
+    method: &Method,
+    path: &str,
+    query: &Query,
+    body: &[u8],
+) -> ApiResult<Reply> {
+    // Every read takes `responseFields`; the selection needs the plain JSON to cut from.
+    let fields = match *method == Method::GET {
+        true => query
+            .str("responseFields")
+            .map(FieldSpec::parse)
+            .transpose()?,
+        false => None,
+    };
+    let Some(fields) = fields else {
+        return route(app, caller, method, path, query, body);
+    };
+    let caller = Caller {
+        gzip: false,
+        ..caller
+    };
+    let mut reply = route(app, caller, method, path, query, body)?;
+    reply.body = Bytes::from(crate::fields::project(&reply.body, &fields));
+    Ok(reply)
+}
+
+fn route(
     app: &Arc<App>,
     caller: Caller,
     method: &Method,
@@ -180,10 +211,13 @@ pub fn dispatch(
         ("GET", ["customers", id]) => orders::get_customer(app, id),
         ("PUT", ["customers", id]) => orders::update_customer(app, id, body),
         ("DELETE", ["customers", id]) => orders::delete_customer(app, id),
-        ("GET", ["discount_coupons", "deleted"]) => {
+        ("GET", ["discount_coupons" | "coupons", "deleted"]) => {
             tracking::deleted(app, query, crate::store::DeletedKind::Coupons)
         }
-        ("GET", ["latest-stats"]) => Ok(Reply::json(&app.read().latest_stats_json())),
+        ("GET", ["reviews", "deleted"]) => {
+            tracking::deleted(app, query, crate::store::DeletedKind::Reviews)
+        }
+        ("GET", ["latest-stats"]) => tracking::latest_stats(app, query),
         ("GET", ["profile"]) => Ok(Reply::json(&app.profile)),
         ("POST", ["batch"]) => crate::batch::create(app, query, body),
         ("GET", ["batch"]) => crate::batch::status(app, query),

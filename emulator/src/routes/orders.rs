@@ -13,8 +13,15 @@ use crate::store::{CustomerFilter, CustomerSort, OrderFilter};
 
 pub fn search_orders(app: &Arc<App>, q: &Query) -> ApiResult<Reply> {
     let (offset, limit) = q.paging(100)?;
+    // The platform ignores `orderNumber` (unknown parameters are ignored) unless told otherwise.
+    let numbers = if app.config.honor_order_number_filter {
+        q.int_list("orderNumber")?
+    } else {
+        None
+    };
     let f = OrderFilter {
-        numbers: q.int_list("orderNumber")?,
+        ids: q.str_list("ids"),
+        numbers,
         product_ids: q.int_list("productId")?,
         created_from: q.date("createdFrom")?,
         created_to: q.date("createdTo")?,
@@ -46,9 +53,12 @@ pub fn search_orders(app: &Arc<App>, q: &Query) -> ApiResult<Reply> {
             )));
         }
     }
-    Ok(Reply::bytes(
-        app.read().search_orders(&f, offset, limit).to_bytes(),
-    ))
+    let page =
+        |s: &crate::store::Store| Reply::bytes(s.search_orders(&f, offset, limit).to_bytes());
+    Ok(match (&f.ids, &f.numbers) {
+        (None, None) => app.search(page),
+        _ => page(&app.read()),
+    })
 }
 
 pub fn get_order(app: &Arc<App>, key: &str) -> ApiResult<Reply> {
@@ -58,8 +68,10 @@ pub fn get_order(app: &Arc<App>, key: &str) -> ApiResult<Reply> {
 
 pub fn create_order(app: &Arc<App>, body: &[u8]) -> ApiResult<Reply> {
     let body = parse_object(body)?;
-    let number = app.write(|s| s.create_order(&body))?;
-    Ok(Reply::json(&json!({ "id": number })))
+    let ident = app.write(|s| s.create_order(&body))?;
+    Ok(Reply::json(
+        &json!({ "id": ident.internal, "orderId": ident.public }),
+    ))
 }
 
 pub fn update_order(app: &Arc<App>, key: &str, body: &[u8]) -> ApiResult<Reply> {
@@ -74,7 +86,7 @@ pub fn delete_order(app: &Arc<App>, key: &str) -> ApiResult<Reply> {
 }
 
 pub fn search_customers(app: &Arc<App>, q: &Query) -> ApiResult<Reply> {
-    let (offset, limit) = q.paging(10)?;
+    let (offset, limit) = q.paging(100)?;
     let group = match q.int("groupId")? {
         Some(g) => Some(g),
         None => q.int("customerGroup")?,
@@ -93,9 +105,9 @@ pub fn search_customers(app: &Arc<App>, q: &Query) -> ApiResult<Reply> {
         group_id: group,
         sort: CustomerSort::parse(q.str("sortBy"))?,
     };
-    Ok(Reply::bytes(
-        app.read().search_customers(&f, offset, limit).to_bytes(),
-    ))
+    Ok(Reply::bytes(app.search(|s| {
+        s.search_customers(&f, offset, limit).to_bytes()
+    })))
 }
 
 pub fn get_customer(app: &Arc<App>, id: &str) -> ApiResult<Reply> {

@@ -57,6 +57,8 @@ const TYPES: &[(&str, Kind)] = &[
 
 #[derive(Debug, Clone, Default)]
 pub struct CategoryFilter {
+    /// `categoryIds=`: these categories (disabled ones too); other filters are ignored.
+    pub ids: Option<Vec<i64>>,
     pub parent: Option<i64>,
     pub hidden: bool,
     pub product_ids: bool,
@@ -122,15 +124,7 @@ impl Store {
     }
 
     pub fn search_categories(&self, f: &CategoryFilter, offset: usize, limit: usize) -> Page {
-        let iter = self.categories.values().filter(|c| {
-            (f.hidden || f.public_view || c.enabled())
-                && match f.parent {
-                    None => true,
-                    Some(0) => c.parent().is_none(),
-                    Some(p) => c.parent() == Some(p),
-                }
-        });
-        page_of(iter, offset, limit, |c| {
+        let bytes = |c: &CategoryRec| {
             if f.public_view && !c.enabled() {
                 Bytes::from(format!(
                     r#"{{"id":{},"enabled":false}}"#,
@@ -139,7 +133,24 @@ impl Store {
             } else {
                 self.category_bytes(c, f.product_ids)
             }
-        })
+        };
+        if let Some(ids) = &f.ids {
+            let mut seen = HashSet::new();
+            let iter = ids
+                .iter()
+                .filter(|id| seen.insert(**id))
+                .filter_map(|id| self.categories.get(id));
+            return page_of(iter, offset, limit, bytes);
+        }
+        let iter = self.categories.values().filter(|c| {
+            (f.hidden || f.public_view || c.enabled())
+                && match f.parent {
+                    None => true,
+                    Some(0) => c.parent().is_none(),
+                    Some(p) => c.parent() == Some(p),
+                }
+        });
+        page_of(iter, offset, limit, bytes)
     }
 
     /// A category and, when asked, all its descendants.
@@ -193,6 +204,7 @@ impl Store {
         if !changed.is_empty() {
             self.latest.categories = self.tick();
             for cid in changed {
+                self.touch(super::Touch::Category(cid));
                 self.emit("category.updated", cid, None);
             }
         }
@@ -280,6 +292,7 @@ impl Store {
         doc.insert("productIds".into(), json!([]));
         finish_category(&mut doc, self.store_id);
         self.categories.insert(id, CategoryRec { doc });
+        self.touch(super::Touch::Category(id));
         self.latest.categories = self.tick();
         self.emit("category.created", id, None);
         if let Some(ids) = product_ids {
@@ -306,6 +319,7 @@ impl Store {
         }
         finish_category(&mut doc, self.store_id);
         self.categories.insert(id, CategoryRec { doc });
+        self.touch(super::Touch::Category(id));
         if let Some(ids) = product_ids {
             let old_ids = old.product_ids();
             self.link_category_products(id, &old_ids, &ids)?;
@@ -333,6 +347,7 @@ impl Store {
                 .map(CategoryRec::product_ids)
                 .unwrap_or_default();
             self.categories.remove(cid);
+            self.touch(super::Touch::Category(*cid));
             for pid in pids {
                 if self.products.contains_key(&pid) {
                     self.modify_product(pid, |doc, _| {

@@ -8,7 +8,7 @@ use crate::dates::format_date;
 use crate::error::{ApiError, ApiResult};
 use crate::json::{Doc, Kind, bool_of, check_types, i64_of, merge_update, require, str_of};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CustomerRec {
     pub id: i64,
     pub doc: Doc,
@@ -221,6 +221,7 @@ impl Store {
         merge_update(&mut doc, body, READ_ONLY);
         doc.remove("password");
         self.customers.insert(id, CustomerRec::new(doc, ts, ts));
+        self.touch(super::Touch::Customer(id));
         self.latest.customers = ts;
         self.emit(
             "customer.created",
@@ -256,6 +257,7 @@ impl Store {
         let email = str_of(&doc, "email").unwrap_or("").to_string();
         self.customers
             .insert(id, CustomerRec::new(doc, registered, ts));
+        self.touch(super::Touch::Customer(id));
         self.latest.customers = ts;
         self.emit(
             "customer.updated",
@@ -282,8 +284,13 @@ impl Store {
             .customers
             .remove(&id)
             .ok_or_else(|| ApiError::not_found(format!("Customer #{id} not found")))?;
+        self.touch(super::Touch::Customer(id));
         let ts = self.tick();
-        self.deleted_customers.push((id, ts));
+        self.deleted_customers.push(super::Deleted {
+            id,
+            order_id: None,
+            ts,
+        });
         self.latest.customers = ts;
         self.emit(
             "customer.deleted",

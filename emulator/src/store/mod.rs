@@ -1,6 +1,7 @@
 //! The store: every entity as a JSON document shaped like the samples, with the indexes and
 //! cached serialisations that keep a 100k-product page cheap. Mutations record the webhook
-//! events they cause in `outbox`; the caller forwards them after releasing the lock.
+//! events they cause in `outbox`; the caller forwards them after releasing the lock, and
+//! the entities they wrote in `touched`, which the lagging search index follows.
 
 mod categories;
 mod combinations;
@@ -8,7 +9,9 @@ mod customers;
 mod index;
 mod orders;
 mod products;
+mod snapshot;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
@@ -22,24 +25,26 @@ pub(crate) use categories::finish_category;
 pub use categories::{CategoryFilter, CategoryRec};
 pub use customers::{CustomerFilter, CustomerRec, CustomerSort};
 pub use index::SortedVec;
-pub use orders::{FULFILLMENT_STATUSES, PAYMENT_STATUSES, order_string_id};
-pub use orders::{OrderFilter, OrderRec, SaleRequest};
-pub(crate) use orders::{finish_order, order_defaults};
-pub(crate) use products::prepare_generated_product;
+pub use orders::{FULFILLMENT_STATUSES, PAYMENT_STATUSES};
+pub use orders::{OrderFilter, OrderIds, OrderRec, SaleRequest};
+pub(crate) use orders::{finish_order, order_defaults, selected_option};
 pub use products::{ProductFilter, ProductRec, ProductSort};
+pub(crate) use products::{choice_modifier, prepare_generated_product, variation_price};
+pub use snapshot::Snapshot;
 
 /// A change the webhook sender will announce.
 #[derive(Clone, Debug)]
 pub struct Event {
-    pub event_type: &'static str,
-    pub entity_id: i64,
+    pub event_type: Cow<'static, str>,
+    /// A number, except for `application.*` events, which send a string.
+    pub entity_id: Value,
     pub data: Option<Value>,
     pub created: i64,
 }
 
 /// A lazily built serialisation of a document; replaced (not mutated) on every change, so
 /// readers under the shared lock can fill it without a write lock.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub struct Cached(OnceLock<Bytes>);
 
 impl Cached {
@@ -143,13 +148,34 @@ pub fn page_of<T>(
     }
 }
 
+/// One entry of a `/deleted` list.
+#[derive(Clone, Debug)]
+pub struct Deleted {
+    /// Product id, order internal id or customer id.
+    pub id: i64,
+    /// The order's public string id (orders only).
+    pub order_id: Option<String>,
+    pub ts: i64,
+}
+
+/// An entity a mutation wrote; the lagging search index follows these (`crate::lag`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Touch {
+    Product(i64),
+    Category(i64),
+    /// By `seq`.
+    Order(i64),
+    Customer(i64),
+}
+
 /// Ids are never reused, so the deleted lists and the webhooks stay unambiguous.
 #[derive(Clone, Debug)]
 pub struct IdCounters {
     pub product: i64,
     pub combination: i64,
     pub category: i64,
-    pub order_number: i64,
+    /// The next order's place in creation order; its ids derive from it (`OrderIds`).
+    pub order_seq: i64,
     pub order_item: i64,
     pub customer: i64,
 }
@@ -164,16 +190,22 @@ pub struct Store {
     /// SKU -> (product id, variation id when the SKU is a variation's own).
     pub(crate) skus: HashMap<String, (i64, Option<i64>)>,
     pub(crate) categories: BTreeMap<i64, CategoryRec>,
+    /// Orders by `seq` (creation order, the listing order).
     pub(crate) orders: BTreeMap<i64, OrderRec>,
-    /// The string `id` newer Ecwid gives orders -> `orderNumber`.
-    pub(crate) order_ids: HashMap<String, i64>,
+    /// Public string id and internal id (as text) -> `seq`.
+    pub(crate) order_keys: HashMap<String, i64>,
+    pub(crate) order_ids: OrderIds,
+    /// `--webhook-events all`: also send the side events a real store sends.
+    pub(crate) all_events: bool,
     pub(crate) customers: BTreeMap<i64, CustomerRec>,
-    pub(crate) deleted_products: Vec<(i64, i64)>,
-    pub(crate) deleted_orders: Vec<(i64, i64)>,
-    pub(crate) deleted_customers: Vec<(i64, i64)>,
+    pub(crate) deleted_products: Vec<Deleted>,
+    pub(crate) deleted_orders: Vec<Deleted>,
+    pub(crate) deleted_customers: Vec<Deleted>,
     pub latest: LatestStats,
     pub(crate) next: IdCounters,
     pub(crate) outbox: Vec<Event>,
+    /// Entities written since the last `take_touched`.
+    touched: Vec<Touch>,
     /// The last timestamp handed out, so deletion lists stay ascending even if the clock steps back.
     last_ts: i64,
 }
@@ -189,7 +221,9 @@ impl Store {
             skus: HashMap::new(),
             categories: BTreeMap::new(),
             orders: BTreeMap::new(),
-            order_ids: HashMap::new(),
+            order_keys: HashMap::new(),
+            order_ids: OrderIds::default(),
+            all_events: false,
             customers: BTreeMap::new(),
             deleted_products: Vec::new(),
             deleted_orders: Vec::new(),
@@ -207,11 +241,12 @@ impl Store {
                 product: 1,
                 combination: 500_001,
                 category: 9_001,
-                order_number: 1_001,
+                order_seq: 1,
                 order_item: 800_001,
                 customer: 70_001,
             },
             outbox: Vec::new(),
+            touched: Vec::new(),
             last_ts: 0,
         }
     }
@@ -225,15 +260,30 @@ impl Store {
     pub(crate) fn emit(&mut self, event_type: &'static str, entity_id: i64, data: Option<Value>) {
         let created = self.tick();
         self.outbox.push(Event {
-            event_type,
-            entity_id,
+            event_type: Cow::Borrowed(event_type),
+            entity_id: json!(entity_id),
             data,
             created,
         });
     }
 
+    /// Like `emit`, for the side events only `--webhook-events all` sends.
+    pub(crate) fn emit_extra(&mut self, event_type: &'static str, entity_id: i64, data: Value) {
+        if self.all_events {
+            self.emit(event_type, entity_id, Some(data));
+        }
+    }
+
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.outbox)
+    }
+
+    pub(crate) fn touch(&mut self, t: Touch) {
+        self.touched.push(t);
+    }
+
+    pub fn take_touched(&mut self) -> Vec<Touch> {
+        std::mem::take(&mut self.touched)
     }
 
     pub fn latest_stats_json(&self) -> Value {
@@ -249,26 +299,38 @@ impl Store {
         })
     }
 
-    /// `/{products,orders,customers}/deleted`: ascending by date, inclusive bounds.
+    /// `/{kind}/deleted`: ascending by date, inclusive bounds; entries older than `kept_from`
+    /// are past the retention and left out.
     pub fn deleted_page(
         &self,
         kind: DeletedKind,
         from: Option<i64>,
         to: Option<i64>,
+        kept_from: i64,
         offset: usize,
         limit: usize,
     ) -> Page {
-        let list: &[(i64, i64)] = match kind {
+        let list: &[Deleted] = match kind {
             DeletedKind::Products => &self.deleted_products,
             DeletedKind::Orders => &self.deleted_orders,
             DeletedKind::Customers => &self.deleted_customers,
-            DeletedKind::Coupons => &[],
+            DeletedKind::Coupons | DeletedKind::Reviews => &[],
         };
-        let iter = list
+        let from = from.unwrap_or(i64::MIN).max(kept_from);
+        // Entries are appended in time order: the window is a slice.
+        let start = list.partition_point(|d| d.ts < from);
+        let iter = list[start..]
             .iter()
-            .filter(|(_, ts)| from.is_none_or(|f| *ts >= f) && to.is_none_or(|t| *ts <= t));
-        page_of(iter, offset, limit, |(id, ts)| {
-            Bytes::from(format!(r#"{{"id":{id},"date":"{}"}}"#, format_date(*ts)))
+            .take_while(|d| to.is_none_or(|t| d.ts <= t));
+        page_of(iter, offset, limit, |d| {
+            let date = format_date(d.ts);
+            Bytes::from(match &d.order_id {
+                Some(oid) => {
+                    serde_json::to_string(&json!({"id": d.id, "orderId": oid, "date": date}))
+                        .unwrap_or_default()
+                }
+                None => format!(r#"{{"id":{},"date":"{date}"}}"#, d.id),
+            })
         })
     }
 
@@ -307,7 +369,9 @@ pub enum DeletedKind {
     Products,
     Orders,
     Customers,
+    /// Coupons and reviews are not emulated: their lists are always empty.
     Coupons,
+    Reviews,
 }
 
 /// `$12.50`: the store formats prices in USD.

@@ -18,6 +18,9 @@ pub const PAYMENT_STATUSES: &[&str] = &[
     "REFUNDED",
     "PARTIALLY_REFUNDED",
     "INCOMPLETE",
+    "CUSTOM_PAYMENT_STATUS_1",
+    "CUSTOM_PAYMENT_STATUS_2",
+    "CUSTOM_PAYMENT_STATUS_3",
 ];
 pub const FULFILLMENT_STATUSES: &[&str] = &[
     "AWAITING_PROCESSING",
@@ -27,15 +30,90 @@ pub const FULFILLMENT_STATUSES: &[&str] = &[
     "WILL_NOT_DELIVER",
     "RETURNED",
     "READY_FOR_PICKUP",
+    "OUT_FOR_DELIVERY",
+    "CUSTOM_FULFILLMENT_STATUS_1",
+    "CUSTOM_FULFILLMENT_STATUS_2",
+    "CUSTOM_FULFILLMENT_STATUS_3",
 ];
+
+/// How the store names its orders (CONTRACT.md 17.1): the n-th order gets a large,
+/// non-sequential internal id (also its `orderNumber`) and a short public string id with
+/// the store's prefix and suffix. Both are bijections of `n`, so they never collide.
+#[derive(Clone, Debug, Default)]
+pub struct OrderIds {
+    pub prefix: String,
+    pub suffix: String,
+    /// Derived from the seed, so another seed names its orders differently.
+    pub salt: u64,
+}
+
+/// The names of one order; `seq` is its place in creation order (the listing order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderIdent {
+    pub seq: i64,
+    pub internal: i64,
+    pub public: String,
+}
+
+impl OrderIds {
+    pub fn of(&self, seq: i64) -> OrderIdent {
+        // Multipliers coprime with the moduli keep the maps one-to-one.
+        const SPAN: i64 = 900_000_000;
+        let offset = (self.salt % SPAN as u64) as i64;
+        let internal = 100_000_000 + (seq.rem_euclid(SPAN) * 123_456_791 + offset).rem_euclid(SPAN);
+        const LETTERS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        // A leading letter keeps a public id from ever reading as an internal id.
+        let modulus: i64 = 26 * 36_i64.pow(4);
+        let offset = ((self.salt >> 32) % modulus as u64) as i64;
+        let mut v = (seq.rem_euclid(modulus) * 7_777_777 + offset).rem_euclid(modulus);
+        let mut code = [b'0'; 5];
+        for slot in code[1..].iter_mut().rev() {
+            *slot = ALPHABET[(v % 36) as usize];
+            v /= 36;
+        }
+        code[0] = LETTERS[v as usize];
+        OrderIdent {
+            seq,
+            internal,
+            public: format!(
+                "{}{}{}",
+                self.prefix,
+                String::from_utf8_lossy(&code),
+                self.suffix
+            ),
+        }
+    }
+}
+
+impl OrderIdent {
+    /// The id of the tax invoice a paid order gets (one per order here).
+    pub fn invoice_id(&self) -> i64 {
+        7_000_000 + self.seq
+    }
+
+    /// The abandoned-cart id unfinished-order webhooks carry: a UUID derived from the order.
+    pub fn cart_id(&self) -> String {
+        let a = (self.internal as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let b = (self.seq as u64).wrapping_mul(0xD1B5_4A32_D192_ED03) ^ a.rotate_left(17);
+        format!(
+            "{:08X}-{:04X}-4{:03X}-A{:03X}-{:012X}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            b >> 52,
+            b & 0xffff_ffff_ffff
+        )
+    }
+}
 
 /// One order, kept serialised (a parsed tree costs tens of KB per order) plus the fields
 /// searches filter on.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OrderRec {
-    pub number: i64,
-    /// The newer platform's string id (`"LN7U46"`).
-    pub string_id: Option<String>,
+    /// Kept beside the document, so an order whose document lost its ids (an unchecked
+    /// admin edit) is still found by them.
+    pub ident: OrderIdent,
     json: Bytes,
     pub created: i64,
     pub updated: i64,
@@ -50,10 +128,9 @@ pub struct OrderRec {
 }
 
 impl OrderRec {
-    fn from_doc(doc: Doc) -> OrderRec {
+    fn from_doc(doc: Doc, ident: OrderIdent) -> OrderRec {
         OrderRec {
-            number: i64_of(&doc, "orderNumber").unwrap_or(0),
-            string_id: str_of(&doc, "id").map(str::to_string),
+            ident,
             created: i64_of(&doc, "createTimestamp").unwrap_or(0),
             updated: i64_of(&doc, "updateTimestamp").unwrap_or(0),
             payment: str_of(&doc, "paymentStatus").unwrap_or("").to_string(),
@@ -95,6 +172,9 @@ fn items(doc: &Doc) -> impl Iterator<Item = &Doc> {
 
 #[derive(Clone, Debug, Default)]
 pub struct OrderFilter {
+    /// `ids=`: public or internal ids; every other filter is then ignored.
+    pub ids: Option<Vec<String>>,
+    /// `orderNumber=` when the emulator honours it (the platform ignores it).
     pub numbers: Option<Vec<i64>>,
     pub product_ids: Option<Vec<i64>>,
     pub created_from: Option<i64>,
@@ -140,7 +220,8 @@ impl OrderFilter {
                 .is_none_or(|ids| o.product_ids.iter().any(|p| ids.contains(p)))
             && self.keywords.as_ref().is_none_or(|k| {
                 let k = k.to_lowercase();
-                o.number.to_string() == k
+                o.ident.internal.to_string() == k
+                    || o.ident.public.to_lowercase() == k
                     || o.email.contains(&k)
                     || o.item_text
                         .iter()
@@ -221,6 +302,7 @@ const ITEM_TYPES: &[(&str, Kind)] = &[
     ("quantity", Kind::Int),
     ("price", Kind::Num),
     ("selectedOptions", Kind::Array),
+    ("combinationId", Kind::Int),
 ];
 
 fn check_status(body: &Doc, for_update: bool) -> ApiResult<()> {
@@ -248,9 +330,10 @@ fn check_status(body: &Doc, for_update: bool) -> ApiResult<()> {
 
 /// Every documented order field with a neutral value, so orders created through the API
 /// have the same shape as generated ones.
-pub(crate) fn order_defaults(number: i64, id: &str) -> Doc {
+pub(crate) fn order_defaults(ident: &OrderIdent) -> Doc {
     let v = json!({
-        "orderNumber": number, "id": id, "vendorOrderNumber": number.to_string(),
+        "id": ident.public, "internalId": ident.internal, "orderNumber": ident.internal,
+        "vendorOrderNumber": ident.public,
         "subtotal": 0, "total": 0, "usdTotal": 0, "tax": 0,
         "paymentMethod": "", "paymentModule": "", "refererUrl": "", "globalReferer": "",
         "hidden": false, "orderComments": "", "privateAdminNotes": "", "email": "", "ipAddress": "",
@@ -291,7 +374,7 @@ fn item_defaults(id: i64) -> Doc {
 
 /// Derived fields of an order document (dates, `usdTotal`, output-only person names) and
 /// its record; pure, so generation can run it on several threads.
-pub(crate) fn finish_order(mut doc: Doc) -> OrderRec {
+pub(crate) fn finish_order(mut doc: Doc, ident: OrderIdent) -> OrderRec {
     let created = i64_of(&doc, "createTimestamp").unwrap_or(0);
     let updated = i64_of(&doc, "updateTimestamp").unwrap_or(created);
     doc.insert("createDate".into(), json!(format_date(created)));
@@ -304,40 +387,44 @@ pub(crate) fn finish_order(mut doc: Doc) -> OrderRec {
             super::complete_person(p);
         }
     }
-    OrderRec::from_doc(doc)
+    OrderRec::from_doc(doc, ident)
 }
 
-/// The string `id` newer Ecwid gives orders: a bijection of the number, so it is unique.
-pub fn order_string_id(number: i64) -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let modulus: i64 = 36_i64.pow(6);
-    let mut v = (number.rem_euclid(modulus) * 1_299_709 + 7_777_777).rem_euclid(modulus);
-    let mut out = [b'0'; 6];
-    for slot in out.iter_mut().rev() {
-        *slot = ALPHABET[(v % 36) as usize];
-        v /= 36;
+/// The `data` of an order webhook: the public id plus, for unfinished orders, the cart.
+fn event_data(ident: &OrderIdent, unfinished: bool, statuses: Option<Value>) -> Value {
+    let mut data = match statuses {
+        Some(Value::Object(m)) => m,
+        _ => Doc::new(),
+    };
+    data.insert("orderId".into(), json!(ident.public));
+    if unfinished {
+        data.insert("cartId".into(), json!(ident.cart_id()));
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Value::Object(data)
 }
 
 impl Store {
+    /// An order by its public string id or its internal id.
     pub fn order(&self, key: &str) -> ApiResult<&OrderRec> {
-        let number = match key.parse::<i64>() {
-            Ok(n) => Some(n),
-            Err(_) => self.order_ids.get(key).copied(),
-        };
-        number
-            .and_then(|n| self.orders.get(&n))
+        self.order_keys
+            .get(key.trim())
+            .and_then(|seq| self.orders.get(seq))
             .ok_or_else(|| ApiError::not_found(format!("Order #{key} not found")))
     }
 
     pub fn search_orders(&self, f: &OrderFilter, offset: usize, limit: usize) -> Page {
-        if let Some(numbers) = &f.numbers {
+        let keys = f.ids.clone().or_else(|| {
+            f.numbers
+                .as_ref()
+                .map(|n| n.iter().map(i64::to_string).collect())
+        });
+        if let Some(keys) = keys {
             let mut seen = std::collections::HashSet::new();
-            let iter = numbers
+            let iter = keys
                 .iter()
-                .filter(|n| seen.insert(**n))
-                .filter_map(|n| self.orders.get(n));
+                .filter_map(|k| self.order_keys.get(k.trim()))
+                .filter(|seq| seen.insert(**seq))
+                .filter_map(|seq| self.orders.get(seq));
             return page_of(iter, offset, limit, OrderRec::bytes);
         }
         page_of(
@@ -381,22 +468,28 @@ impl Store {
         Ok(out)
     }
 
-    pub(crate) fn commit_order(&mut self, doc: Doc) {
-        self.insert_order_rec(finish_order(doc));
+    pub(crate) fn commit_order(&mut self, doc: Doc, ident: OrderIdent) {
+        self.insert_order_rec(finish_order(doc, ident));
     }
 
     pub(crate) fn insert_order_rec(&mut self, rec: OrderRec) {
-        if let Some(id) = &rec.string_id {
-            self.order_ids.insert(id.clone(), rec.number);
-        }
-        self.orders.insert(rec.number, rec);
+        let ident = &rec.ident;
+        self.order_keys.insert(ident.public.clone(), ident.seq);
+        self.order_keys
+            .insert(ident.internal.to_string(), ident.seq);
+        self.touch(super::Touch::Order(ident.seq));
+        self.orders.insert(ident.seq, rec);
     }
 
     /// Inserts a new order document and fires the matching created event.
-    pub(crate) fn insert_order(&mut self, body: &Doc, created: Option<i64>) -> ApiResult<i64> {
-        let number = self.next.order_number;
+    pub(crate) fn insert_order(
+        &mut self,
+        body: &Doc,
+        created: Option<i64>,
+    ) -> ApiResult<OrderIdent> {
+        let ident = self.order_ids.of(self.next.order_seq);
         let ts = self.tick();
-        let mut doc = order_defaults(number, &order_string_id(number));
+        let mut doc = order_defaults(&ident);
         let item_list = body
             .get("items")
             .and_then(Value::as_array)
@@ -425,22 +518,42 @@ impl Store {
             .unwrap_or(ts);
         doc.insert("createTimestamp".into(), json!(created));
         doc.insert("updateTimestamp".into(), json!(ts));
-        self.next.order_number += 1;
-        self.commit_order(doc);
+        self.next.order_seq += 1;
+        self.commit_order(doc, ident.clone());
         self.latest.orders = ts;
         let payment = str_of(body, "paymentStatus").unwrap_or("").to_string();
         let fulfillment = str_of(body, "fulfillmentStatus").unwrap_or("").to_string();
         if payment == "INCOMPLETE" {
             self.latest.abandoned = ts;
-            self.emit("unfinished_order.created", number, None);
+            let data = event_data(&ident, true, None);
+            self.emit("unfinished_order.created", ident.internal, Some(data));
         } else {
-            let data = json!({"newPaymentStatus": payment, "newFulfillmentStatus": fulfillment});
-            self.emit("order.created", number, Some(data));
+            let statuses =
+                json!({"newPaymentStatus": payment, "newFulfillmentStatus": fulfillment});
+            let data = event_data(&ident, false, Some(statuses));
+            self.emit("order.created", ident.internal, Some(data));
+            if payment == "PAID" {
+                self.emit_invoice("invoice.created", &ident);
+            }
+            let coupon = body
+                .get("discountCoupon")
+                .and_then(|c| c.get("id"))
+                .and_then(as_int);
+            if let Some(coupon) = coupon {
+                // The coupon's use count changed.
+                self.emit_extra("discount_coupon.updated", coupon, json!({}));
+            }
         }
-        Ok(number)
+        Ok(ident)
     }
 
-    pub fn create_order(&mut self, body: &Doc) -> ApiResult<i64> {
+    /// `invoice.*` (all-events mode only): a paid order gets a tax invoice.
+    fn emit_invoice(&mut self, kind: &'static str, ident: &OrderIdent) {
+        let data = json!({ "orderId": ident.public });
+        self.emit_extra(kind, ident.invoice_id(), data);
+    }
+
+    pub fn create_order(&mut self, body: &Doc) -> ApiResult<OrderIdent> {
         check_types(body, "Order", TYPES)?;
         require(body, "Order", "paymentStatus")?;
         require(body, "Order", "fulfillmentStatus")?;
@@ -453,7 +566,7 @@ impl Store {
         check_types(patch, "Order", TYPES)?;
         check_status(patch, !admin)?;
         let old = self.order(key)?;
-        let number = old.number;
+        let ident = old.ident.clone();
         let (old_payment, old_fulfillment) = (old.payment.clone(), old.fulfillment.clone());
         let mut doc = old.doc();
         let new_items = match patch.get("items").and_then(Value::as_array) {
@@ -469,35 +582,103 @@ impl Store {
         doc.insert("updateTimestamp".into(), json!(ts));
         let payment = str_of(&doc, "paymentStatus").unwrap_or("").to_string();
         let fulfillment = str_of(&doc, "fulfillmentStatus").unwrap_or("").to_string();
-        self.commit_order(doc);
+        self.commit_order(doc, ident.clone());
         self.latest.orders = ts;
-        let data = json!({
+        self.emit_order_change(
+            &ident,
+            &old_payment,
+            &old_fulfillment,
+            &payment,
+            &fulfillment,
+        );
+        Ok(())
+    }
+
+    /// The webhook of an order edit; an unfinished order that gets a real status is new.
+    fn emit_order_change(
+        &mut self,
+        ident: &OrderIdent,
+        old_payment: &str,
+        old_fulfillment: &str,
+        payment: &str,
+        fulfillment: &str,
+    ) {
+        let statuses = json!({
             "oldPaymentStatus": old_payment, "newPaymentStatus": payment,
             "oldFulfillmentStatus": old_fulfillment, "newFulfillmentStatus": fulfillment,
         });
+        let id = ident.internal;
         match (old_payment == "INCOMPLETE", payment == "INCOMPLETE") {
-            (true, true) => self.emit("unfinished_order.updated", number, None),
-            (true, false) => self.emit("order.created", number, Some(data)),
-            _ => self.emit("order.updated", number, Some(data)),
+            (true, true) => {
+                let data = event_data(ident, true, None);
+                self.emit("unfinished_order.updated", id, Some(data))
+            }
+            (true, false) => {
+                let statuses =
+                    json!({"newPaymentStatus": payment, "newFulfillmentStatus": fulfillment});
+                let data = event_data(ident, false, Some(statuses));
+                self.emit("order.created", id, Some(data))
+            }
+            _ => {
+                let data = event_data(ident, false, Some(statuses));
+                self.emit("order.updated", id, Some(data))
+            }
         }
+        if payment == "PAID" && old_payment != "PAID" {
+            self.emit_invoice("invoice.created", ident);
+        }
+    }
+
+    /// An admin edit merged as sent, read-only fields included and without type checks, so
+    /// a test can stand for a store whose orders changed shape (`null` removes a field).
+    pub fn update_order_unchecked(&mut self, key: &str, patch: &Doc) -> ApiResult<()> {
+        let old = self.order(key)?;
+        let ident = old.ident.clone();
+        let (old_payment, old_fulfillment) = (old.payment.clone(), old.fulfillment.clone());
+        let mut doc = old.doc();
+        let ts = self.tick();
+        doc.insert("updateTimestamp".into(), json!(ts));
+        merge_update(&mut doc, patch, &[]);
+        let payment = str_of(&doc, "paymentStatus").unwrap_or("").to_string();
+        let fulfillment = str_of(&doc, "fulfillmentStatus").unwrap_or("").to_string();
+        self.insert_order_rec(OrderRec::from_doc(doc, ident.clone()));
+        self.latest.orders = ts;
+        self.emit_order_change(
+            &ident,
+            &old_payment,
+            &old_fulfillment,
+            &payment,
+            &fulfillment,
+        );
         Ok(())
     }
 
     pub fn delete_order(&mut self, key: &str) -> ApiResult<()> {
-        let number = self.order(key)?.number;
-        let Some(rec) = self.orders.remove(&number) else {
+        let seq = self.order(key)?.ident.seq;
+        let Some(rec) = self.orders.remove(&seq) else {
             return Err(ApiError::not_found(format!("Order #{key} not found")));
         };
-        if let Some(id) = &rec.string_id {
-            self.order_ids.remove(id);
-        }
+        let ident = rec.ident;
+        self.order_keys.remove(&ident.public);
+        self.order_keys.remove(&ident.internal.to_string());
+        self.touch(super::Touch::Order(seq));
         let ts = self.tick();
-        self.deleted_orders.push((number, ts));
+        self.deleted_orders.push(super::Deleted {
+            id: ident.internal,
+            order_id: Some(ident.public.clone()),
+            ts,
+        });
         self.latest.orders = ts;
-        if rec.is_unfinished() {
-            self.emit("unfinished_order.deleted", number, None);
+        let unfinished = rec.payment == "INCOMPLETE";
+        let data = event_data(&ident, unfinished, None);
+        let kind = if unfinished {
+            "unfinished_order.deleted"
         } else {
-            self.emit("order.deleted", number, None);
+            "order.deleted"
+        };
+        self.emit(kind, ident.internal, Some(data));
+        if rec.payment == "PAID" {
+            self.emit_invoice("invoice.deleted", &ident);
         }
         Ok(())
     }
@@ -506,7 +687,7 @@ impl Store {
     /// (the variation's own stock when it has its own SKU, else the product's) and fires
     /// `order.created` plus `product.updated` per product touched. Unfinished checkouts
     /// reserve no stock.
-    pub fn storefront_sale(&mut self, sale: &SaleRequest) -> ApiResult<i64> {
+    pub fn storefront_sale(&mut self, sale: &SaleRequest) -> ApiResult<OrderIdent> {
         if sale.items.is_empty() {
             return Err(ApiError::bad_request("Field items is empty"));
         }
@@ -545,7 +726,7 @@ impl Store {
                         it.product_id
                     ))
                 })?;
-                price = f64_of(c, "price").unwrap_or(price);
+                price = f64_of(c, "defaultDisplayedPrice").unwrap_or(price);
                 if let Some(s) = str_of(c, "sku") {
                     sku = s.to_string();
                     owner = Some(cid);
@@ -560,10 +741,8 @@ impl Store {
                 {
                     let name = o.get("name").and_then(Value::as_str).unwrap_or("");
                     let value = o.get("value").and_then(Value::as_str).unwrap_or("");
-                    options.push(json!({
-                        "name": name, "type": "CHOICE", "value": value, "valuesArray": [value],
-                        "selections": [{"selectionTitle": value, "selectionModifier": 0, "selectionModifierType": "ABSOLUTE"}],
-                    }));
+                    let modifier = super::products::choice_modifier(p, name, value);
+                    options.push(selected_option(name, value, modifier));
                 }
             }
             if tracked && payment != "INCOMPLETE" {
@@ -583,13 +762,17 @@ impl Store {
                 }
                 decrements.push((it.product_id, owner, it.quantity));
             }
-            item_docs.push(json!({
+            let mut item = json!({
                 "productId": it.product_id, "name": str_of(p, "name").unwrap_or(""), "sku": sku,
                 "quantity": it.quantity, "price": price, "productPrice": f64_of(p, "price").unwrap_or(0.0),
                 "categoryId": i64_of(p, "defaultCategoryId").unwrap_or(0), "trackQuantity": tracked,
                 "quantityInStock": stock.saturating_sub(it.quantity), "weight": f64_of(p, "weight").unwrap_or(0.0),
                 "selectedOptions": options,
-            }));
+            });
+            if let Some(cid) = it.combination_id {
+                item["combinationId"] = json!(cid);
+            }
+            item_docs.push(item);
         }
         let mut body = json!({
             "paymentStatus": payment, "fulfillmentStatus": fulfillment, "items": item_docs,
@@ -601,7 +784,7 @@ impl Store {
         let Value::Object(body) = body else {
             return Err(ApiError::bad_request("bad sale"));
         };
-        let number = self.insert_order(&body, None)?;
+        let ident = self.insert_order(&body, None)?;
         if let Some(cid) = sale.customer_id
             && payment != "INCOMPLETE"
             && self.customers.contains_key(&cid)
@@ -638,8 +821,17 @@ impl Store {
                 Ok(())
             })?;
         }
-        Ok(number)
+        Ok(ident)
     }
+}
+
+/// An order item's `selectedOptions` entry for a variation's option choice.
+pub(crate) fn selected_option(name: &str, value: &str, modifier: (f64, &str)) -> Value {
+    json!({
+        "name": name, "type": "CHOICE", "value": value, "valuesArray": [value],
+        "selections": [{"selectionTitle": value, "selectionModifier": modifier.0,
+            "selectionModifierType": modifier.1}],
+    })
 }
 
 #[cfg(test)]
@@ -647,9 +839,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn order_string_ids_are_unique_and_short() {
-        let ids: std::collections::HashSet<String> = (1..20_000).map(order_string_id).collect();
-        assert_eq!(ids.len(), 19_999);
-        assert!(ids.iter().all(|i| i.len() == 6));
+    fn order_ids_are_unique_large_and_never_numeric() {
+        let scheme = OrderIds {
+            prefix: "A-".into(),
+            suffix: String::new(),
+            salt: 0x1234_5678_9abc_def0,
+        };
+        let idents: Vec<OrderIdent> = (1..50_000).map(|n| scheme.of(n)).collect();
+        let internal: std::collections::HashSet<i64> = idents.iter().map(|i| i.internal).collect();
+        let public: std::collections::HashSet<&str> =
+            idents.iter().map(|i| i.public.as_str()).collect();
+        assert_eq!((internal.len(), public.len()), (49_999, 49_999));
+        assert!(
+            internal
+                .iter()
+                .all(|i| (100_000_000..1_000_000_000).contains(i))
+        );
+        assert!(
+            idents[1].internal != idents[0].internal + 1,
+            "not sequential"
+        );
+        assert!(idents.iter().all(|i| i.public.len() == 7
+            && i.public.starts_with("A-")
+            && i.public.as_bytes()[2].is_ascii_uppercase()));
     }
 }

@@ -19,7 +19,7 @@ use crate::json::{
 /// `combinations`) plus the fields searches filter on. A parsed `serde_json` tree costs
 /// about 50 KB per product; the bytes cost about 4 KB, which is what lets 100k products x 3
 /// variations fit comfortably. Writes parse, edit and re-serialise one product.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ProductRec {
     pub id: i64,
     json: Bytes,
@@ -369,8 +369,18 @@ pub(crate) fn normalize_product(
     } else {
         doc.insert("quantity".into(), json!(qty));
     }
+    let prices: Vec<Value> = combos(doc)
+        .map(|c| match c.get("price").filter(|p| p.is_number()) {
+            Some(own) => own.clone(),
+            None => json!(variation_price(doc, c)),
+        })
+        .collect();
     let combos_list = combos_mut(doc);
-    for c in combos_list.iter_mut().filter_map(Value::as_object_mut) {
+    for (c, price) in combos_list
+        .iter_mut()
+        .filter_map(Value::as_object_mut)
+        .zip(prices)
+    {
         if c.get("sku").is_some_and(Value::is_string) {
             if let Some(q) = c.get("quantity").and_then(as_int) {
                 c.insert("quantity".into(), json!(q));
@@ -380,6 +390,12 @@ pub(crate) fn normalize_product(
             c.insert("quantity".into(), json!(qty));
             c.insert("unlimited".into(), json!(unlimited));
         }
+        if bool_of(c, "unlimited").unwrap_or(false) {
+            c.remove("quantity");
+        }
+        let shown = money(price.as_f64().unwrap_or(0.0));
+        c.insert("defaultDisplayedPrice".into(), price);
+        c.insert("defaultDisplayedPriceFormatted".into(), json!(shown));
     }
     let combo_ids: Vec<i64> = combos(doc).filter_map(|c| i64_of(c, "id")).collect();
     let combos_in_stock = combos(doc).any(|c| {
@@ -488,6 +504,60 @@ pub(crate) fn normalize_product(
         "url".into(),
         json!(format!("https://store{store_id}.example.com/{slug}-p{id}")),
     );
+}
+
+/// The price modifier of one option choice of a product: (amount, `ABSOLUTE` or `PERCENT`).
+pub(crate) fn choice_modifier(product: &Doc, option: &str, choice: &str) -> (f64, &'static str) {
+    let found = product
+        .get("options")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|o| o.get("name").and_then(Value::as_str) == Some(option))
+        .flat_map(|o| {
+            o.get("choices")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .find(|c| c.get("text").and_then(Value::as_str) == Some(choice));
+    match found {
+        Some(c) => {
+            let amount = c
+                .get("priceModifier")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            match c.get("priceModifierType").and_then(Value::as_str) {
+                Some("PERCENT") => (amount, "PERCENT"),
+                _ => (amount, "ABSOLUTE"),
+            }
+        }
+        None => (0.0, "ABSOLUTE"),
+    }
+}
+
+/// What a variation sells at: its own `price`, else the product's price plus the modifiers
+/// of its option choices (`PERCENT` ones taken of the product's price), to the cent.
+pub(crate) fn variation_price(product: &Doc, combo: &Doc) -> f64 {
+    if let Some(own) = f64_of(combo, "price") {
+        return own;
+    }
+    let base = f64_of(product, "price").unwrap_or(0.0);
+    let added: f64 = combo
+        .get("options")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            let name = o.get("name").and_then(Value::as_str).unwrap_or("");
+            let value = o.get("value").and_then(Value::as_str).unwrap_or("");
+            match choice_modifier(product, name, value) {
+                (m, "PERCENT") => base * m / 100.0,
+                (m, _) => m,
+            }
+        })
+        .sum();
+    super::cents(base + added)
 }
 
 /// Keeps `<field>Translated.en` equal to `<field>`, leaving the other languages alone.
@@ -705,27 +775,40 @@ impl Store {
             }
         }
         let rec = ProductRec::from_doc(doc);
-        let old_cats = match self.products.remove(&id) {
-            Some(old) => {
-                for (sku, _) in &old.skus {
-                    self.skus.remove(sku);
-                }
-                self.products_by_created.remove(&(old.created, id));
-                self.products_by_updated.remove(&(old.updated, id));
-                old.category_ids
-            }
-            None => Vec::new(),
-        };
+        let new_cats = rec.category_ids.clone();
+        let old_cats = self
+            .put_product_rec(rec)
+            .map(|old| old.category_ids)
+            .unwrap_or_default();
+        self.touch(super::Touch::Product(id));
+        self.link_product_categories(id, &old_cats, &new_cats);
+        Ok(())
+    }
+
+    /// Stores a record with its index entries (no checks); answers the one it replaced.
+    pub(crate) fn put_product_rec(&mut self, rec: ProductRec) -> Option<ProductRec> {
+        let id = rec.id;
+        let old = self.take_product_rec(id);
         self.product_ids.upsert(rec.hot());
-        for (sku, owner) in new_skus {
-            self.skus.insert(sku, (id, owner));
+        for (sku, owner) in &rec.skus {
+            self.skus.insert(sku.clone(), (id, *owner));
         }
         self.products_by_created.insert((rec.created, id));
         self.products_by_updated.insert((rec.updated, id));
-        let new_cats = rec.category_ids.clone();
         self.products.insert(id, rec);
-        self.link_product_categories(id, &old_cats, &new_cats);
-        Ok(())
+        old
+    }
+
+    /// Removes a record with its index entries.
+    pub(crate) fn take_product_rec(&mut self, id: i64) -> Option<ProductRec> {
+        let old = self.products.remove(&id)?;
+        for (sku, _) in &old.skus {
+            self.skus.remove(sku);
+        }
+        self.products_by_created.remove(&(old.created, id));
+        self.products_by_updated.remove(&(old.updated, id));
+        self.product_ids.remove(&Hot::key(id));
+        Some(old)
     }
 
     /// Edits a copy of a product, bumps its timestamps and fires `product.updated`.
@@ -842,18 +925,16 @@ impl Store {
 
     pub fn delete_product(&mut self, id: i64) -> ApiResult<()> {
         let rec = self
-            .products
-            .remove(&id)
+            .take_product_rec(id)
             .ok_or_else(|| ApiError::not_found(format!("Product #{id} not found")))?;
-        for (sku, _) in &rec.skus {
-            self.skus.remove(sku);
-        }
-        self.products_by_created.remove(&(rec.created, id));
-        self.products_by_updated.remove(&(rec.updated, id));
-        self.product_ids.remove(&Hot::key(id));
+        self.touch(super::Touch::Product(id));
         self.link_product_categories(id, &rec.category_ids, &[]);
         let ts = self.tick();
-        self.deleted_products.push((id, ts));
+        self.deleted_products.push(super::Deleted {
+            id,
+            order_id: None,
+            ts,
+        });
         self.latest.products = ts;
         self.emit("product.deleted", id, None);
         Ok(())

@@ -46,9 +46,11 @@ pub async fn start(config: EmulatorConfig) -> Harness {
 }
 
 impl Harness {
-    fn with_token(&self, path: &str, token: &str) -> String {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        format!("{}{}{}token={}", self.base, path, sep, token)
+    /// An API request carrying `token` the way the platform accepts it (a Bearer header).
+    pub fn request(&self, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(token)
     }
 
     /// An API call with the private token; returns the status and the parsed body (Null if
@@ -65,8 +67,7 @@ impl Harness {
         body: Option<&Value>,
     ) -> (u16, Value) {
         let mut req = self
-            .client
-            .request(method, self.with_token(path, token))
+            .request(method, path, token)
             .header("Content-Type", "application/json;charset=utf-8");
         if let Some(b) = body {
             req = req.body(serde_json::to_vec(b).unwrap());
