@@ -176,7 +176,11 @@ async fn sweep_bytes(emulator: &Emulator, store: &EmulatorConfig) {
                     query.push(("responseFields", fields.to_string()));
                 }
                 let mut request = http
-                    .get(format!("{}/{}/products", emulator.api_base(), store.store_id))
+                    .get(format!(
+                        "{}/{}/products",
+                        emulator.api_base(),
+                        store.store_id
+                    ))
                     .bearer_auth(&store.token)
                     .query(&query);
                 if gzip {
@@ -187,7 +191,11 @@ async fn sweep_bytes(emulator: &Emulator, store: &EmulatorConfig) {
                 if total == u64::MAX {
                     // The first page, asked for uncompressed, tells the total.
                     let plain = http
-                        .get(format!("{}/{}/products", emulator.api_base(), store.store_id))
+                        .get(format!(
+                            "{}/{}/products",
+                            emulator.api_base(),
+                            store.store_id
+                        ))
                         .bearer_auth(&store.token)
                         .query(&[("limit", "1"), ("responseFields", "total")])
                         .send()
@@ -208,7 +216,11 @@ async fn sweep_bytes(emulator: &Emulator, store: &EmulatorConfig) {
         let swept = listing_bytes(sweep, gzip).await;
         println!(
             "listing all products ({}): whole pages {whole:.1} MB, sweep of ids and times {swept:.2} MB = {:.2}% of the bytes",
-            if gzip { "gzip, as the client reads" } else { "uncompressed" },
+            if gzip {
+                "gzip, as the client reads"
+            } else {
+                "uncompressed"
+            },
             100.0 * swept / whole
         );
     }

@@ -14,7 +14,7 @@ use ecwid_sync::ecwid::model::BatchRequest;
 use ecwid_sync::mirror::MirrorWriter;
 use ecwid_sync::mirror::state::StateUpdate;
 use ecwid_sync::sync::progress::ProgressMode;
-use ecwid_sync::sync::{Kind, Mode, fetch};
+use ecwid_sync::sync::{Kind, Mode, Puller, fetch};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -338,28 +338,26 @@ async fn a_retry_after_longer_than_the_maximum_fails_the_pass_naming_the_wait_an
         .await;
     store.reset_stats().await;
 
-    let err = sync_once(
-        &config,
-        &[Kind::Products],
-        true,
+    // One client for both passes, as the daemon keeps one for its life.
+    let puller = Puller::new(
+        Client::new(&config.ecwid).unwrap(),
+        MirrorWriter::open(&config.mirror.path).unwrap(),
+        &config.sync,
         ProgressMode::Log,
         CancellationToken::new(),
-    )
-    .await
-    .expect_err("the pass fails");
-    let again = sync_once(
-        &config,
-        &[Kind::Products],
-        true,
-        ProgressMode::Log,
-        CancellationToken::new(),
-    )
-    .await
-    .expect_err("the pause still holds");
+    );
+    let err = puller
+        .pass(&[Kind::Products], true)
+        .await
+        .expect_err("the pass fails");
+    let again = puller
+        .pass(&[Kind::Products], true)
+        .await
+        .expect_err("the pause still holds");
 
     for e in [&err, &again] {
         let text = e.to_string();
-        assert!(text.contains("pause of 9"), "names the wait: {text}");
+        assert!(text.contains("pause of 90 s"), "names the wait: {text}");
         assert!(text.contains("max_retry_after_secs"), "{text}");
     }
     let stats = store.stats().await;

@@ -444,11 +444,12 @@ async fn a_lost_create_answer_resent_with_its_key_runs_once() {
     let path = "/batch?deduplicationKey=3d8a8f1e-6b7c-4a8e-9f00-5a4c1f2e7d10";
     let send = || {
         // A fresh client each time, so no pooled connection hides the drop.
-        let url = format!("{}{path}&token={TOKEN}", h.base);
+        let url = format!("{}{path}", h.base);
         let body = body.to_string();
         async move {
             reqwest::Client::new()
                 .post(url)
+                .bearer_auth(TOKEN)
                 .header("Content-Type", "application/json")
                 .body(body)
                 .send()

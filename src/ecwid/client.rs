@@ -29,7 +29,7 @@ pub enum ApiError {
     },
     #[error(
         "Ecwid asked for a pause of {} s before the next request (Retry-After), longer than ecwid.max_retry_after_secs ({} s); nothing is sent before it has passed, and the next pass tries again",
-        wait.as_secs(), max.as_secs()
+        wait.as_secs_f64().ceil(), max.as_secs()
     )]
     CooledDown { wait: Duration, max: Duration },
     #[error("{method} {path} failed before Ecwid answered")]

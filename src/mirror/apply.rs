@@ -216,6 +216,23 @@ fn collect<T>(
 }
 
 /// Just the key of a document, read even when other fields do not fit the model.
+/// Parses one document. The fast parser runs first; only when it fails is the document
+/// parsed again, tracking the path, so the report names the field that does not fit.
+fn parse_doc<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, MirrorError> {
+    serde_json::from_str(text).map_err(|fast| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(e) if !e.path().to_string().is_empty() && e.path().to_string() != "." => {
+                MirrorError::Field {
+                    path: e.path().to_string(),
+                    message: e.inner().to_string(),
+                }
+            }
+            _ => MirrorError::Document(fast),
+        }
+    })
+}
+
 pub fn key_of(kind: Kind, raw: &RawValue) -> Option<i64> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -233,7 +250,7 @@ pub fn key_of(kind: Kind, raw: &RawValue) -> Option<i64> {
 }
 
 fn product_row(raw: &RawValue) -> Result<ProductRow, MirrorError> {
-    let p: Product = serde_json::from_str(raw.get())?;
+    let p: Product = parse_doc(raw.get())?;
     let unlimited = p.unlimited.unwrap_or(false);
     let variations = p
         .combinations
@@ -241,7 +258,14 @@ fn product_row(raw: &RawValue) -> Result<ProductRow, MirrorError> {
         .unwrap_or_default()
         .iter()
         .map(|raw| variation_row(raw, &p))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| match e {
+            MirrorError::Field { path, message } => MirrorError::Field {
+                path: format!("combinations[].{path}"),
+                message,
+            },
+            other => other,
+        })?;
     Ok(ProductRow {
         id: p.id,
         quantity: if unlimited { None } else { p.quantity },
@@ -268,12 +292,12 @@ fn product_row(raw: &RawValue) -> Result<ProductRow, MirrorError> {
 /// with the modifiers of the variation's options): the mirror stores the effective values,
 /// since that is what a consumer asking "what does this SKU cost" wants.
 fn variation_row(raw: &RawValue, product: &Product) -> Result<VariationRow, MirrorError> {
-    let v: Variation = serde_json::from_str(raw.get())?;
+    let v: Variation = parse_doc(raw.get())?;
     let price = match v.price {
         Some(own) => Some(own),
         None => {
             let selected: Vec<SelectedOption> = match v.options {
-                Some(options) => serde_json::from_str(options.get())?,
+                Some(options) => parse_doc(options.get())?,
                 None => Vec::new(),
             };
             product.price_with_options(&selected)
@@ -294,7 +318,7 @@ fn variation_row(raw: &RawValue, product: &Product) -> Result<VariationRow, Mirr
 }
 
 fn category_row(raw: &RawValue) -> Result<CategoryRow, MirrorError> {
-    let c: Category = serde_json::from_str(raw.get())?;
+    let c: Category = parse_doc(raw.get())?;
     Ok(CategoryRow {
         id: c.id,
         parent_id: c.parent_id.filter(|&p| p != 0),
@@ -306,11 +330,10 @@ fn category_row(raw: &RawValue) -> Result<CategoryRow, MirrorError> {
 }
 
 fn order_row(raw: &RawValue) -> Result<OrderRow, MirrorError> {
-    let o: Order = serde_json::from_str(raw.get())?;
-    let order_number = o.key().ok_or_else(|| {
-        <serde_json::Error as serde::de::Error>::custom(
-            "the order has neither internalId nor orderNumber",
-        )
+    let o: Order = parse_doc(raw.get())?;
+    let order_number = o.key().ok_or_else(|| MirrorError::Field {
+        path: "internalId".into(),
+        message: "absent, and so is orderNumber: the order has no key".into(),
     })?;
     let id = match o
         .id
@@ -354,7 +377,7 @@ fn order_row(raw: &RawValue) -> Result<OrderRow, MirrorError> {
 }
 
 fn customer_row(raw: &RawValue) -> Result<CustomerRow, MirrorError> {
-    let c: Customer = serde_json::from_str(raw.get())?;
+    let c: Customer = parse_doc(raw.get())?;
     Ok(CustomerRow {
         id: c.id,
         email: c.email,

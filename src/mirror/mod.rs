@@ -53,6 +53,9 @@ pub enum MirrorError {
     Sql(#[from] rusqlite::Error),
     #[error("cannot parse a document from Ecwid: {0}")]
     Document(#[from] serde_json::Error),
+    /// A document whose field `path` does not fit the model.
+    #[error("field `{path}`: {message}")]
+    Field { path: String, message: String },
     #[error("the mirror writer has stopped")]
     WriterGone,
 }

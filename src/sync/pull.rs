@@ -567,7 +567,12 @@ impl RunStart {
 
 /// The run's outcome: its summary, or, when documents could not be read, an error naming
 /// them (after everything else was committed and the summary logged).
-fn finish(summary: RunSummary, listing: Listing) -> Result<RunSummary, PullError> {
+fn finish(summary: RunSummary, mut listing: Listing) -> Result<RunSummary, PullError> {
+    // A document read twice in a run (the listing, then the window of edits) is one problem.
+    let mut reported = HashSet::new();
+    listing
+        .unreadable
+        .retain(|u| reported.insert((u.key, u.error.clone())));
     let Some(first) = listing.unreadable.first() else {
         return Ok(summary);
     };
