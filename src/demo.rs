@@ -27,6 +27,8 @@ pub async fn run(
         customers: (products / 10).max(10),
         categories: 20,
         seed: 42,
+        // Like a live store, whose search shows a change a while after it happened.
+        index_lag_secs: DEMO_SEARCH_LAG_SECS as f64,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(
@@ -73,6 +75,9 @@ pub async fn run(
     Ok(())
 }
 
+/// The emulated store's search lag: short, so the demo shows sales within seconds.
+const DEMO_SEARCH_LAG_SECS: u64 = 3;
+
 fn demo_config(
     emulator: &Emulator,
     store: &EmulatorConfig,
@@ -94,7 +99,9 @@ path = "{db}"
 kinds = ["products", "categories", "orders", "customers"]
 incremental_cron = "*/5 * * * * *"
 overlap_secs = 2
+search_lag_secs = {lag_allowance}
 "#,
+        lag_allowance = DEMO_SEARCH_LAG_SECS + 2,
         store_id = store.store_id,
         token = store.token,
         api_base = emulator.api_base(),
@@ -115,7 +122,8 @@ fn what_to_look_at(db: &Path, emulator: &Emulator) -> String {
          \x20 sqlite3 {db} 'select order_number, payment_status, total from orders order by created_at desc limit 5'\n\
          \x20 ecwid-sync status --mirror {db}\n\
          The emulated store is at {url} (GET {url}/_emulator/stats shows the requests it served).\n\
-         A simulated customer buys something every few seconds; the mirror follows every 5 seconds.\n\
+         A simulated customer buys something every few seconds; the mirror follows within about 10 seconds\n\
+         (the emulated store's search, like Ecwid's, shows a change a few seconds late).\n\
          Press Ctrl-C to stop.",
         url = emulator.url()
     )
