@@ -208,6 +208,14 @@ fn main() {
             }),
         )
         .await;
+        latency(
+            &client,
+            "sweep, responseFields=total,items(id,updateTimestamp)",
+            &make(&|o| {
+                format!("offset={o}&sortBy=ADDED_TIME_ASC&responseFields=total,items(id,updateTimestamp)")
+            }),
+        )
+        .await;
         for clients in [1, 2, 4] {
             throughput(&base, clients, secs, products, false).await;
         }

@@ -295,6 +295,16 @@ mod tests {
     }
 
     #[test]
+    fn cut_or_odd_documents_never_panic() {
+        let doc = br#"{"items":[{"id":1,"s":"a\"b","n":[1,{"x":null}]},{"id":2}],"t":true}"#;
+        let spec = FieldSpec::parse("items(id,n(x)),t").unwrap();
+        for cut in 0..=doc.len() {
+            project(&doc[..cut], &spec);
+        }
+        project(b"  [1, \"x\", {} ] ", &spec);
+    }
+
+    #[test]
     fn malformed_selections_name_the_parameter() {
         for bad in [
             "items(id", "items()", ",id", "a b", "items)(", "a,,b", "a(b))", "é",

@@ -65,6 +65,8 @@ impl SearchIndex {
         lagged
             .pending
             .extend(touched.into_iter().map(|t| (now, store.snapshot(t))));
+        // Keeps the queue to one lag's worth of writes even when nothing searches.
+        lagged.catch_up(lag);
     }
 
     /// Runs a search on the store as it was `lag` seconds ago. `live` gives the store, for
@@ -94,16 +96,23 @@ impl SearchIndex {
         let Some(lagged) = state.as_mut() else {
             unreachable!("the copy was just made");
         };
+        lagged.catch_up(lag);
+        f(&lagged.copy)
+    }
+}
+
+impl Lagged {
+    /// Replays, in write order, the records older than `lag` seconds.
+    fn catch_up(&mut self, lag: f64) {
         let lag = Duration::try_from_secs_f64(lag).unwrap_or(Duration::MAX);
-        while lagged
+        while self
             .pending
             .front()
             .is_some_and(|(at, _)| at.elapsed() >= lag)
         {
-            if let Some((_, snapshot)) = lagged.pending.pop_front() {
-                lagged.copy.apply(snapshot);
+            if let Some((_, snapshot)) = self.pending.pop_front() {
+                self.copy.apply(snapshot);
             }
         }
-        f(&lagged.copy)
     }
 }

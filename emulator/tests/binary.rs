@@ -15,6 +15,16 @@ async fn binary_announces_its_address_and_serves() {
             "0",
             "--seed",
             "3",
+            // The current platform's settings parse.
+            "--index-lag",
+            "0.5",
+            "--webhook-events",
+            "all",
+            "--order-id-prefix",
+            "T-",
+            "--honor-order-number-filter",
+            "--deleted-retention",
+            "3600",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -50,7 +50,7 @@ pub struct Cached(OnceLock<Bytes>);
 impl Cached {
     pub fn bytes(&self, doc: &Doc) -> Bytes {
         self.0
-            .get_or_init(|| Bytes::from(serde_json::to_vec(doc).unwrap_or_default()))
+            .get_or_init(|| crate::json::stored_bytes(doc))
             .clone()
     }
 }

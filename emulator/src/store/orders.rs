@@ -147,7 +147,7 @@ impl OrderRec {
                     )
                 })
                 .collect(),
-            json: Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()),
+            json: crate::json::stored_bytes(&doc),
         }
     }
     pub fn bytes(&self) -> Bytes {

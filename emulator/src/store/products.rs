@@ -123,7 +123,7 @@ impl ProductRec {
             category_ids: ids_of(&doc, "categoryIds"),
             on_frontpage: doc.get("showOnFrontpage").is_some_and(Value::is_number),
             skus: product_skus(&doc),
-            json: Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()),
+            json: crate::json::stored_bytes(&doc),
             gz: OnceLock::new(),
         }
     }
