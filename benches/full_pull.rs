@@ -161,7 +161,8 @@ async fn unlimited(dir: &Path) {
 /// full pull makes when its listing shifted (`responseFields`), both as the client asks
 /// for them (gzip) and uncompressed.
 async fn sweep_bytes(emulator: &Emulator, store: &EmulatorConfig) {
-    let http = reqwest::Client::new();
+    // Bytes as they travel: no transparent decompression.
+    let http = reqwest::Client::builder().no_gzip().build().unwrap();
     let listing_bytes = |fields: Option<&'static str>, gzip: bool| {
         let http = http.clone();
         async move {

@@ -41,8 +41,10 @@ pub struct Product<'a> {
     pub update_timestamp: Option<i64>,
     pub category_ids: Option<Vec<i64>>,
     /// The product's options with their choices, whose price modifiers price variations
-    /// that have no price of their own.
-    pub options: Option<Vec<ProductOption>>,
+    /// that have no price of their own. Kept unparsed: most products never need them, and a
+    /// full pull reads a hundred thousand.
+    #[serde(borrow)]
+    pub options: Option<&'a RawValue>,
     #[serde(borrow)]
     pub combinations: Option<Vec<&'a RawValue>>,
 }
@@ -86,15 +88,22 @@ pub struct Variation<'a> {
 impl Product<'_> {
     /// What a variation without a price of its own sells at: the product's price plus the
     /// modifiers of the option choices that make the variation (contract 17.6). `None` when
-    /// the product has no price.
-    pub fn price_with_options(&self, selected: &[SelectedOption]) -> Option<f64> {
-        let base = self.price?;
+    /// the product has no price; an error when its options do not fit the model.
+    pub fn price_with_options(
+        &self,
+        selected: &[SelectedOption],
+    ) -> Result<Option<f64>, serde_json::Error> {
+        let Some(base) = self.price else {
+            return Ok(None);
+        };
+        let options: Vec<ProductOption> = match self.options {
+            Some(raw) => serde_json::from_str(raw.get())?,
+            None => Vec::new(),
+        };
         let mut price = base;
         for pick in selected {
-            let choice = self
-                .options
+            let choice = options
                 .iter()
-                .flatten()
                 .filter(|o| o.name.is_some() && o.name == pick.name)
                 .flat_map(|o| &o.choices)
                 .find(|c| c.text.is_some() && c.text == pick.value);
@@ -106,7 +115,7 @@ impl Product<'_> {
             };
         }
         // Cents, as the storefront shows it; without this, 10% of 19.99 leaves float noise.
-        Some((price * 100.0).round() / 100.0)
+        Ok(Some((price * 100.0).round() / 100.0))
     }
 }
 

@@ -300,7 +300,12 @@ fn variation_row(raw: &RawValue, product: &Product) -> Result<VariationRow, Mirr
                 Some(options) => parse_doc(options.get())?,
                 None => Vec::new(),
             };
-            product.price_with_options(&selected)
+            product
+                .price_with_options(&selected)
+                .map_err(|e| MirrorError::Field {
+                    path: "options".into(),
+                    message: e.to_string(),
+                })?
         }
     };
     let unlimited = v
