@@ -142,6 +142,19 @@ pub fn merge_update(target: &mut Doc, patch: &Doc, read_only: &[&str]) {
     }
 }
 
+/// Random bits formatted as a version-4 UUID, the form of Ecwid's batch tickets and webhook
+/// event ids.
+pub fn uuid_v4(a: u128) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        (a >> 96) as u32,
+        (a >> 80) as u16,
+        (a >> 68) as u16 & 0xfff,
+        ((a >> 52) as u16 & 0x3fff) | 0x8000,
+        a as u64 & 0xffff_ffff_ffff
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

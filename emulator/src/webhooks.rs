@@ -176,15 +176,7 @@ async fn run(
         ));
         let (event_id, duplicate, jitter) = {
             let mut r = rng.lock().unwrap_or_else(|e| e.into_inner());
-            let a: u128 = r.random();
-            let id = format!(
-                "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-                (a >> 96) as u32,
-                (a >> 80) as u16,
-                (a >> 68) as u16 & 0xfff,
-                ((a >> 52) as u16 & 0x3fff) | 0x8000,
-                a as u64 & 0xffff_ffff_ffff
-            );
+            let id = crate::json::uuid_v4(r.random());
             let dup = s.duplicate_rate > 0.0 && r.random_bool(s.duplicate_rate.min(1.0));
             let jitter = s
                 .reorder

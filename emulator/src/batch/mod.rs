@@ -60,15 +60,7 @@ fn dedup_memory(config: &EmulatorConfig) -> Duration {
 }
 
 fn new_ticket() -> String {
-    let a: u128 = rand::rng().random();
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        (a >> 96) as u32,
-        (a >> 80) as u16,
-        (a >> 68) as u16 & 0xfff,
-        ((a >> 52) as u16 & 0x3fff) | 0x8000,
-        a as u64 & 0xffff_ffff_ffff
-    )
+    crate::json::uuid_v4(rand::rng().random())
 }
 
 fn ticket_reply(ticket: &str) -> Reply {
