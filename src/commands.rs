@@ -152,7 +152,9 @@ pub async fn sync_once(
     let writer = MirrorWriter::open(&config.mirror.path)?;
     let client = Client::new(&config.ecwid)?;
     let puller = Puller::new(client, writer, &config.sync, progress, shutdown);
-    match puller.pass(kinds, full).await {
+    let outcome = puller.pass(kinds, full).await;
+    puller.checkpoint().await;
+    match outcome {
         Ok(summaries) => Ok(summaries),
         Err(PullError::Interrupted) => Ok(Vec::new()),
         Err(e) => Err(e.into()),

@@ -80,7 +80,9 @@ pub async fn run(
         kinds = ?config.sync.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
         "ecwid-sync started"
     );
-    run_schedule(&puller, &config.sync, &config.sync.kinds, shutdown, true).await
+    let outcome = run_schedule(&puller, &config.sync, &config.sync.kinds, shutdown, true).await;
+    puller.checkpoint().await;
+    outcome
 }
 
 /// Runs passes on the configured schedules until `shutdown`. With `initial_pass`, one pass

@@ -60,6 +60,11 @@ async fn sync_exits_zero_and_status_reports_every_kind() {
     let out = run(&["sync"], Some(&config)).await;
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert!(stderr(&out).contains("pull finished"));
+    assert_eq!(
+        count_in_main_file_copy(&db, "SELECT count(*) FROM products"),
+        230,
+        "after sync exits, mirror.db alone holds everything"
+    );
 
     let out = run(&["status", "--json"], Some(&config)).await;
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));

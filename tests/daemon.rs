@@ -38,6 +38,11 @@ async fn the_daemon_pulls_on_schedule_follows_edits_and_stops_cleanly_on_sigterm
     );
 
     assert_eq!(terminate(&mut daemon).await.code(), Some(0));
+    assert_eq!(
+        count_in_main_file_copy(&db, &sql),
+        1,
+        "after a clean exit mirror.db alone holds everything"
+    );
     let mut logs = String::new();
     daemon
         .stderr

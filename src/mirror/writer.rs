@@ -5,7 +5,8 @@
 //! completion before the next starts, so no transaction is ever held across an `.await` on
 //! the network. Dropping the last handle is the shutdown signal: the thread drains its queue
 //! and closes the connection. Every job commits before it replies, so a process that exits
-//! without waiting for the thread loses nothing; the WAL is checkpointed at the next open.
+//! without waiting for the thread loses nothing. Clean exits and full pulls checkpoint the
+//! WAL into the main file ([`MirrorWriter::checkpoint`]), so `mirror.db` alone is complete.
 
 use std::path::Path;
 
@@ -108,6 +109,27 @@ impl MirrorWriter {
 
     pub async fn read_state(&self, kind: Kind) -> Result<KindState, MirrorError> {
         self.call(move |conn| Ok(state::read(conn, kind)?)).await
+    }
+
+    /// Copies the WAL into the main file and empties it, so that `mirror.db` alone holds
+    /// everything: a copy or backup of that one file is then complete. Readers in the middle
+    /// of a transaction can keep part of the WAL alive; that is logged, not an error.
+    pub async fn checkpoint(&self) -> Result<(), MirrorError> {
+        self.call(|conn| {
+            let (busy, wal_pages, copied): (i64, i64, i64) =
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+            if busy != 0 {
+                tracing::info!(
+                    wal_pages,
+                    copied,
+                    "a reader kept the mirror's WAL from being emptied; it is copied at the next checkpoint"
+                );
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// How many entities of `kind` the mirror holds.

@@ -155,6 +155,14 @@ impl Puller {
         }
     }
 
+    /// Checkpoints the mirror (see [`MirrorWriter::checkpoint`]); called on every clean
+    /// exit. A failure is only worth a warning: nothing is lost, the WAL stays beside it.
+    pub async fn checkpoint(&self) {
+        if let Err(e) = self.writer.checkpoint().await {
+            tracing::warn!(error = %e, "cannot checkpoint the mirror");
+        }
+    }
+
     /// Keeps the failure in `sync_state.last_error` for `status`. The run's own error is
     /// what the caller reports; failing to record it is only worth a warning.
     async fn record_error(&self, kind: Kind, err: &PullError) {
@@ -333,6 +341,10 @@ impl Puller {
                 },
             )
             .await?;
+        if mode == Mode::Full {
+            // A full pull rewrites the whole kind into the WAL; fold it into the main file.
+            self.checkpoint().await;
+        }
         finish(
             run.summary(&self.client, kind, mode, false, &listing, removed),
             listing,

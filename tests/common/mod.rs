@@ -242,6 +242,18 @@ pub fn count(db: &Path, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap_or(-1)
 }
 
+/// A count from a copy of the mirror's main file alone, without its `-wal` and `-shm`: what
+/// a backup that copies `mirror.db` would hold.
+pub fn count_in_main_file_copy(db: &Path, sql: &str) -> i64 {
+    let copy = db.with_file_name("copy-of-main-file.db");
+    std::fs::copy(db, &copy).expect("copy the main file");
+    let n = count(&copy, sql);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
+    }
+    n
+}
+
 pub struct Scratch {
     pub dir: tempfile::TempDir,
 }
