@@ -10,7 +10,7 @@ use crate::config::{Config, ConfigError, SecretEnv};
 use crate::daemon::{self, DaemonError};
 use crate::ecwid::{ApiError, Client};
 use crate::errors::error_chain;
-use crate::mirror::{self, MirrorWriter, state};
+use crate::mirror::{self, MirrorError, MirrorWriter, state};
 use crate::sync::progress::ProgressMode;
 use crate::sync::{Kind, PullError, Puller, RunSummary};
 
@@ -45,8 +45,23 @@ impl From<DaemonError> for CommandError {
             DaemonError::Api(ApiError::Auth { .. })
                 | DaemonError::Pull(PullError::Api(ApiError::Auth { .. }))
         );
+        // Another instance on the mirror, or a mirror directory that is missing or not
+        // writable: restarting cannot help, so not 1.
+        let busy = matches!(
+            e,
+            DaemonError::Mirror(MirrorError::Busy { .. } | MirrorError::Lock { .. })
+                | DaemonError::Pull(PullError::Mirror(
+                    MirrorError::Busy { .. } | MirrorError::Lock { .. }
+                ))
+        );
         CommandError {
-            code: if auth { 3 } else { 1 },
+            code: if auth {
+                3
+            } else if busy {
+                2
+            } else {
+                1
+            },
             message: error_chain(&e),
         }
     }

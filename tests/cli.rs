@@ -163,7 +163,7 @@ async fn bad_configuration_is_one_line_naming_the_key_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn an_unwritable_mirror_path_is_a_one_line_error() {
+async fn a_missing_mirror_directory_is_a_configuration_error_exit_2_naming_the_path() {
     let (store, scratch, _db, _config) = store_and_config("secret_test", "").await;
     let bad_db = Path::new("/proc/ecwid-sync-test/mirror.db");
     let config = scratch.path("unwritable.toml");
@@ -173,8 +173,13 @@ async fn an_unwritable_mirror_path_is_a_one_line_error() {
 
     assert_one_line_error(
         &out,
-        1,
+        2,
         "cannot open the mirror /proc/ecwid-sync-test/mirror.db",
+    );
+    assert!(
+        stderr(&out).contains("must exist and be writable"),
+        "{}",
+        stderr(&out)
     );
     assert_eq!(store.stats().await["requests_total"], 0);
 }
@@ -227,4 +232,52 @@ async fn every_command_has_help() {
         assert_eq!(out.status.code(), Some(0));
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"));
     }
+}
+
+#[tokio::test]
+async fn a_second_instance_on_one_mirror_exits_2_naming_the_first_and_status_still_works() {
+    let (_store, _scratch, db, config) =
+        store_and_config("secret_test", "incremental_cron = \"* * * * * *\"").await;
+    let mut daemon = spawn_ecwid_sync(&config, &["run"], std::process::Stdio::null());
+    assert!(
+        wait_until(std::time::Duration::from_secs(30), || async {
+            count(&db, "SELECT count(*) FROM products") == 230
+        })
+        .await
+    );
+    let pid = daemon.id().unwrap().to_string();
+
+    for args in [&["sync"][..], &["run"][..]] {
+        let out = run(args, Some(&config)).await;
+        assert_one_line_error(&out, 2, &format!("another ecwid-sync (pid {pid})"));
+    }
+    let out = run(&["status"], Some(&config)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    assert_eq!(terminate(&mut daemon).await.code(), Some(0));
+    let out = run(&["sync"], Some(&config)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the lock went with the daemon: {}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn two_syncs_started_at_once_on_a_fresh_mirror_never_fail_on_the_migration() {
+    let (_store, _scratch, _db, config) = store_and_config("secret_test", "").await;
+    let (a, b) = tokio::join!(run(&["sync"], Some(&config)), run(&["sync"], Some(&config)));
+    for out in [&a, &b] {
+        assert!(!stderr(out).contains("migration"), "{}", stderr(out));
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(2)),
+            "{}",
+            stderr(out)
+        );
+    }
+    assert!(
+        a.status.code() == Some(0) || b.status.code() == Some(0),
+        "one of them ran"
+    );
 }

@@ -43,6 +43,19 @@ pub enum MirrorError {
         "the mirror {path} has not been created yet; run `ecwid-sync sync` or the daemon first"
     )]
     Missing { path: String },
+    #[error(
+        "another ecwid-sync (pid {pid}) is using the mirror {path}; one process per mirror (read-only commands such as `status` work beside it)"
+    )]
+    Busy { path: String, pid: String },
+    #[error(
+        "cannot open the mirror {path}: its lock file {lock}: {source}; the mirror's directory must exist and be writable by the user ecwid-sync runs as"
+    )]
+    Lock {
+        path: String,
+        lock: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("migration {name} failed: {source}")]
     Migrate {
         name: &'static str,
@@ -128,8 +141,11 @@ pub fn open_read_only(path: &Path) -> Result<Connection, MirrorError> {
 
 /// Applies every migration above the file's `user_version`, all in one transaction, so a
 /// crash mid-way leaves the previous version intact.
+/// The version is read inside an immediate (write-locked) transaction: two processes
+/// starting at once cannot both see version 0 and both create the tables.
 fn migrate(conn: &mut Connection, shown: &str) -> Result<(), MirrorError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(MirrorError::TooNew {
             path: shown.to_string(),
@@ -140,7 +156,6 @@ fn migrate(conn: &mut Connection, shown: &str) -> Result<(), MirrorError> {
     if version == SCHEMA_VERSION {
         return Ok(());
     }
-    let tx = conn.transaction()?;
     for (name, sql) in &MIGRATIONS[version as usize..] {
         tx.execute_batch(sql)
             .map_err(|source| MirrorError::Migrate { name, source })?;
@@ -153,6 +168,59 @@ fn migrate(conn: &mut Connection, shown: &str) -> Result<(), MirrorError> {
         "mirror schema migrated"
     );
     Ok(())
+}
+
+/// Holds the mirror for this process: an advisory lock on `<mirror>.lock`, which the kernel
+/// releases when the process ends however it ends, so a crash never leaves a stale lock.
+/// The file holds the owner's pid, for the message a second instance prints.
+pub fn lock(path: &Path) -> Result<std::fs::File, MirrorError> {
+    use std::io::{Seek, Write};
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let shown = path.display().to_string();
+    let io_err = |source| MirrorError::Lock {
+        path: shown.clone(),
+        lock: lock_path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(io_err)?;
+    // A writer of this same process that was just dropped releases the lock when its thread
+    // has drained its queue: wait a moment for that, never for another process.
+    let own_pid = std::process::id().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let pid = std::fs::read_to_string(&lock_path).unwrap_or_default();
+                let pid = pid.trim();
+                if pid == own_pid && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    continue;
+                }
+                return Err(MirrorError::Busy {
+                    path: shown.clone(),
+                    pid: if pid.is_empty() {
+                        "unknown".into()
+                    } else {
+                        pid.into()
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
+        }
+    }
+    file.set_len(0).map_err(io_err)?;
+    file.rewind().map_err(io_err)?;
+    write!(file, "{}", std::process::id()).map_err(io_err)?;
+    Ok(file)
 }
 
 /// Seconds since the epoch, the unit of every time column.

@@ -28,18 +28,22 @@ pub struct MirrorWriter {
 
 impl MirrorWriter {
     /// Opens (creating and migrating) the mirror and starts its writer thread.
+    /// Takes the mirror's lock first (see [`super::lock`]): a second instance stops here.
     pub fn open(path: &Path) -> Result<MirrorWriter, MirrorError> {
+        let lock = super::lock(path)?;
         let conn = super::open_and_migrate(path)?;
-        Ok(Self::start(conn))
+        Ok(Self::start(conn, lock))
     }
 
-    fn start(mut conn: Connection) -> MirrorWriter {
+    /// The thread owns the lock with the connection: the mirror is held while it can write.
+    fn start(mut conn: Connection, lock: std::fs::File) -> MirrorWriter {
         // A small queue: producers that outrun SQLite wait, which bounds memory during a
         // full pull instead of buffering the whole store.
         let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(8);
         std::thread::Builder::new()
             .name("mirror-writer".into())
             .spawn(move || {
+                let _held = lock;
                 while let Some(job) = jobs_rx.blocking_recv() {
                     job(&mut conn);
                 }
