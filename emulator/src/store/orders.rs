@@ -580,18 +580,23 @@ impl Store {
         }
         let ts = self.tick();
         doc.insert("updateTimestamp".into(), json!(ts));
-        let payment = str_of(&doc, "paymentStatus").unwrap_or("").to_string();
-        let fulfillment = str_of(&doc, "fulfillmentStatus").unwrap_or("").to_string();
-        self.commit_order(doc, ident.clone());
-        self.latest.orders = ts;
-        self.emit_order_change(
-            &ident,
-            &old_payment,
-            &old_fulfillment,
-            &payment,
-            &fulfillment,
-        );
+        self.store_order_edit(finish_order(doc, ident), &old_payment, &old_fulfillment, ts);
         Ok(())
+    }
+
+    /// Stores an edited order and announces the change.
+    fn store_order_edit(
+        &mut self,
+        rec: OrderRec,
+        old_payment: &str,
+        old_fulfillment: &str,
+        ts: i64,
+    ) {
+        let ident = rec.ident.clone();
+        let (payment, fulfillment) = (rec.payment.clone(), rec.fulfillment.clone());
+        self.insert_order_rec(rec);
+        self.latest.orders = ts;
+        self.emit_order_change(&ident, old_payment, old_fulfillment, &payment, &fulfillment);
     }
 
     /// The webhook of an order edit; an unfinished order that gets a real status is new.
@@ -639,16 +644,11 @@ impl Store {
         let ts = self.tick();
         doc.insert("updateTimestamp".into(), json!(ts));
         merge_update(&mut doc, patch, &[]);
-        let payment = str_of(&doc, "paymentStatus").unwrap_or("").to_string();
-        let fulfillment = str_of(&doc, "fulfillmentStatus").unwrap_or("").to_string();
-        self.insert_order_rec(OrderRec::from_doc(doc, ident.clone()));
-        self.latest.orders = ts;
-        self.emit_order_change(
-            &ident,
+        self.store_order_edit(
+            OrderRec::from_doc(doc, ident),
             &old_payment,
             &old_fulfillment,
-            &payment,
-            &fulfillment,
+            ts,
         );
         Ok(())
     }
