@@ -19,6 +19,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "002_current_platform",
         include_str!("../../schema/002_current_platform.sql"),
     ),
+    (
+        "003_no_silent_staleness",
+        include_str!("../../schema/003_no_silent_staleness.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
