@@ -15,8 +15,9 @@ use crate::sync::progress::ProgressMode;
 use crate::sync::{Kind, PullError, Puller, RunSummary};
 
 /// Exit codes: 1 a run failed (network, store, mirror), 2 bad configuration or input,
-/// 3 the store refused the token. The systemd unit does not restart on 2 and 3, since
-/// restarting cannot fix them.
+/// 3 the store refused the token, 4 the mirror could not be written for
+/// `mirror.write_retry_secs`. The systemd unit does not restart on 2 and 3, since restarting
+/// cannot fix them; it restarts on 4, which a full disk or a remount may well outlast.
 #[derive(Debug)]
 pub struct CommandError {
     pub code: i32,
@@ -40,28 +41,31 @@ impl From<ConfigError> for CommandError {
 
 impl From<DaemonError> for CommandError {
     fn from(e: DaemonError) -> Self {
-        let auth = matches!(
-            e,
-            DaemonError::Api(ApiError::Auth { .. })
-                | DaemonError::Pull(PullError::Api(ApiError::Auth { .. }))
-        );
-        // Another instance on the mirror, or a mirror directory that is missing or not
-        // writable: restarting cannot help, so not 1.
-        let busy = matches!(
-            e,
-            DaemonError::Mirror(MirrorError::Busy { .. } | MirrorError::Lock { .. })
-                | DaemonError::Pull(PullError::Mirror(
-                    MirrorError::Busy { .. } | MirrorError::Lock { .. }
-                ))
-        );
+        let api = match &e {
+            DaemonError::Api(api) | DaemonError::Pull(PullError::Api(api)) => Some(api),
+            _ => None,
+        };
+        let mirror = match &e {
+            DaemonError::Mirror(m) | DaemonError::Pull(PullError::Mirror(m)) => Some(m),
+            _ => None,
+        };
+        let code = match (api, mirror) {
+            (Some(ApiError::Auth { .. }), _) => 3,
+            // Another instance on the mirror, or a mirror (directory) ecwid-sync may not
+            // write: restarting cannot help, so not 1.
+            (
+                _,
+                Some(
+                    MirrorError::Busy { .. }
+                    | MirrorError::Lock { .. }
+                    | MirrorError::ReadOnly { .. },
+                ),
+            ) => 2,
+            (_, Some(MirrorError::Unwritable { .. })) => 4,
+            _ => 1,
+        };
         CommandError {
-            code: if auth {
-                3
-            } else if busy {
-                2
-            } else {
-                1
-            },
+            code,
             message: error_chain(&e),
         }
     }
@@ -164,7 +168,7 @@ pub async fn sync_once(
     progress: ProgressMode,
     shutdown: CancellationToken,
 ) -> Result<Vec<RunSummary>, DaemonError> {
-    let writer = MirrorWriter::open(&config.mirror.path)?;
+    let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
     let client = Client::new(&config.ecwid)?;
     let puller = Puller::new(client, writer, &config.sync, progress, shutdown);
     let outcome = puller.pass(kinds, full).await;
@@ -178,18 +182,43 @@ pub async fn sync_once(
 
 fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
     let conn = mirror::open_read_only(path)?;
-    let kinds = state::status(&conn).map_err(mirror::MirrorError::from)?;
+    let report = state::Status::read(&conn, path).map_err(mirror::MirrorError::from)?;
     if json {
-        let text = serde_json::to_string_pretty(&kinds).expect("status serializes");
+        let text = serde_json::to_string_pretty(&report).expect("status serializes");
         println!("{text}");
         return Ok(());
     }
     println!("mirror: {}", path.display());
     println!(
+        "daemon: {}",
+        match (report.daemon.pid, report.daemon.running) {
+            (Some(pid), true) => format!("running (pid {pid})"),
+            (Some(pid), false) => format!("not running (last pid {pid})"),
+            (None, _) => "not running".to_string(),
+        }
+    );
+    if let Some(stall) = &report.daemon.write_stall {
+        let verb = if report.daemon.running {
+            "failing"
+        } else {
+            "failed"
+        };
+        println!(
+            "mirror writes: {verb} since {} ({}): {}",
+            fmt_time(Some(stall.since)),
+            stall.problem,
+            stall.error
+        );
+    }
+    println!(
+        "write-ahead log: {} (readers that keep a transaction open stop it from being emptied)",
+        fmt_bytes(report.wal_bytes)
+    );
+    println!(
         "{:<11} {:>8} {:>9}  {:<20} {:<20} {:<20}  last error",
         "kind", "rows", "children", "cursor", "last full", "last incremental"
     );
-    for k in &kinds {
+    for k in &report.kinds {
         println!(
             "{:<11} {:>8} {:>9}  {:<20} {:<20} {:<20}  {}",
             k.kind,
@@ -203,7 +232,7 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
             k.state.last_error.as_deref().unwrap_or("-"),
         );
     }
-    for k in kinds.iter().filter(|k| k.state.count_mismatches > 0) {
+    for k in report.kinds.iter().filter(|k| k.state.count_mismatches > 0) {
         println!(
             "{}: latest-stats' count differed from the mirror's rows {} time(s), each time scheduling a full pull (store count then: {})",
             k.kind,
@@ -214,6 +243,14 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
         );
     }
     Ok(())
+}
+
+fn fmt_bytes(bytes: u64) -> String {
+    if bytes < 1024 * 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC), `-` when never.

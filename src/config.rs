@@ -107,6 +107,11 @@ pub struct EcwidConfig {
 #[derive(Clone, Debug, Serialize)]
 pub struct MirrorConfig {
     pub path: PathBuf,
+    /// How long writes the mirror refuses (another process's write lock, read-only file
+    /// system, full disk) are retried before the pass fails or, when the mirror cannot be
+    /// written at all, the process exits with code 4.
+    #[serde(rename = "write_retry_secs", serialize_with = "as_secs")]
+    pub write_retry: Duration,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -175,6 +180,7 @@ struct RawEcwid {
 #[serde(deny_unknown_fields)]
 struct RawMirror {
     path: Option<PathBuf>,
+    write_retry_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -363,6 +369,13 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
     if path.as_os_str().is_empty() {
         return Err(invalid("mirror.path", "must not be empty"));
     }
+    let write_retry = m.write_retry_secs.unwrap_or(300);
+    if !(1..=86_400).contains(&write_retry) {
+        return Err(invalid(
+            "mirror.write_retry_secs",
+            format!("expected an integer from 1 to 86400 (one day), got {write_retry}"),
+        ));
+    }
 
     let s = raw.sync.unwrap_or_default();
     let kinds = match s.kinds {
@@ -430,7 +443,10 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             max_retries,
             max_retry_after,
         },
-        mirror: MirrorConfig { path },
+        mirror: MirrorConfig {
+            path,
+            write_retry: Duration::from_secs(write_retry),
+        },
         sync: SyncConfig {
             kinds,
             incremental_cron,

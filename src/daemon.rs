@@ -64,7 +64,7 @@ pub async fn run(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(),
 ) -> Result<(), DaemonError> {
-    let writer = MirrorWriter::open(&config.mirror.path)?;
+    let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
     on_ready();
     let client = Client::new(&config.ecwid)?;
     let puller = Puller::new(

@@ -51,7 +51,7 @@ pub async fn run(
         emulator.url(),
         db.display()
     );
-    let writer = MirrorWriter::open(db)?;
+    let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
     let client = Client::new(&config.ecwid)?;
     let puller = Puller::new(
         client,

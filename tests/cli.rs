@@ -69,7 +69,7 @@ async fn sync_exits_zero_and_status_reports_every_kind() {
     let out = run(&["status", "--json"], Some(&config)).await;
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let products = status
+    let products = status["kinds"]
         .as_array()
         .unwrap()
         .iter()

@@ -120,7 +120,7 @@ async fn mirror_by_id(config: &ecwid_sync::config::Config, kind: Kind, keys: &[i
     let client = Client::new(&config.ecwid).unwrap();
     let found = fetch::by_keys(&client, kind, keys).await.unwrap();
     assert_eq!(found.rows.len(), keys.len());
-    let writer = MirrorWriter::open(&config.mirror.path).unwrap();
+    let writer = MirrorWriter::open(&config.mirror, CancellationToken::new()).unwrap();
     writer
         .apply_page(found.rows, unix_now(), StateUpdate::default())
         .await
@@ -341,7 +341,7 @@ async fn a_retry_after_longer_than_the_maximum_fails_the_pass_naming_the_wait_an
     // One client for both passes, as the daemon keeps one for its life.
     let puller = Puller::new(
         Client::new(&config.ecwid).unwrap(),
-        MirrorWriter::open(&config.mirror.path).unwrap(),
+        MirrorWriter::open(&config.mirror, CancellationToken::new()).unwrap(),
         &config.sync,
         ProgressMode::Log,
         CancellationToken::new(),

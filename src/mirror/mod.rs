@@ -2,6 +2,8 @@
 //! upserts of remote documents and the read-only status queries.
 
 pub mod apply;
+pub mod lock;
+mod stall;
 pub mod state;
 pub mod writer;
 
@@ -66,6 +68,28 @@ pub enum MirrorError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error(
+        "the mirror {path} is read-only for the user ecwid-sync runs as; make the file (and any {path}-wal and {path}-shm beside it) writable by that user"
+    )]
+    ReadOnly { path: String },
+    #[error(
+        "the mirror {path} stayed locked for {secs} s: another process holds a write transaction on it (find it with `fuser {path}` or `lsof {path}`); the next pass resumes where this one stopped"
+    )]
+    Locked {
+        path: String,
+        secs: u64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "cannot write the mirror {path} for {secs} s; check free disk space (df) and that the file, its -wal and -shm files and its directory are writable by the user ecwid-sync runs as"
+    )]
+    Unwritable {
+        path: String,
+        secs: u64,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("mirror write failed: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("cannot parse a document from Ecwid: {0}")]
@@ -101,16 +125,28 @@ fn pragmas(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Opens the mirror read-write, creating it if needed, and applies pending migrations.
+/// Opens the mirror read-write, creating it if needed, and applies pending migrations,
+/// without the process lock or retries the writer adds (schema tests, tools).
 pub fn open_and_migrate(path: &Path) -> Result<Connection, MirrorError> {
+    let mut conn = open(path)?;
+    migrate(&mut conn, &path.display().to_string())?;
+    Ok(conn)
+}
+
+/// Opens the mirror read-write, creating it if needed; [`migrate`] comes next.
+fn open(path: &Path) -> Result<Connection, MirrorError> {
     let shown = path.display().to_string();
     let open_err = |source| MirrorError::Open {
         path: shown.clone(),
         source,
     };
-    let mut conn = Connection::open(path).map_err(open_err)?;
+    let conn = Connection::open(path).map_err(open_err)?;
+    // SQLite opens a file it may not write read-only, without a word; every write would
+    // then fail.
+    if conn.is_readonly(rusqlite::MAIN_DB).map_err(open_err)? {
+        return Err(MirrorError::ReadOnly { path: shown });
+    }
     pragmas(&conn).map_err(open_err)?;
-    migrate(&mut conn, &shown)?;
     Ok(conn)
 }
 
@@ -172,59 +208,6 @@ fn migrate(conn: &mut Connection, shown: &str) -> Result<(), MirrorError> {
         "mirror schema migrated"
     );
     Ok(())
-}
-
-/// Holds the mirror for this process: an advisory lock on `<mirror>.lock`, which the kernel
-/// releases when the process ends however it ends, so a crash never leaves a stale lock.
-/// The file holds the owner's pid, for the message a second instance prints.
-pub fn lock(path: &Path) -> Result<std::fs::File, MirrorError> {
-    use std::io::{Seek, Write};
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = std::path::PathBuf::from(lock_path);
-    let shown = path.display().to_string();
-    let io_err = |source| MirrorError::Lock {
-        path: shown.clone(),
-        lock: lock_path.display().to_string(),
-        source,
-    };
-    let mut file = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(io_err)?;
-    // A writer of this same process that was just dropped releases the lock when its thread
-    // has drained its queue: wait a moment for that, never for another process.
-    let own_pid = std::process::id().to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let pid = std::fs::read_to_string(&lock_path).unwrap_or_default();
-                let pid = pid.trim();
-                if pid == own_pid && std::time::Instant::now() < deadline {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                    continue;
-                }
-                return Err(MirrorError::Busy {
-                    path: shown.clone(),
-                    pid: if pid.is_empty() {
-                        "unknown".into()
-                    } else {
-                        pid.into()
-                    },
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
-        }
-    }
-    file.set_len(0).map_err(io_err)?;
-    file.rewind().map_err(io_err)?;
-    write!(file, "{}", std::process::id()).map_err(io_err)?;
-    Ok(file)
 }
 
 /// Seconds since the epoch, the unit of every time column.

@@ -1,9 +1,12 @@
 //! The `sync_state` bookkeeping (cursors, run times, last error) and the read-only status
 //! report built from it.
 
+use std::path::Path;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::lock::{self, LockReport};
 use crate::sync::Kind;
 
 /// One kind's row of `sync_state`.
@@ -119,7 +122,31 @@ pub fn row_count(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
     conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
 }
 
-pub fn status(conn: &Connection) -> rusqlite::Result<Vec<KindStatus>> {
+/// What `ecwid-sync status` shows: the mirror as a whole, then each kind.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub mirror: String,
+    /// The daemon (or `sync`) holding the mirror, from its lock file.
+    pub daemon: LockReport,
+    /// The size of `<mirror>-wal`: it grows while a reader keeps a transaction open.
+    pub wal_bytes: u64,
+    pub kinds: Vec<KindStatus>,
+}
+
+impl Status {
+    pub fn read(conn: &Connection, path: &Path) -> rusqlite::Result<Status> {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(Status {
+            mirror: path.display().to_string(),
+            daemon: lock::read_report(&lock::lock_path(path)),
+            wal_bytes: std::fs::metadata(wal).map_or(0, |m| m.len()),
+            kinds: kinds_status(conn)?,
+        })
+    }
+}
+
+fn kinds_status(conn: &Connection) -> rusqlite::Result<Vec<KindStatus>> {
     Kind::ALL
         .iter()
         .map(|&kind| {

@@ -8,17 +8,24 @@
 //! without waiting for the thread loses nothing. Clean exits and full pulls checkpoint the
 //! WAL into the main file ([`MirrorWriter::checkpoint`]), so `mirror.db` alone is complete.
 
-use std::path::Path;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use super::MirrorError;
 use super::apply::{self, Rows};
+use super::stall::Stalls;
 use super::state::{self, KindState, StateUpdate};
+use crate::config::MirrorConfig;
 use crate::sync::Kind;
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+type Job = Box<dyn FnOnce(&mut Connection, &mut Stalls) + Send>;
+
+/// How long SQLite itself waits for another connection's write lock before a refused write
+/// goes to [`Stalls`], which logs it and keeps retrying.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A cheap-to-clone handle to the writer thread.
 #[derive(Clone)]
@@ -29,39 +36,49 @@ pub struct MirrorWriter {
 impl MirrorWriter {
     /// Opens (creating and migrating) the mirror and starts its writer thread.
     /// Takes the mirror's lock first (see [`super::lock`]): a second instance stops here.
-    pub fn open(path: &Path) -> Result<MirrorWriter, MirrorError> {
-        let lock = super::lock(path)?;
-        let conn = super::open_and_migrate(path)?;
-        Ok(Self::start(conn, lock))
+    /// Writes the mirror refuses are retried for `mirror.write_retry` (see [`Stalls`]);
+    /// `shutdown` cuts those waits short.
+    pub fn open(
+        mirror: &MirrorConfig,
+        shutdown: CancellationToken,
+    ) -> Result<MirrorWriter, MirrorError> {
+        let lock = super::lock::lock(&mirror.path)?;
+        let mut stalls = Stalls::new(mirror.path.clone(), lock, mirror.write_retry, shutdown);
+        let mut conn = super::open(&mirror.path)?;
+        let shown = mirror.path.display().to_string();
+        stalls.run(&mut conn, |conn| super::migrate(conn, &shown))?;
+        conn.busy_timeout(BUSY_TIMEOUT.min(mirror.write_retry))?;
+        Ok(Self::start(conn, stalls))
     }
 
-    /// The thread owns the lock with the connection: the mirror is held while it can write.
-    fn start(mut conn: Connection, lock: std::fs::File) -> MirrorWriter {
+    /// The thread owns the lock (inside `stalls`) with the connection: the mirror is held
+    /// while it can write.
+    fn start(mut conn: Connection, mut stalls: Stalls) -> MirrorWriter {
         // A small queue: producers that outrun SQLite wait, which bounds memory during a
         // full pull instead of buffering the whole store.
         let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(8);
         std::thread::Builder::new()
             .name("mirror-writer".into())
             .spawn(move || {
-                let _held = lock;
                 while let Some(job) = jobs_rx.blocking_recv() {
-                    job(&mut conn);
+                    job(&mut conn, &mut stalls);
                 }
             })
             .expect("spawn the mirror writer thread");
         MirrorWriter { jobs_tx }
     }
 
-    /// Runs `f` on the writer thread and returns its result.
+    /// Runs `f` on the writer thread and returns its result. `f` is one transaction: when
+    /// the mirror refuses it, it is rolled back and run again (see [`Stalls`]).
     pub async fn call<R, F>(&self, f: F) -> Result<R, MirrorError>
     where
         R: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<R, MirrorError> + Send + 'static,
+        F: FnMut(&mut Connection) -> Result<R, MirrorError> + Send + 'static,
     {
         let (reply_tx, reply_rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let job: Job = Box::new(move |conn, stalls| {
             // The caller may have gone away (shutdown); the work itself is already done.
-            let _ = reply_tx.send(f(conn));
+            let _ = reply_tx.send(stalls.run(conn, f));
         });
         self.jobs_tx
             .send(job)

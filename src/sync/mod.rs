@@ -37,8 +37,14 @@ pub enum PullError {
 }
 
 impl PullError {
-    /// Errors that no retry on the next schedule will fix without the operator.
+    /// Errors that end the daemon: no retry on the next schedule will fix a refused token
+    /// without the operator, and a mirror that stayed unwritable for the whole retry bound
+    /// is left to the service manager's restart policy (exit code 4).
     pub fn is_fatal(&self) -> bool {
-        matches!(self, PullError::Api(ApiError::Auth { .. }))
+        matches!(
+            self,
+            PullError::Api(ApiError::Auth { .. })
+                | PullError::Mirror(MirrorError::Unwritable { .. })
+        )
     }
 }

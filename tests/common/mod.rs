@@ -652,3 +652,39 @@ pub fn query(conn: &Connection, sql: &str) -> Vec<Value> {
     .collect::<Result<_, _>>()
     .unwrap()
 }
+
+/// A child process's stderr, collected as it arrives, for tests that wait on a log line.
+#[derive(Clone)]
+pub struct StderrLog(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl StderrLog {
+    /// Takes `child`'s piped stderr and reads it in the background until it closes.
+    pub fn collect(child: &mut tokio::process::Child) -> StderrLog {
+        use tokio::io::AsyncBufReadExt;
+        let log = StderrLog(Default::default());
+        let mut lines =
+            tokio::io::BufReader::new(child.stderr.take().expect("stderr piped")).lines();
+        let sink = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut text = sink.0.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        log
+    }
+
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn contains(&self, needle: &str) -> bool {
+        self.0.lock().unwrap().contains(needle)
+    }
+}
+
+/// `config_text` with `setting` added to `[mirror]`.
+pub fn with_mirror_setting(config_text: &str, setting: &str) -> String {
+    config_text.replacen("\n[sync]\n", &format!("{setting}\n\n[sync]\n"), 1)
+}
