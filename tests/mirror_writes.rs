@@ -274,3 +274,37 @@ async fn a_read_only_mirror_file_is_a_configuration_error_naming_the_path() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn status_shows_the_write_ahead_log_that_a_long_reader_keeps_from_being_emptied() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = config_file(&store, &db, "", "");
+    assert_eq!(ecwid_sync(&config, &["sync"]).await.status.code(), Some(0));
+
+    // A report left open: its snapshot pins the log while the next pass writes.
+    let reader = rusqlite::Connection::open(&db).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let rows: i64 = reader
+        .query_row("SELECT count(*) FROM products", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 230);
+    assert_eq!(
+        ecwid_sync(&config, &["sync", "--full"]).await.status.code(),
+        Some(0)
+    );
+
+    let wal = std::fs::metadata(db.with_extension("db-wal"))
+        .unwrap()
+        .len();
+    assert!(wal > 0, "the reader kept the log alive");
+    assert_eq!(status_json(&config).await["wal_bytes"], wal);
+    let out = ecwid_sync(&config, &["status"]).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("write-ahead log: "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    drop(reader);
+}
