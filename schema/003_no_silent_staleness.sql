@@ -11,3 +11,24 @@ CREATE TABLE quarantine (
     last_seen  INTEGER NOT NULL,
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
+
+-- A full pull in progress, recorded with every page it commits, so that one interrupted by
+-- a crash, a stop or a failure resumes where it stopped instead of from the first page.
+-- Both tables are emptied when the full pull finishes.
+CREATE TABLE full_pull_progress (
+    kind        TEXT PRIMARY KEY,
+    read_at     INTEGER NOT NULL,            -- the store's clock when the pull began
+    started_at  INTEGER NOT NULL,            -- this machine's clock when the pull began
+    next_offset INTEGER NOT NULL DEFAULT 0,  -- the listing's offset after the last committed page
+    first_total INTEGER,                     -- the listing's total on its first page
+    newest      INTEGER                      -- the newest update time listed so far
+);
+
+-- The keys each committed page of that listing returned: what the pull has seen, so that
+-- rows it has not seen can still be checked and removed at its end.
+CREATE TABLE full_pull_pages (
+    kind        TEXT    NOT NULL,
+    page_offset INTEGER NOT NULL,
+    keys        TEXT    NOT NULL,            -- JSON array of keys
+    PRIMARY KEY (kind, page_offset)
+) WITHOUT ROWID;

@@ -2,6 +2,7 @@
 //! upserts of remote documents and the read-only status queries.
 
 pub mod apply;
+pub mod full_progress;
 pub mod lock;
 mod stall;
 pub mod state;

@@ -6,6 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::full_progress::{self, FullStep};
 use super::lock::{self, LockReport};
 use crate::sync::Kind;
 
@@ -40,6 +41,8 @@ pub struct StateUpdate {
     pub error: Option<Option<(String, i64)>>,
     /// Counts one more count mismatch, with the store's count.
     pub count_mismatch: Option<i64>,
+    /// A step of a full pull, so that an interrupted one can resume.
+    pub full: Option<FullStep>,
 }
 
 pub fn update(conn: &Connection, kind: Kind, u: &StateUpdate) -> rusqlite::Result<()> {
@@ -76,6 +79,9 @@ pub fn update(conn: &Connection, kind: Kind, u: &StateUpdate) -> rusqlite::Resul
         u.error.as_ref().and_then(|e| e.as_ref().map(|(_, at)| *at)),
         u.count_mismatch,
     ])?;
+    if let Some(step) = &u.full {
+        full_progress::record(conn, kind, step, super::unix_now())?;
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::MirrorError;
 use super::apply::{self, Rows};
+use super::full_progress::{self, FullProgress};
 use super::stall::Stalls;
 use super::state::{self, KindState, StateUpdate};
 use crate::config::MirrorConfig;
@@ -130,6 +131,12 @@ impl MirrorWriter {
 
     pub async fn read_state(&self, kind: Kind) -> Result<KindState, MirrorError> {
         self.call(move |conn| Ok(state::read(conn, kind)?)).await
+    }
+
+    /// The interrupted full pull of `kind`, if any (see [`super::full_progress`]).
+    pub async fn full_progress(&self, kind: Kind) -> Result<Option<FullProgress>, MirrorError> {
+        self.call(move |conn| Ok(full_progress::read(conn, kind)?))
+            .await
     }
 
     /// Copies the WAL into the main file and empties it, so that `mirror.db` alone holds

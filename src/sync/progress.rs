@@ -23,6 +23,8 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     done: u64,
     total: u64,
+    /// Done by an earlier, interrupted run; not part of this run's rate.
+    resumed_at: u64,
     started: Instant,
     last_log: Instant,
 }
@@ -53,6 +55,7 @@ impl Progress {
             bar,
             done: 0,
             total: 0,
+            resumed_at: 0,
             started: now,
             last_log: now,
         }
@@ -65,6 +68,16 @@ impl Progress {
         }
     }
 
+    /// Starts from what an interrupted full pull had already committed.
+    pub fn resume_at(&mut self, done: u64) {
+        self.done = done;
+        self.resumed_at = done;
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+            bar.reset_eta();
+        }
+    }
+
     pub fn advance(&mut self, items: u64) {
         self.done += items;
         if let Some(bar) = &self.bar {
@@ -74,7 +87,7 @@ impl Progress {
         if self.last_log.elapsed() >= LOG_EVERY {
             self.last_log = Instant::now();
             let secs = self.started.elapsed().as_secs_f64().max(0.001);
-            let rate = self.done as f64 / secs;
+            let rate = (self.done - self.resumed_at) as f64 / secs;
             let eta = if rate > 0.0 {
                 (self.total.saturating_sub(self.done) as f64 / rate).round() as u64
             } else {

@@ -15,14 +15,19 @@ use tracing::Instrument;
 
 use super::fetch;
 use super::progress::{Progress, ProgressMode};
-use super::scan::Listing;
+use super::scan::{Listing, ScanFrom};
 use super::{Kind, PullError};
 use crate::config::SyncConfig;
 use crate::ecwid::model::{LatestStats, parse_date};
 use crate::ecwid::{Client, CounterSnapshot};
 use crate::errors::error_chain;
+use crate::mirror::full_progress::{FullProgress, FullStep};
 use crate::mirror::state::{KindState, StateUpdate};
 use crate::mirror::{MirrorWriter, unix_now};
+
+/// How old an interrupted full pull may be and still be resumed rather than started over:
+/// its re-read of what changed meanwhile grows with its age.
+const RESUME_FULL_WITHIN_SECS: i64 = 86_400;
 
 /// How long Ecwid keeps deletion records (six months, contract 17.6), less a margin: a
 /// mirror whose last pull is older needs a full pull to learn what was deleted.
@@ -123,12 +128,16 @@ impl Puller {
         let mut first_error = None;
         for &kind in kinds {
             let state = self.writer.read_state(kind).await?;
-            let full = force_full || self.needs_full(kind, &state, &stats).await?;
+            // An interrupted full pull goes on at the next pass, whatever asked for it.
+            let interrupted = self.writer.full_progress(kind).await?;
+            let full = force_full
+                || interrupted.is_some()
+                || self.needs_full(kind, &state, &stats).await?;
             let mode = if full { Mode::Full } else { Mode::Incremental };
             let span = tracing::info_span!("pull", kind = kind.name(), mode = mode.name());
             let run = async {
                 if full {
-                    self.full(kind, &stats, Mode::Full).await
+                    self.full(kind, &stats, Mode::Full, interrupted).await
                 } else {
                     self.incremental(kind, &state, &stats).await
                 }
@@ -269,23 +278,72 @@ impl Puller {
     /// Lists every entity of `kind`, then removes from the mirror what Ecwid no longer has.
     /// `mode` is what the run counts as: an incremental pull of a kind without update times
     /// (categories) lists everything too, but is not a full pull in `status`.
-    async fn full(&self, kind: Kind, stats: &Stats, mode: Mode) -> Result<RunSummary, PullError> {
+    /// A full pull records its progress with every page; `interrupted` is one that stopped
+    /// before its end, resumed at the page after its last one unless it is too old.
+    async fn full(
+        &self,
+        kind: Kind,
+        stats: &Stats,
+        mode: Mode,
+        interrupted: Option<FullProgress>,
+    ) -> Result<RunSummary, PullError> {
         let run = RunStart::now(&self.client);
-        self.writer
-            .update_state(
-                kind,
-                StateUpdate {
-                    last_full_started: (mode == Mode::Full).then(unix_now),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        // Writes within the search lag may not show in the listing: reach back over them.
-        let since = stats.read_at - self.overlap.max(self.search_lag);
+        let record = mode == Mode::Full;
         let mut listing = Listing::default();
+        let mut progress = Progress::new(self.progress, kind);
+        let resume = interrupted.filter(|p| {
+            let fresh = unix_now() - p.started_at <= RESUME_FULL_WITHIN_SECS;
+            if !fresh {
+                tracing::info!(
+                    kind = kind.name(),
+                    "the interrupted full pull is more than a day old; starting over"
+                );
+            }
+            fresh
+        });
+        let (began_at, from) = match resume {
+            Some(p) => {
+                tracing::info!(
+                    kind = kind.name(),
+                    offset = p.next_offset,
+                    pages_done = p.pages,
+                    "resuming the interrupted full pull"
+                );
+                progress.resume_at(p.seen.len() as u64);
+                listing.seen = p.seen.into_iter().collect();
+                listing.first_total = p.first_total;
+                listing.newest = p.newest;
+                // One page back: entities deleted meanwhile ahead of the offset shift the
+                // listing back, and up to a page of them is read again instead of missed
+                // (which would cost a sweep of every id).
+                let from = ScanFrom {
+                    offset: p.next_offset.saturating_sub(fetch::PAGE_SIZE),
+                    record,
+                };
+                (p.read_at, from)
+            }
+            None => {
+                self.writer
+                    .update_state(
+                        kind,
+                        StateUpdate {
+                            last_full_started: record.then(unix_now),
+                            full: record.then_some(FullStep::Begin {
+                                read_at: stats.read_at,
+                            }),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                (stats.read_at, ScanFrom { offset: 0, record })
+            }
+        };
+        // Writes within the search lag may not show in the listing: reach back over them,
+        // from when the pull began (a resumed pull began in an earlier run).
+        let since = began_at - self.overlap.max(self.search_lag);
         let mut removed = 0;
-        let progress = Some(Progress::new(self.progress, kind));
-        self.scan(kind, &[], &mut listing, progress).await?;
+        self.scan(kind, &[], &mut listing, Some(progress), from)
+            .await?;
         let deleted = self
             .until_shutdown(fetch::deleted_since(&self.client, kind, since))
             .await??;
@@ -304,7 +362,8 @@ impl Puller {
         if kind.has_update_filter() {
             // Entities edited while the listing ran may have been read before the edit.
             let filter = [("updatedFrom", since.max(0).to_string())];
-            self.scan(kind, &filter, &mut listing, None).await?;
+            self.scan(kind, &filter, &mut listing, None, ScanFrom::default())
+                .await?;
         }
         // Deleted after the listing returned them.
         if let Some(deleted) = deleted.filter(|d| !d.keys.is_empty()) {
@@ -334,9 +393,10 @@ impl Puller {
                     cursor: listing.newest.map(|n| n.min(self.settled_before(stats))),
                     deleted_cursor: kind.deleted_path().map(|_| self.settled_before(stats)),
                     stats_marker: Some(self.settled_marker(kind, stats)),
-                    last_full_finished: (mode == Mode::Full).then_some(now),
+                    last_full_finished: record.then_some(now),
                     last_incremental: Some(now),
                     error: Some(None),
+                    full: record.then_some(FullStep::End),
                     ..Default::default()
                 },
             )
@@ -382,7 +442,7 @@ impl Puller {
         }
         if !kind.has_update_filter() {
             // Without update times the only way to see what changed is to list it all.
-            return self.full(kind, stats, Mode::Incremental).await;
+            return self.full(kind, stats, Mode::Incremental, None).await;
         }
         let window_start = state.cursor.or(state.last_full_started).unwrap_or(0);
         let mut listing = Listing::default();
@@ -390,7 +450,8 @@ impl Puller {
             "updatedFrom",
             window_start.saturating_sub(self.overlap).max(0).to_string(),
         )];
-        self.scan(kind, &filter, &mut listing, None).await?;
+        self.scan(kind, &filter, &mut listing, None, ScanFrom::default())
+            .await?;
 
         let deleted_from = state
             .deleted_cursor

@@ -10,6 +10,7 @@ use super::progress::Progress;
 use super::pull::Puller;
 use super::{Kind, PullError};
 use crate::mirror::apply::Unreadable;
+use crate::mirror::full_progress::FullStep;
 use crate::mirror::state::StateUpdate;
 use crate::mirror::unix_now;
 
@@ -57,6 +58,13 @@ impl Listing {
     }
 }
 
+/// Where a scan starts, and whether it records each page as a full pull's progress.
+#[derive(Clone, Copy, Default)]
+pub(super) struct ScanFrom {
+    pub offset: u64,
+    pub record: bool,
+}
+
 impl Puller {
     /// Pages through `kind`'s search with `filter` into `listing`, committing each page as
     /// it arrives. Up to `fetch_ahead` later pages are fetched and parsed while one is
@@ -67,22 +75,24 @@ impl Puller {
         filter: &[(&'static str, String)],
         listing: &mut Listing,
         mut progress: Option<Progress>,
+        from: ScanFrom,
     ) -> Result<(), PullError> {
         let mut inflight = Inflight::default();
-        let mut next_offset = 0;
+        let mut next_offset = from.offset;
         // Until the first page tells the real total, ask for that page only.
-        let mut known_total = PAGE_SIZE;
+        let mut known_total = from.offset + PAGE_SIZE;
         let mut first = true;
         loop {
             while inflight.0.len() < self.fetch_ahead && next_offset < known_total {
                 let (client, filter) = (self.client.clone(), filter.to_vec());
                 let offset = next_offset;
-                inflight.0.push_back(tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     fetch::search_page(&client, kind, offset, &filter).await
-                }));
+                });
+                inflight.0.push_back((offset, task));
                 next_offset += PAGE_SIZE;
             }
-            let Some(next) = inflight.0.pop_front() else {
+            let Some((offset, next)) = inflight.0.pop_front() else {
                 break;
             };
             let page: FetchedPage = self.until_shutdown(next).await?.map_err(join_error)??;
@@ -96,19 +106,31 @@ impl Puller {
             if let Some(p) = progress.as_mut() {
                 p.set_total(page.total);
             }
-            listing.newest = listing.newest.max(page.rows.max_updated());
-            listing.seen.extend(page.rows.keys());
-            listing
-                .seen
-                .extend(page.unreadable.iter().filter_map(|u| u.key));
+            let newest = page.rows.max_updated();
+            let mut keys = page.rows.keys();
+            keys.extend(page.unreadable.iter().filter_map(|u| u.key));
+            listing.newest = listing.newest.max(newest);
+            listing.seen.extend(keys.iter().copied());
             listing.unreadable.extend(page.unreadable);
             listing.items += items;
             listing.pages += 1;
+            let update = StateUpdate {
+                full: from.record.then(|| FullStep::Page {
+                    offset,
+                    next_offset: offset + PAGE_SIZE,
+                    total: page.total,
+                    newest,
+                    keys,
+                }),
+                ..Default::default()
+            };
             if !page.rows.is_empty() {
                 listing.written += self
                     .writer
-                    .apply_page(page.rows, unix_now(), StateUpdate::default())
+                    .apply_page(page.rows, unix_now(), update)
                     .await? as u64;
+            } else if update.full.is_some() {
+                self.writer.update_state(kind, update).await?;
             }
             if let Some(p) = progress.as_mut() {
                 p.advance(items);
@@ -126,11 +148,11 @@ impl Puller {
 
 /// Fetch tasks still running when a scan ends early are of no use: abort them.
 #[derive(Default)]
-struct Inflight(VecDeque<JoinHandle<Result<FetchedPage, PullError>>>);
+struct Inflight(VecDeque<(u64, JoinHandle<Result<FetchedPage, PullError>>)>);
 
 impl Drop for Inflight {
     fn drop(&mut self) {
-        for task in &self.0 {
+        for (_, task) in &self.0 {
             task.abort();
         }
     }
