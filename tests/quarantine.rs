@@ -44,7 +44,7 @@ async fn wait_until_quiet(store: &TestStore, field: &str) {
     );
 }
 
-fn product<'a>(state: &'a Value, id: i64) -> &'a Value {
+fn product(state: &Value, id: i64) -> &Value {
     state["products"]
         .as_array()
         .unwrap()
@@ -56,6 +56,14 @@ fn product<'a>(state: &'a Value, id: i64) -> &'a Value {
 fn mirror_quantity(db: &Path, id: i64) -> Option<i64> {
     open(db)
         .query_row("SELECT quantity FROM products WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+fn product_rows(db: &Path, id: i64) -> i64 {
+    open(db)
+        .query_row("SELECT count(*) FROM products WHERE id = ?1", [id], |r| {
             r.get(0)
         })
         .unwrap()
@@ -107,7 +115,7 @@ fn product_with_stock(state: &Value) -> i64 {
 
 #[tokio::test]
 async fn a_product_that_does_not_fit_the_model_fails_every_pass_until_it_reads_again() {
-    let (store, scratch, db, config) = mirrored(TestStore::small()).await;
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
     let id = product_with_stock(&store.state().await);
     let mirrored_stock = mirror_quantity(&db, id);
     store
@@ -137,7 +145,7 @@ async fn a_product_that_does_not_fit_the_model_fails_every_pass_until_it_reads_a
         assert!(message.contains("field `sku`"), "{message}");
         let error = last_error(&db, "products").expect("last_error stays set");
         assert!(
-            error.contains("1 products") && error.contains(&id.to_string()),
+            error.contains("products: 1 in quarantine") && error.contains(&id.to_string()),
             "{error}"
         );
         assert!(error.contains("field `sku`"), "{error}");
@@ -145,9 +153,9 @@ async fn a_product_that_does_not_fit_the_model_fails_every_pass_until_it_reads_a
         let rows = quarantined(&db, "products");
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].0, id);
-        assert!(
-            rows[0].1.contains("field `sku`: invalid type: integer `5`"),
-            "{rows:?}"
+        assert_eq!(
+            rows[0].1, "field `sku`: invalid type: integer `5`, expected a string",
+            "the error names the field and its problem, nothing that changes with the document"
         );
     }
     // The last pass listed nothing (latest-stats said so), and read the product by id once.
@@ -207,7 +215,6 @@ async fn a_product_that_does_not_fit_the_model_fails_every_pass_until_it_reads_a
         product(&state, id)["quantity"].as_i64()
     );
     assert_products_equal_store(&open(&db), &state);
-    drop(scratch);
 }
 
 #[tokio::test]
@@ -228,16 +235,8 @@ async fn a_quarantined_product_that_ecwid_deletes_leaves_the_mirror_and_the_quar
         .expect("nothing left to report");
 
     assert_eq!(quarantined(&db, "products"), vec![]);
-    assert_eq!(mirror_quantity_row_count(&db, id), 0);
+    assert_eq!(product_rows(&db, id), 0);
     assert_eq!(last_error(&db, "products"), None);
-}
-
-fn mirror_quantity_row_count(db: &Path, id: i64) -> i64 {
-    open(db)
-        .query_row("SELECT count(*) FROM products WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .unwrap()
 }
 
 #[tokio::test]

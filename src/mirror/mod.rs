@@ -2,6 +2,7 @@
 //! upserts of remote documents and the read-only status queries.
 
 pub mod apply;
+pub mod quarantine;
 pub mod state;
 pub mod writer;
 
