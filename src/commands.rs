@@ -242,6 +242,25 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
                 .map_or_else(|| "-".into(), |n| n.to_string()),
         );
     }
+    for k in report.kinds.iter().filter(|k| k.quarantine.count > 0) {
+        println!(
+            "{}: {} quarantined (documents that do not fit the model; their rows keep the last copy that did, and every pass reads them again):",
+            k.kind, k.quarantine.count
+        );
+        for q in &k.quarantine.first {
+            println!(
+                "  {}: {} (since {}, last read {})",
+                q.key,
+                q.error,
+                fmt_time(Some(q.first_seen)),
+                fmt_time(Some(q.last_seen)),
+            );
+        }
+        let more = k.quarantine.count - k.quarantine.first.len() as i64;
+        if more > 0 {
+            println!("  ... and {more} more (table `quarantine` in the mirror)");
+        }
+    }
     Ok(())
 }
 

@@ -223,9 +223,17 @@ fn parse_doc<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, MirrorEr
         let mut de = serde_json::Deserializer::from_str(text);
         match serde_path_to_error::deserialize::<_, T>(&mut de) {
             Err(e) if !e.path().to_string().is_empty() && e.path().to_string() != "." => {
+                // The column in the document says nothing the field's name does not, and
+                // would make one problem read differently each time the document changes.
+                let message = e.inner().to_string();
+                let at = format!(
+                    " at line {} column {}",
+                    e.inner().line(),
+                    e.inner().column()
+                );
                 MirrorError::Field {
                     path: e.path().to_string(),
-                    message: e.inner().to_string(),
+                    message: message.strip_suffix(&at).unwrap_or(&message).to_string(),
                 }
             }
             _ => MirrorError::Document(fast),

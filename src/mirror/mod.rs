@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod full_progress;
 pub mod lock;
+pub mod quarantine;
 mod stall;
 pub mod state;
 pub mod writer;

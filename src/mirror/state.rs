@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::full_progress::{self, FullStep};
 use super::lock::{self, LockReport};
+use super::quarantine;
 use crate::sync::Kind;
 
 /// One kind's row of `sync_state`.
@@ -37,7 +38,8 @@ pub struct StateUpdate {
     pub last_full_started: Option<i64>,
     pub last_full_finished: Option<i64>,
     pub last_incremental: Option<i64>,
-    /// `Some(None)` clears the error after a successful run.
+    /// `Some(None)` clears the error after a successful run, unless the kind has
+    /// quarantined entities.
     pub error: Option<Option<(String, i64)>>,
     /// Counts one more count mismatch, with the store's count.
     pub count_mismatch: Option<i64>,
@@ -45,7 +47,14 @@ pub struct StateUpdate {
     pub full: Option<FullStep>,
 }
 
+/// A successful run does not clear the error while the kind has quarantined entities: the
+/// pass reports them right after, and `status` must never show the kind clean meanwhile.
 pub fn update(conn: &Connection, kind: Kind, u: &StateUpdate) -> rusqlite::Result<()> {
+    let set_error = match &u.error {
+        None => false,
+        Some(None) => !quarantine::any(conn, kind)?,
+        Some(Some(_)) => true,
+    };
     conn.prepare_cached("INSERT OR IGNORE INTO sync_state (kind) VALUES (?1)")?
         .execute([kind.name()])?;
     conn.prepare_cached(
@@ -72,7 +81,7 @@ pub fn update(conn: &Connection, kind: Kind, u: &StateUpdate) -> rusqlite::Resul
         u.last_full_started,
         u.last_full_finished,
         u.last_incremental,
-        u.error.is_some(),
+        set_error,
         u.error
             .as_ref()
             .and_then(|e| e.as_ref().map(|(m, _)| m.clone())),
@@ -121,6 +130,8 @@ pub struct KindStatus {
     pub child_rows: Option<i64>,
     #[serde(flatten)]
     pub state: KindState,
+    /// Entities whose document does not fit the model: how many, and the first few.
+    pub quarantine: quarantine::QuarantineSummary,
 }
 
 /// The rows of a table.
@@ -153,6 +164,9 @@ impl Status {
 }
 
 fn kinds_status(conn: &Connection) -> rusqlite::Result<Vec<KindStatus>> {
+    // A mirror the daemon has not migrated yet (status runs beside an older daemon, or
+    // before the first start of a new binary) has no quarantine.
+    let has_quarantine = quarantine::table_exists(conn)?;
     Kind::ALL
         .iter()
         .map(|&kind| {
@@ -162,6 +176,11 @@ fn kinds_status(conn: &Connection) -> rusqlite::Result<Vec<KindStatus>> {
                 rows: count(kind.table())?,
                 child_rows: kind.child_table().map(count).transpose()?,
                 state: read(conn, kind)?,
+                quarantine: if has_quarantine {
+                    quarantine::summary(conn, kind, quarantine::SHOWN)?
+                } else {
+                    Default::default()
+                },
             })
         })
         .collect()

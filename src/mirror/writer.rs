@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::MirrorError;
 use super::apply::{self, Rows};
 use super::full_progress::{self, FullProgress};
+use super::quarantine::{self, QuarantineSummary};
 use super::stall::Stalls;
 use super::state::{self, KindState, StateUpdate};
 use crate::config::MirrorConfig;
@@ -169,5 +170,39 @@ impl MirrorWriter {
     /// Every key of `kind` the mirror holds.
     pub async fn keys(&self, kind: Kind) -> Result<Vec<i64>, MirrorError> {
         self.call(move |conn| Ok(apply::keys(conn, kind)?)).await
+    }
+
+    /// Holds `unfit` (key, error) in `kind`'s quarantine and lets `fit` go, in one
+    /// transaction.
+    pub async fn settle_quarantine(
+        &self,
+        kind: Kind,
+        unfit: Vec<(i64, String)>,
+        fit: Vec<i64>,
+        now: i64,
+    ) -> Result<(), MirrorError> {
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            quarantine::settle(&tx, kind, &unfit, &fit, now)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The keys of `kind`'s quarantined entities.
+    pub async fn quarantined_keys(&self, kind: Kind) -> Result<Vec<i64>, MirrorError> {
+        self.call(move |conn| Ok(quarantine::keys(conn, kind)?))
+            .await
+    }
+
+    /// How many entities of `kind` are quarantined, and the first `shown` of them.
+    pub async fn quarantine_summary(
+        &self,
+        kind: Kind,
+        shown: usize,
+    ) -> Result<QuarantineSummary, MirrorError> {
+        self.call(move |conn| Ok(quarantine::summary(conn, kind, shown)?))
+            .await
     }
 }

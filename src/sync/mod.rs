@@ -3,6 +3,7 @@
 pub mod fetch;
 pub mod progress;
 pub mod pull;
+pub mod quarantine;
 pub mod scan;
 
 pub use crate::kind::Kind;
@@ -30,6 +31,15 @@ pub enum PullError {
         kind: Kind,
         count: usize,
         key: String,
+        error: String,
+    },
+    #[error(
+        "{kind}: {count} in quarantine (documents from Ecwid that do not fit the model; their mirror rows keep the last copy that did, and every pass reads them again); the first, {key}: {error}"
+    )]
+    Quarantined {
+        kind: Kind,
+        count: i64,
+        key: i64,
         error: String,
     },
     #[error("stopped by shutdown")]

@@ -136,11 +136,15 @@ impl Puller {
             let mode = if full { Mode::Full } else { Mode::Incremental };
             let span = tracing::info_span!("pull", kind = kind.name(), mode = mode.name());
             let run = async {
-                if full {
-                    self.full(kind, &stats, Mode::Full, interrupted).await
+                // Before the run, even one that latest-stats lets skip: nothing else would
+                // read them.
+                self.recheck_quarantine(kind).await?;
+                let summary = if full {
+                    self.full(kind, &stats, Mode::Full, interrupted).await?
                 } else {
-                    self.incremental(kind, &state, &stats).await
-                }
+                    self.incremental(kind, &state, &stats).await?
+                };
+                self.report_quarantine(summary).await
             };
             match run.instrument(span).await {
                 Ok(summary) => {
@@ -405,10 +409,11 @@ impl Puller {
             // A full pull rewrites the whole kind into the WAL; fold it into the main file.
             self.checkpoint().await;
         }
-        finish(
+        self.finish(
             run.summary(&self.client, kind, mode, false, &listing, removed),
             listing,
         )
+        .await
     }
 
     /// Reads what changed since the cursor and what was deleted since the deletion cursor.
@@ -505,7 +510,7 @@ impl Puller {
                 },
             )
             .await?;
-        finish(
+        self.finish(
             run.summary(
                 &self.client,
                 kind,
@@ -516,6 +521,30 @@ impl Puller {
             ),
             listing,
         )
+        .await
+    }
+
+    /// The run's outcome: documents that did not fit go to the quarantine (which the pass
+    /// reports next); documents without even a readable key fail the run here, naming the
+    /// first (after everything else was committed and the summary logged).
+    async fn finish(&self, summary: RunSummary, listing: Listing) -> Result<RunSummary, PullError> {
+        let mut keyless = self
+            .quarantine_unreadable(summary.kind, listing.unreadable)
+            .await?;
+        // A document read twice in a run (the listing, then the window of edits) is one
+        // problem.
+        let mut reported = HashSet::new();
+        keyless.retain(|u| reported.insert(u.error.clone()));
+        let Some(first) = keyless.first() else {
+            return Ok(summary);
+        };
+        log_summary(&summary);
+        Err(PullError::Unreadable {
+            kind: summary.kind,
+            count: keyless.len(),
+            key: first.shown_key(),
+            error: first.error.clone(),
+        })
     }
 
     /// The moment, by the store's clock, up to which searches are trusted to show every
@@ -556,7 +585,7 @@ impl Puller {
 
     /// Of `keys`, re-reads those Ecwid still has (into `listing`) and removes the rest from
     /// the mirror.
-    async fn remove_missing(
+    pub(super) async fn remove_missing(
         &self,
         kind: Kind,
         keys: Vec<i64>,
@@ -638,30 +667,7 @@ impl RunStart {
     }
 }
 
-/// The run's outcome: its summary, or, when documents could not be read, an error naming
-/// them (after everything else was committed and the summary logged).
-fn finish(summary: RunSummary, mut listing: Listing) -> Result<RunSummary, PullError> {
-    // A document read twice in a run (the listing, then the window of edits) is one problem.
-    let mut reported = HashSet::new();
-    listing
-        .unreadable
-        .retain(|u| reported.insert((u.key, u.error.clone())));
-    let Some(first) = listing.unreadable.first() else {
-        return Ok(summary);
-    };
-    for doc in &listing.unreadable {
-        tracing::warn!(kind = summary.kind.name(), key = %doc.shown_key(), error = %doc.error, "document does not fit the model; its previous copy stays");
-    }
-    log_summary(&summary);
-    Err(PullError::Unreadable {
-        kind: summary.kind,
-        count: listing.unreadable.len(),
-        key: first.shown_key(),
-        error: first.error.clone(),
-    })
-}
-
-fn log_summary(s: &RunSummary) {
+pub(super) fn log_summary(s: &RunSummary) {
     // A run that `latest-stats` let skip happens every tick on a quiet store; at info level
     // it would bury the runs that did something.
     if s.skipped {
