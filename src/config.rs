@@ -99,9 +99,13 @@ pub struct EcwidConfig {
     #[serde(serialize_with = "as_secs")]
     pub request_timeout: Duration,
     pub max_retries: usize,
-    /// The longest `Retry-After` waited out; a longer one fails the pass instead.
+    /// The longest single wait while throttled: a longer `Retry-After` fails the pass at
+    /// once, and the growing wait between 429s stops growing here.
     #[serde(serialize_with = "as_secs")]
     pub max_retry_after: Duration,
+    /// How long a request waits out a store that keeps answering 429 before it fails.
+    #[serde(serialize_with = "as_secs")]
+    pub max_throttled: Duration,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -174,6 +178,7 @@ struct RawEcwid {
     request_timeout_secs: Option<u64>,
     max_retries: Option<usize>,
     max_retry_after_secs: Option<u64>,
+    max_throttled_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -351,11 +356,23 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             format!("expected an integer from 0 to 100, got {max_retries}"),
         ));
     }
-    let max_retry_after = Duration::from_secs(e.max_retry_after_secs.unwrap_or(60));
-    if max_retry_after > Duration::from_secs(3600) {
+    let max_retry_after = positive_secs("ecwid.max_retry_after_secs", e.max_retry_after_secs, 60)?;
+    let max_throttled_secs = e.max_throttled_secs.unwrap_or(900);
+    if !(1..=86_400).contains(&max_throttled_secs) {
         return Err(invalid(
-            "ecwid.max_retry_after_secs",
-            "expected at most 3600 (one hour)",
+            "ecwid.max_throttled_secs",
+            format!("expected seconds from 1 to 86400 (one day), got {max_throttled_secs}"),
+        ));
+    }
+    let max_throttled = Duration::from_secs(max_throttled_secs);
+    // Otherwise a single pause the client is willing to wait could already pass the bound.
+    if max_throttled < max_retry_after {
+        return Err(invalid(
+            "ecwid.max_throttled_secs",
+            format!(
+                "expected at least ecwid.max_retry_after_secs ({} s), the longest single wait, got {max_throttled_secs}",
+                max_retry_after.as_secs()
+            ),
         ));
     }
 
@@ -442,6 +459,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             request_timeout,
             max_retries,
             max_retry_after,
+            max_throttled,
         },
         mirror: MirrorConfig {
             path,
@@ -662,6 +680,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("secret_abc"), "{err}");
+    }
+
+    #[test]
+    fn throttling_is_waited_out_for_fifteen_minutes_unless_configured() {
+        let c = Config::parse(MINIMAL, &SecretEnv::default()).unwrap();
+        assert_eq!(c.ecwid.max_throttled, Duration::from_secs(900));
+        assert!(c.to_masked_toml().contains("max_throttled = 900"));
+        let with = |keys: &str| {
+            Config::parse(
+                &MINIMAL.replace("[mirror]", &format!("{keys}\n[mirror]")),
+                &SecretEnv::default(),
+            )
+        };
+        let c = with("max_retry_after_secs = 5\nmax_throttled_secs = 30").unwrap();
+        assert_eq!(c.ecwid.max_throttled, Duration::from_secs(30));
+        for (keys, needle) in [
+            ("max_throttled_secs = 0", "from 1 to 86400"),
+            ("max_throttled_secs = 86401", "from 1 to 86400"),
+            (
+                "max_throttled_secs = 30",
+                "at least ecwid.max_retry_after_secs (60 s)",
+            ),
+            ("max_retry_after_secs = 0", "from 1 to 3600"),
+        ] {
+            let err = with(keys).unwrap_err().to_string();
+            assert!(err.contains(needle), "{keys}: {err}");
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - [`config`]: the TOML configuration, secrets and validation.
 //! - [`daemon`]: schedules, the worker that runs passes, and shutdown.
 //! - [`demo`]: `ecwid-sync demo`, a local emulated store mirrored end to end.
-//! - [`ecwid`]: the Ecwid API client, its request budget and the document model.
+//! - [`ecwid`]: the Ecwid API client, its request budget, waiting out throttling, and the
+//!   document model.
 //! - [`errors`]: an error and its causes on one line.
 //! - [`kind`]: the kinds of entity mirrored and where each lives.
 //! - [`logging`]: text or JSON logs.

@@ -1,7 +1,7 @@
 //! HTTP to the Ecwid REST API: auth, the shared budget, retries and error mapping.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::budget::Budget;
 use super::model::ErrorBody;
+use super::throttle::{Throttle, ThrottlePolicy, Verdict};
 use crate::config::{EcwidConfig, Secret};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,16 @@ pub enum ApiError {
         wait.as_secs_f64().ceil(), max.as_secs()
     )]
     CooledDown { wait: Duration, max: Duration },
+    #[error(
+        "Ecwid kept answering 429 Too Many Requests for {} s ({answers} answers, every wait honoured); waiting {} s more would pass ecwid.max_throttled_secs ({} s), so this pass stops here and the next pass tries again",
+        throttled_for.as_secs(), wait.as_secs_f64().ceil(), max.as_secs()
+    )]
+    Throttled {
+        throttled_for: Duration,
+        answers: u64,
+        wait: Duration,
+        max: Duration,
+    },
     #[error("{method} {path} failed before Ecwid answered")]
     Transport {
         method: Method,
@@ -59,6 +70,7 @@ impl ApiError {
             ApiError::Auth { .. }
             | ApiError::Decode { .. }
             | ApiError::CooledDown { .. }
+            | ApiError::Throttled { .. }
             | ApiError::Request { .. } => false,
         }
     }
@@ -66,13 +78,6 @@ impl ApiError {
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiError::Status { status, .. } | ApiError::Auth { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ApiError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -116,7 +121,9 @@ struct Inner {
     token: Secret,
     budget: Budget,
     max_retries: usize,
-    max_retry_after: Duration,
+    throttle_policy: ThrottlePolicy,
+    /// Shared by every caller: one store, one throttling.
+    throttle: Mutex<Throttle>,
     counters: Counters,
 }
 
@@ -139,7 +146,11 @@ impl Client {
                 token: config.token.clone(),
                 budget: Budget::new(config.requests_per_minute, config.burst),
                 max_retries: config.max_retries,
-                max_retry_after: config.max_retry_after,
+                throttle_policy: ThrottlePolicy {
+                    max_wait: config.max_retry_after,
+                    max_throttled: config.max_throttled,
+                },
+                throttle: Mutex::new(Throttle::default()),
                 counters: Counters::default(),
             }),
         })
@@ -205,13 +216,31 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<Answer, ApiError> {
-        let attempt = || self.send_once(method.clone(), path, query, body);
+        let attempt = || self.send_through_throttling(method.clone(), path, query, body);
         attempt
             .retry(self.backoff())
             .sleep(tokio::time::sleep)
             .when(ApiError::is_retryable)
             .adjust(|err, planned| self.before_retry(err, planned))
             .await
+    }
+
+    /// One request, sent again after every 429 until the store answers otherwise. The
+    /// waits are the budget's pause, set by `send_once`; a 429 spends none of the retries
+    /// meant for failures, and ends in an error only past `ecwid.max_throttled_secs`.
+    async fn send_through_throttling(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Answer, ApiError> {
+        loop {
+            match self.send_once(method.clone(), path, query, body).await {
+                Err(err) if err.status() == Some(429) => continue,
+                other => return other,
+            }
+        }
     }
 
     fn backoff(&self) -> ExponentialBuilder {
@@ -223,19 +252,13 @@ impl Client {
             .with_max_times(self.inner.max_retries)
     }
 
-    /// Called before each retry: a 429's `Retry-After` replaces the planned delay (the
-    /// budget already holds every caller back for it); a 429 without one holds everybody
-    /// back for the planned delay.
+    /// Called before each retry of a failure (5xx, 449, network; 429s never get here).
     fn before_retry(&self, err: &ApiError, planned: Option<Duration>) -> Option<Duration> {
         let planned = planned?;
         self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
-        let wait = err.retry_after().unwrap_or(planned);
-        if err.status() == Some(429) {
-            self.inner.budget.pause_for(wait);
-        }
         // Operators tailing the log should see a struggling store, not a silent pause.
-        tracing::warn!(error = %crate::errors::error_chain(err), retry_in_ms = wait.as_millis() as u64, "request failed; retrying");
-        Some(wait)
+        tracing::warn!(error = %crate::errors::error_chain(err), retry_in_ms = planned.as_millis() as u64, "request failed; retrying");
+        Some(planned)
     }
 
     /// One request, no retry. Public for writes whose retry needs a decision of its own
@@ -283,17 +306,13 @@ impl Client {
             .get::<hyper::ext::ReasonPhrase>()
             .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned());
         let body = response.bytes().await.map_err(transport)?;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.throttled(retry_after)?;
+        } else {
+            self.answered();
+        }
         if status.is_success() {
             return Ok(Answer { body, server_time });
-        }
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
-            // Every caller waits from now on, not only this one when it retries: a request
-            // sent before Retry-After has passed prolongs Ecwid's cool-down.
-            if let Some(after) = retry_after {
-                inner.budget.pause_for(after);
-                self.check_pause()?;
-            }
         }
         let message = error_message(status, reason, &body);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -313,11 +332,89 @@ impl Client {
 }
 
 impl Client {
+    /// A 429 arrived: holds every caller back for the wait the throttling calls for, or
+    /// fails when it asks for more than the configuration allows.
+    fn throttled(&self, retry_after: Option<Duration>) -> Result<(), ApiError> {
+        let inner = &self.inner;
+        inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
+        let verdict = self.throttle_state().on_throttled(
+            tokio::time::Instant::now(),
+            retry_after,
+            &inner.throttle_policy,
+        );
+        // Every caller waits from now on, not only this one when it retries: a request
+        // sent before Retry-After has passed prolongs Ecwid's cool-down. This holds for the
+        // failures too, so the next pass does not send early either.
+        let wait = match verdict {
+            Verdict::Wait { wait, .. }
+            | Verdict::TooLongPause { wait }
+            | Verdict::GiveUp { wait, .. } => wait,
+        };
+        inner.budget.pause_for(wait);
+        let retry_after_secs = retry_after.map(|d| d.as_secs());
+        match verdict {
+            Verdict::Wait { first: true, .. } => {
+                tracing::warn!(
+                    retry_after_secs,
+                    max_throttled_secs = inner.throttle_policy.max_throttled.as_secs(),
+                    "Ecwid is throttling requests (429); every request waits, longer while it goes on"
+                );
+            }
+            Verdict::Wait { wait, .. } => {
+                tracing::debug!(
+                    retry_after_secs,
+                    wait_ms = wait.as_millis() as u64,
+                    "throttled again"
+                );
+            }
+            Verdict::TooLongPause { wait } => {
+                return Err(ApiError::CooledDown {
+                    wait,
+                    max: inner.throttle_policy.max_wait,
+                });
+            }
+            Verdict::GiveUp {
+                wait,
+                throttled_for,
+                answers,
+            } => {
+                return Err(ApiError::Throttled {
+                    throttled_for,
+                    answers,
+                    wait,
+                    max: inner.throttle_policy.max_throttled,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The state is whole after every call (no call can panic halfway), so a poisoned lock
+    /// is still good to use.
+    fn throttle_state(&self) -> std::sync::MutexGuard<'_, Throttle> {
+        self.inner
+            .throttle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// An answer other than 429: the throttling, if there was any, is over.
+    fn answered(&self) {
+        let ended = self.throttle_state().on_answer(tokio::time::Instant::now());
+        if let Some(ended) = ended {
+            tracing::info!(
+                secs = ended.lasted.as_secs(),
+                answers = ended.answers,
+                "Ecwid stopped throttling"
+            );
+        }
+    }
+
     /// Fails at once when Ecwid asked for a pause longer than we are willing to wait out:
     /// the pass ends with the wait in its message, instead of sitting silent for minutes or
     /// sending early.
     fn check_pause(&self) -> Result<(), ApiError> {
-        let max = self.inner.max_retry_after;
+        let max = self.inner.throttle_policy.max_wait;
         match self.inner.budget.pause_remaining() {
             Some(wait) if wait > max => Err(ApiError::CooledDown { wait, max }),
             _ => Ok(()),
