@@ -392,9 +392,14 @@ fn customer_row(raw: &RawValue) -> Result<CustomerRow, MirrorError> {
     })
 }
 
-/// Writes every row; returns how many were written. A row whose stored `updated_at` is newer
-/// than the document's is left alone: webhooks and pulls arrive out of order, and an older
-/// document must never overwrite a newer one.
+/// Writes every row that changes the mirror; returns how many were written. A row whose
+/// stored `updated_at` is newer than the document's is left alone: webhooks and pulls arrive
+/// out of order, and an older document must never overwrite a newer one. A row whose stored
+/// update time and document equal the ones read is left alone too, child rows included
+/// (they derive from the document): every pass reads its overlap window again, and
+/// rewriting it would churn the WAL, move `synced_at` and fire the update triggers of
+/// whoever watches the mirror, for nothing. So a change to how columns derive from the
+/// document needs a migration that rewrites them; a pull will not.
 pub fn upsert_rows(tx: &Transaction, rows: &Rows, synced_at: i64) -> Result<usize, MirrorError> {
     let mut written = 0;
     match rows {
@@ -437,8 +442,10 @@ fn upsert_product(tx: &Transaction, p: &ProductRow, synced_at: i64) -> rusqlite:
                  default_category_id = excluded.default_category_id,
                  created_at = excluded.created_at, updated_at = excluded.updated_at,
                  raw_json = excluded.raw_json, synced_at = excluded.synced_at
-             WHERE excluded.updated_at IS NULL OR products.updated_at IS NULL
-                OR excluded.updated_at >= products.updated_at",
+             WHERE (excluded.updated_at IS NULL OR products.updated_at IS NULL
+                    OR excluded.updated_at >= products.updated_at)
+               AND (excluded.updated_at IS NOT products.updated_at
+                    OR excluded.raw_json IS NOT products.raw_json)",
         )?
         .execute(params![
             p.id,
@@ -494,7 +501,7 @@ fn upsert_product(tx: &Transaction, p: &ProductRow, synced_at: i64) -> rusqlite:
 }
 
 fn upsert_category(tx: &Transaction, c: &CategoryRow, synced_at: i64) -> rusqlite::Result<bool> {
-    // Categories carry no update time, so the newest fetch always wins.
+    // Categories carry no update time, so the newest fetch wins whenever it differs.
     let changed = tx
         .prepare_cached(
             "INSERT INTO categories (id, parent_id, name, enabled, order_by, raw_json, synced_at)
@@ -502,7 +509,8 @@ fn upsert_category(tx: &Transaction, c: &CategoryRow, synced_at: i64) -> rusqlit
              ON CONFLICT (id) DO UPDATE SET
                  parent_id = excluded.parent_id, name = excluded.name,
                  enabled = excluded.enabled, order_by = excluded.order_by,
-                 raw_json = excluded.raw_json, synced_at = excluded.synced_at",
+                 raw_json = excluded.raw_json, synced_at = excluded.synced_at
+             WHERE excluded.raw_json IS NOT categories.raw_json",
         )?
         .execute(params![
             c.id,
@@ -531,8 +539,10 @@ fn upsert_order(tx: &Transaction, o: &OrderRow, synced_at: i64) -> rusqlite::Res
                  tracking_number = excluded.tracking_number, created_at = excluded.created_at,
                  updated_at = excluded.updated_at, hidden = excluded.hidden,
                  raw_json = excluded.raw_json, synced_at = excluded.synced_at
-             WHERE excluded.updated_at IS NULL OR orders.updated_at IS NULL
-                OR excluded.updated_at >= orders.updated_at",
+             WHERE (excluded.updated_at IS NULL OR orders.updated_at IS NULL
+                    OR excluded.updated_at >= orders.updated_at)
+               AND (excluded.updated_at IS NOT orders.updated_at
+                    OR excluded.raw_json IS NOT orders.raw_json)",
         )?
         .execute(params![
             o.order_number,
@@ -587,8 +597,10 @@ fn upsert_customer(tx: &Transaction, c: &CustomerRow, synced_at: i64) -> rusqlit
              ON CONFLICT (id) DO UPDATE SET
                  email = excluded.email, name = excluded.name, updated_at = excluded.updated_at,
                  raw_json = excluded.raw_json, synced_at = excluded.synced_at
-             WHERE excluded.updated_at IS NULL OR customers.updated_at IS NULL
-                OR excluded.updated_at >= customers.updated_at",
+             WHERE (excluded.updated_at IS NULL OR customers.updated_at IS NULL
+                    OR excluded.updated_at >= customers.updated_at)
+               AND (excluded.updated_at IS NOT customers.updated_at
+                    OR excluded.raw_json IS NOT customers.raw_json)",
         )?
         .execute(params![
             c.id,
