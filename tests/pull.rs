@@ -498,3 +498,90 @@ async fn documents_read_again_unchanged_rewrite_no_row_and_written_counts_only_r
     }
     assert_eq!(row_writes(&db), 0);
 }
+
+/// Moves a listed order back to an unfinished checkout in the admin, runs a pass (`full` or
+/// incremental), then finishes the order again and runs another. After each pass the
+/// mirror's orders and their items equal the store's finished ones.
+async fn an_order_moved_to_incomplete_and_back(full: bool) {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let state = store.state().await;
+    let order = listed_orders(&state)[3];
+    let (key, id) = (
+        order["internalId"].as_i64().unwrap(),
+        order["id"].as_str().unwrap().to_string(),
+    );
+    assert!(!order["items"].as_array().unwrap().is_empty());
+    let in_mirror = |db: &std::path::Path| {
+        count(
+            db,
+            &format!("SELECT count(*) FROM orders WHERE order_number = {key}"),
+        )
+    };
+    assert_eq!(in_mirror(&db), 1);
+
+    store
+        .admin_edit_order(&id, json!({"paymentStatus": "INCOMPLETE"}))
+        .await;
+    store.reset_stats().await;
+    let summaries = pass(&config, full).await;
+
+    let orders = summary(&summaries, Kind::Orders);
+    assert_eq!(
+        orders.mode,
+        if full { Mode::Full } else { Mode::Incremental }
+    );
+    assert_eq!(in_mirror(&db), 0, "an unfinished order is not mirrored");
+    assert_eq!(orders.removed, 1, "{orders:?}");
+    assert_mirror_equals_store(&open(&db), &store.state().await);
+    if !full {
+        // The window's listing, and one search for orders that became unfinished in it.
+        assert_eq!(store.request_count("GET /orders").await, 2);
+    }
+
+    store
+        .admin_edit_order(&id, json!({"paymentStatus": "PAID"}))
+        .await;
+    pass(&config, full).await;
+
+    assert_eq!(in_mirror(&db), 1, "finished again, the order is back");
+    assert_mirror_equals_store(&open(&db), &store.state().await);
+}
+
+#[tokio::test]
+async fn an_order_moved_back_to_incomplete_leaves_the_mirror_in_an_incremental_pass() {
+    an_order_moved_to_incomplete_and_back(false).await;
+}
+
+#[tokio::test]
+async fn an_order_moved_back_to_incomplete_leaves_the_mirror_in_a_full_pass() {
+    an_order_moved_to_incomplete_and_back(true).await;
+}
+
+#[tokio::test]
+async fn an_unfinished_order_document_older_than_the_mirrors_copy_removes_nothing() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let state = store.state().await;
+    let order = listed_orders(&state)[0];
+    let key = order["internalId"].as_i64().unwrap();
+    // The mirror already holds a copy stamped far in the future.
+    open(&db)
+        .execute(
+            "UPDATE orders SET updated_at = updated_at + 1000000000 WHERE order_number = ?1",
+            [key],
+        )
+        .unwrap();
+    store
+        .admin_edit_order(
+            order["id"].as_str().unwrap(),
+            json!({"paymentStatus": "INCOMPLETE"}),
+        )
+        .await;
+
+    pass(&config, true).await;
+
+    let kept = count(
+        &db,
+        &format!("SELECT count(*) FROM orders WHERE order_number = {key}"),
+    );
+    assert_eq!(kept, 1);
+}

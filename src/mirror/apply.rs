@@ -5,7 +5,9 @@ use rusqlite::{Connection, Transaction, params};
 use serde_json::value::RawValue;
 
 use super::MirrorError;
-use crate::ecwid::model::{self, Category, Customer, Order, Product, SelectedOption, Variation};
+use crate::ecwid::model::{
+    self, Category, Customer, Order, Product, SelectedOption, UNFINISHED_PAYMENT_STATUS, Variation,
+};
 use crate::sync::Kind;
 
 /// A page of documents of one kind, turned into rows.
@@ -75,6 +77,14 @@ pub struct OrderRow {
     pub hidden: bool,
     pub raw_json: String,
     pub items: Vec<OrderItemRow>,
+}
+
+impl OrderRow {
+    /// An unfinished checkout (see [`UNFINISHED_PAYMENT_STATUS`]), which the mirror does not
+    /// hold: its document removes the order instead.
+    pub fn is_unfinished(&self) -> bool {
+        self.payment_status.as_deref() == Some(UNFINISHED_PAYMENT_STATUS)
+    }
 }
 
 #[derive(Debug)]
@@ -392,7 +402,16 @@ fn customer_row(raw: &RawValue) -> Result<CustomerRow, MirrorError> {
     })
 }
 
-/// Writes every row that changes the mirror; returns how many were written. A row whose
+/// What applying a page did to the mirror.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Rows written (inserted or changed).
+    pub written: usize,
+    /// Orders removed because their document says they are unfinished checkouts.
+    pub removed: usize,
+}
+
+/// Writes every row that changes the mirror. A row whose
 /// stored `updated_at` is newer than the document's is left alone: webhooks and pulls arrive
 /// out of order, and an older document must never overwrite a newer one. A row whose stored
 /// update time and document equal the ones read is left alone too, child rows included
@@ -400,8 +419,9 @@ fn customer_row(raw: &RawValue) -> Result<CustomerRow, MirrorError> {
 /// rewriting it would churn the WAL, move `synced_at` and fire the update triggers of
 /// whoever watches the mirror, for nothing. So a change to how columns derive from the
 /// document needs a migration that rewrites them; a pull will not.
-pub fn upsert_rows(tx: &Transaction, rows: &Rows, synced_at: i64) -> Result<usize, MirrorError> {
+pub fn upsert_rows(tx: &Transaction, rows: &Rows, synced_at: i64) -> Result<Applied, MirrorError> {
     let mut written = 0;
+    let mut removed = 0;
     match rows {
         Rows::Products(rows) => {
             for row in rows {
@@ -415,7 +435,11 @@ pub fn upsert_rows(tx: &Transaction, rows: &Rows, synced_at: i64) -> Result<usiz
         }
         Rows::Orders(rows) => {
             for row in rows {
-                written += upsert_order(tx, row, synced_at)? as usize;
+                if row.is_unfinished() {
+                    removed += remove_unfinished_order(tx, row)?;
+                } else {
+                    written += upsert_order(tx, row, synced_at)? as usize;
+                }
             }
         }
         Rows::Customers(rows) => {
@@ -424,7 +448,7 @@ pub fn upsert_rows(tx: &Transaction, rows: &Rows, synced_at: i64) -> Result<usiz
             }
         }
     }
-    Ok(written)
+    Ok(Applied { written, removed })
 }
 
 fn upsert_product(tx: &Transaction, p: &ProductRow, synced_at: i64) -> rusqlite::Result<bool> {
@@ -587,6 +611,18 @@ fn upsert_order(tx: &Transaction, o: &OrderRow, synced_at: i64) -> rusqlite::Res
         ])?;
     }
     Ok(true)
+}
+
+/// An order that became an unfinished checkout again leaves the mirror, its items with it;
+/// as with any document, only when it is not older than the mirror's copy. Returns 1 when
+/// it was there.
+fn remove_unfinished_order(tx: &Transaction, o: &OrderRow) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "DELETE FROM orders
+          WHERE order_number = ?1
+            AND (?2 IS NULL OR updated_at IS NULL OR updated_at <= ?2)",
+    )?
+    .execute(params![o.order_number, o.updated_at])
 }
 
 fn upsert_customer(tx: &Transaction, c: &CustomerRow, synced_at: i64) -> rusqlite::Result<bool> {
