@@ -32,3 +32,13 @@ CREATE TABLE full_pull_pages (
     keys        TEXT    NOT NULL,            -- JSON array of keys
     PRIMARY KEY (kind, page_offset)
 ) WITHOUT ROWID;
+
+-- Pulls no longer rewrite a row whose document is unchanged, so order lines mirrored before
+-- version 2 would keep combination_id NULL until their order changes: read it from the
+-- order's document now (line n is the document's items[n]).
+UPDATE order_items
+   SET combination_id = (
+       SELECT json_extract(o.raw_json, '$.items[' || order_items.line || '].combinationId')
+         FROM orders o
+        WHERE o.order_number = order_items.order_number)
+ WHERE combination_id IS NULL;

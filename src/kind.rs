@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::ecwid::model::LatestStats;
+use crate::ecwid::model::{LatestStats, UNFINISHED_PAYMENT_STATUS};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -109,6 +109,17 @@ impl Kind {
             Kind::Categories => "total,count,items(id)",
             Kind::Orders => "total,count,items(internalId,orderNumber,updateTimestamp)",
             Kind::Customers => "total,count,items(id,updated)",
+        }
+    }
+
+    /// The search filter that lists the entities of this kind the mirror leaves out and
+    /// that a default search does not show: unfinished orders. An incremental pull asks for
+    /// them over its window too, since an order that became unfinished disappears from the
+    /// default search without a deletion record.
+    pub fn left_out_filter(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Kind::Orders => Some(("paymentStatus", UNFINISHED_PAYMENT_STATUS)),
+            _ => None,
         }
     }
 

@@ -138,3 +138,31 @@ fn a_mirror_of_schema_1_migrates_step_by_step_keeping_its_rows_and_matches_a_fre
         .unwrap();
     assert_eq!(kept, ("K8XTQ".to_string(), None, 1234, 0));
 }
+
+#[test]
+fn order_lines_mirrored_before_combination_id_get_it_from_their_order_document_at_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.db");
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    conn.execute_batch(include_str!("../schema/001_initial.sql"))
+        .unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.execute_batch(
+        r#"INSERT INTO orders (order_number, raw_json, synced_at)
+                VALUES (1, '{"items":[{"sku":"A"},{"sku":"B","combinationId":55}]}', 0);
+           INSERT INTO order_items (order_number, line, sku) VALUES (1, 0, 'A'), (1, 1, 'B');"#,
+    )
+    .unwrap();
+    drop(conn);
+
+    let migrated = mirror::open_and_migrate(&old).unwrap();
+
+    let lines: Vec<Option<i64>> = migrated
+        .prepare("SELECT combination_id FROM order_items ORDER BY line")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(lines, vec![None, Some(55)]);
+}

@@ -410,3 +410,181 @@ async fn a_renamed_category_arrives_with_an_incremental_pass_that_is_not_counted
         .unwrap();
     assert_eq!(name, "Renamed elsewhere");
 }
+
+/// Makes the mirror count every row inserted, updated or deleted in the tables a pull fills:
+/// triggers live in the file, so they fire for the daemon's own connection too.
+fn count_row_writes(db: &std::path::Path) {
+    let mut sql = String::from(
+        "DROP TABLE IF EXISTS row_writes;
+         CREATE TABLE row_writes (n INTEGER NOT NULL);
+         INSERT INTO row_writes VALUES (0);",
+    );
+    for table in [
+        "products",
+        "product_variations",
+        "product_categories",
+        "categories",
+        "orders",
+        "order_items",
+        "customers",
+    ] {
+        for op in ["INSERT", "UPDATE", "DELETE"] {
+            sql += &format!(
+                "CREATE TRIGGER IF NOT EXISTS count_{op}_{table} AFTER {op} ON {table}
+                 BEGIN UPDATE row_writes SET n = n + 1; END;"
+            );
+        }
+    }
+    open(db).execute_batch(&sql).unwrap();
+}
+
+fn row_writes(db: &std::path::Path) -> i64 {
+    count(db, "SELECT n FROM row_writes")
+}
+
+#[tokio::test]
+async fn documents_read_again_unchanged_rewrite_no_row_and_written_counts_only_real_changes() {
+    let (store, _scratch, db, mut config) = mirrored(TestStore::small()).await;
+    // Changes within the search lag are read again by every pass until they settle, as on a
+    // busy store: the second pass below reads the same documents as the first.
+    config.sync.search_lag = std::time::Duration::from_secs(600);
+    let state = store.state().await;
+    let products = state["products"].as_array().unwrap();
+    let edited: Vec<i64> = products[..20]
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    for id in &edited {
+        store
+            .admin_edit_product(*id, json!({"name": format!("Renamed {id}")}))
+            .await;
+    }
+    let sold = products[20..]
+        .iter()
+        .find(|p| p["quantity"].as_i64().is_some_and(|q| q > 3))
+        .expect("a product with tracked stock")["id"]
+        .as_i64()
+        .unwrap();
+    store.sale(sold, None, 1).await;
+    let first = pass(&config, false).await;
+    assert!(summary(&first, Kind::Products).written >= 20, "{first:?}");
+    assert_mirror_equals_store(&open(&db), &store.state().await);
+
+    count_row_writes(&db);
+    let second = pass(&config, false).await;
+
+    for kind in [Kind::Products, Kind::Orders] {
+        let run = summary(&second, kind);
+        assert_eq!(run.mode, Mode::Incremental);
+        assert!(!run.skipped && run.items > 0, "read again: {run:?}");
+        assert_eq!(run.written, 0, "nothing changed: {run:?}");
+    }
+    assert!(summary(&second, Kind::Products).items >= 21);
+    assert_eq!(row_writes(&db), 0, "no row, parent or child, was rewritten");
+
+    // A real change is written, and only it.
+    store
+        .admin_edit_product(edited[0], json!({"name": "Renamed once more"}))
+        .await;
+    let third = pass(&config, false).await;
+    assert_eq!(summary(&third, Kind::Products).written, 1, "{third:?}");
+    assert_eq!(summary(&third, Kind::Orders).written, 0, "{third:?}");
+    assert!(row_writes(&db) > 0);
+    assert_mirror_equals_store(&open(&db), &store.state().await);
+
+    // A full pull over a mirror that is already equal to the store writes nothing either.
+    count_row_writes(&db);
+    let full = pass(&config, true).await;
+    for run in &full {
+        assert_eq!(run.mode, Mode::Full);
+        assert_eq!(run.written, 0, "{run:?}");
+    }
+    assert_eq!(row_writes(&db), 0);
+}
+
+/// Moves a listed order back to an unfinished checkout in the admin, runs a pass (`full` or
+/// incremental), then finishes the order again and runs another. After each pass the
+/// mirror's orders and their items equal the store's finished ones.
+async fn an_order_moved_to_incomplete_and_back(full: bool) {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let state = store.state().await;
+    let order = listed_orders(&state)[3];
+    let (key, id) = (
+        order["internalId"].as_i64().unwrap(),
+        order["id"].as_str().unwrap().to_string(),
+    );
+    assert!(!order["items"].as_array().unwrap().is_empty());
+    let in_mirror = |db: &std::path::Path| {
+        count(
+            db,
+            &format!("SELECT count(*) FROM orders WHERE order_number = {key}"),
+        )
+    };
+    assert_eq!(in_mirror(&db), 1);
+
+    store
+        .admin_edit_order(&id, json!({"paymentStatus": "INCOMPLETE"}))
+        .await;
+    store.reset_stats().await;
+    let summaries = pass(&config, full).await;
+
+    let orders = summary(&summaries, Kind::Orders);
+    assert_eq!(
+        orders.mode,
+        if full { Mode::Full } else { Mode::Incremental }
+    );
+    assert_eq!(in_mirror(&db), 0, "an unfinished order is not mirrored");
+    assert_eq!(orders.removed, 1, "{orders:?}");
+    assert_mirror_equals_store(&open(&db), &store.state().await);
+    if !full {
+        // The window's listing, and one search for orders that became unfinished in it.
+        assert_eq!(store.request_count("GET /orders").await, 2);
+    }
+
+    store
+        .admin_edit_order(&id, json!({"paymentStatus": "PAID"}))
+        .await;
+    pass(&config, full).await;
+
+    assert_eq!(in_mirror(&db), 1, "finished again, the order is back");
+    assert_mirror_equals_store(&open(&db), &store.state().await);
+}
+
+#[tokio::test]
+async fn an_order_moved_back_to_incomplete_leaves_the_mirror_in_an_incremental_pass() {
+    an_order_moved_to_incomplete_and_back(false).await;
+}
+
+#[tokio::test]
+async fn an_order_moved_back_to_incomplete_leaves_the_mirror_in_a_full_pass() {
+    an_order_moved_to_incomplete_and_back(true).await;
+}
+
+#[tokio::test]
+async fn an_unfinished_order_document_older_than_the_mirrors_copy_removes_nothing() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let state = store.state().await;
+    let order = listed_orders(&state)[0];
+    let key = order["internalId"].as_i64().unwrap();
+    // The mirror already holds a copy stamped far in the future.
+    open(&db)
+        .execute(
+            "UPDATE orders SET updated_at = updated_at + 1000000000 WHERE order_number = ?1",
+            [key],
+        )
+        .unwrap();
+    store
+        .admin_edit_order(
+            order["id"].as_str().unwrap(),
+            json!({"paymentStatus": "INCOMPLETE"}),
+        )
+        .await;
+
+    pass(&config, true).await;
+
+    let kept = count(
+        &db,
+        &format!("SELECT count(*) FROM orders WHERE order_number = {key}"),
+    );
+    assert_eq!(kept, 1);
+}

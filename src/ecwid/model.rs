@@ -154,6 +154,10 @@ pub struct Order<'a> {
     pub items: Vec<OrderItem<'a>>,
 }
 
+/// The payment status of an unfinished checkout: not an order yet, and not in the mirror.
+/// Order searches leave such orders out unless asked for them by this status.
+pub const UNFINISHED_PAYMENT_STATUS: &str = "INCOMPLETE";
+
 impl Order<'_> {
     /// The mirror's integer key: `internalId`, or `orderNumber` where a payload has only that.
     pub fn key(&self) -> Option<i64> {

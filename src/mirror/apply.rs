@@ -5,7 +5,9 @@ use rusqlite::{Connection, Transaction, params};
 use serde_json::value::RawValue;
 
 use super::MirrorError;
-use crate::ecwid::model::{self, Category, Customer, Order, Product, SelectedOption, Variation};
+use crate::ecwid::model::{
+    self, Category, Customer, Order, Product, SelectedOption, UNFINISHED_PAYMENT_STATUS, Variation,
+};
 use crate::sync::Kind;
 
 /// A page of documents of one kind, turned into rows.
@@ -75,6 +77,14 @@ pub struct OrderRow {
     pub hidden: bool,
     pub raw_json: String,
     pub items: Vec<OrderItemRow>,
+}
+
+impl OrderRow {
+    /// An unfinished checkout (see [`UNFINISHED_PAYMENT_STATUS`]), which the mirror does not
+    /// hold: its document removes the order instead.
+    pub fn is_unfinished(&self) -> bool {
+        self.payment_status.as_deref() == Some(UNFINISHED_PAYMENT_STATUS)
+    }
 }
 
 #[derive(Debug)]
@@ -400,11 +410,26 @@ fn customer_row(raw: &RawValue) -> Result<CustomerRow, MirrorError> {
     })
 }
 
-/// Writes every row; returns how many were written. A row whose stored `updated_at` is newer
-/// than the document's is left alone: webhooks and pulls arrive out of order, and an older
-/// document must never overwrite a newer one.
-pub fn upsert_rows(tx: &Transaction, rows: &Rows, synced_at: i64) -> Result<usize, MirrorError> {
+/// What applying a page did to the mirror.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Rows written (inserted or changed).
+    pub written: usize,
+    /// Orders removed because their document says they are unfinished checkouts.
+    pub removed: usize,
+}
+
+/// Writes every row that changes the mirror. A row whose
+/// stored `updated_at` is newer than the document's is left alone: webhooks and pulls arrive
+/// out of order, and an older document must never overwrite a newer one. A row whose stored
+/// update time and document equal the ones read is left alone too, child rows included
+/// (they derive from the document): every pass reads its overlap window again, and
+/// rewriting it would churn the WAL, move `synced_at` and fire the update triggers of
+/// whoever watches the mirror, for nothing. So a change to how columns derive from the
+/// document needs a migration that rewrites them; a pull will not.
+pub fn upsert_rows(tx: &Transaction, rows: &Rows, synced_at: i64) -> Result<Applied, MirrorError> {
     let mut written = 0;
+    let mut removed = 0;
     match rows {
         Rows::Products(rows) => {
             for row in rows {
@@ -418,7 +443,11 @@ pub fn upsert_rows(tx: &Transaction, rows: &Rows, synced_at: i64) -> Result<usiz
         }
         Rows::Orders(rows) => {
             for row in rows {
-                written += upsert_order(tx, row, synced_at)? as usize;
+                if row.is_unfinished() {
+                    removed += remove_unfinished_order(tx, row)?;
+                } else {
+                    written += upsert_order(tx, row, synced_at)? as usize;
+                }
             }
         }
         Rows::Customers(rows) => {
@@ -427,7 +456,7 @@ pub fn upsert_rows(tx: &Transaction, rows: &Rows, synced_at: i64) -> Result<usiz
             }
         }
     }
-    Ok(written)
+    Ok(Applied { written, removed })
 }
 
 fn upsert_product(tx: &Transaction, p: &ProductRow, synced_at: i64) -> rusqlite::Result<bool> {
@@ -445,8 +474,10 @@ fn upsert_product(tx: &Transaction, p: &ProductRow, synced_at: i64) -> rusqlite:
                  default_category_id = excluded.default_category_id,
                  created_at = excluded.created_at, updated_at = excluded.updated_at,
                  raw_json = excluded.raw_json, synced_at = excluded.synced_at
-             WHERE excluded.updated_at IS NULL OR products.updated_at IS NULL
-                OR excluded.updated_at >= products.updated_at",
+             WHERE (excluded.updated_at IS NULL OR products.updated_at IS NULL
+                    OR excluded.updated_at >= products.updated_at)
+               AND (excluded.updated_at IS NOT products.updated_at
+                    OR excluded.raw_json IS NOT products.raw_json)",
         )?
         .execute(params![
             p.id,
@@ -502,7 +533,7 @@ fn upsert_product(tx: &Transaction, p: &ProductRow, synced_at: i64) -> rusqlite:
 }
 
 fn upsert_category(tx: &Transaction, c: &CategoryRow, synced_at: i64) -> rusqlite::Result<bool> {
-    // Categories carry no update time, so the newest fetch always wins.
+    // Categories carry no update time, so the newest fetch wins whenever it differs.
     let changed = tx
         .prepare_cached(
             "INSERT INTO categories (id, parent_id, name, enabled, order_by, raw_json, synced_at)
@@ -510,7 +541,8 @@ fn upsert_category(tx: &Transaction, c: &CategoryRow, synced_at: i64) -> rusqlit
              ON CONFLICT (id) DO UPDATE SET
                  parent_id = excluded.parent_id, name = excluded.name,
                  enabled = excluded.enabled, order_by = excluded.order_by,
-                 raw_json = excluded.raw_json, synced_at = excluded.synced_at",
+                 raw_json = excluded.raw_json, synced_at = excluded.synced_at
+             WHERE excluded.raw_json IS NOT categories.raw_json",
         )?
         .execute(params![
             c.id,
@@ -539,8 +571,10 @@ fn upsert_order(tx: &Transaction, o: &OrderRow, synced_at: i64) -> rusqlite::Res
                  tracking_number = excluded.tracking_number, created_at = excluded.created_at,
                  updated_at = excluded.updated_at, hidden = excluded.hidden,
                  raw_json = excluded.raw_json, synced_at = excluded.synced_at
-             WHERE excluded.updated_at IS NULL OR orders.updated_at IS NULL
-                OR excluded.updated_at >= orders.updated_at",
+             WHERE (excluded.updated_at IS NULL OR orders.updated_at IS NULL
+                    OR excluded.updated_at >= orders.updated_at)
+               AND (excluded.updated_at IS NOT orders.updated_at
+                    OR excluded.raw_json IS NOT orders.raw_json)",
         )?
         .execute(params![
             o.order_number,
@@ -587,6 +621,18 @@ fn upsert_order(tx: &Transaction, o: &OrderRow, synced_at: i64) -> rusqlite::Res
     Ok(true)
 }
 
+/// An order that became an unfinished checkout again leaves the mirror, its items with it;
+/// as with any document, only when it is not older than the mirror's copy. Returns 1 when
+/// it was there.
+fn remove_unfinished_order(tx: &Transaction, o: &OrderRow) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "DELETE FROM orders
+          WHERE order_number = ?1
+            AND (?2 IS NULL OR updated_at IS NULL OR updated_at <= ?2)",
+    )?
+    .execute(params![o.order_number, o.updated_at])
+}
+
 fn upsert_customer(tx: &Transaction, c: &CustomerRow, synced_at: i64) -> rusqlite::Result<bool> {
     let changed = tx
         .prepare_cached(
@@ -595,8 +641,10 @@ fn upsert_customer(tx: &Transaction, c: &CustomerRow, synced_at: i64) -> rusqlit
              ON CONFLICT (id) DO UPDATE SET
                  email = excluded.email, name = excluded.name, updated_at = excluded.updated_at,
                  raw_json = excluded.raw_json, synced_at = excluded.synced_at
-             WHERE excluded.updated_at IS NULL OR customers.updated_at IS NULL
-                OR excluded.updated_at >= customers.updated_at",
+             WHERE (excluded.updated_at IS NULL OR customers.updated_at IS NULL
+                    OR excluded.updated_at >= customers.updated_at)
+               AND (excluded.updated_at IS NOT customers.updated_at
+                    OR excluded.raw_json IS NOT customers.raw_json)",
         )?
         .execute(params![
             c.id,

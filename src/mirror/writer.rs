@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::MirrorError;
-use super::apply::{self, Rows};
+use super::apply::{self, Applied, Rows};
 use super::full_progress::{self, FullProgress};
 use super::quarantine::{self, QuarantineSummary};
 use super::stall::Stalls;
@@ -90,19 +90,20 @@ impl MirrorWriter {
     }
 
     /// Writes one page of remote documents and the kind's bookkeeping in one transaction.
-    /// Returns how many rows were written (documents older than the mirror's are skipped).
+    /// Returns how many rows were written (documents older than the mirror's copy, or equal
+    /// to it, are not) and how many unfinished orders were removed.
     pub async fn apply_page(
         &self,
         rows: Rows,
         synced_at: i64,
         update: StateUpdate,
-    ) -> Result<usize, MirrorError> {
+    ) -> Result<Applied, MirrorError> {
         self.call(move |conn| {
             let tx = conn.transaction()?;
-            let written = apply::upsert_rows(&tx, &rows, synced_at)?;
+            let applied = apply::upsert_rows(&tx, &rows, synced_at)?;
             state::update(&tx, rows.kind(), &update)?;
             tx.commit()?;
-            Ok(written)
+            Ok(applied)
         })
         .await
     }

@@ -61,6 +61,7 @@ pub struct RunSummary {
     /// Rows written (documents older than the mirror's copy are not).
     pub written: u64,
     pub pages: u64,
+    /// Rows removed: entities the store deleted, and orders that became unfinished.
     pub removed: u64,
     /// Id-list requests Ecwid answered unfiltered (whose keys were then read one by one).
     pub ignored_filters: u64,
@@ -457,6 +458,7 @@ impl Puller {
         )];
         self.scan(kind, &filter, &mut listing, None, ScanFrom::default())
             .await?;
+        self.scan_left_out(kind, &filter, &mut listing).await?;
 
         let deleted_from = state
             .deleted_cursor
@@ -564,6 +566,35 @@ impl Puller {
         (changed_at + self.overlap.max(self.search_lag) < stats.read_at).then(|| marker.to_string())
     }
 
+    /// Lists what the default search leaves out of `filter`'s window (orders that became
+    /// unfinished checkouts: no deletion record tells of them), so that their documents
+    /// remove them from the mirror. One request when there are none.
+    async fn scan_left_out(
+        &self,
+        kind: Kind,
+        filter: &[(&'static str, String)],
+        listing: &mut Listing,
+    ) -> Result<(), PullError> {
+        let Some((param, value)) = kind.left_out_filter() else {
+            return Ok(());
+        };
+        let mut left_out_filter = filter.to_vec();
+        left_out_filter.push((param, value.to_string()));
+        // A listing of its own: the window's totals and keys decide whether the main
+        // listing missed anything, and these are not part of it.
+        let mut left_out = Listing::default();
+        self.scan(
+            kind,
+            &left_out_filter,
+            &mut left_out,
+            None,
+            ScanFrom::default(),
+        )
+        .await?;
+        listing.absorb_counts(left_out);
+        Ok(())
+    }
+
     /// Every key `kind`'s search lists now, read with `responseFields` so that each page
     /// carries ids and update times only.
     async fn sweep(&self, kind: Kind, listing: &mut Listing) -> Result<HashSet<i64>, PullError> {
@@ -608,10 +639,13 @@ impl Puller {
         listing.ignored_filters += ignored_filters;
         listing.items += present.len() as u64;
         if !present.is_empty() {
-            listing.written += self
+            // An unfinished order among them is removed by its own document.
+            let applied = self
                 .writer
                 .apply_page(present, unix_now(), StateUpdate::default())
-                .await? as u64;
+                .await?;
+            listing.written += applied.written as u64;
+            listing.removed += applied.removed as u64;
         }
         let gone: Vec<i64> = keys
             .into_iter()
@@ -658,7 +692,7 @@ impl RunStart {
             items: listing.items,
             written: listing.written,
             pages: listing.pages,
-            removed,
+            removed: removed + listing.removed,
             ignored_filters: listing.ignored_filters,
             requests: used.requests,
             throttled: used.throttled,

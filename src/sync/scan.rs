@@ -26,6 +26,8 @@ pub struct Listing {
     pub last_total: u64,
     pub items: u64,
     pub written: u64,
+    /// Unfinished orders removed (their documents say they are no orders any more).
+    pub removed: u64,
     pub pages: u64,
     /// Documents that did not fit the model; their keys, where readable, are in `seen`.
     pub unreadable: Vec<Unreadable>,
@@ -34,6 +36,17 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// Adds what another listing of the same run read and did, but not what it saw: its
+    /// keys and totals belong to another search.
+    pub fn absorb_counts(&mut self, other: Listing) {
+        self.items += other.items;
+        self.written += other.written;
+        self.removed += other.removed;
+        self.pages += other.pages;
+        self.unreadable.extend(other.unreadable);
+        self.ignored_filters += other.ignored_filters;
+    }
+
     /// How many entities existed when the listing ended yet were never returned. Offset
     /// paging over live data shifts when an entity before the current offset is deleted (or,
     /// with pages fetched ahead, when one enters the listing between two pages), and one
@@ -125,10 +138,12 @@ impl Puller {
                 ..Default::default()
             };
             if !page.rows.is_empty() {
-                listing.written += self
+                let applied = self
                     .writer
                     .apply_page(page.rows, unix_now(), update)
-                    .await? as u64;
+                    .await?;
+                listing.written += applied.written as u64;
+                listing.removed += applied.removed as u64;
             } else if update.full.is_some() {
                 self.writer.update_state(kind, update).await?;
             }
