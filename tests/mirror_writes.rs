@@ -42,6 +42,22 @@ async fn status_json(config: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("status --json is JSON")
 }
 
+/// The next `sync` once the mirror takes writes again: it succeeds, the mirror holds every
+/// product, and `status` no longer reports failing writes.
+async fn catches_up(config: &Path, db: &Path, products: i64) {
+    let out = ecwid_sync(config, &["sync"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(count(db, "SELECT count(*) FROM products"), products);
+    let status = status_json(config).await;
+    assert!(status["daemon"].is_object(), "{status}");
+    assert!(status["daemon"]["write_stall"].is_null(), "{status}");
+}
+
 /// A tool's connection holding the mirror's write lock until dropped or committed.
 fn hold_write_lock(db: &Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -128,17 +144,7 @@ async fn a_write_lock_held_past_the_bound_fails_the_pass_naming_the_mirror_and_t
     assert!(last.contains("fuser"), "{last}");
     drop(tool);
 
-    let out = ecwid_sync(&config, &["sync"]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(count(&db, "SELECT count(*) FROM products"), 230);
-    let status = status_json(&config).await;
-    assert!(status["daemon"].is_object(), "{status}");
-    assert!(status["daemon"]["write_stall"].is_null(), "{status}");
+    catches_up(&config, &db, 230).await;
 }
 
 /// Starts ecwid-sync with a limit on the size of the files it writes (`ulimit -f`, in
@@ -215,17 +221,7 @@ async fn a_mirror_that_cannot_be_written_shows_in_status_and_stops_the_daemon_wi
     assert!(text.contains("(unwritable)"), "{text}");
 
     // Room again: the next start catches up and the record goes.
-    let out = ecwid_sync(&config, &["sync"]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(count(&db, "SELECT count(*) FROM products"), 3000);
-    let status = status_json(&config).await;
-    assert!(status["daemon"].is_object(), "{status}");
-    assert!(status["daemon"]["write_stall"].is_null(), "{status}");
+    catches_up(&config, &db, 3000).await;
 }
 
 #[tokio::test]
