@@ -14,6 +14,14 @@ use crate::mirror::{self, MirrorError, MirrorWriter, state};
 use crate::sync::progress::ProgressMode;
 use crate::sync::{Kind, PullError, Puller, RunSummary};
 
+/// `writeln!` into a `String`, which cannot fail.
+macro_rules! outln {
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 /// Exit codes: 1 a run failed (network, store, mirror), 2 bad configuration or input,
 /// 3 the store refused the token, 4 the mirror could not be written for
 /// `mirror.write_retry_secs`. The systemd unit does not restart on 2 and 3, since restarting
@@ -107,11 +115,11 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         }
         Command::CheckConfig => {
             let config = load(&cli.config)?;
-            println!(
-                "# {}: valid\n{}",
+            emit(&format!(
+                "# {}: valid\n{}\n",
                 cli.config.display(),
                 config.to_masked_toml()
-            );
+            ));
             Ok(())
         }
         Command::Sync { full, only } => {
@@ -185,11 +193,13 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
     let report = state::Status::read(&conn, path).map_err(mirror::MirrorError::from)?;
     if json {
         let text = serde_json::to_string_pretty(&report).expect("status serializes");
-        println!("{text}");
+        emit(&format!("{text}\n"));
         return Ok(());
     }
-    println!("mirror: {}", path.display());
-    println!(
+    let mut out = String::new();
+    outln!(out, "mirror: {}", path.display());
+    outln!(
+        out,
         "daemon: {}",
         match (report.daemon.pid, report.daemon.running) {
             (Some(pid), true) => format!("running (pid {pid})"),
@@ -203,23 +213,38 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
         } else {
             "failed"
         };
-        println!(
+        outln!(
+            out,
             "mirror writes: {verb} since {} ({}): {}",
             fmt_time(Some(stall.since)),
             stall.problem,
             stall.error
         );
     }
-    println!(
-        "write-ahead log: {} (readers that keep a transaction open stop it from being emptied)",
+    // The daemon keeps the log under 64 MiB by itself; beyond that a reader holds it.
+    let hint = if report.wal_bytes > 64 * 1024 * 1024 {
+        " (a reader keeps a transaction open, so it cannot be emptied; see fuser/lsof on it)"
+    } else {
+        ""
+    };
+    outln!(
+        out,
+        "write-ahead log: {}{hint}",
         fmt_bytes(report.wal_bytes)
     );
-    println!(
+    outln!(
+        out,
         "{:<11} {:>8} {:>9}  {:<20} {:<20} {:<20}  last error",
-        "kind", "rows", "children", "cursor", "last full", "last incremental"
+        "kind",
+        "rows",
+        "children",
+        "cursor",
+        "last full",
+        "last incremental"
     );
     for k in &report.kinds {
-        println!(
+        outln!(
+            out,
             "{:<11} {:>8} {:>9}  {:<20} {:<20} {:<20}  {}",
             k.kind,
             k.rows,
@@ -233,7 +258,8 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
         );
     }
     for k in report.kinds.iter().filter(|k| k.state.count_mismatches > 0) {
-        println!(
+        outln!(
+            out,
             "{}: latest-stats' count differed from the mirror's rows {} time(s), each time scheduling a full pull (store count then: {})",
             k.kind,
             k.state.count_mismatches,
@@ -243,12 +269,15 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
         );
     }
     for k in report.kinds.iter().filter(|k| k.quarantine.count > 0) {
-        println!(
+        outln!(
+            out,
             "{}: {} quarantined (documents that do not fit the model; their rows keep the last copy that did, and every pass reads them again):",
-            k.kind, k.quarantine.count
+            k.kind,
+            k.quarantine.count
         );
         for q in &k.quarantine.first {
-            println!(
+            outln!(
+                out,
                 "  {}: {} (since {}, last read {})",
                 q.key,
                 q.error,
@@ -258,10 +287,30 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
         }
         let more = k.quarantine.count - k.quarantine.first.len() as i64;
         if more > 0 {
-            println!("  ... and {more} more (table `quarantine` in the mirror)");
+            outln!(
+                out,
+                "  ... and {more} more (table `quarantine` in the mirror)"
+            );
         }
     }
+    emit(&out);
     Ok(())
+}
+
+/// Writes a command's output to stdout. A reader that stops early (`status | head`) is not
+/// an error: what it did not read, it did not want.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("ecwid-sync: cannot write the output: {e}");
+        }
+        _ => {}
+    }
 }
 
 fn fmt_bytes(bytes: u64) -> String {

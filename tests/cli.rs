@@ -281,3 +281,31 @@ async fn two_syncs_started_at_once_on_a_fresh_mirror_never_fail_on_the_migration
         "one of them ran"
     );
 }
+
+#[tokio::test]
+async fn status_into_a_reader_that_stopped_early_exits_quietly() {
+    use std::os::fd::FromRawFd;
+    let (_store, _scratch, _db, config) = store_and_config("secret_test", "").await;
+    assert_eq!(run(&["sync"], Some(&config)).await.status.code(), Some(0));
+    // A pipe whose reader is already gone, as after `ecwid-sync status | head -1`.
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    unsafe { libc::close(fds[0]) };
+    let closed = unsafe { std::fs::File::from_raw_fd(fds[1]) };
+
+    for args in [&["status"][..], &["status", "--json"][..]] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .stdout(closed.try_clone().unwrap())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    }
+}
