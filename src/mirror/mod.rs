@@ -27,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "003_no_silent_staleness",
         include_str!("../../schema/003_no_silent_staleness.sql"),
     ),
+    (
+        "004_webhooks",
+        include_str!("../../schema/004_webhooks.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
