@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod full_progress;
+pub mod inbox;
 pub mod lock;
 pub mod quarantine;
 mod stall;
