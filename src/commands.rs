@@ -58,6 +58,8 @@ impl From<DaemonError> for CommandError {
             _ => None,
         };
         let code = match (api, mirror) {
+            // Restarting cannot free a port another program holds, nor fix an address.
+            _ if matches!(e, DaemonError::Listen { .. }) => 2,
             (Some(ApiError::Auth { .. }), _) => 3,
             // Another instance on the mirror, or a mirror (directory) ecwid-sync may not
             // write: restarting cannot help, so not 1.

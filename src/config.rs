@@ -135,8 +135,17 @@ pub struct SyncConfig {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct WebhooksConfig {
+    /// Where the receiver, `/healthz`, `/readyz` and `/metrics` listen (behind a reverse
+    /// proxy that terminates TLS). Port 0 picks a free port (tests).
     pub listen: SocketAddr,
     pub path: String,
+    /// The replay window: an event created longer ago than this is acknowledged and
+    /// recorded as `too_old`, never applied (the scheduled pull covers what it announced).
+    #[serde(rename = "max_event_age_secs", serialize_with = "as_secs")]
+    pub max_event_age: Duration,
+    /// `/readyz` fails once passes have kept failing for longer than this.
+    #[serde(rename = "ready_max_failing_secs", serialize_with = "as_secs")]
+    pub ready_max_failing: Duration,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -204,6 +213,8 @@ struct RawSync {
 struct RawWebhooks {
     listen: Option<String>,
     path: Option<String>,
+    max_event_age_secs: Option<u64>,
+    ready_max_failing_secs: Option<u64>,
 }
 
 /// `[push]` and `[conflicts]` take no keys yet; accepting an empty table lets a config file
@@ -436,10 +447,19 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
         )
     })?;
     let hook_path = w.path.unwrap_or_else(|| "/webhooks/ecwid".to_string());
-    if !hook_path.starts_with('/') {
+    check_hook_path("webhooks.path", &hook_path)?;
+    let max_event_age = w.max_event_age_secs.unwrap_or(172_800);
+    if !(60..=2_592_000).contains(&max_event_age) {
         return Err(invalid(
-            "webhooks.path",
-            format!("expected a path starting with '/', got {hook_path:?}"),
+            "webhooks.max_event_age_secs",
+            format!("expected seconds from 60 to 2592000 (30 days), got {max_event_age}"),
+        ));
+    }
+    let ready_max_failing = w.ready_max_failing_secs.unwrap_or(1800);
+    if !(60..=604_800).contains(&ready_max_failing) {
+        return Err(invalid(
+            "webhooks.ready_max_failing_secs",
+            format!("expected seconds from 60 to 604800 (7 days), got {ready_max_failing}"),
         ));
     }
 
@@ -476,6 +496,8 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
         webhooks: WebhooksConfig {
             listen,
             path: hook_path,
+            max_event_age: Duration::from_secs(max_event_age),
+            ready_max_failing: Duration::from_secs(ready_max_failing),
         },
         log: LogConfig {
             format: l.format.unwrap_or(LogFormat::Text),
@@ -567,6 +589,27 @@ fn check_cron(key: &'static str, expr: &str) -> Result<(), ConfigError> {
             format!("invalid cron expression {expr:?} ({e}); expected six fields: sec min hour day month weekday, e.g. \"0 * * * * *\""),
         )
     })
+}
+
+/// The webhook path becomes an axum route beside the health and metrics endpoints: plain
+/// URL characters only (no `{capture}` syntax), and none of theirs.
+fn check_hook_path(key: &'static str, path: &str) -> Result<(), ConfigError> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-._~/".contains(c);
+    if !path.starts_with('/') || path.len() < 2 || !path.chars().all(plain) {
+        return Err(invalid(
+            key,
+            format!(
+                "expected a path such as \"/webhooks/ecwid\" (letters, digits and - . _ ~ /), got {path:?}"
+            ),
+        ));
+    }
+    if crate::server::RESERVED_PATHS.contains(&path) {
+        return Err(invalid(
+            key,
+            format!("{path:?} is taken by the health and metrics endpoints; choose another path"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_level(key: &'static str, level: &str) -> Result<(), ConfigError> {
@@ -703,6 +746,46 @@ mod tests {
                 "at least ecwid.max_retry_after_secs (60 s)",
             ),
             ("max_retry_after_secs = 0", "from 1 to 3600"),
+        ] {
+            let err = with(keys).unwrap_err().to_string();
+            assert!(err.contains(needle), "{keys}: {err}");
+        }
+    }
+
+    #[test]
+    fn webhook_settings_have_defaults_and_each_bad_value_names_its_key() {
+        let c = Config::parse(MINIMAL, &SecretEnv::default()).unwrap();
+        assert_eq!(c.webhooks.path, "/webhooks/ecwid");
+        assert_eq!(c.webhooks.max_event_age, Duration::from_secs(172_800));
+        assert_eq!(c.webhooks.ready_max_failing, Duration::from_secs(1800));
+        let with = |keys: &str| {
+            Config::parse(
+                &format!("{MINIMAL}[webhooks]\n{keys}\n"),
+                &SecretEnv::default(),
+            )
+        };
+        let c = with("listen = \"0.0.0.0:9000\"\nmax_event_age_secs = 86400").unwrap();
+        assert_eq!(c.webhooks.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(c.webhooks.max_event_age, Duration::from_secs(86_400));
+        for (keys, needle) in [
+            (
+                "listen = \"localhost\"",
+                "webhooks.listen: expected an address",
+            ),
+            ("path = \"hooks\"", "webhooks.path: expected a path"),
+            ("path = \"/hooks/{id}\"", "webhooks.path: expected a path"),
+            (
+                "path = \"/metrics\"",
+                "taken by the health and metrics endpoints",
+            ),
+            (
+                "max_event_age_secs = 59",
+                "webhooks.max_event_age_secs: expected seconds from 60",
+            ),
+            (
+                "ready_max_failing_secs = 0",
+                "webhooks.ready_max_failing_secs: expected seconds from 60",
+            ),
         ] {
             let err = with(keys).unwrap_err().to_string();
             assert!(err.contains(needle), "{keys}: {err}");

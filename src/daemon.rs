@@ -1,21 +1,27 @@
-//! The long-running daemon: schedules, the worker that runs passes, and shutdown.
+//! The long-running daemon: schedules, the worker that runs passes, the HTTP listener
+//! (webhooks, health, metrics), and shutdown.
 //!
 //! The scheduler only raises flags; one worker runs passes one after another, so two runs
 //! never overlap. Ticks that arrive while a pass runs collapse into one pass after it, so a
 //! slow pull never turns into a backlog, and a full pull asked for is never lost to an
 //! incremental tick that came first.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, SyncConfig};
 use crate::ecwid::{ApiError, Client};
-use crate::mirror::{MirrorError, MirrorWriter};
+use crate::health::PassHealth;
+use crate::metrics::Metrics;
+use crate::mirror::{MirrorError, MirrorWriter, unix_now};
+use crate::server::{self, Endpoints};
 use crate::sync::progress::ProgressMode;
 use crate::sync::{Kind, PullError, Puller};
 
@@ -29,6 +35,14 @@ pub enum DaemonError {
     Pull(#[from] PullError),
     #[error("cannot set up the schedule: {0}")]
     Schedule(String),
+    #[error(
+        "cannot listen on {addr} (webhooks.listen): {source}; is another program using that port? Choose another in webhooks.listen"
+    )]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Parses a six-field cron expression (seconds first) the way the scheduler will.
@@ -57,15 +71,54 @@ impl Pending {
     }
 }
 
+/// How long requests in progress (webhooks being committed) may take to finish at exit.
+const SERVER_DRAIN: Duration = Duration::from_secs(5);
+
 /// Runs the daemon until `shutdown` is cancelled. `on_ready` is called once the mirror is
-/// open and migrated (systemd's `READY=1`).
+/// open and migrated and the listener is bound (systemd's `READY=1`).
 pub async fn run(
     config: &Config,
     shutdown: CancellationToken,
     on_ready: impl FnOnce(),
 ) -> Result<(), DaemonError> {
     let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
+    // After the mirror's lock: a second instance is told about the first one, not the port.
+    let addr = config.webhooks.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen { addr, source })?;
+    let listening = listener.local_addr().unwrap_or(addr);
     on_ready();
+    let metrics = Metrics::new();
+    // Notified after each commit of new pending webhook events; the delta worker waits on it.
+    let inbox = Arc::new(Notify::new());
+    let passes = Arc::new(PassHealth::default());
+    let receiver = config.ecwid.client_secret.clone().map(|secret| {
+        Arc::new(crate::webhooks::Receiver::new(
+            secret,
+            config.ecwid.store_id,
+            config.sync.kinds.clone(),
+            config.webhooks.max_event_age,
+            crate::webhooks::Inbox::start(writer.clone(), metrics.clone(), inbox.clone()),
+            metrics.clone(),
+        ))
+    });
+    let router = server::router(
+        Endpoints {
+            writer: writer.clone(),
+            metrics: metrics.clone(),
+            passes: passes.clone(),
+            ready_max_failing: config.webhooks.ready_max_failing,
+        },
+        receiver
+            .as_ref()
+            .map(|r| (config.webhooks.path.as_str(), r.clone())),
+    );
+    // Stopped after the schedule loop, not with it, so that webhooks being committed at
+    // shutdown still get their answer before the final checkpoint.
+    let server_stop = CancellationToken::new();
+    let server = tokio::spawn(server::serve(listener, router, server_stop.clone()));
+
     let client = Client::new(&config.ecwid)?;
     let puller = Puller::new(
         client,
@@ -78,19 +131,42 @@ pub async fn run(
         store_id = config.ecwid.store_id,
         mirror = %config.mirror.path.display(),
         kinds = ?config.sync.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
+        listen = %listening,
+        webhooks = if receiver.is_some() { config.webhooks.path.as_str() } else { "off" },
         "ecwid-sync started"
     );
-    let outcome = run_schedule(&puller, &config.sync, &config.sync.kinds, shutdown, true).await;
+    if receiver.is_none() {
+        tracing::info!(
+            "webhooks are off: ecwid.client_secret is not set, so the mirror follows the store through scheduled pulls only; /healthz, /readyz and /metrics are served"
+        );
+    }
+    let outcome = run_schedule(
+        &puller,
+        &config.sync,
+        &config.sync.kinds,
+        &passes,
+        shutdown,
+        true,
+    )
+    .await;
+    server_stop.cancel();
+    match tokio::time::timeout(SERVER_DRAIN, server).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the HTTP listener failed"),
+        Err(_) => tracing::warn!("requests still in progress at exit were dropped"),
+        _ => {}
+    }
     puller.checkpoint().await;
     outcome
 }
 
 /// Runs passes on the configured schedules until `shutdown`. With `initial_pass`, one pass
-/// runs at once (it does a full pull of any kind the mirror has never had).
+/// runs at once (it does a full pull of any kind the mirror has never had). Each pass's
+/// outcome goes to `passes`, for `/readyz`.
 pub async fn run_schedule(
     puller: &Puller,
     sync: &SyncConfig,
     kinds: &[Kind],
+    passes: &PassHealth,
     shutdown: CancellationToken,
     initial_pass: bool,
 ) -> Result<(), DaemonError> {
@@ -114,6 +190,7 @@ pub async fn run_schedule(
         .start()
         .await
         .map_err(|e| DaemonError::Schedule(e.to_string()))?;
+    passes.set_schedules_running(true);
     if initial_pass {
         pending.ask(false);
     }
@@ -125,16 +202,20 @@ pub async fn run_schedule(
         }
         let full = pending.full.swap(false, Ordering::SeqCst);
         match puller.pass(kinds, full).await {
-            Ok(_) => {}
+            Ok(_) => passes.pass_succeeded(unix_now()),
             Err(PullError::Interrupted) => break Ok(()),
             Err(err) if err.is_fatal() => break Err(err.into()),
             // The next tick tries again; the error is in the log and in `status`.
-            Err(err) => tracing::error!(
-                error = %crate::errors::error_chain(&err),
-                "pass failed; the next scheduled pass will retry"
-            ),
+            Err(err) => {
+                passes.pass_failed(unix_now());
+                tracing::error!(
+                    error = %crate::errors::error_chain(&err),
+                    "pass failed; the next scheduled pass will retry"
+                )
+            }
         }
     };
+    passes.set_schedules_running(false);
     // Stopping the scheduler only stops ticks; bound it so a stuck job cannot hold exit.
     let _ = tokio::time::timeout(Duration::from_secs(5), scheduler.shutdown()).await;
     tracing::info!("ecwid-sync stopped");

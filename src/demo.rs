@@ -68,8 +68,15 @@ pub async fn run(
             token: emulator_config.token.clone(),
         };
         let storefront = tokio::spawn(simulate_sales(emulator.url(), store, shutdown.clone()));
-        let outcome =
-            daemon::run_schedule(&puller, &config.sync, &config.sync.kinds, shutdown, false).await;
+        let outcome = daemon::run_schedule(
+            &puller,
+            &config.sync,
+            &config.sync.kinds,
+            &crate::health::PassHealth::default(),
+            shutdown,
+            false,
+        )
+        .await;
         storefront.abort();
         puller.checkpoint().await;
         outcome?;

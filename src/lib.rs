@@ -8,10 +8,14 @@
 //! - [`ecwid`]: the Ecwid API client, its request budget, waiting out throttling, and the
 //!   document model.
 //! - [`errors`]: an error and its causes on one line.
+//! - [`health`]: what `/healthz` and `/readyz` report.
 //! - [`kind`]: the kinds of entity mirrored and where each lives.
 //! - [`logging`]: text or JSON logs.
+//! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`mirror`]: the SQLite side: schema, the single writer, upserts, status queries.
+//! - [`server`]: the HTTP listener of `run`: webhooks, health, metrics.
 //! - [`sync`]: the engine: full and incremental pulls.
+//! - [`webhooks`]: signed webhooks received into the mirror's durable inbox.
 
 pub mod cli;
 pub mod commands;
@@ -20,7 +24,11 @@ pub mod daemon;
 pub mod demo;
 pub mod ecwid;
 pub mod errors;
+pub mod health;
 pub mod kind;
 pub mod logging;
+pub mod metrics;
 pub mod mirror;
+pub mod server;
 pub mod sync;
+pub mod webhooks;

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod full_progress;
+pub mod inbox;
 pub mod lock;
 pub mod quarantine;
 mod stall;
@@ -26,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "003_no_silent_staleness",
         include_str!("../../schema/003_no_silent_staleness.sql"),
+    ),
+    (
+        "004_webhooks",
+        include_str!("../../schema/004_webhooks.sql"),
     ),
 ];
 

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::MirrorError;
 use super::apply::{self, Applied, Rows};
 use super::full_progress::{self, FullProgress};
+use super::inbox::{self, InboxRow};
 use super::quarantine::{self, QuarantineSummary};
 use super::stall::Stalls;
 use super::state::{self, KindState, StateUpdate};
@@ -158,6 +159,28 @@ impl MirrorWriter {
                 );
             }
             Ok(())
+        })
+        .await
+    }
+
+    /// Commits received webhook events to the inbox in one transaction; per row, whether it
+    /// was new (see [`inbox::insert_events`]).
+    pub async fn insert_webhook_events(
+        &self,
+        rows: Vec<InboxRow>,
+    ) -> Result<Vec<bool>, MirrorError> {
+        self.call(move |conn| Ok(inbox::insert_events(conn, &rows)?))
+            .await
+    }
+
+    /// Takes the write lock and lets it go, and returns the schema version: proof that the
+    /// writer thread answers and the mirror can be written (for `/healthz` and `/readyz`).
+    pub async fn probe(&self) -> Result<i64, MirrorError> {
+        self.call(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            tx.rollback()?;
+            Ok(version)
         })
         .await
     }

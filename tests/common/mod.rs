@@ -2,6 +2,7 @@
 //! expected mirror contents derived independently from the store's own state.
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -158,6 +159,19 @@ impl TestStore {
         response.json().await.expect("JSON answer")
     }
 
+    /// `PUT /_emulator/webhooks`: where (`url`) and how the store sends its webhooks.
+    pub async fn set_webhooks(&self, settings: Value) {
+        self.control(reqwest::Method::PUT, "/webhooks", Some(settings))
+            .await;
+    }
+
+    /// `POST /_emulator/webhooks/send`: one signed event of any type, e.g.
+    /// `{"eventType": "review.created"}`.
+    pub async fn send_webhook(&self, event: Value) {
+        self.control(reqwest::Method::POST, "/webhooks/send", Some(event))
+            .await;
+    }
+
     /// Requests the emulator counted, by route (`GET /products`), and in total.
     pub async fn request_count(&self, route: &str) -> u64 {
         self.stats().await["requests"][route].as_u64().unwrap_or(0)
@@ -177,6 +191,10 @@ requests_per_minute = 6000
 burst = 1000
 max_retries = 12
 
+# Port 0: daemons started by tests in parallel never compete for the listener's port.
+[webhooks]
+listen = "127.0.0.1:0"
+
 [mirror]
 path = "{db}"
 
@@ -190,6 +208,36 @@ search_lag_secs = 0
         api_base = store.emulator.api_base(),
         db = db.display(),
     )
+}
+
+/// `config_text` for a daemon that receives `store`'s webhooks on `listen`, signed with
+/// the store's client secret.
+pub fn webhook_config_text(
+    store: &TestStore,
+    db: &Path,
+    listen: SocketAddr,
+    sync_extra: &str,
+) -> String {
+    config_text(store, db, &store.config.token, sync_extra)
+        .replace(
+            "max_retries = 12\n",
+            &format!(
+                "max_retries = 12\nclient_secret = \"{}\"\n",
+                store.config.client_secret
+            ),
+        )
+        .replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"{listen}\""),
+        )
+}
+
+/// A port on 127.0.0.1 that nothing listens on right now, for a process that must be told
+/// its port before it starts (the emulator needs the daemon's webhook URL).
+pub fn free_local_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port on 127.0.0.1")
 }
 
 pub fn config(store: &TestStore, db: &Path) -> Config {

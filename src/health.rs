@@ -1,0 +1,178 @@
+//! What `/healthz` and `/readyz` report, and the record of passes they read.
+//!
+//! Liveness is narrow on purpose: the process answers and its writer can take the mirror's
+//! write lock. Readiness adds what makes the mirror trustworthy: migrated, schedules
+//! running, and passes not failing for longer than `webhooks.ready_max_failing_secs`.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use serde::Serialize;
+
+/// Pass outcomes, recorded by the daemon's schedule loop.
+#[derive(Debug, Default)]
+pub struct PassHealth {
+    schedules_running: AtomicBool,
+    /// Unix time of the first of the passes failing since the last success; 0 while the
+    /// last pass succeeded (or none ran yet).
+    failing_since: AtomicI64,
+    /// Unix time the last successful pass ended; 0 before the first.
+    last_success: AtomicI64,
+}
+
+impl PassHealth {
+    pub fn set_schedules_running(&self, running: bool) {
+        self.schedules_running.store(running, Ordering::SeqCst);
+    }
+
+    pub fn pass_succeeded(&self, now: i64) {
+        self.failing_since.store(0, Ordering::SeqCst);
+        self.last_success.store(now, Ordering::SeqCst);
+    }
+
+    /// Only the first failure in a row sets the time: readiness measures how long passes
+    /// have kept failing.
+    pub fn pass_failed(&self, now: i64) {
+        let _ = self
+            .failing_since
+            .compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    pub fn schedules_running(&self) -> bool {
+        self.schedules_running.load(Ordering::SeqCst)
+    }
+
+    pub fn failing_since(&self) -> Option<i64> {
+        Some(self.failing_since.load(Ordering::SeqCst)).filter(|&t| t > 0)
+    }
+
+    pub fn last_success(&self) -> Option<i64> {
+        Some(self.last_success.load(Ordering::SeqCst)).filter(|&t| t > 0)
+    }
+}
+
+/// `/healthz`'s answer.
+#[derive(Debug, Serialize)]
+pub struct Liveness {
+    pub alive: bool,
+    pub mirror_writable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Liveness {
+    /// `probe`: the writer's answer to a trivial write-locked job (the schema version).
+    pub fn from_probe(probe: &Result<i64, String>) -> Liveness {
+        Liveness {
+            alive: true,
+            mirror_writable: probe.is_ok(),
+            error: probe.as_ref().err().cloned(),
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.mirror_writable
+    }
+}
+
+/// `/readyz`'s answer.
+#[derive(Debug, Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub migrated: bool,
+    pub schedules_running: bool,
+    /// When passes started failing (unix seconds), while they do.
+    pub passes_failing_since: Option<i64>,
+    pub last_successful_pass: Option<i64>,
+    /// Why it is not ready, one line each.
+    pub problems: Vec<String>,
+}
+
+impl Readiness {
+    /// Decides readiness from the writer's probe (the schema version), the schedule's
+    /// state, and the time (unix seconds).
+    pub fn decide(
+        probe: &Result<i64, String>,
+        expected_schema: i64,
+        passes: &PassHealth,
+        now: i64,
+        max_failing_secs: i64,
+    ) -> Readiness {
+        let mut problems = Vec::new();
+        let migrated = match probe {
+            Ok(version) if *version == expected_schema => true,
+            Ok(version) => {
+                problems.push(format!(
+                    "the mirror has schema version {version}, expected {expected_schema}"
+                ));
+                false
+            }
+            Err(e) => {
+                problems.push(format!("the mirror cannot be written: {e}"));
+                false
+            }
+        };
+        let schedules_running = passes.schedules_running();
+        if !schedules_running {
+            problems.push("the pull schedules are not running".into());
+        }
+        let failing_since = passes.failing_since();
+        if let Some(since) = failing_since
+            && now - since > max_failing_secs
+        {
+            problems.push(format!(
+                "passes have kept failing for {} s (webhooks.ready_max_failing_secs = {max_failing_secs}); see `ecwid-sync status` and the log",
+                now - since
+            ));
+        }
+        Readiness {
+            ready: problems.is_empty(),
+            migrated,
+            schedules_running,
+            passes_failing_since: failing_since,
+            last_successful_pass: passes.last_success(),
+            problems,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn running() -> PassHealth {
+        let p = PassHealth::default();
+        p.set_schedules_running(true);
+        p
+    }
+
+    #[test]
+    fn ready_once_migrated_and_scheduled_even_before_the_first_pass_ends() {
+        let r = Readiness::decide(&Ok(4), 4, &running(), NOW, 1800);
+        assert!(r.ready, "{r:?}");
+        let idle = PassHealth::default();
+        let r = Readiness::decide(&Ok(4), 4, &idle, NOW, 1800);
+        assert!(!r.ready && r.problems[0].contains("schedules"), "{r:?}");
+        let r = Readiness::decide(&Ok(3), 4, &running(), NOW, 1800);
+        assert!(!r.ready && !r.migrated, "{r:?}");
+        let r = Readiness::decide(&Err("locked".into()), 4, &running(), NOW, 1800);
+        assert!(!r.ready && r.problems[0].contains("locked"), "{r:?}");
+    }
+
+    #[test]
+    fn failing_passes_make_it_unready_only_past_the_allowed_time_and_a_success_clears_it() {
+        let p = running();
+        p.pass_failed(NOW - 1800);
+        // A later failure does not move the start of the failing spell.
+        p.pass_failed(NOW - 10);
+        assert!(Readiness::decide(&Ok(4), 4, &p, NOW, 1800).ready);
+        let r = Readiness::decide(&Ok(4), 4, &p, NOW + 1, 1800);
+        assert!(!r.ready && r.problems[0].contains("1801 s"), "{r:?}");
+        assert_eq!(r.passes_failing_since, Some(NOW - 1800));
+        p.pass_succeeded(NOW + 2);
+        let r = Readiness::decide(&Ok(4), 4, &p, NOW + 3, 1800);
+        assert!(r.ready);
+        assert_eq!(r.last_successful_pass, Some(NOW + 2));
+    }
+}

@@ -1,0 +1,190 @@
+//! The daemon's Prometheus metrics, served by `GET /metrics` (see [`crate::server`]).
+//!
+//! One [`Metrics`] is made per process and shared as an `Arc`; each part of the daemon
+//! holds its own group of metrics as a field. To add a group: a struct of its metrics with a
+//! `register(&mut Registry)` constructor (as [`WebhookMetrics`]), a field here, one line in
+//! [`Metrics::new`], and a row per metric in the README's metrics table. Names get the
+//! `ecwid_sync_` prefix, and counters the `_total` suffix, from the registry.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The content type of [`Metrics::encode`]'s text (OpenMetrics, which Prometheus scrapes).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+pub struct Metrics {
+    registry: Registry,
+    pub webhooks: WebhookMetrics,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("ecwid_sync");
+        let webhooks = WebhookMetrics::register(&mut registry);
+        Arc::new(Metrics { registry, webhooks })
+    }
+
+    /// Every metric in the text exposition format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Why the receiver refused a delivery (the `reason` label of
+/// `ecwid_sync_webhooks_rejected_total`).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum RejectReason {
+    /// No `X-Ecwid-Webhook-Signature` header (401).
+    MissingSignature,
+    /// The signature does not match the body under the client secret (401).
+    BadSignature,
+    /// Correctly signed, but for another store (401).
+    WrongStore,
+    /// A body over 64 KiB (413).
+    TooLarge,
+    /// Not JSON, or a field missing or of the wrong type (400).
+    Malformed,
+    /// The mirror did not commit the event in time (503; Ecwid sends it again).
+    Unavailable,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 6] = [
+        RejectReason::MissingSignature,
+        RejectReason::BadSignature,
+        RejectReason::WrongStore,
+        RejectReason::TooLarge,
+        RejectReason::Malformed,
+        RejectReason::Unavailable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::MissingSignature => "missing_signature",
+            RejectReason::BadSignature => "bad_signature",
+            RejectReason::WrongStore => "wrong_store",
+            RejectReason::TooLarge => "too_large",
+            RejectReason::Malformed => "malformed",
+            RejectReason::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl EncodeLabelValue for RejectReason {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: RejectReason,
+}
+
+/// What the webhook receiver did with each delivery.
+pub struct WebhookMetrics {
+    /// Correctly signed deliveries for this store, acknowledged with 200 (duplicates,
+    /// ignored and too-old events included).
+    pub received: Counter,
+    /// Deliveries refused, by reason.
+    pub rejected: Family<ReasonLabel, Counter>,
+    /// Deliveries of an eventId already in the inbox: acknowledged, not stored again.
+    pub duplicates: Counter,
+    /// Events of a type the mirror does not hold, stored as `ignored`.
+    pub ignored: Counter,
+    /// Events older than `webhooks.max_event_age_secs`, stored as `too_old`.
+    pub too_old: Counter,
+    /// Seconds each inbox commit took (one commit holds every event queued meanwhile).
+    pub inbox_commit_seconds: Histogram,
+    /// Events per inbox commit.
+    pub inbox_commit_events: Histogram,
+}
+
+impl WebhookMetrics {
+    fn register(registry: &mut Registry) -> WebhookMetrics {
+        let m = WebhookMetrics {
+            received: Counter::default(),
+            rejected: Family::default(),
+            duplicates: Counter::default(),
+            ignored: Counter::default(),
+            too_old: Counter::default(),
+            // 0.1 ms to about 3.3 s.
+            inbox_commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            // 1 to 512.
+            inbox_commit_events: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+        };
+        // Every reason shows from the start, at 0, so a rate over it is defined.
+        for reason in RejectReason::ALL {
+            let _ = m.rejected.get_or_create(&ReasonLabel { reason });
+        }
+        registry.register(
+            "webhooks_received",
+            "Correctly signed webhook deliveries for this store, acknowledged with 200 (duplicates, ignored and too-old events included)",
+            m.received.clone(),
+        );
+        registry.register(
+            "webhooks_rejected",
+            "Webhook deliveries refused, by reason",
+            m.rejected.clone(),
+        );
+        registry.register(
+            "webhooks_duplicate",
+            "Webhook deliveries of an eventId already in the inbox, acknowledged and not stored again",
+            m.duplicates.clone(),
+        );
+        registry.register(
+            "webhooks_ignored",
+            "Webhook events of a type or kind the mirror does not hold, stored as ignored",
+            m.ignored.clone(),
+        );
+        registry.register(
+            "webhooks_too_old",
+            "Webhook events older than webhooks.max_event_age_secs, stored as too_old and not applied",
+            m.too_old.clone(),
+        );
+        registry.register(
+            "webhook_inbox_commit_seconds",
+            "Time of each commit of received webhook events to the mirror's inbox",
+            m.inbox_commit_seconds.clone(),
+        );
+        registry.register(
+            "webhook_inbox_commit_events",
+            "Webhook events written by each inbox commit",
+            m.inbox_commit_events.clone(),
+        );
+        m
+    }
+
+    pub fn reject(&self, reason: RejectReason) {
+        self.rejected.get_or_create(&ReasonLabel { reason }).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rejection_reason_is_exposed_from_the_start_under_its_name() {
+        let metrics = Metrics::new();
+        metrics.webhooks.reject(RejectReason::WrongStore);
+        let text = metrics.encode();
+        assert!(
+            text.contains("ecwid_sync_webhooks_rejected_total{reason=\"wrong_store\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ecwid_sync_webhooks_rejected_total{reason=\"too_large\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("ecwid_sync_webhook_inbox_commit_seconds_bucket"));
+    }
+}
