@@ -119,14 +119,15 @@ pub async fn run(
     let server_stop = CancellationToken::new();
     let server = tokio::spawn(server::serve(listener, router, server_stop.clone()));
 
-    let client = Client::new(&config.ecwid)?;
+    let client = Client::with_metrics(&config.ecwid, metrics.api.clone())?;
     let puller = Puller::new(
         client,
         writer,
         &config.sync,
         ProgressMode::Log,
         shutdown.clone(),
-    );
+    )
+    .with_metrics(metrics.pulls.clone());
     tracing::info!(
         store_id = config.ecwid.store_id,
         mirror = %config.mirror.path.display(),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -20,13 +21,24 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 pub struct Metrics {
     registry: Registry,
     pub webhooks: WebhookMetrics,
+    pub api: ApiMetrics,
+    pub pulls: PullMetrics,
 }
 
 impl Metrics {
     pub fn new() -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("ecwid_sync");
         let webhooks = WebhookMetrics::register(&mut registry);
-        Arc::new(Metrics { registry, webhooks })
+        let api = ApiMetrics::default();
+        api.register(&mut registry);
+        let pulls = PullMetrics::default();
+        pulls.register(&mut registry);
+        Arc::new(Metrics {
+            registry,
+            webhooks,
+            api,
+            pulls,
+        })
     }
 
     /// Every metric in the text exposition format.
@@ -168,6 +180,182 @@ impl WebhookMetrics {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    /// The path with every segment holding a digit (an id) as `{id}`: `/products/{id}`.
+    pub endpoint: String,
+    /// The HTTP status, or `none` when no answer came (network error, timeout).
+    pub status: String,
+}
+
+/// Requests to Ecwid. Made by the client whether or not a registry exports them (handles
+/// share their values, so the daemon registers the client's own).
+#[derive(Clone, Default)]
+pub struct ApiMetrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub throttled: Counter,
+    pub retries: Counter,
+    pub budget_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+}
+
+impl ApiMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "api_requests",
+            "Requests to the Ecwid API, by method, endpoint and answer status",
+            self.requests.clone(),
+        );
+        registry.register(
+            "api_throttled",
+            "Answers 429 Too Many Requests from Ecwid",
+            self.throttled.clone(),
+        );
+        registry.register(
+            "api_retries",
+            "Requests sent again after a 5xx, 449 or network error",
+            self.retries.clone(),
+        );
+        registry.register(
+            "api_budget_wait_seconds",
+            "Seconds requests waited for the shared request budget (requests_per_minute, burst)",
+            self.budget_wait_seconds.clone(),
+        );
+    }
+
+    pub fn answered(&self, method: &str, path: &str, status: Option<u16>) {
+        let labels = RequestLabels {
+            method: method.to_string(),
+            endpoint: endpoint_of(path),
+            status: status.map_or_else(|| "none".to_string(), |s| s.to_string()),
+        };
+        self.requests.get_or_create(&labels).inc();
+    }
+}
+
+/// A path's endpoint: ids (any segment with a digit) become `{id}`, so that the label's
+/// values stay few.
+fn endpoint_of(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.bytes().any(|b| b.is_ascii_digit()) {
+                "{id}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PullLabels {
+    pub kind: String,
+    pub mode: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AppliedLabels {
+    pub kind: String,
+    /// `pull` or `webhook`: what brought the change.
+    pub source: String,
+}
+
+fn pull_duration() -> Histogram {
+    // 10 ms to about 20 min.
+    Histogram::new(exponential_buckets(0.01, 2.0, 18))
+}
+
+/// Scheduled pulls.
+#[derive(Clone)]
+pub struct PullMetrics {
+    pub duration_seconds: Family<PullLabels, Histogram, fn() -> Histogram>,
+    pub last_success: Family<KindLabel, Gauge>,
+    pub failures: Family<KindLabel, Counter>,
+    /// Rows written (real changes) and removed, by kind and by what brought them.
+    pub applied: Family<AppliedLabels, Counter>,
+}
+
+impl Default for PullMetrics {
+    fn default() -> Self {
+        let metrics = PullMetrics {
+            duration_seconds: Family::new_with_constructor(pull_duration),
+            last_success: Family::default(),
+            failures: Family::default(),
+            applied: Family::default(),
+        };
+        // Failures show from the start, at 0, so a rate over them is defined.
+        for kind in crate::kind::Kind::ALL {
+            let _ = metrics.failures.get_or_create(&KindLabel {
+                kind: kind.name().to_string(),
+            });
+        }
+        metrics
+    }
+}
+
+impl PullMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "pull_duration_seconds",
+            "Duration of each pull, by kind and mode (full, incremental), skipped runs included",
+            self.duration_seconds.clone(),
+        );
+        registry.register(
+            "pull_last_success_timestamp_seconds",
+            "Unix time of the last pull of each kind that succeeded",
+            self.last_success.clone(),
+        );
+        registry.register(
+            "pull_failures",
+            "Pulls that failed, by kind",
+            self.failures.clone(),
+        );
+        registry.register(
+            "entities_applied",
+            "Mirror rows written with a real change or removed, by kind and by what brought the change (pull, webhook)",
+            self.applied.clone(),
+        );
+    }
+
+    pub fn succeeded(&self, kind: &str, mode: &str, secs: f64, changed: u64, at: i64) {
+        self.duration_seconds
+            .get_or_create(&PullLabels {
+                kind: kind.to_string(),
+                mode: mode.to_string(),
+            })
+            .observe(secs);
+        self.last_success
+            .get_or_create(&KindLabel {
+                kind: kind.to_string(),
+            })
+            .set(at);
+        self.applied(kind, "pull", changed);
+    }
+
+    pub fn failed(&self, kind: &str) {
+        self.failures
+            .get_or_create(&KindLabel {
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn applied(&self, kind: &str, source: &str, count: u64) {
+        self.applied
+            .get_or_create(&AppliedLabels {
+                kind: kind.to_string(),
+                source: source.to_string(),
+            })
+            .inc_by(count);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +374,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ecwid_sync_webhook_inbox_commit_seconds_bucket"));
+    }
+
+    #[test]
+    fn endpoints_name_ids_as_placeholders() {
+        assert_eq!(
+            endpoint_of("/products/123/combinations/9"),
+            "/products/{id}/combinations/{id}"
+        );
+        assert_eq!(endpoint_of("/orders/XJ12-34"), "/orders/{id}");
+        assert_eq!(endpoint_of("/latest-stats"), "/latest-stats");
+        assert_eq!(endpoint_of("/products/deleted"), "/products/deleted");
     }
 }

@@ -418,3 +418,42 @@ async fn a_listen_address_in_use_stops_the_daemon_with_exit_code_2_naming_the_ke
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("(webhooks.listen)"), "{stderr}");
 }
+
+#[tokio::test]
+async fn metrics_count_the_requests_the_store_saw_and_each_kinds_pulls() {
+    let daemon = Daemon::start(false).await;
+    assert!(
+        wait_until(WAIT, || async {
+            daemon
+                .metrics()
+                .await
+                .contains_key("ecwid_sync_pull_last_success_timestamp_seconds{kind=\"orders\"}")
+        })
+        .await,
+        "{}",
+        daemon.log.text()
+    );
+    // The store's own count and ours agree (read until no pass runs between the two reads).
+    let agree = wait_until(WAIT, || async {
+        let store = daemon.store.request_count("GET /products").await as f64;
+        let ours = daemon.metrics().await;
+        let listed = ours
+            .get("ecwid_sync_api_requests_total{endpoint=\"/products\",method=\"GET\",status=\"200\"}")
+            .copied()
+            .unwrap_or(-1.0);
+        store > 0.0 && listed == store
+    })
+    .await;
+    let metrics = daemon.metrics().await;
+    assert!(agree, "{metrics:?}");
+    assert_eq!(
+        metrics["ecwid_sync_entities_applied_total{kind=\"products\",source=\"pull\"}"],
+        230.0
+    );
+    assert!(metrics["ecwid_sync_pull_duration_seconds{kind=\"products\",mode=\"full\"}"] >= 1.0);
+    assert_eq!(metrics["ecwid_sync_api_throttled_total"], 0.0);
+    assert_eq!(
+        metrics["ecwid_sync_pull_failures_total{kind=\"products\"}"],
+        0.0
+    );
+}

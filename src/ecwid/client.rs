@@ -13,6 +13,7 @@ use super::budget::Budget;
 use super::model::ErrorBody;
 use super::throttle::{Throttle, ThrottlePolicy, Verdict};
 use crate::config::{EcwidConfig, Secret};
+use crate::metrics::ApiMetrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -125,10 +126,16 @@ struct Inner {
     /// Shared by every caller: one store, one throttling.
     throttle: Mutex<Throttle>,
     counters: Counters,
+    metrics: ApiMetrics,
 }
 
 impl Client {
     pub fn new(config: &EcwidConfig) -> Result<Client, ApiError> {
+        Self::with_metrics(config, ApiMetrics::default())
+    }
+
+    /// A client that counts its requests into `metrics` (the daemon's `/metrics`).
+    pub fn with_metrics(config: &EcwidConfig, metrics: ApiMetrics) -> Result<Client, ApiError> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
@@ -152,6 +159,7 @@ impl Client {
                 },
                 throttle: Mutex::new(Throttle::default()),
                 counters: Counters::default(),
+                metrics,
             }),
         })
     }
@@ -256,6 +264,7 @@ impl Client {
     fn before_retry(&self, err: &ApiError, planned: Option<Duration>) -> Option<Duration> {
         let planned = planned?;
         self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
+        self.inner.metrics.retries.inc();
         // Operators tailing the log should see a struggling store, not a silent pause.
         tracing::warn!(error = %crate::errors::error_chain(err), retry_in_ms = planned.as_millis() as u64, "request failed; retrying");
         Some(planned)
@@ -272,7 +281,12 @@ impl Client {
     ) -> Result<Answer, ApiError> {
         let inner = &self.inner;
         self.check_pause()?;
+        let waiting = std::time::Instant::now();
         inner.budget.acquire().await;
+        inner
+            .metrics
+            .budget_wait_seconds
+            .inc_by(waiting.elapsed().as_secs_f64());
         inner.counters.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = inner
             .http
@@ -290,8 +304,14 @@ impl Client {
             // stays short without it.
             source: source.without_url(),
         };
-        let response = request.send().await.map_err(transport)?;
+        let response = request.send().await.map_err(|e| {
+            inner.metrics.answered(method.as_str(), path, None);
+            transport(e)
+        })?;
         let status = response.status();
+        inner
+            .metrics
+            .answered(method.as_str(), path, Some(status.as_u16()));
         let header_text = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
         let retry_after = header_text(header::RETRY_AFTER)
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -337,6 +357,7 @@ impl Client {
     fn throttled(&self, retry_after: Option<Duration>) -> Result<(), ApiError> {
         let inner = &self.inner;
         inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
+        inner.metrics.throttled.inc();
         let verdict = self.throttle_state().on_throttled(
             tokio::time::Instant::now(),
             retry_after,

@@ -21,6 +21,7 @@ use crate::config::SyncConfig;
 use crate::ecwid::model::{LatestStats, parse_date};
 use crate::ecwid::{Client, CounterSnapshot};
 use crate::errors::error_chain;
+use crate::metrics::PullMetrics;
 use crate::mirror::full_progress::{FullProgress, FullStep};
 use crate::mirror::state::{KindState, StateUpdate};
 use crate::mirror::{MirrorWriter, unix_now};
@@ -86,6 +87,7 @@ pub struct Puller {
     search_lag: i64,
     progress: ProgressMode,
     shutdown: CancellationToken,
+    metrics: PullMetrics,
 }
 
 impl Puller {
@@ -104,7 +106,14 @@ impl Puller {
             fetch_ahead: sync.fetch_ahead,
             progress,
             shutdown,
+            metrics: PullMetrics::default(),
         }
+    }
+
+    /// Counts each run into `metrics` (the daemon's `/metrics`).
+    pub fn with_metrics(mut self, metrics: PullMetrics) -> Puller {
+        self.metrics = metrics;
+        self
     }
 
     /// One pass over `kinds`: a full pull of every kind that never had one (or of all when
@@ -150,10 +159,18 @@ impl Puller {
             match run.instrument(span).await {
                 Ok(summary) => {
                     log_summary(&summary);
+                    self.metrics.succeeded(
+                        kind.name(),
+                        summary.mode.name(),
+                        summary.secs,
+                        summary.written + summary.removed,
+                        unix_now(),
+                    );
                     summaries.push(summary);
                 }
                 Err(PullError::Interrupted) => return Err(PullError::Interrupted),
                 Err(err) => {
+                    self.metrics.failed(kind.name());
                     self.record_error(kind, &err).await;
                     if err.is_fatal() {
                         return Err(err);
