@@ -2,6 +2,7 @@
 //! upserts of remote documents and the read-only status queries.
 
 pub mod apply;
+mod checkpointer;
 pub mod full_progress;
 pub mod inbox;
 pub mod lock;
