@@ -2,6 +2,7 @@
 //! upserts of remote documents and the read-only status queries.
 
 pub mod apply;
+mod checkpointer;
 pub mod full_progress;
 pub mod inbox;
 pub mod lock;
@@ -124,7 +125,9 @@ fn pragmas(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // Checkpoints (copying the WAL into the file, with two fsyncs) run on the committing
     // thread; every 8192 pages (64 MB) instead of SQLite's 1000 keeps a bulk pull from
-    // stalling on them, and the size limit gives the disk space back afterwards.
+    // stalling on them, and the size limit gives the disk space back afterwards. The
+    // daemon's writer also has a background checkpointer (see `checkpointer`), which does
+    // most of that work before the writer's own checkpoint comes.
     conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::MirrorError;
 use super::apply::{self, Applied, Rows};
+use super::checkpointer::Checkpointer;
 use super::full_progress::{self, FullProgress};
 use super::inbox::{self, InboxRow};
 use super::quarantine::{self, QuarantineSummary};
@@ -51,18 +52,20 @@ impl MirrorWriter {
         let shown = mirror.path.display().to_string();
         stalls.run(&mut conn, |conn| super::migrate(conn, &shown))?;
         conn.busy_timeout(BUSY_TIMEOUT.min(mirror.write_retry))?;
-        Ok(Self::start(conn, stalls))
+        let checkpointer = super::checkpointer::start(&mirror.path)?;
+        Ok(Self::start(conn, stalls, checkpointer))
     }
 
     /// The thread owns the lock (inside `stalls`) with the connection: the mirror is held
-    /// while it can write.
-    fn start(mut conn: Connection, mut stalls: Stalls) -> MirrorWriter {
+    /// while it can write. The background checkpointer lives as long as the writer.
+    fn start(mut conn: Connection, mut stalls: Stalls, checkpointer: Checkpointer) -> MirrorWriter {
         // A small queue: producers that outrun SQLite wait, which bounds memory during a
         // full pull instead of buffering the whole store.
         let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(8);
         std::thread::Builder::new()
             .name("mirror-writer".into())
             .spawn(move || {
+                let _checkpointer = checkpointer;
                 while let Some(job) = jobs_rx.blocking_recv() {
                     job(&mut conn, &mut stalls);
                 }

@@ -65,6 +65,11 @@ impl Inbox {
         Inbox { requests_tx }
     }
 
+    /// Rows handed over and not yet taken by a commit.
+    pub fn queued(&self) -> usize {
+        self.requests_tx.max_capacity() - self.requests_tx.capacity()
+    }
+
     /// Returns once `row` is committed (or found already there).
     pub async fn store(&self, row: InboxRow) -> Result<Stored, NotStored> {
         let (reply_tx, reply_rx) = oneshot::channel();
@@ -126,5 +131,114 @@ async fn commit_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::config::MirrorConfig;
+
+    fn row(id: usize) -> InboxRow {
+        InboxRow {
+            event_id: format!("e-{id}"),
+            event_type: "product.updated".into(),
+            kind: Some(crate::sync::Kind::Products),
+            entity_key: Some(id as i64 + 1),
+            order_id: None,
+            event_created: 1,
+            received_at: 1,
+            state: EventState::Pending,
+        }
+    }
+
+    /// A sample of the metrics text, e.g. `..._count`.
+    fn sample(metrics: &Metrics, name: &str) -> f64 {
+        let text = metrics.encode();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    }
+
+    async fn until(mut condition: impl FnMut() -> bool) {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !condition() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the condition holds within 5 s");
+    }
+
+    #[tokio::test]
+    async fn rows_arriving_during_a_commit_share_the_next_one_and_wake_the_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let mirror = MirrorConfig {
+            path: dir.path().join("m.db"),
+            write_retry: Duration::from_secs(5),
+        };
+        let writer = MirrorWriter::open(&mirror, CancellationToken::new()).unwrap();
+        let metrics = Metrics::new();
+        let wake = Arc::new(Notify::new());
+        let inbox = Inbox::start(writer.clone(), metrics.clone(), wake.clone());
+
+        // Hold the writer thread, as a long page commit of a pull would.
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let busy = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .call(move |_| {
+                        let _ = started_tx.send(());
+                        let _ = release_rx.recv();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::task::spawn_blocking(move || started_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+
+        let mut stores = tokio::task::JoinSet::new();
+        // Polled once, the first store hands its row over; then the committer takes it and
+        // waits for the writer with it.
+        let mut first = Box::pin(inbox.store(row(0)));
+        assert!(
+            tokio::time::timeout(Duration::ZERO, &mut first)
+                .await
+                .is_err()
+        );
+        until(|| inbox.queued() == 0).await;
+        for id in 1..10 {
+            let inbox = inbox.clone();
+            stores.spawn(async move { inbox.store(row(id)).await });
+        }
+        until(|| inbox.queued() == 9).await;
+        release_tx.send(()).unwrap();
+
+        assert_eq!(first.await, Ok(Stored::New));
+        let outcomes = stores.join_all().await;
+        assert_eq!(outcomes, vec![Ok(Stored::New); 9]);
+        busy.await.unwrap().unwrap();
+        let count = "ecwid_sync_webhook_inbox_commit_events_count";
+        let sum = "ecwid_sync_webhook_inbox_commit_events_sum";
+        assert_eq!(
+            sample(&metrics, count),
+            2.0,
+            "one row, then the nine queued"
+        );
+        assert_eq!(sample(&metrics, sum), 10.0);
+        // The worker finds a permit waiting.
+        tokio::time::timeout(Duration::from_secs(1), wake.notified())
+            .await
+            .expect("the commits woke the worker");
+        assert_eq!(inbox.store(row(3)).await, Ok(Stored::Duplicate));
     }
 }

@@ -117,10 +117,11 @@ fn refuse(
     let event_type = event_type
         .or_else(|| sender.query_event_type())
         .map(|t| shorten(t, 100));
+    // Debug formatting quotes and escapes what the sender chose, so it cannot forge lines.
     tracing::warn!(
         remote = %sender.remote,
-        forwarded_for = ?sender.forwarded_for(),
-        event_type = ?event_type,
+        forwarded_for = ?sender.forwarded_for().unwrap_or("-"),
+        event_type = ?event_type.unwrap_or("-"),
         reason = reason.as_str(),
         status = status.as_u16(),
         detail = %detail,

@@ -1,0 +1,113 @@
+//! Copies the write-ahead log into the mirror's main file in the background.
+//!
+//! With `synchronous = NORMAL` nothing is synced at commit; a checkpoint syncs everything
+//! written since the last one, then copies it. Run by the writer itself (SQLite's
+//! autocheckpoint) after 64 MB of log, that took 40-75 ms on this project's machine, during
+//! which every write waited: a webhook acknowledgement, which commits one row, waited as
+//! long. This thread checkpoints every [`INTERVAL`] on its own connection, without blocking
+//! the writer (a passive checkpoint never does), so the log is already synced and copied
+//! when the writer's autocheckpoint comes, and that one has little left to do. The writer's
+//! autocheckpoint stays: only a checkpoint between two of its transactions can finish the
+//! log and let it start again from the beginning.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::MirrorError;
+
+/// Short enough that the log written between two rounds syncs in a few milliseconds.
+const INTERVAL: Duration = Duration::from_millis(100);
+
+/// Dropping it stops the thread.
+pub(super) struct Checkpointer {
+    _stop_tx: mpsc::Sender<()>,
+}
+
+/// Starts the thread on a connection of its own to the (migrated) mirror at `path`.
+pub(super) fn start(path: &Path) -> Result<Checkpointer, MirrorError> {
+    let open_err = |source| MirrorError::Open {
+        path: path.display().to_string(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_err)?;
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("mirror-checkpoint".into())
+        .spawn(move || {
+            // Ends when the sender is dropped (disconnected), i.e. with the writer.
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(INTERVAL) {
+                // Busy (the writer's own checkpoint runs) or failing (the writer reports
+                // unwritable mirrors): the next round, or the writer, does it.
+                let outcome = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                });
+                if let Err(e) = outcome {
+                    tracing::debug!(error = %e, "background checkpoint did not run");
+                }
+            }
+        })
+        .expect("spawn the mirror checkpoint thread");
+    Ok(Checkpointer { _stop_tx: stop_tx })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use tokio_util::sync::CancellationToken;
+
+    use crate::config::MirrorConfig;
+    use crate::mirror::MirrorWriter;
+    use crate::mirror::inbox::{EventState, InboxRow};
+
+    /// Rows in a copy of the main file alone, without the log beside it.
+    fn rows_in_main_file(db: &std::path::Path) -> i64 {
+        let copy = db.with_file_name("copy.db");
+        std::fs::copy(db, &copy).unwrap();
+        let n = rusqlite::Connection::open(&copy)
+            .and_then(|c| c.query_row("SELECT count(*) FROM webhook_events", [], |r| r.get(0)))
+            .unwrap_or(-1);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", copy.display()));
+        }
+        n
+    }
+
+    #[tokio::test]
+    async fn a_commit_reaches_the_main_file_in_the_background_without_the_writer_checkpointing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("m.db");
+        let mirror = MirrorConfig {
+            path: db.clone(),
+            write_retry: Duration::from_secs(5),
+        };
+        let writer = MirrorWriter::open(&mirror, CancellationToken::new()).unwrap();
+        let row = InboxRow {
+            event_id: "e-1".into(),
+            event_type: "product.updated".into(),
+            kind: None,
+            entity_key: None,
+            order_id: None,
+            event_created: 1,
+            received_at: 1,
+            state: EventState::Ignored,
+        };
+        writer.insert_webhook_events(vec![row]).await.unwrap();
+        // One small commit is far below the writer's autocheckpoint (64 MB of log).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while rows_in_main_file(&db) != 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the commit stayed in the log only"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
