@@ -214,6 +214,9 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
         "write-ahead log: {} (readers that keep a transaction open stop it from being emptied)",
         fmt_bytes(report.wal_bytes)
     );
+    if let Some(webhooks) = &report.webhooks {
+        print_webhooks(webhooks);
+    }
     println!(
         "{:<11} {:>8} {:>9}  {:<20} {:<20} {:<20}  last error",
         "kind", "rows", "children", "cursor", "last full", "last incremental"
@@ -262,6 +265,30 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+fn print_webhooks(w: &crate::mirror::inbox::WebhookStatus) {
+    let oldest = w
+        .oldest_pending_age_secs
+        .map(|age| format!(" (oldest received {age} s ago)"))
+        .unwrap_or_default();
+    println!(
+        "webhook events: {} pending{oldest}; last received {}",
+        w.pending,
+        match w.last_received_at {
+            Some(at) => fmt_time(Some(at)),
+            None => "never".to_string(),
+        }
+    );
+    let gaps: Vec<String> = w
+        .gaps
+        .iter()
+        .map(|(kind, n)| format!("{kind} {n}"))
+        .collect();
+    println!(
+        "webhook gaps (changes pulls found that no webhook had announced): {}",
+        gaps.join(", ")
+    );
 }
 
 fn fmt_bytes(bytes: u64) -> String {

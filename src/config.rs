@@ -137,6 +137,15 @@ pub struct SyncConfig {
 pub struct WebhooksConfig {
     pub listen: SocketAddr,
     pub path: String,
+    /// How long the delta worker gathers events before it re-fetches what they name.
+    #[serde(rename = "debounce_ms", serialize_with = "as_millis")]
+    pub debounce: Duration,
+    /// The shortest time between two reads of one kind that are not full (100 entities):
+    /// under load, what arrives meanwhile is gathered.
+    #[serde(rename = "read_interval_ms", serialize_with = "as_millis")]
+    pub read_interval: Duration,
+    /// How long processed events stay in `webhook_events` before they are pruned.
+    pub retention_days: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -147,6 +156,10 @@ pub struct LogConfig {
 
 fn as_secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_secs())
+}
+
+fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
 }
 
 // ---- the file as written ----
@@ -204,6 +217,9 @@ struct RawSync {
 struct RawWebhooks {
     listen: Option<String>,
     path: Option<String>,
+    debounce_ms: Option<u64>,
+    read_interval_ms: Option<u64>,
+    retention_days: Option<u32>,
 }
 
 /// `[push]` and `[conflicts]` take no keys yet; accepting an empty table lets a config file
@@ -442,6 +458,27 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             format!("expected a path starting with '/', got {hook_path:?}"),
         ));
     }
+    let debounce_ms = w.debounce_ms.unwrap_or(200);
+    if debounce_ms > 5000 {
+        return Err(invalid(
+            "webhooks.debounce_ms",
+            format!("expected milliseconds from 0 to 5000, got {debounce_ms}"),
+        ));
+    }
+    let read_interval_ms = w.read_interval_ms.unwrap_or(1000);
+    if read_interval_ms > 60_000 {
+        return Err(invalid(
+            "webhooks.read_interval_ms",
+            format!("expected milliseconds from 0 to 60000, got {read_interval_ms}"),
+        ));
+    }
+    let retention_days = w.retention_days.unwrap_or(7);
+    if !(1..=3650).contains(&retention_days) {
+        return Err(invalid(
+            "webhooks.retention_days",
+            format!("expected days from 1 to 3650, got {retention_days}"),
+        ));
+    }
 
     let l = raw.log.unwrap_or_default();
     let level = l.level.unwrap_or_else(|| "info".to_string());
@@ -476,6 +513,9 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
         webhooks: WebhooksConfig {
             listen,
             path: hook_path,
+            debounce: Duration::from_millis(debounce_ms),
+            read_interval: Duration::from_millis(read_interval_ms),
+            retention_days,
         },
         log: LogConfig {
             format: l.format.unwrap_or(LogFormat::Text),
@@ -703,6 +743,41 @@ mod tests {
                 "at least ecwid.max_retry_after_secs (60 s)",
             ),
             ("max_retry_after_secs = 0", "from 1 to 3600"),
+        ] {
+            let err = with(keys).unwrap_err().to_string();
+            assert!(err.contains(needle), "{keys}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_delta_worker_settings_have_defaults_and_bounds() {
+        let c = Config::parse(MINIMAL, &SecretEnv::default()).unwrap();
+        assert_eq!(c.webhooks.debounce, Duration::from_millis(200));
+        assert_eq!(c.webhooks.read_interval, Duration::from_secs(1));
+        assert_eq!(c.webhooks.retention_days, 7);
+        let with = |keys: &str| {
+            Config::parse(
+                &format!("{MINIMAL}[webhooks]\n{keys}\n"),
+                &SecretEnv::default(),
+            )
+        };
+        let c = with("debounce_ms = 0\nretention_days = 30").unwrap();
+        assert_eq!(c.webhooks.debounce, Duration::ZERO);
+        assert_eq!(c.webhooks.retention_days, 30);
+        for (keys, needle) in [
+            (
+                "debounce_ms = 5001",
+                "webhooks.debounce_ms: expected milliseconds from 0 to 5000, got 5001",
+            ),
+            (
+                "read_interval_ms = 60001",
+                "webhooks.read_interval_ms: expected milliseconds from 0 to 60000, got 60001",
+            ),
+            (
+                "retention_days = 0",
+                "webhooks.retention_days: expected days from 1 to 3650, got 0",
+            ),
+            ("debounce_ms = -1", "key `debounce_ms`"),
         ] {
             let err = with(keys).unwrap_err().to_string();
             assert!(err.contains(needle), "{keys}: {err}");

@@ -1,9 +1,11 @@
-//! The long-running daemon: schedules, the worker that runs passes, and shutdown.
+//! The long-running daemon: schedules, the worker that runs passes, the delta worker that
+//! applies webhook events beside it, and shutdown.
 //!
 //! The scheduler only raises flags; one worker runs passes one after another, so two runs
 //! never overlap. Ticks that arrive while a pass runs collapse into one pass after it, so a
 //! slow pull never turns into a backlog, and a full pull asked for is never lost to an
-//! incremental tick that came first.
+//! incremental tick that came first. The delta worker shares the client (one request
+//! budget) and the mirror writer; an error that ends either ends both.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, SyncConfig};
 use crate::ecwid::{ApiError, Client};
 use crate::mirror::{MirrorError, MirrorWriter};
+use crate::sync::deltas::DeltaWorker;
+use crate::sync::deltas::counts::DeltaCounts;
 use crate::sync::progress::ProgressMode;
 use crate::sync::{Kind, PullError, Puller};
 
@@ -57,6 +61,15 @@ impl Pending {
     }
 }
 
+/// What the daemon's tasks share, made outside so that tests (and `/metrics`) can hold it.
+#[derive(Clone, Default)]
+pub struct Shared {
+    /// Notified after each commit of new pending webhook events; wakes the delta worker.
+    pub inbox: Arc<Notify>,
+    /// What the delta worker did, and the webhook gaps pulls counted.
+    pub deltas: Arc<DeltaCounts>,
+}
+
 /// Runs the daemon until `shutdown` is cancelled. `on_ready` is called once the mirror is
 /// open and migrated (systemd's `READY=1`).
 pub async fn run(
@@ -64,15 +77,43 @@ pub async fn run(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(),
 ) -> Result<(), DaemonError> {
-    let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
+    run_with(config, Shared::default(), shutdown, on_ready).await
+}
+
+/// [`run`] with the handles its tasks share.
+pub async fn run_with(
+    config: &Config,
+    shared: Shared,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(),
+) -> Result<(), DaemonError> {
+    // Gaps mean something only where webhooks can arrive: with the client secret that
+    // verifies them.
+    let gap_counts = config
+        .ecwid
+        .client_secret
+        .is_some()
+        .then(|| shared.deltas.gaps.clone());
+    let writer =
+        MirrorWriter::open(&config.mirror, shutdown.clone())?.counting_webhook_gaps(gap_counts);
     on_ready();
     let client = Client::new(&config.ecwid)?;
+    // Stops the schedule and the delta worker together, on shutdown or when either fails.
+    let stop = shutdown.child_token();
     let puller = Puller::new(
+        client.clone(),
+        writer.clone(),
+        &config.sync,
+        ProgressMode::Log,
+        stop.clone(),
+    );
+    let deltas = DeltaWorker::new(
         client,
         writer,
         &config.sync,
-        ProgressMode::Log,
-        shutdown.clone(),
+        &config.webhooks,
+        shared.inbox.clone(),
+        shared.deltas.clone(),
     );
     tracing::info!(
         store_id = config.ecwid.store_id,
@@ -80,9 +121,27 @@ pub async fn run(
         kinds = ?config.sync.kinds.iter().map(|k| k.name()).collect::<Vec<_>>(),
         "ecwid-sync started"
     );
-    let outcome = run_schedule(&puller, &config.sync, &config.sync.kinds, shutdown, true).await;
+    let (schedule, deltas) = tokio::join!(
+        async {
+            let outcome = run_schedule(
+                &puller,
+                &config.sync,
+                &config.sync.kinds,
+                stop.clone(),
+                true,
+            )
+            .await;
+            stop.cancel();
+            outcome
+        },
+        async {
+            let outcome = deltas.run(stop.clone()).await;
+            stop.cancel();
+            outcome
+        },
+    );
     puller.checkpoint().await;
-    outcome
+    schedule.and(deltas.map_err(DaemonError::from))
 }
 
 /// Runs passes on the configured schedules until `shutdown`. With `initial_pass`, one pass

@@ -3,6 +3,8 @@
 
 pub mod apply;
 pub mod full_progress;
+pub mod gaps;
+pub mod inbox;
 pub mod lock;
 pub mod quarantine;
 mod stall;
