@@ -381,6 +381,14 @@ async fn a_read_that_fails_keeps_its_events_pending_with_the_error_and_is_retrie
     wait_for_no_pending(&db, 10).await;
     assert_eq!(events_in(&db, "applied"), 1);
     assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM webhook_events WHERE attempts >= 3 AND last_error LIKE '%503%'"
+        ),
+        1,
+        "the attempts and the last failure stay on the applied event"
+    );
+    assert_eq!(
         product_name(&db, id).as_deref(),
         Some("Edited during an outage")
     );

@@ -113,8 +113,11 @@ pub fn apply_deltas(
     // Whether each entity found gone had a row to remove.
     let mut gone: HashMap<i64, bool> = HashMap::new();
     let mut settle = tx.prepare_cached(
+        // A failure recorded by an earlier attempt stays: `attempts` and `last_error` tell
+        // the story of an event that needed retries.
         "UPDATE webhook_events
-            SET state = ?2, attempts = attempts + 1, last_error = ?3, processed_at = ?4
+            SET state = ?2, attempts = attempts + 1, last_error = coalesce(?3, last_error),
+                processed_at = ?4
           WHERE event_id = ?1 AND state = 'pending'",
     )?;
     for target in &write.targets {

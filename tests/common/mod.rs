@@ -83,6 +83,12 @@ impl TestStore {
             .await;
     }
 
+    /// `PUT /_emulator/webhooks`: where the store sends its webhooks, and how.
+    pub async fn set_webhooks(&self, settings: Value) {
+        self.control(reqwest::Method::PUT, "/webhooks", Some(settings))
+            .await;
+    }
+
     pub async fn sale(&self, product_id: i64, combination_id: Option<i64>, quantity: i64) -> Value {
         let body = json!({
             "items": [{"productId": product_id, "combinationId": combination_id, "quantity": quantity}],

@@ -105,16 +105,25 @@ impl DeltaWorker {
     }
 
     /// Applies pending events until `shutdown`. Returns an error only for what ends the
-    /// daemon (see [`PullError::is_fatal`]); everything else is retried.
+    /// daemon (see [`PullError::is_fatal`]); everything else is logged and retried.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), PullError> {
         let mut carried = Carried::default();
         let mut next_prune = Instant::now();
         // Events an earlier run left pending are read at once.
         let mut due = Some(Instant::now());
+        // Batches in a row that failed outside a read (the mirror refusing the inbox).
+        let mut stalled = 0;
         loop {
             if Instant::now() >= next_prune {
-                self.prune().await?;
                 next_prune = Instant::now() + PRUNE_EVERY;
+                match self.prune().await {
+                    Err(err) if err.is_fatal() => return Err(err),
+                    // The next hour tries again; nothing depends on it meanwhile.
+                    Err(err) => {
+                        tracing::warn!(error = %error_chain(&err), "cannot prune processed webhook events")
+                    }
+                    Ok(()) => {}
+                }
             }
             let wake = due.unwrap_or_else(|| Instant::now() + RECHECK);
             tokio::select! {
@@ -133,14 +142,40 @@ impl DeltaWorker {
                 // Dropping a batch mid-way loses nothing: what it committed is settled, the
                 // rest is still pending.
                 _ = shutdown.cancelled() => return Ok(()),
-                left = self.batch(&mut carried) => left?,
+                left = self.batch(&mut carried) => left,
             };
-            due = match left {
-                Left::Nothing => None,
-                Left::More => Some(started + self.debounce),
-                Left::At(at) => Some(at.max(started + self.debounce)),
-            };
+            due = self.next_due(left, started, &mut stalled)?;
         }
+    }
+
+    /// When the next batch goes, after one that started at `started`; `None` when nothing
+    /// waits (the worker then waits for news, or its recheck).
+    fn next_due(
+        &self,
+        left: Result<Left, PullError>,
+        started: Instant,
+        stalled: &mut u32,
+    ) -> Result<Option<Instant>, PullError> {
+        let left = match left {
+            Ok(left) => left,
+            Err(err) if err.is_fatal() => return Err(err),
+            Err(err) => {
+                *stalled += 1;
+                let pause = retry_pause(*stalled);
+                tracing::warn!(
+                    error = %error_chain(&err),
+                    retry_in_secs = pause.as_secs(),
+                    "cannot read or settle webhook events; they stay pending"
+                );
+                return Ok(Some(Instant::now() + pause));
+            }
+        };
+        *stalled = 0;
+        Ok(match left {
+            Left::Nothing => None,
+            Left::More => Some(started + self.debounce),
+            Left::At(at) => Some(at.max(started + self.debounce)),
+        })
     }
 
     /// Reads and applies what pending events name, one read (up to 100 entities of a kind)
