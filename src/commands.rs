@@ -234,6 +234,9 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
         "write-ahead log: {}{hint}",
         fmt_bytes(report.wal_bytes)
     );
+    if let Some(webhooks) = &report.webhooks {
+        print_webhooks(&mut out, webhooks);
+    }
     outln!(
         out,
         "{:<11} {:>8} {:>9}  {:<20} {:<20} {:<20}  last error",
@@ -313,6 +316,32 @@ fn emit(text: &str) {
         }
         _ => {}
     }
+}
+
+fn print_webhooks(out: &mut String, w: &crate::mirror::inbox::WebhookStatus) {
+    let oldest = w
+        .oldest_pending_age_secs
+        .map(|age| format!(" (oldest received {age} s ago)"))
+        .unwrap_or_default();
+    outln!(
+        out,
+        "webhook events: {} pending{oldest}; last received {}",
+        w.pending,
+        match w.last_received_at {
+            Some(at) => fmt_time(Some(at)),
+            None => "never".to_string(),
+        }
+    );
+    let gaps: Vec<String> = w
+        .gaps
+        .iter()
+        .map(|(kind, n)| format!("{kind} {n}"))
+        .collect();
+    outln!(
+        out,
+        "webhook gaps (changes pulls found that no webhook had announced): {}",
+        gaps.join(", ")
+    );
 }
 
 fn fmt_bytes(bytes: u64) -> String {

@@ -146,6 +146,15 @@ pub struct WebhooksConfig {
     /// `/readyz` fails once passes have kept failing for longer than this.
     #[serde(rename = "ready_max_failing_secs", serialize_with = "as_secs")]
     pub ready_max_failing: Duration,
+    /// How long the delta worker gathers events before it re-fetches what they name.
+    #[serde(rename = "debounce_ms", serialize_with = "as_millis")]
+    pub debounce: Duration,
+    /// The shortest time between two reads of one kind that are not full (100 entities):
+    /// under load, what arrives meanwhile is gathered.
+    #[serde(rename = "read_interval_ms", serialize_with = "as_millis")]
+    pub read_interval: Duration,
+    /// How long processed events stay in `webhook_events` before they are pruned.
+    pub retention_days: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -156,6 +165,10 @@ pub struct LogConfig {
 
 fn as_secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_secs())
+}
+
+fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
 }
 
 // ---- the file as written ----
@@ -215,6 +228,9 @@ struct RawWebhooks {
     path: Option<String>,
     max_event_age_secs: Option<u64>,
     ready_max_failing_secs: Option<u64>,
+    debounce_ms: Option<u64>,
+    read_interval_ms: Option<u64>,
+    retention_days: Option<u32>,
 }
 
 /// `[push]` and `[conflicts]` take no keys yet; accepting an empty table lets a config file
@@ -462,6 +478,27 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             format!("expected seconds from 60 to 604800 (7 days), got {ready_max_failing}"),
         ));
     }
+    let debounce_ms = w.debounce_ms.unwrap_or(200);
+    if debounce_ms > 5000 {
+        return Err(invalid(
+            "webhooks.debounce_ms",
+            format!("expected milliseconds from 0 to 5000, got {debounce_ms}"),
+        ));
+    }
+    let read_interval_ms = w.read_interval_ms.unwrap_or(1000);
+    if read_interval_ms > 60_000 {
+        return Err(invalid(
+            "webhooks.read_interval_ms",
+            format!("expected milliseconds from 0 to 60000, got {read_interval_ms}"),
+        ));
+    }
+    let retention_days = w.retention_days.unwrap_or(7);
+    if !(1..=3650).contains(&retention_days) {
+        return Err(invalid(
+            "webhooks.retention_days",
+            format!("expected days from 1 to 3650, got {retention_days}"),
+        ));
+    }
 
     let l = raw.log.unwrap_or_default();
     let level = l.level.unwrap_or_else(|| "info".to_string());
@@ -498,6 +535,9 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             path: hook_path,
             max_event_age: Duration::from_secs(max_event_age),
             ready_max_failing: Duration::from_secs(ready_max_failing),
+            debounce: Duration::from_millis(debounce_ms),
+            read_interval: Duration::from_millis(read_interval_ms),
+            retention_days,
         },
         log: LogConfig {
             format: l.format.unwrap_or(LogFormat::Text),
@@ -758,6 +798,9 @@ mod tests {
         assert_eq!(c.webhooks.path, "/webhooks/ecwid");
         assert_eq!(c.webhooks.max_event_age, Duration::from_secs(172_800));
         assert_eq!(c.webhooks.ready_max_failing, Duration::from_secs(1800));
+        assert_eq!(c.webhooks.debounce, Duration::from_millis(200));
+        assert_eq!(c.webhooks.read_interval, Duration::from_secs(1));
+        assert_eq!(c.webhooks.retention_days, 7);
         let with = |keys: &str| {
             Config::parse(
                 &format!("{MINIMAL}[webhooks]\n{keys}\n"),
@@ -767,6 +810,9 @@ mod tests {
         let c = with("listen = \"0.0.0.0:9000\"\nmax_event_age_secs = 86400").unwrap();
         assert_eq!(c.webhooks.listen, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(c.webhooks.max_event_age, Duration::from_secs(86_400));
+        let c = with("debounce_ms = 0\nretention_days = 30").unwrap();
+        assert_eq!(c.webhooks.debounce, Duration::ZERO);
+        assert_eq!(c.webhooks.retention_days, 30);
         for (keys, needle) in [
             (
                 "listen = \"localhost\"",
@@ -786,6 +832,19 @@ mod tests {
                 "ready_max_failing_secs = 0",
                 "webhooks.ready_max_failing_secs: expected seconds from 60",
             ),
+            (
+                "debounce_ms = 5001",
+                "webhooks.debounce_ms: expected milliseconds from 0 to 5000, got 5001",
+            ),
+            (
+                "read_interval_ms = 60001",
+                "webhooks.read_interval_ms: expected milliseconds from 0 to 60000, got 60001",
+            ),
+            (
+                "retention_days = 0",
+                "webhooks.retention_days: expected days from 1 to 3650, got 0",
+            ),
+            ("debounce_ms = -1", "key `debounce_ms`"),
         ] {
             let err = with(keys).unwrap_err().to_string();
             assert!(err.contains(needle), "{keys}: {err}");

@@ -1,5 +1,6 @@
-//! The long-running daemon: schedules, the worker that runs passes, the HTTP listener
-//! (webhooks, health, metrics), and shutdown.
+//! The long-running daemon: schedules, the worker that runs passes, the delta worker that
+//! applies webhook events beside it, the HTTP listener (webhooks, health, metrics), and
+//! shutdown.
 //!
 //! The scheduler only raises flags; one worker runs passes one after another, so two runs
 //! never overlap. Ticks that arrive while a pass runs collapse into one pass after it, so a
@@ -22,6 +23,8 @@ use crate::health::PassHealth;
 use crate::metrics::Metrics;
 use crate::mirror::{MirrorError, MirrorWriter, unix_now};
 use crate::server::{self, Endpoints};
+use crate::sync::deltas::DeltaWorker;
+use crate::sync::deltas::counts::DeltaCounts;
 use crate::sync::progress::ProgressMode;
 use crate::sync::{Kind, PullError, Puller};
 
@@ -74,6 +77,15 @@ impl Pending {
 /// How long requests in progress (webhooks being committed) may take to finish at exit.
 const SERVER_DRAIN: Duration = Duration::from_secs(5);
 
+/// What the daemon's tasks share, made outside so that tests can hold it.
+#[derive(Clone, Default)]
+pub struct Shared {
+    /// Notified after each commit of new pending webhook events; wakes the delta worker.
+    pub inbox: Arc<Notify>,
+    /// What the delta worker did, and the webhook gaps pulls counted.
+    pub deltas: Arc<DeltaCounts>,
+}
+
 /// Runs the daemon until `shutdown` is cancelled. `on_ready` is called once the mirror is
 /// open and migrated and the listener is bound (systemd's `READY=1`).
 pub async fn run(
@@ -81,7 +93,25 @@ pub async fn run(
     shutdown: CancellationToken,
     on_ready: impl FnOnce(),
 ) -> Result<(), DaemonError> {
-    let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
+    run_with(config, Shared::default(), shutdown, on_ready).await
+}
+
+/// [`run`] with the handles its tasks share.
+pub async fn run_with(
+    config: &Config,
+    shared: Shared,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(),
+) -> Result<(), DaemonError> {
+    // Gaps mean something only where webhooks can arrive: with the client secret that
+    // verifies them.
+    let gap_counts = config
+        .ecwid
+        .client_secret
+        .is_some()
+        .then(|| shared.deltas.gaps.clone());
+    let writer =
+        MirrorWriter::open(&config.mirror, shutdown.clone())?.counting_webhook_gaps(gap_counts);
     // After the mirror's lock: a second instance is told about the first one, not the port.
     let addr = config.webhooks.listen;
     let listener = TcpListener::bind(addr)
@@ -90,8 +120,6 @@ pub async fn run(
     let listening = listener.local_addr().unwrap_or(addr);
     on_ready();
     let metrics = Metrics::new();
-    // Notified after each commit of new pending webhook events; the delta worker waits on it.
-    let inbox = Arc::new(Notify::new());
     let passes = Arc::new(PassHealth::default());
     let receiver = config.ecwid.client_secret.clone().map(|secret| {
         Arc::new(crate::webhooks::Receiver::new(
@@ -99,7 +127,7 @@ pub async fn run(
             config.ecwid.store_id,
             config.sync.kinds.clone(),
             config.webhooks.max_event_age,
-            crate::webhooks::Inbox::start(writer.clone(), metrics.clone(), inbox.clone()),
+            crate::webhooks::Inbox::start(writer.clone(), metrics.clone(), shared.inbox.clone()),
             metrics.clone(),
         ))
     });
@@ -120,14 +148,24 @@ pub async fn run(
     let server = tokio::spawn(server::serve(listener, router, server_stop.clone()));
 
     let client = Client::with_metrics(&config.ecwid, metrics.api.clone())?;
+    // Stops the schedule and the delta worker together, on shutdown or when either fails.
+    let stop = shutdown.child_token();
     let puller = Puller::new(
+        client.clone(),
+        writer.clone(),
+        &config.sync,
+        ProgressMode::Log,
+        stop.clone(),
+    )
+    .with_metrics(metrics.pulls.clone());
+    let deltas = DeltaWorker::new(
         client,
         writer,
         &config.sync,
-        ProgressMode::Log,
-        shutdown.clone(),
-    )
-    .with_metrics(metrics.pulls.clone());
+        &config.webhooks,
+        shared.inbox.clone(),
+        shared.deltas.clone(),
+    );
     tracing::info!(
         store_id = config.ecwid.store_id,
         mirror = %config.mirror.path.display(),
@@ -141,15 +179,26 @@ pub async fn run(
             "webhooks are off: ecwid.client_secret is not set, so the mirror follows the store through scheduled pulls only; /healthz, /readyz and /metrics are served"
         );
     }
-    let outcome = run_schedule(
-        &puller,
-        &config.sync,
-        &config.sync.kinds,
-        &passes,
-        shutdown,
-        true,
-    )
-    .await;
+    let (schedule, deltas) = tokio::join!(
+        async {
+            let outcome = run_schedule(
+                &puller,
+                &config.sync,
+                &config.sync.kinds,
+                &passes,
+                stop.clone(),
+                true,
+            )
+            .await;
+            stop.cancel();
+            outcome
+        },
+        async {
+            let outcome = deltas.run(stop.clone()).await;
+            stop.cancel();
+            outcome
+        },
+    );
     server_stop.cancel();
     match tokio::time::timeout(SERVER_DRAIN, server).await {
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the HTTP listener failed"),
@@ -157,7 +206,7 @@ pub async fn run(
         _ => {}
     }
     puller.checkpoint().await;
-    outcome
+    schedule.and(deltas.map_err(DaemonError::from))
 }
 
 /// Runs passes on the configured schedules until `shutdown`. With `initial_pass`, one pass

@@ -24,6 +24,11 @@ impl Kind {
         Kind::Customers,
     ];
 
+    /// The position in [`Kind::ALL`], for arrays with an entry per kind.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Products => "products",

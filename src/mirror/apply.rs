@@ -177,6 +177,18 @@ impl Rows {
         }
     }
 
+    /// Each order's key with its public string id, where the document has one (orders
+    /// only).
+    pub fn order_ids(&self) -> Vec<(i64, &str)> {
+        match self {
+            Rows::Orders(r) => r
+                .iter()
+                .filter_map(|o| Some((o.order_number, o.id.as_deref()?)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The newest Ecwid update time in the page, for the incremental cursor.
     pub fn max_updated(&self) -> Option<i64> {
         match self {
@@ -419,7 +431,29 @@ pub struct Applied {
     pub removed: usize,
 }
 
-/// Writes every row that changes the mirror. A row whose
+impl Applied {
+    pub fn of(changes: &[(i64, RowChange)]) -> Applied {
+        let count = |c| changes.iter().filter(|(_, change)| *change == c).count();
+        Applied {
+            written: count(RowChange::Written),
+            removed: count(RowChange::Removed),
+        }
+    }
+}
+
+/// What applying one document did to its row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowChange {
+    /// Inserted, or changed.
+    Written,
+    /// An unfinished order's document removed the order.
+    Removed,
+    /// The mirror already held this document, or a newer one: nothing was written.
+    Unchanged,
+}
+
+/// Writes every row that changes the mirror, and tells what happened to each entity's row
+/// (by its key, in the order of `rows`). A row whose
 /// stored `updated_at` is newer than the document's is left alone: webhooks and pulls arrive
 /// out of order, and an older document must never overwrite a newer one. A row whose stored
 /// update time and document equal the ones read is left alone too, child rows included
@@ -427,36 +461,50 @@ pub struct Applied {
 /// rewriting it would churn the WAL, move `synced_at` and fire the update triggers of
 /// whoever watches the mirror, for nothing. So a change to how columns derive from the
 /// document needs a migration that rewrites them; a pull will not.
-pub fn upsert_rows(tx: &Transaction, rows: &Rows, synced_at: i64) -> Result<Applied, MirrorError> {
-    let mut written = 0;
-    let mut removed = 0;
+pub fn apply_rows(
+    tx: &Transaction,
+    rows: &Rows,
+    synced_at: i64,
+) -> Result<Vec<(i64, RowChange)>, MirrorError> {
+    let written = |changed: bool| {
+        if changed {
+            RowChange::Written
+        } else {
+            RowChange::Unchanged
+        }
+    };
+    let mut changes = Vec::with_capacity(rows.len());
     match rows {
         Rows::Products(rows) => {
             for row in rows {
-                written += upsert_product(tx, row, synced_at)? as usize;
+                changes.push((row.id, written(upsert_product(tx, row, synced_at)?)));
             }
         }
         Rows::Categories(rows) => {
             for row in rows {
-                written += upsert_category(tx, row, synced_at)? as usize;
+                changes.push((row.id, written(upsert_category(tx, row, synced_at)?)));
             }
         }
         Rows::Orders(rows) => {
             for row in rows {
-                if row.is_unfinished() {
-                    removed += remove_unfinished_order(tx, row)?;
+                let change = if row.is_unfinished() {
+                    match remove_unfinished_order(tx, row)? {
+                        0 => RowChange::Unchanged,
+                        _ => RowChange::Removed,
+                    }
                 } else {
-                    written += upsert_order(tx, row, synced_at)? as usize;
-                }
+                    written(upsert_order(tx, row, synced_at)?)
+                };
+                changes.push((row.order_number, change));
             }
         }
         Rows::Customers(rows) => {
             for row in rows {
-                written += upsert_customer(tx, row, synced_at)? as usize;
+                changes.push((row.id, written(upsert_customer(tx, row, synced_at)?)));
             }
         }
     }
-    Ok(Applied { written, removed })
+    Ok(changes)
 }
 
 fn upsert_product(tx: &Transaction, p: &ProductRow, synced_at: i64) -> rusqlite::Result<bool> {

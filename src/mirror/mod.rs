@@ -4,6 +4,7 @@
 pub mod apply;
 mod checkpointer;
 pub mod full_progress;
+pub mod gaps;
 pub mod inbox;
 pub mod lock;
 pub mod quarantine;

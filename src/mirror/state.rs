@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::full_progress::{self, FullStep};
+use super::inbox::{self, WebhookStatus};
 use super::lock::{self, LockReport};
 use super::quarantine;
 use crate::sync::Kind;
@@ -148,6 +149,9 @@ pub struct Status {
     /// The size of `<mirror>-wal`: it grows while a reader keeps a transaction open.
     pub wal_bytes: u64,
     pub kinds: Vec<KindStatus>,
+    /// The webhook inbox and the gaps pulls found; `null` for a mirror without the inbox
+    /// (not yet migrated by a daemon of this version).
+    pub webhooks: Option<WebhookStatus>,
 }
 
 impl Status {
@@ -159,6 +163,7 @@ impl Status {
             daemon: lock::read_report(&lock::lock_path(path)),
             wal_bytes: std::fs::metadata(wal).map_or(0, |m| m.len()),
             kinds: kinds_status(conn)?,
+            webhooks: inbox::status(conn, super::unix_now())?,
         })
     }
 }

@@ -8,6 +8,7 @@
 //! without waiting for the thread loses nothing. Clean exits and full pulls checkpoint the
 //! WAL into the main file ([`MirrorWriter::checkpoint`]), so `mirror.db` alone is complete.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -19,6 +20,7 @@ use super::apply::{self, Applied, Rows};
 use super::checkpointer::Checkpointer;
 use super::full_progress::{self, FullProgress};
 use super::inbox::{self, InboxRow};
+use super::gaps::{self, GapCounts};
 use super::quarantine::{self, QuarantineSummary};
 use super::stall::Stalls;
 use super::state::{self, KindState, StateUpdate};
@@ -35,6 +37,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct MirrorWriter {
     jobs_tx: mpsc::Sender<Job>,
+    /// Set while webhooks are configured: pages applied through this handle count the
+    /// rows they change that no webhook announced (see [`super::gaps`]).
+    gaps: Option<Arc<GapCounts>>,
 }
 
 impl MirrorWriter {
@@ -71,7 +76,17 @@ impl MirrorWriter {
                 }
             })
             .expect("spawn the mirror writer thread");
-        MirrorWriter { jobs_tx }
+        MirrorWriter {
+            jobs_tx,
+            gaps: None,
+        }
+    }
+
+    /// This handle's pages count webhook gaps into `counts` and `sync_state.webhook_gaps`
+    /// (`None`: they do not, as when webhooks are not configured).
+    pub fn counting_webhook_gaps(mut self, counts: Option<Arc<GapCounts>>) -> MirrorWriter {
+        self.gaps = counts;
+        self
     }
 
     /// Runs `f` on the writer thread and returns its result. `f` is one transaction: when
@@ -102,14 +117,29 @@ impl MirrorWriter {
         synced_at: i64,
         update: StateUpdate,
     ) -> Result<Applied, MirrorError> {
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let applied = apply::upsert_rows(&tx, &rows, synced_at)?;
-            state::update(&tx, rows.kind(), &update)?;
-            tx.commit()?;
-            Ok(applied)
-        })
-        .await
+        let counting_gaps = self.gaps.is_some();
+        let kind = rows.kind();
+        let (applied, gaps) = self
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let previous = match counting_gaps {
+                    true => gaps::previous_syncs(&tx, kind, &rows.keys())?,
+                    false => None,
+                };
+                let changes = apply::apply_rows(&tx, &rows, synced_at)?;
+                let gaps = match &previous {
+                    Some(previous) => gaps::count(&tx, kind, &changes, previous)?,
+                    None => 0,
+                };
+                state::update(&tx, kind, &update)?;
+                tx.commit()?;
+                Ok((Applied::of(&changes), gaps))
+            })
+            .await?;
+        if let Some(counts) = &self.gaps {
+            counts.add(kind, gaps);
+        }
+        Ok(applied)
     }
 
     /// Removes entities Ecwid no longer has, and records the kind's bookkeeping, in one

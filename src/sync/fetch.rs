@@ -104,6 +104,26 @@ pub struct ByKeys {
     /// Id-list requests that Ecwid answered with entities not asked for, i.e. it ignored
     /// the filter; their keys were then read one by one.
     pub ignored_filters: u64,
+    /// Requests sent (retries of a failed request not counted).
+    pub requests: u64,
+}
+
+/// An entity to read by id: its mirror key, or, for an order known only by it, its public
+/// string id (webhooks of unfinished orders on newer stores name no internal id).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityRef {
+    Key(i64),
+    OrderId(String),
+}
+
+impl EntityRef {
+    /// How the id appears in an id list and in the path of a single read.
+    fn as_param(&self) -> String {
+        match self {
+            EntityRef::Key(key) => key.to_string(),
+            EntityRef::OrderId(id) => id.clone(),
+        }
+    }
 }
 
 /// The entities among `keys` that Ecwid still has. Kinds with an id-list filter are read
@@ -112,29 +132,32 @@ pub struct ByKeys {
 /// ignored, so absence from it proves nothing, and those keys are read one by one instead,
 /// where only a 404 counts as gone (contract 17.1).
 pub async fn by_keys(client: &Client, kind: Kind, keys: &[i64]) -> Result<ByKeys, PullError> {
+    let refs: Vec<EntityRef> = keys.iter().copied().map(EntityRef::Key).collect();
+    by_refs(client, kind, &refs).await
+}
+
+/// [`by_keys`] for entities named by key or (orders) by public id, mixed in one id list
+/// (`ids=` takes both).
+pub async fn by_refs(client: &Client, kind: Kind, refs: &[EntityRef]) -> Result<ByKeys, PullError> {
     let mut found = ByKeys {
         rows: Rows::empty(kind),
         unreadable: Vec::new(),
         ignored_filters: 0,
+        requests: 0,
     };
     let Some(param) = kind.id_list_param() else {
-        read_one_by_one(client, kind, keys, &mut found).await?;
+        read_one_by_one(client, kind, refs, &mut found).await?;
         return Ok(found);
     };
-    for chunk in keys.chunks(PAGE_SIZE as usize) {
+    for chunk in refs.chunks(PAGE_SIZE as usize) {
         let list = chunk
             .iter()
-            .map(i64::to_string)
+            .map(EntityRef::as_param)
             .collect::<Vec<_>>()
             .join(",");
         let page = search_page(client, kind, 0, &[(param, list)]).await?;
-        let asked: HashSet<i64> = chunk.iter().copied().collect();
-        let returned = page
-            .rows
-            .keys()
-            .into_iter()
-            .chain(page.unreadable.iter().filter_map(|u| u.key));
-        if page.total > chunk.len() as u64 || returned.into_iter().any(|k| !asked.contains(&k)) {
+        found.requests += 1;
+        if page.total > chunk.len() as u64 || !only_asked_for(chunk, &page) {
             tracing::warn!(
                 kind = kind.name(),
                 param,
@@ -151,15 +174,47 @@ pub async fn by_keys(client: &Client, kind: Kind, keys: &[i64]) -> Result<ByKeys
     Ok(found)
 }
 
-/// Reads each key with its own request; a 404 means the entity is gone.
+/// Whether every entity of an id-list answer is one that `asked` names, by key or by
+/// public order id.
+fn only_asked_for(asked: &[EntityRef], page: &FetchedPage) -> bool {
+    let keys: HashSet<i64> = asked
+        .iter()
+        .filter_map(|r| match r {
+            EntityRef::Key(key) => Some(*key),
+            EntityRef::OrderId(_) => None,
+        })
+        .collect();
+    let order_ids: HashSet<&str> = asked
+        .iter()
+        .filter_map(|r| match r {
+            EntityRef::OrderId(id) => Some(id.as_str()),
+            EntityRef::Key(_) => None,
+        })
+        .collect();
+    let by_public_id: HashSet<i64> = page
+        .rows
+        .order_ids()
+        .into_iter()
+        .filter(|(_, id)| order_ids.contains(id))
+        .map(|(key, _)| key)
+        .collect();
+    page.rows
+        .keys()
+        .into_iter()
+        .chain(page.unreadable.iter().filter_map(|u| u.key))
+        .all(|k| keys.contains(&k) || by_public_id.contains(&k))
+}
+
+/// Reads each entity with its own request; a 404 means the entity is gone.
 async fn read_one_by_one(
     client: &Client,
     kind: Kind,
-    keys: &[i64],
+    refs: &[EntityRef],
     found: &mut ByKeys,
 ) -> Result<(), PullError> {
-    for key in keys {
-        let path = format!("{}/{key}", kind.search_path());
+    for entity in refs {
+        let path = format!("{}/{}", kind.search_path(), entity.as_param());
+        found.requests += 1;
         match client.get_bytes(&path, &[]).await {
             Ok(body) => {
                 let raw: &RawValue = serde_json::from_slice(&body)

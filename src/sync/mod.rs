@@ -1,5 +1,7 @@
-//! The sync engine: pulls from Ecwid into the mirror. No HTTP server and no SQL in here.
+//! The sync engine: pulls from Ecwid into the mirror, and the delta worker that applies
+//! webhook events. No HTTP server and no SQL in here.
 
+pub mod deltas;
 pub mod fetch;
 pub mod progress;
 pub mod pull;

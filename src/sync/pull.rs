@@ -647,6 +647,7 @@ impl Puller {
             rows: present,
             unreadable,
             ignored_filters,
+            ..
         } = self
             .until_shutdown(fetch::by_keys(&self.client, kind, &keys))
             .await??;

@@ -736,3 +736,176 @@ impl StderrLog {
 pub fn with_mirror_setting(config_text: &str, setting: &str) -> String {
     config_text.replacen("\n[sync]\n", &format!("{setting}\n\n[sync]\n"), 1)
 }
+
+// ---- webhook events, recorded the way the receiver records them ----
+
+/// A webhook as Ecwid sends it, reduced to what the receiver records.
+#[derive(Clone, Debug)]
+pub struct Webhook {
+    pub event_id: String,
+    pub event_type: String,
+    pub entity_id: i64,
+    /// `data.orderId` of order and unfinished-order events.
+    pub order_id: Option<String>,
+    pub created: i64,
+}
+
+static NEXT_EVENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl Webhook {
+    pub fn new(event_type: &str, entity_id: i64) -> Webhook {
+        Webhook {
+            event_id: format!(
+                "test-{}-{}",
+                std::process::id(),
+                NEXT_EVENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
+            event_type: event_type.to_string(),
+            entity_id,
+            order_id: None,
+            created: ecwid_sync::mirror::unix_now(),
+        }
+    }
+
+    pub fn order(event_type: &str, internal_id: i64, order_id: &str) -> Webhook {
+        Webhook {
+            order_id: Some(order_id.to_string()),
+            ..Webhook::new(event_type, internal_id)
+        }
+    }
+
+    /// The row the receiver writes (the fixed interface of issue 8): kind, entity_key,
+    /// order_id and state.
+    fn row(
+        &self,
+    ) -> (
+        Option<&'static str>,
+        Option<i64>,
+        Option<&str>,
+        &'static str,
+    ) {
+        let family = self.event_type.split('.').next().unwrap_or_default();
+        let kind = match family {
+            "product" => Some("products"),
+            "category" => Some("categories"),
+            "customer" => Some("customers"),
+            "order" | "unfinished_order" => Some("orders"),
+            _ => None,
+        };
+        let key = match family {
+            "unfinished_order" => Some(self.entity_id).filter(|&id| id > 0),
+            _ => Some(self.entity_id),
+        };
+        match kind {
+            Some(kind) => (Some(kind), key, self.order_id.as_deref(), "pending"),
+            None => (None, None, None, "ignored"),
+        }
+    }
+}
+
+/// The webhooks a storefront sale sends (`sale` is the emulator's answer): `order.created`
+/// and `product.updated` of each product sold.
+pub fn sale_webhooks(sale: &Value, product_ids: &[i64]) -> Vec<Webhook> {
+    let mut hooks = vec![Webhook::order(
+        "order.created",
+        sale["id"].as_i64().expect("internal id"),
+        sale["orderId"].as_str().expect("public id"),
+    )];
+    hooks.extend(
+        product_ids
+            .iter()
+            .map(|&id| Webhook::new("product.updated", id)),
+    );
+    hooks
+}
+
+/// Records `hooks` in the mirror's inbox in one transaction, as the receiver does before it
+/// acknowledges them. Works beside a running daemon.
+pub fn receive(db: &Path, hooks: &[Webhook]) {
+    let mut conn = open(db);
+    conn.busy_timeout(Duration::from_secs(20)).unwrap();
+    let tx = conn.transaction().unwrap();
+    let now = ecwid_sync::mirror::unix_now();
+    for hook in hooks {
+        let (kind, key, order_id, state) = hook.row();
+        tx.execute(
+            "INSERT INTO webhook_events (event_id, event_type, kind, entity_key, order_id,
+                 event_created, received_at, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            rusqlite::params![
+                hook.event_id,
+                hook.event_type,
+                kind,
+                key,
+                order_id,
+                hook.created,
+                now,
+                state
+            ],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
+/// Events of the inbox in `state`.
+pub fn events_in(db: &Path, state: &str) -> i64 {
+    count(
+        db,
+        &format!("SELECT count(*) FROM webhook_events WHERE state = '{state}'"),
+    )
+}
+
+/// The delta worker of `config`'s mirror running in this process, without any schedule.
+pub struct Deltas {
+    pub inbox: std::sync::Arc<tokio::sync::Notify>,
+    pub counts: std::sync::Arc<ecwid_sync::sync::deltas::counts::DeltaCounts>,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), ecwid_sync::sync::PullError>>>,
+}
+
+impl Deltas {
+    pub fn start(config: &Config) -> Deltas {
+        let stop = CancellationToken::new();
+        let inbox = std::sync::Arc::new(tokio::sync::Notify::new());
+        let counts = std::sync::Arc::default();
+        let writer =
+            ecwid_sync::mirror::MirrorWriter::open(&config.mirror, stop.clone()).expect("mirror");
+        let client = ecwid_sync::ecwid::Client::new(&config.ecwid).expect("client");
+        let worker = ecwid_sync::sync::deltas::DeltaWorker::new(
+            client,
+            writer,
+            &config.sync,
+            &config.webhooks,
+            std::sync::Arc::clone(&inbox),
+            std::sync::Arc::clone(&counts),
+        );
+        let task = tokio::spawn(worker.run(stop.clone()));
+        Deltas {
+            inbox,
+            counts,
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// Records `hooks` as the receiver does, then wakes the worker as it does.
+    pub fn receive(&self, db: &Path, hooks: &[Webhook]) {
+        receive(db, hooks);
+        self.inbox.notify_one();
+    }
+
+    /// Stops the worker and waits until it has let the mirror go.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().expect("the worker ends without error");
+        }
+    }
+}
+
+impl Drop for Deltas {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
