@@ -10,8 +10,10 @@
 //! - [`errors`]: an error and its causes on one line.
 //! - [`kind`]: the kinds of entity mirrored and where each lives.
 //! - [`logging`]: text or JSON logs.
-//! - [`mirror`]: the SQLite side: schema, the single writer, upserts, status queries.
-//! - [`sync`]: the engine: full and incremental pulls.
+//! - [`mirror`]: the SQLite side: schema, the single writer, upserts, status queries, the
+//!   webhook inbox and webhook gaps.
+//! - [`sync`]: the engine: full and incremental pulls, and the delta worker that turns
+//!   webhook events into mirror changes.
 
 pub mod cli;
 pub mod commands;
