@@ -119,7 +119,7 @@ pub async fn run_with(
         .map_err(|source| DaemonError::Listen { addr, source })?;
     let listening = listener.local_addr().unwrap_or(addr);
     on_ready();
-    let metrics = Metrics::new();
+    let metrics = Metrics::with_deltas(shared.deltas.clone());
     let passes = Arc::new(PassHealth::default());
     let receiver = config.ecwid.client_secret.clone().map(|secret| {
         Arc::new(crate::webhooks::Receiver::new(

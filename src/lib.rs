@@ -12,9 +12,11 @@
 //! - [`kind`]: the kinds of entity mirrored and where each lives.
 //! - [`logging`]: text or JSON logs.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
-//! - [`mirror`]: the SQLite side: schema, the single writer, upserts, status queries.
+//! - [`mirror`]: the SQLite side: schema, the single writer, upserts, status queries, the
+//!   webhook inbox and webhook gaps.
 //! - [`server`]: the HTTP listener of `run`: webhooks, health, metrics.
-//! - [`sync`]: the engine: full and incremental pulls.
+//! - [`sync`]: the engine: full and incremental pulls, and the delta worker that turns
+//!   webhook events into mirror changes.
 //! - [`webhooks`]: signed webhooks received into the mirror's durable inbox.
 
 pub mod cli;

@@ -10,10 +10,20 @@ use std::sync::Arc;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::kind::Kind;
+use crate::sync::deltas::counts::DeltaCounts;
 
 /// The content type of [`Metrics::encode`]'s text (OpenMetrics, which Prometheus scrapes).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -27,7 +37,19 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Arc<Metrics> {
+        Self::build(None)
+    }
+
+    /// The daemon's metrics, with the delta worker's counts read at each scrape.
+    pub fn with_deltas(deltas: Arc<DeltaCounts>) -> Arc<Metrics> {
+        Self::build(Some(deltas))
+    }
+
+    fn build(deltas: Option<Arc<DeltaCounts>>) -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("ecwid_sync");
+        if let Some(deltas) = deltas {
+            registry.register_collector(Box::new(DeltaCollector(deltas)));
+        }
         let webhooks = WebhookMetrics::register(&mut registry);
         let api = ApiMetrics::default();
         api.register(&mut registry);
@@ -353,6 +375,91 @@ impl PullMetrics {
                 source: source.to_string(),
             })
             .inc_by(count);
+    }
+}
+
+/// The delta worker's counts ([`DeltaCounts`]), read at each scrape.
+#[derive(Debug)]
+struct DeltaCollector(Arc<DeltaCounts>);
+
+impl Collector for DeltaCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let c = &self.0;
+        let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+        for (name, help, value) in [
+            (
+                "webhook_events_applied",
+                "Webhook events whose entity, read again, changed the mirror",
+                load(&c.events_applied),
+            ),
+            (
+                "webhook_events_echo",
+                "Webhook events whose entity the mirror already held as it reads now (echoes of a pull, an earlier event or the daemon's own write)",
+                load(&c.events_echoed),
+            ),
+            (
+                "webhook_events_ignored_by_worker",
+                "Pending webhook events the delta worker set aside (kind not mirrored, no entity named)",
+                load(&c.events_ignored),
+            ),
+            (
+                "webhook_fetch_requests",
+                "Requests the delta worker sent to read the entities events named",
+                load(&c.fetch_requests),
+            ),
+            (
+                "webhook_fetch_failures",
+                "Delta worker reads that failed and are retried (their events stay pending)",
+                load(&c.fetch_failures),
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let per_kind =
+            |encoder: &mut DescriptorEncoder, name, help, value: &dyn Fn(Kind) -> u64| {
+                let mut family =
+                    encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+                for kind in Kind::ALL {
+                    let label = KindLabel {
+                        kind: kind.name().to_string(),
+                    };
+                    ConstCounter::new(value(kind)).encode(family.encode_family(&label)?)?;
+                }
+                Ok::<(), std::fmt::Error>(())
+            };
+        per_kind(
+            &mut encoder,
+            "webhook_entities_applied",
+            "Mirror rows the delta worker wrote with a real change or removed, by kind",
+            &|kind| c.entities_applied(kind),
+        )?;
+        per_kind(
+            &mut encoder,
+            "webhook_gaps",
+            "Rows a scheduled pull changed that no webhook had announced (lost or late webhooks), by kind",
+            &|kind| c.gaps.get(kind),
+        )?;
+        let pending = ConstGauge::new(load(&c.pending) as i64);
+        pending.encode(encoder.encode_descriptor(
+            "webhook_events_pending",
+            "Webhook events received and not applied yet",
+            None,
+            pending.metric_type(),
+        )?)?;
+        let oldest = ConstGauge::new(c.oldest_pending_age_secs(crate::mirror::unix_now()));
+        oldest.encode(encoder.encode_descriptor(
+            "webhook_oldest_pending_age_seconds",
+            "Seconds since the oldest pending webhook event was received (0 when none is pending)",
+            None,
+            oldest.metric_type(),
+        )?)?;
+        Ok(())
     }
 }
 

@@ -28,11 +28,16 @@ impl Daemon {
     /// Starts `ecwid-sync run` on a free port, with the store's client secret when
     /// `webhooks` is set, and waits until it answers `/healthz`.
     async fn start(webhooks: bool) -> Daemon {
+        Daemon::start_with(webhooks, "").await
+    }
+
+    /// [`Daemon::start`] with `sync_extra` added to `[sync]`.
+    async fn start_with(webhooks: bool, sync_extra: &str) -> Daemon {
         let store = TestStore::start(TestStore::small()).await;
         let scratch = Scratch::new();
         let db = scratch.path("mirror.db");
         let listen = free_local_addr();
-        let mut text = webhook_config_text(&store, &db, listen, "");
+        let mut text = webhook_config_text(&store, &db, listen, sync_extra);
         if !webhooks {
             text = text.replace("client_secret = ", "# client_secret = ");
         }
@@ -170,10 +175,20 @@ fn rejected(metrics: &HashMap<String, f64>, reason: &str) -> f64 {
 }
 
 #[tokio::test]
-async fn the_stores_signed_webhooks_for_sales_and_edits_are_stored_pending_and_other_types_ignored()
-{
-    let daemon = Daemon::start(true).await;
+async fn the_stores_signed_webhooks_for_sales_and_edits_are_stored_applied_to_the_mirror_and_other_types_ignored()
+ {
+    // The start's pass, then no scheduled pull for a year: only webhooks can bring changes.
+    let daemon = Daemon::start_with(true, "incremental_cron = \"0 0 0 1 1 *\"").await;
     let store = &daemon.store;
+    assert!(
+        wait_until(WAIT, || async {
+            count(
+                &daemon.db,
+                "SELECT count(*) FROM sync_state WHERE last_full_finished IS NOT NULL",
+            ) == 4
+        })
+        .await
+    );
     store.set_webhooks(json!({"url": daemon.hook_url()})).await;
     let state = store.state().await;
     let products = state["products"].as_array().unwrap();
@@ -199,12 +214,13 @@ async fn the_stores_signed_webhooks_for_sales_and_edits_are_stored_pending_and_o
     );
     let order_row = format!(
         "event_type = 'order.created' AND kind = 'orders' AND entity_key = {internal}
-         AND order_id = '{public}' AND state = 'pending'"
+         AND order_id = '{public}' AND state IN ('pending', 'applied', 'echo')"
     );
-    let sold_row =
-        format!("event_type = 'product.updated' AND entity_key = {sold} AND state = 'pending'");
+    let sold_row = format!(
+        "event_type = 'product.updated' AND entity_key = {sold} AND state IN ('pending', 'applied', 'echo')"
+    );
     let edited_row = format!(
-        "event_type = 'product.updated' AND kind = 'products' AND entity_key = {edited} AND state = 'pending'"
+        "event_type = 'product.updated' AND kind = 'products' AND entity_key = {edited} AND state IN ('pending', 'applied', 'echo')"
     );
     let review_row = "event_type = 'review.created' AND state = 'ignored' AND kind IS NULL";
     let stored = wait_until(WAIT, || async {
@@ -238,6 +254,51 @@ async fn the_stores_signed_webhooks_for_sales_and_edits_are_stored_pending_and_o
     assert_eq!(metrics["ecwid_sync_webhooks_ignored_total"], 1.0);
     assert_eq!(metrics["ecwid_sync_webhooks_duplicate_total"], 0.0);
     assert!(metrics["ecwid_sync_webhook_inbox_commit_seconds_count"] >= 1.0);
+
+    // The delta worker reads what the events name and the mirror follows the store.
+    let stock = |id: i64| {
+        count(
+            &daemon.db,
+            &format!("SELECT coalesce(sum(quantity), -1) FROM products WHERE id = {id}"),
+        )
+    };
+    let applied = wait_until(WAIT, || async {
+        let state = store.state().await;
+        let product = |id: i64| {
+            state["products"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["id"] == id)
+                .unwrap()
+                .clone()
+        };
+        let sold_ok = product(sold)["quantity"]
+            .as_i64()
+            .is_none_or(|q| stock(sold) == q);
+        let renamed = format!(
+            "SELECT count(*) FROM products WHERE id = {edited} AND name = 'Renamed while webhooks flow'"
+        );
+        sold_ok
+            && count(&daemon.db, &renamed) == 1
+            && count(&daemon.db, &format!("SELECT count(*) FROM orders WHERE order_number = {internal}")) == 1
+            && daemon.events("state = 'pending'") == 0
+    })
+    .await;
+    assert!(applied, "{}", daemon.log.text());
+    assert_eq!(
+        store.request_count("GET /latest-stats").await,
+        1,
+        "only the start's pass ran"
+    );
+    let metrics = daemon.metrics().await;
+    assert!(
+        metrics["ecwid_sync_webhook_events_applied_total"]
+            + metrics["ecwid_sync_webhook_events_echo_total"]
+            >= 3.0,
+        "{metrics:?}"
+    );
+    assert_eq!(metrics["ecwid_sync_webhook_events_pending"], 0.0);
 }
 
 #[tokio::test]

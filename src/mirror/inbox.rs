@@ -12,7 +12,6 @@ use super::apply::{self, RowChange, Rows};
 use super::{MirrorError, MirrorWriter, quarantine};
 use crate::sync::Kind;
 
-
 /// What becomes of an event, as `webhook_events.state` holds it. The receiver writes the
 /// first three; the delta worker moves `pending` rows on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +75,6 @@ pub fn insert_events(conn: &mut Connection, rows: &[InboxRow]) -> rusqlite::Resu
     tx.commit()?;
     Ok(inserted)
 }
-
 
 /// A pending event as the worker needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]

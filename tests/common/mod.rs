@@ -183,6 +183,10 @@ impl TestStore {
 pub fn config_text(store: &TestStore, db: &Path, token: &str, sync_extra: &str) -> String {
     format!(
         r#"
+# Port 0: daemons started by tests in parallel never compete for the listener's port.
+[webhooks]
+listen = "127.0.0.1:0"
+
 [ecwid]
 store_id = {store_id}
 token = "{token}"
@@ -190,10 +194,6 @@ api_base = "{api_base}"
 requests_per_minute = 6000
 burst = 1000
 max_retries = 12
-
-# Port 0: daemons started by tests in parallel never compete for the listener's port.
-[webhooks]
-listen = "127.0.0.1:0"
 
 [mirror]
 path = "{db}"
