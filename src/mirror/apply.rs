@@ -5,6 +5,7 @@ use rusqlite::{Connection, Transaction, params};
 use serde_json::value::RawValue;
 
 use super::MirrorError;
+use super::capture;
 use crate::ecwid::model::{
     self, Category, Customer, Order, Product, SelectedOption, UNFINISHED_PAYMENT_STATUS, Variation,
 };
@@ -461,7 +462,18 @@ pub enum RowChange {
 /// rewriting it would churn the WAL, move `synced_at` and fire the update triggers of
 /// whoever watches the mirror, for nothing. So a change to how columns derive from the
 /// document needs a migration that rewrites them; a pull will not.
+///
+/// These are Ecwid's values, never captured as local stock changes; a stock change still
+/// waiting to reach Ecwid stays on top of Ecwid's quantity (see [`capture::OPEN_STATES`]).
 pub fn apply_rows(
+    tx: &Transaction,
+    rows: &Rows,
+    synced_at: i64,
+) -> Result<Vec<(i64, RowChange)>, MirrorError> {
+    capture::uncaptured(tx, || apply_remote_rows(tx, rows, synced_at))
+}
+
+fn apply_remote_rows(
     tx: &Transaction,
     rows: &Rows,
     synced_at: i64,
@@ -513,7 +525,10 @@ fn upsert_product(tx: &Transaction, p: &ProductRow, synced_at: i64) -> rusqlite:
             "INSERT INTO products (id, sku, name, price, compare_to_price, quantity, unlimited,
                  in_stock, enabled, weight, default_category_id, created_at, updated_at,
                  raw_json, synced_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6 + (SELECT coalesce(sum(delta), 0) FROM outbox
+                                          WHERE product_id = ?1 AND variation_id IS NULL
+                                            AND state IN ('pending', 'sending')),
+                     ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (id) DO UPDATE SET
                  sku = excluded.sku, name = excluded.name, price = excluded.price,
                  compare_to_price = excluded.compare_to_price, quantity = excluded.quantity,
@@ -554,7 +569,10 @@ fn upsert_product(tx: &Transaction, p: &ProductRow, synced_at: i64) -> rusqlite:
     let mut insert_variation = tx.prepare_cached(
         "INSERT OR REPLACE INTO product_variations
              (id, product_id, sku, quantity, unlimited, price, options_json, raw_json, synced_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4 + (SELECT coalesce(sum(delta), 0) FROM outbox
+                                   WHERE product_id = ?2 AND variation_id = ?1
+                                     AND state IN ('pending', 'sending')),
+                 ?5, ?6, ?7, ?8, ?9)",
     )?;
     for v in &p.variations {
         insert_variation.execute(params![

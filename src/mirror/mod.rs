@@ -1,7 +1,9 @@
 //! Everything that speaks SQLite: opening and migrating the mirror, the single writer, the
-//! upserts of remote documents and the read-only status queries.
+//! upserts of remote documents, the capture of local stock changes and the read-only status
+//! queries.
 
 pub mod apply;
+pub mod capture;
 mod checkpointer;
 pub mod full_progress;
 pub mod gaps;
@@ -33,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "004_webhooks",
         include_str!("../../schema/004_webhooks.sql"),
+    ),
+    (
+        "005_stock_outbox",
+        include_str!("../../schema/005_stock_outbox.sql"),
     ),
 ];
 

@@ -55,7 +55,10 @@ impl MirrorWriter {
         let mut stalls = Stalls::new(mirror.path.clone(), lock, mirror.write_retry, shutdown);
         let mut conn = super::open(&mirror.path)?;
         let shown = mirror.path.display().to_string();
-        stalls.run(&mut conn, |conn| super::migrate(conn, &shown))?;
+        stalls.run(&mut conn, |conn| {
+            super::migrate(conn, &shown)?;
+            Ok(super::capture::clear_stale_flag(conn)?)
+        })?;
         conn.busy_timeout(BUSY_TIMEOUT.min(mirror.write_retry))?;
         let checkpointer = super::checkpointer::start(&mirror.path)?;
         Ok(Self::start(conn, stalls, checkpointer))
