@@ -60,6 +60,9 @@ pub enum Command {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
+    /// Send the stock changes tools made in the mirror to Ecwid, once, then exit: 0 when
+    /// every batch has an outcome.
+    Push,
     /// Show each kind's rows, cursors, last runs and last error. Read-only; safe while the
     /// daemon runs.
     Status {

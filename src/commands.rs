@@ -12,6 +12,7 @@ use crate::ecwid::{ApiError, Client};
 use crate::errors::error_chain;
 use crate::mirror::{self, MirrorError, MirrorWriter, state};
 use crate::sync::progress::ProgressMode;
+use crate::sync::push::{PushError, PushSummary, Pusher};
 use crate::sync::{Kind, PullError, Puller, RunSummary};
 
 /// `writeln!` into a `String`, which cannot fail.
@@ -136,6 +137,21 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             sync_once(&config, &kinds, full, ProgressMode::Auto, shutdown).await?;
             Ok(())
         }
+        Command::Push => {
+            let config = load(&cli.config)?;
+            init_logging(&cli.log_format, &cli.log_level, Some(&config));
+            daemon::cancel_on_signals(shutdown.clone());
+            let summary = push_once(&config, shutdown).await?;
+            emit(&format!(
+                "stock: {} applied, {} refused by Ecwid, {} to send again, {} cancelled out ({} batches)\n",
+                summary.applied,
+                summary.failed,
+                summary.not_run,
+                summary.cancelled,
+                summary.batches
+            ));
+            Ok(())
+        }
         Command::Run => {
             let config = load(&cli.config)?;
             init_logging(&cli.log_format, &cli.log_level, Some(&config));
@@ -188,6 +204,22 @@ pub async fn sync_once(
         Err(PullError::Interrupted) => Ok(Vec::new()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// One pass of the pusher over the outbox (see [`crate::sync::push`]).
+pub async fn push_once(
+    config: &Config,
+    shutdown: CancellationToken,
+) -> Result<PushSummary, CommandError> {
+    let writer = MirrorWriter::open(&config.mirror, shutdown)?;
+    let client = Client::new(&config.ecwid)?;
+    Pusher::new(client, writer)
+        .push_once()
+        .await
+        .map_err(|e| match e {
+            PushError::Api(e) => e.into(),
+            PushError::Mirror(e) => e.into(),
+        })
 }
 
 fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {

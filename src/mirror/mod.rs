@@ -9,6 +9,7 @@ pub mod full_progress;
 pub mod gaps;
 pub mod inbox;
 pub mod lock;
+pub mod outbox;
 pub mod quarantine;
 mod stall;
 pub mod state;

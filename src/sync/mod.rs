@@ -1,10 +1,11 @@
-//! The sync engine: pulls from Ecwid into the mirror, and the delta worker that applies
-//! webhook events. No HTTP server and no SQL in here.
+//! The sync engine: pulls from Ecwid into the mirror, the delta worker that applies
+//! webhook events, and the pusher that sends local stock changes to Ecwid. No HTTP server and no SQL in here.
 
 pub mod deltas;
 pub mod fetch;
 pub mod progress;
 pub mod pull;
+pub mod push;
 pub mod quarantine;
 pub mod scan;
 

@@ -1,0 +1,179 @@
+//! Two-way stock, the store's side: `ecwid-sync push` sends the outbox to Ecwid in keyed
+//! batches, never losing or doubling a change, whatever happens to Ecwid's answers.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::*;
+use ecwid_sync::commands::push_once;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// Every tracked stock the store has: (product id, variation id) -> quantity; only
+/// variations with their own SKU have stock of their own.
+fn store_stock(state: &Value) -> BTreeMap<(i64, Option<i64>), i64> {
+    let mut stock = BTreeMap::new();
+    for p in state["products"].as_array().unwrap() {
+        let pid = p["id"].as_i64().unwrap();
+        if p["unlimited"] != true
+            && let Some(q) = p["quantity"].as_i64()
+        {
+            stock.insert((pid, None), q);
+        }
+        for c in p["combinations"].as_array().cloned().unwrap_or_default() {
+            if c["sku"].is_string()
+                && c["unlimited"] != true
+                && let Some(q) = c["quantity"].as_i64()
+            {
+                stock.insert((pid, c["id"].as_i64()), q);
+            }
+        }
+    }
+    stock
+}
+
+fn tool_change(db: &Path, entity: (i64, Option<i64>), delta: i64) {
+    let conn = open(db);
+    match entity {
+        (pid, None) => conn.execute(
+            "UPDATE products SET quantity = quantity + ?2 WHERE id = ?1",
+            [pid, delta],
+        ),
+        (_, Some(vid)) => conn.execute(
+            "UPDATE product_variations SET quantity = quantity + ?2 WHERE id = ?1",
+            [vid, delta],
+        ),
+    }
+    .expect("the tool's write");
+}
+
+fn mirror_stock(db: &Path, entity: (i64, Option<i64>)) -> Option<i64> {
+    let conn = open(db);
+    match entity {
+        (pid, None) => conn.query_row("SELECT quantity FROM products WHERE id = ?1", [pid], |r| {
+            r.get(0)
+        }),
+        (_, Some(vid)) => conn.query_row(
+            "SELECT quantity FROM product_variations WHERE id = ?1",
+            [vid],
+            |r| r.get(0),
+        ),
+    }
+    .unwrap()
+}
+
+#[tokio::test]
+async fn local_stock_changes_reach_the_store_exactly_once_although_batch_answers_are_lost() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let before = store_stock(&store.state().await);
+    let entities: Vec<_> = before.keys().copied().step_by(7).take(40).collect();
+    let mut expected = before.clone();
+    for (i, &entity) in entities.iter().enumerate() {
+        let delta = (i as i64 % 5) - 2;
+        tool_change(&db, entity, delta);
+        tool_change(&db, entity, 1);
+        *expected.get_mut(&entity).unwrap() += delta + 1;
+    }
+    // The storefront sells while the changes wait.
+    for &entity in entities.iter().filter(|e| before[e] > 1).take(6) {
+        store.sale(entity.0, entity.1, 1).await;
+        *expected.get_mut(&entity).unwrap() -= 1;
+    }
+    // The batch is created and runs, and every answer to its create is lost.
+    store
+        .set_faults(json!({"drop_after_apply_rate": 1.0, "path_contains": "/batch"}))
+        .await;
+    let mut impatient = config.clone();
+    impatient.ecwid.max_retries = 1;
+    let lost = push_once(&impatient, CancellationToken::new()).await;
+    assert!(lost.is_err(), "no outcome: {lost:?}");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM outbox WHERE state = 'sending' AND batch_key IS NOT NULL"
+        ),
+        count(&db, "SELECT count(*) FROM outbox WHERE state <> 'applied'"),
+        "the changes keep their key"
+    );
+    store.set_faults(json!({})).await;
+    // The next pass sends the same key again: Ecwid answers the first batch's ticket.
+    push_once(&config, CancellationToken::new()).await.unwrap();
+
+    assert_eq!(
+        store_stock(&store.state().await),
+        expected,
+        "never lost, never doubled"
+    );
+    // Entities whose changes cancelled out were not sent, so not read back: their sales
+    // reach the mirror by the next pull or webhook.
+    for &entity in entities
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i as i64 % 5 != 1)
+        .map(|(_, e)| e)
+    {
+        assert_eq!(
+            mirror_stock(&db, entity),
+            expected.get(&entity).copied(),
+            "the mirror holds Ecwid's resulting quantity for {entity:?}"
+        );
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox WHERE state <> 'applied'"),
+        0
+    );
+    assert_eq!(
+        store.request_count("POST /batch").await,
+        3,
+        "two creates whose answers were lost, then the same key again"
+    );
+}
+
+#[tokio::test]
+async fn a_stock_change_and_its_undo_cancel_out_without_any_request() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let before = store_stock(&store.state().await);
+    let entity = *before.keys().next().unwrap();
+    tool_change(&db, entity, -1);
+    tool_change(&db, entity, 1);
+    store.reset_stats().await;
+
+    let summary = push_once(&config, CancellationToken::new()).await.unwrap();
+
+    assert_eq!(summary.cancelled, 2);
+    assert_eq!(summary.batches, 0);
+    assert_eq!(store.request_count("POST /batch").await, 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox WHERE state = 'applied'"),
+        2
+    );
+    assert_eq!(store_stock(&store.state().await), before);
+}
+
+#[tokio::test]
+async fn a_change_ecwid_refuses_fails_with_its_message_and_does_not_block_the_others() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let before = store_stock(&store.state().await);
+    let mut entities = before.keys().copied().filter(|e| e.1.is_none());
+    let (gone, kept) = (entities.next().unwrap(), entities.next().unwrap());
+    tool_change(&db, gone, 3);
+    tool_change(&db, kept, 2);
+    store.admin_delete_product(gone.0).await;
+
+    let summary = push_once(&config, CancellationToken::new()).await.unwrap();
+
+    assert_eq!((summary.applied, summary.failed), (1, 1));
+    let failed = query(
+        &open(&db),
+        "SELECT product_id, last_error FROM outbox WHERE state = 'failed'",
+    );
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0][0], gone.0);
+    assert!(failed[0][1].as_str().unwrap().contains("404"), "{failed:?}");
+    assert_eq!(
+        store_stock(&store.state().await).get(&kept).copied(),
+        Some(before[&kept] + 2)
+    );
+}
