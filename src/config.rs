@@ -252,6 +252,9 @@ struct RawLog {
 pub struct SecretEnv {
     pub token: Option<String>,
     pub client_secret: Option<String>,
+    /// Where to find the unit that loads a systemd credential named as a secret file, when
+    /// read outside the service (see [`crate::credentials`]). Empty: look nowhere.
+    pub unit_dirs: Vec<PathBuf>,
 }
 
 impl SecretEnv {
@@ -261,6 +264,10 @@ impl SecretEnv {
             client_secret: std::env::var(CLIENT_SECRET_ENV)
                 .ok()
                 .filter(|v| !v.is_empty()),
+            unit_dirs: crate::credentials::SYSTEM_UNIT_DIRS
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
         }
     }
 }
@@ -332,6 +339,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
         e.token,
         e.token_file,
         env.token.clone(),
+        &env.unit_dirs,
     )?
     .ok_or_else(|| {
         invalid(
@@ -348,6 +356,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
         e.client_secret,
         e.client_secret_file,
         env.client_secret.clone(),
+        &env.unit_dirs,
     )?;
     let api_base = e
         .api_base
@@ -556,6 +565,7 @@ fn resolve_secret(
     inline: Option<Secret>,
     file: Option<PathBuf>,
     from_env: Option<String>,
+    unit_dirs: &[PathBuf],
 ) -> Result<Option<Secret>, ConfigError> {
     if inline.is_some() && file.is_some() {
         return Err(invalid(
@@ -567,11 +577,19 @@ fn resolve_secret(
         return Ok(Some(Secret::new(value.trim())));
     }
     if let Some(path) = file {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| invalid(file_key, format!("cannot read {}: {e}", path.display())))?;
+        let read_from = secret_file_source(file_key, env_name, &path, unit_dirs)?;
+        let text = std::fs::read_to_string(&read_from).map_err(|e| {
+            invalid(
+                file_key,
+                format!("cannot read {}: {e}", read_from.display()),
+            )
+        })?;
         let value = text.trim();
         if value.is_empty() {
-            return Err(invalid(file_key, format!("{} is empty", path.display())));
+            return Err(invalid(
+                file_key,
+                format!("{} is empty", read_from.display()),
+            ));
         }
         return Ok(Some(Secret::new(value)));
     }
@@ -583,6 +601,32 @@ fn resolve_secret(
         Some(v) => Ok(Some(Secret::new(v.expose().trim()))),
         None => Ok(None),
     }
+}
+
+/// The file to read for `path`: itself, or, for a systemd credential read outside its
+/// service (where it does not exist), the file the unit loads it from.
+fn secret_file_source(
+    file_key: &'static str,
+    env_name: &str,
+    path: &Path,
+    unit_dirs: &[PathBuf],
+) -> Result<PathBuf, ConfigError> {
+    let Some(cred) = crate::credentials::CredentialPath::parse(path) else {
+        return Ok(path.to_owned());
+    };
+    if path.exists() {
+        return Ok(path.to_owned());
+    }
+    crate::credentials::source_of(&cred, unit_dirs).map_err(|why| {
+        invalid(
+            file_key,
+            format!(
+                "{} is a systemd credential, present only while {} runs, and its source is unknown: {why}; install the unit first, or give the secret in {env_name}",
+                path.display(),
+                cred.unit
+            ),
+        )
+    })
 }
 
 pub fn parse_kinds(key: &'static str, names: &[impl AsRef<str>]) -> Result<Vec<Kind>, ConfigError> {
@@ -688,6 +732,7 @@ mod tests {
         let env = SecretEnv {
             token: None,
             client_secret: Some("cs_hidden".into()),
+            ..SecretEnv::default()
         };
         let c = Config::parse(MINIMAL, &env).unwrap();
         let shown = format!("{c:?}{}", c.to_masked_toml());
@@ -702,7 +747,7 @@ mod tests {
     fn the_environment_overrides_the_file_token() {
         let env = SecretEnv {
             token: Some("from_env".into()),
-            client_secret: None,
+            ..SecretEnv::default()
         };
         let c = Config::parse(MINIMAL, &env).unwrap();
         assert_eq!(c.ecwid.token.expose(), "from_env");
@@ -723,7 +768,7 @@ mod tests {
         let example = include_str!("../config.toml.example");
         let env = SecretEnv {
             token: Some("from_env".into()),
-            client_secret: None,
+            ..SecretEnv::default()
         };
         let from_example = Config::parse(example, &env).unwrap();
         let minimal = Config::parse(MINIMAL, &env).unwrap();
@@ -849,6 +894,52 @@ mod tests {
             let err = with(keys).unwrap_err().to_string();
             assert!(err.contains(needle), "{keys}: {err}");
         }
+    }
+
+    #[test]
+    fn a_credential_path_read_outside_the_service_reads_the_units_source_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let units = dir.path().join("units");
+        std::fs::create_dir_all(units.join("ecwid-sync-test.service.d")).unwrap();
+        let source = dir.path().join("token");
+        std::fs::write(&source, "secret_from_source\n").unwrap();
+        let text = "[ecwid]\nstore_id = 1003\ntoken_file = \"/run/credentials/ecwid-sync-test.service/token\"\n[mirror]\npath = \"m.db\"\n";
+        let env = SecretEnv {
+            unit_dirs: vec![dir.path().join("elsewhere"), units.clone()],
+            ..SecretEnv::default()
+        };
+
+        let err = Config::parse(text, &env).unwrap_err().to_string();
+        assert!(
+            err.starts_with("ecwid.token_file: /run/credentials/ecwid-sync-test.service/token is a systemd credential")
+                && err.contains("no unit file ecwid-sync-test.service was found in")
+                && err.contains("ECWID_SYNC_TOKEN"),
+            "{err}"
+        );
+
+        let unit = units.join("ecwid-sync-test.service");
+        std::fs::write(&unit, "[Service]\nExecStart=/bin/true\n").unwrap();
+        let err = Config::parse(text, &env).unwrap_err().to_string();
+        assert!(err.contains("has no LoadCredential=token:..."), "{err}");
+
+        std::fs::write(
+            &unit,
+            format!("[Service]\nLoadCredential=token:{}\n", source.display()),
+        )
+        .unwrap();
+        let c = Config::parse(text, &env).unwrap();
+        assert_eq!(c.ecwid.token.expose(), "secret_from_source");
+
+        // A drop-in (systemctl edit) overrides the unit, as systemd reads them.
+        let moved = dir.path().join("moved");
+        std::fs::write(&moved, "secret_moved").unwrap();
+        std::fs::write(
+            units.join("ecwid-sync-test.service.d/override.conf"),
+            format!("[Service]\nLoadCredential=token:{}\n", moved.display()),
+        )
+        .unwrap();
+        let c = Config::parse(text, &env).unwrap();
+        assert_eq!(c.ecwid.token.expose(), "secret_moved");
     }
 
     #[test]
