@@ -89,22 +89,33 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize)]
 pub struct EcwidConfig {
     pub store_id: u64,
+    /// Never printed: `check-config` says where it came from (`secret_origins`) and repeats
+    /// only a `token_file` it was read from, so its output stays a valid configuration.
+    #[serde(skip)]
     pub token: Secret,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    #[serde(skip)]
     pub client_secret: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Each secret's key and where its value came from, for `check-config`; never a value.
+    #[serde(skip)]
+    pub secret_origins: Vec<(&'static str, String)>,
     pub api_base: String,
     pub requests_per_minute: u32,
     pub burst: u32,
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "connect_timeout_secs", serialize_with = "as_secs")]
     pub connect_timeout: Duration,
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "request_timeout_secs", serialize_with = "as_secs")]
     pub request_timeout: Duration,
     pub max_retries: usize,
     /// The longest single wait while throttled: a longer `Retry-After` fails the pass at
     /// once, and the growing wait between 429s stops growing here.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "max_retry_after_secs", serialize_with = "as_secs")]
     pub max_retry_after: Duration,
     /// How long a request waits out a store that keeps answering 429 before it fails.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "max_throttled_secs", serialize_with = "as_secs")]
     pub max_throttled: Duration,
 }
 
@@ -123,11 +134,11 @@ pub struct SyncConfig {
     pub kinds: Vec<Kind>,
     pub incremental_cron: String,
     pub full_cron: String,
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "overlap_secs", serialize_with = "as_secs")]
     pub overlap: Duration,
     /// How long Ecwid's search may take to show a write (contract 17.2): a cursor or a
     /// latest-stats value counts as pulled only once it is older than this.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "search_lag_secs", serialize_with = "as_secs")]
     pub search_lag: Duration,
     /// How many pages a full pull fetches ahead of the one being written.
     pub fetch_ahead: usize,
@@ -298,9 +309,19 @@ impl Config {
         validate(raw, env)
     }
 
-    /// The configuration as TOML, secrets shown as `***`.
+    /// The configuration as TOML that parses back to the same configuration, with the
+    /// real key names; secrets never appear, a comment says where each came from.
     pub fn to_masked_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+        let origins: String = self
+            .ecwid
+            .secret_origins
+            .iter()
+            .map(|(key, origin)| format!("# {key}: {origin}\n"))
+            .collect();
+        match toml::to_string(self) {
+            Ok(text) => format!("{origins}{text}"),
+            Err(e) => format!("# cannot render config: {e}\n"),
+        }
     }
 }
 
@@ -349,6 +370,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             ),
         )
     })?;
+    let mut secret_origins = vec![("ecwid.token", token.origin)];
     let client_secret = resolve_secret(
         "ecwid.client_secret",
         "ecwid.client_secret_file",
@@ -358,6 +380,9 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
         env.client_secret.clone(),
         &env.unit_dirs,
     )?;
+    if let Some(cs) = &client_secret {
+        secret_origins.push(("ecwid.client_secret", cs.origin.clone()));
+    }
     let api_base = e
         .api_base
         .unwrap_or_else(|| DEFAULT_API_BASE.to_string())
@@ -516,8 +541,11 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
     Ok(Config {
         ecwid: EcwidConfig {
             store_id,
-            token,
-            client_secret,
+            token: token.value,
+            token_file: token.file,
+            client_secret_file: client_secret.as_ref().and_then(|s| s.file.clone()),
+            client_secret: client_secret.map(|s| s.value),
+            secret_origins,
             api_base,
             requests_per_minute,
             burst,
@@ -566,7 +594,7 @@ fn resolve_secret(
     file: Option<PathBuf>,
     from_env: Option<String>,
     unit_dirs: &[PathBuf],
-) -> Result<Option<Secret>, ConfigError> {
+) -> Result<Option<ResolvedSecret>, ConfigError> {
     if inline.is_some() && file.is_some() {
         return Err(invalid(
             key,
@@ -574,7 +602,11 @@ fn resolve_secret(
         ));
     }
     if let Some(value) = from_env {
-        return Ok(Some(Secret::new(value.trim())));
+        return Ok(Some(ResolvedSecret {
+            value: Secret::new(value.trim()),
+            file: None,
+            origin: format!("from the environment variable {env_name}"),
+        }));
     }
     if let Some(path) = file {
         let read_from = secret_file_source(file_key, env_name, &path, unit_dirs)?;
@@ -591,16 +623,40 @@ fn resolve_secret(
                 format!("{} is empty", read_from.display()),
             ));
         }
-        return Ok(Some(Secret::new(value)));
+        let origin = if read_from == path {
+            format!("from {file_key} {}", path.display())
+        } else {
+            format!(
+                "from {file_key} {}, read here from {} (the unit's LoadCredential=)",
+                path.display(),
+                read_from.display()
+            )
+        };
+        return Ok(Some(ResolvedSecret {
+            value: Secret::new(value),
+            file: Some(path),
+            origin,
+        }));
     }
     match inline {
         Some(v) if v.expose().trim().is_empty() => Err(invalid(
             key,
             format!("is empty; set it, or use {file_key} or {env_name}"),
         )),
-        Some(v) => Ok(Some(Secret::new(v.expose().trim()))),
+        Some(v) => Ok(Some(ResolvedSecret {
+            value: Secret::new(v.expose().trim()),
+            file: None,
+            origin: format!("set in the configuration file ({key}; not repeated here)"),
+        })),
         None => Ok(None),
     }
+}
+
+/// A secret's value and where it came from (never the value).
+struct ResolvedSecret {
+    value: Secret,
+    file: Option<PathBuf>,
+    origin: String,
 }
 
 /// The file to read for `path`: itself, or, for a systemd credential read outside its
@@ -741,6 +797,49 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("***"));
+        assert!(
+            shown.contains("# ecwid.token: set in the configuration file")
+                && shown.contains(
+                    "# ecwid.client_secret: from the environment variable ECWID_SYNC_CLIENT_SECRET"
+                ),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_printed_config_parses_back_to_the_same_config_with_the_real_key_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "secret_in_file").unwrap();
+        let text = format!(
+            "[ecwid]\nstore_id = 1003\ntoken_file = {:?}\nconnect_timeout_secs = 5\n\
+             request_timeout_secs = 30\nmax_retry_after_secs = 20\nmax_throttled_secs = 40\n\
+             [mirror]\npath = \"m.db\"\nwrite_retry_secs = 9\n\
+             [sync]\nkinds = [\"orders\", \"customers\"]\noverlap_secs = 90\nsearch_lag_secs = 30\n\
+             [webhooks]\ndebounce_ms = 10\nread_interval_ms = 20\n[log]\nlevel = \"debug\"\n",
+            token.display().to_string()
+        );
+        let first = Config::parse(&text, &SecretEnv::default()).unwrap();
+        let printed = first.to_masked_toml();
+        assert!(
+            printed.contains(&format!(
+                "# ecwid.token: from ecwid.token_file {}",
+                token.display()
+            )),
+            "{printed}"
+        );
+        assert!(!printed.contains("secret_in_file"), "{printed}");
+        for key in [
+            "overlap_secs = 90",
+            "connect_timeout_secs = 5",
+            "max_throttled_secs = 40",
+        ] {
+            assert!(printed.contains(key), "{key} not in {printed}");
+        }
+
+        let again = Config::parse(&printed, &SecretEnv::default()).unwrap();
+        assert_eq!(again.to_masked_toml(), printed);
+        assert_eq!(again.ecwid.token.expose(), "secret_in_file");
     }
 
     #[test]
@@ -814,7 +913,7 @@ mod tests {
     fn throttling_is_waited_out_for_fifteen_minutes_unless_configured() {
         let c = Config::parse(MINIMAL, &SecretEnv::default()).unwrap();
         assert_eq!(c.ecwid.max_throttled, Duration::from_secs(900));
-        assert!(c.to_masked_toml().contains("max_throttled = 900"));
+        assert!(c.to_masked_toml().contains("max_throttled_secs = 900"));
         let with = |keys: &str| {
             Config::parse(
                 &MINIMAL.replace("[mirror]", &format!("{keys}\n[mirror]")),
