@@ -312,3 +312,28 @@ async fn status_into_a_reader_that_stopped_early_exits_quietly() {
         assert!(stderr(&out).is_empty(), "{}", stderr(&out));
     }
 }
+
+#[tokio::test]
+async fn a_log_level_that_is_not_a_level_is_a_configuration_error_naming_the_valid_ones() {
+    let (_store, _scratch, db, config) = store_and_config("secret_test", "").await;
+
+    let out = run(&["--log-level", "verbose", "check-config"], Some(&config)).await;
+    assert_one_line_error(
+        &out,
+        2,
+        "--log-level: expected a level (off, error, warn, info, debug, trace)",
+    );
+    let out = run(&["--log-level", "verbose", "sync"], Some(&config)).await;
+    assert_one_line_error(&out, 2, "got \"verbose\"");
+
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[log]\nlevel = \"verbose\"\n");
+    std::fs::write(&config, text).unwrap();
+    let out = run(&["check-config"], Some(&config)).await;
+    assert_one_line_error(
+        &out,
+        2,
+        "log.level: expected a level (off, error, warn, info, debug, trace)",
+    );
+    assert!(!db.exists(), "nothing was written");
+}
