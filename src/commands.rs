@@ -120,6 +120,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
                 crate::config::check_level("--log-level", level)?;
             }
             let config = load(&cli.config)?;
+            mirror::check_path(&config.mirror.path).map_err(CommandError::usage)?;
             emit(&format!(
                 "# {}: valid\n{}\n",
                 cli.config.display(),
