@@ -101,7 +101,7 @@ while IFS= read -r line; do
   esac
   ran=$((ran + 1))
 done <<<"$block"
-[ "$ran" -ge 7 ] || fail "found only $ran install commands in the README"
+[ "$ran" -ge 8 ] || fail "found only $ran install commands in the README"
 grep -q "check-config" <<<"$block" || fail "the README's install block has no check-config"
 
 step "ownership and modes"
