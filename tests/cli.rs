@@ -69,12 +69,7 @@ async fn sync_exits_zero_and_status_reports_every_kind() {
     let out = run(&["status", "--json"], Some(&config)).await;
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let products = status["kinds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kind"] == "products")
-        .unwrap();
+    let products = status_kind(&status, "products");
     assert_eq!(products["rows"], 230);
     assert!(products["last_full_finished"].is_number());
     assert!(products["last_error"].is_null());
