@@ -105,7 +105,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
     let shutdown = CancellationToken::new();
     match cli.command {
         Command::Demo { products, db, once } => {
-            init_logging(&cli.log_format, &cli.log_level, None);
+            init_logging(&cli.log_format, &cli.log_level, None)?;
             daemon::cancel_on_signals(shutdown.clone());
             crate::demo::run(products, &db, once, shutdown).await
         }
@@ -117,7 +117,11 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             print_status(&path, json)
         }
         Command::CheckConfig => {
+            if let Some(level) = &cli.log_level {
+                crate::config::check_level("--log-level", level)?;
+            }
             let config = load(&cli.config)?;
+            mirror::check_path(&config.mirror.path).map_err(CommandError::usage)?;
             emit(&format!(
                 "# {}: valid\n{}\n",
                 cli.config.display(),
@@ -127,7 +131,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Sync { full, only } => {
             let config = load(&cli.config)?;
-            init_logging(&cli.log_format, &cli.log_level, Some(&config));
+            init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
             let kinds = if only.is_empty() {
                 config.sync.kinds.clone()
             } else {
@@ -154,7 +158,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Run => {
             let config = load(&cli.config)?;
-            init_logging(&cli.log_format, &cli.log_level, Some(&config));
+            init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
             daemon::cancel_on_signals(shutdown.clone());
             let outcome = daemon::run(&config, shutdown, || {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -174,7 +178,10 @@ fn init_logging(
     format: &Option<crate::cli::LogFormatArg>,
     level: &Option<String>,
     config: Option<&Config>,
-) {
+) -> Result<(), CommandError> {
+    if let Some(level) = level {
+        crate::config::check_level("--log-level", level)?;
+    }
     let format = format
         .map(Into::into)
         .or(config.map(|c| c.log.format))
@@ -184,6 +191,7 @@ fn init_logging(
         .or(config.map(|c| c.log.level.clone()))
         .unwrap_or_else(|| "info".to_string());
     crate::logging::init(format, &level);
+    Ok(())
 }
 
 /// One pass over `kinds`. A shutdown mid-pass is a clean stop, not a failure.

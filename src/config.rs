@@ -89,22 +89,33 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize)]
 pub struct EcwidConfig {
     pub store_id: u64,
+    /// Never printed: `check-config` says where it came from (`secret_origins`) and repeats
+    /// only a `token_file` it was read from, so its output stays a valid configuration.
+    #[serde(skip)]
     pub token: Secret,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    #[serde(skip)]
     pub client_secret: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Each secret's key and where its value came from, for `check-config`; never a value.
+    #[serde(skip)]
+    pub secret_origins: Vec<(&'static str, String)>,
     pub api_base: String,
     pub requests_per_minute: u32,
     pub burst: u32,
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "connect_timeout_secs", serialize_with = "as_secs")]
     pub connect_timeout: Duration,
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "request_timeout_secs", serialize_with = "as_secs")]
     pub request_timeout: Duration,
     pub max_retries: usize,
     /// The longest single wait while throttled: a longer `Retry-After` fails the pass at
     /// once, and the growing wait between 429s stops growing here.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "max_retry_after_secs", serialize_with = "as_secs")]
     pub max_retry_after: Duration,
     /// How long a request waits out a store that keeps answering 429 before it fails.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "max_throttled_secs", serialize_with = "as_secs")]
     pub max_throttled: Duration,
 }
 
@@ -123,11 +134,11 @@ pub struct SyncConfig {
     pub kinds: Vec<Kind>,
     pub incremental_cron: String,
     pub full_cron: String,
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "overlap_secs", serialize_with = "as_secs")]
     pub overlap: Duration,
     /// How long Ecwid's search may take to show a write (contract 17.2): a cursor or a
     /// latest-stats value counts as pulled only once it is older than this.
-    #[serde(serialize_with = "as_secs")]
+    #[serde(rename = "search_lag_secs", serialize_with = "as_secs")]
     pub search_lag: Duration,
     /// How many pages a full pull fetches ahead of the one being written.
     pub fetch_ahead: usize,
@@ -252,6 +263,9 @@ struct RawLog {
 pub struct SecretEnv {
     pub token: Option<String>,
     pub client_secret: Option<String>,
+    /// Where to find the unit that loads a systemd credential named as a secret file, when
+    /// read outside the service (see [`crate::credentials`]). Empty: look nowhere.
+    pub unit_dirs: Vec<PathBuf>,
 }
 
 impl SecretEnv {
@@ -261,6 +275,10 @@ impl SecretEnv {
             client_secret: std::env::var(CLIENT_SECRET_ENV)
                 .ok()
                 .filter(|v| !v.is_empty()),
+            unit_dirs: crate::credentials::SYSTEM_UNIT_DIRS
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
         }
     }
 }
@@ -291,9 +309,19 @@ impl Config {
         validate(raw, env)
     }
 
-    /// The configuration as TOML, secrets shown as `***`.
+    /// The configuration as TOML that parses back to the same configuration, with the
+    /// real key names; secrets never appear, a comment says where each came from.
     pub fn to_masked_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+        let origins: String = self
+            .ecwid
+            .secret_origins
+            .iter()
+            .map(|(key, origin)| format!("# {key}: {origin}\n"))
+            .collect();
+        match toml::to_string(self) {
+            Ok(text) => format!("{origins}{text}"),
+            Err(e) => format!("# cannot render config: {e}\n"),
+        }
     }
 }
 
@@ -332,6 +360,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
         e.token,
         e.token_file,
         env.token.clone(),
+        &env.unit_dirs,
     )?
     .ok_or_else(|| {
         invalid(
@@ -341,6 +370,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             ),
         )
     })?;
+    let mut secret_origins = vec![("ecwid.token", token.origin)];
     let client_secret = resolve_secret(
         "ecwid.client_secret",
         "ecwid.client_secret_file",
@@ -348,7 +378,11 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
         e.client_secret,
         e.client_secret_file,
         env.client_secret.clone(),
+        &env.unit_dirs,
     )?;
+    if let Some(cs) = &client_secret {
+        secret_origins.push(("ecwid.client_secret", cs.origin.clone()));
+    }
     let api_base = e
         .api_base
         .unwrap_or_else(|| DEFAULT_API_BASE.to_string())
@@ -507,8 +541,11 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
     Ok(Config {
         ecwid: EcwidConfig {
             store_id,
-            token,
-            client_secret,
+            token: token.value,
+            token_file: token.file,
+            client_secret_file: client_secret.as_ref().and_then(|s| s.file.clone()),
+            client_secret: client_secret.map(|s| s.value),
+            secret_origins,
             api_base,
             requests_per_minute,
             burst,
@@ -556,7 +593,8 @@ fn resolve_secret(
     inline: Option<Secret>,
     file: Option<PathBuf>,
     from_env: Option<String>,
-) -> Result<Option<Secret>, ConfigError> {
+    unit_dirs: &[PathBuf],
+) -> Result<Option<ResolvedSecret>, ConfigError> {
     if inline.is_some() && file.is_some() {
         return Err(invalid(
             key,
@@ -564,25 +602,87 @@ fn resolve_secret(
         ));
     }
     if let Some(value) = from_env {
-        return Ok(Some(Secret::new(value.trim())));
+        return Ok(Some(ResolvedSecret {
+            value: Secret::new(value.trim()),
+            file: None,
+            origin: format!("from the environment variable {env_name}"),
+        }));
     }
     if let Some(path) = file {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| invalid(file_key, format!("cannot read {}: {e}", path.display())))?;
+        let read_from = secret_file_source(file_key, env_name, &path, unit_dirs)?;
+        let text = std::fs::read_to_string(&read_from).map_err(|e| {
+            invalid(
+                file_key,
+                format!("cannot read {}: {e}", read_from.display()),
+            )
+        })?;
         let value = text.trim();
         if value.is_empty() {
-            return Err(invalid(file_key, format!("{} is empty", path.display())));
+            return Err(invalid(
+                file_key,
+                format!("{} is empty", read_from.display()),
+            ));
         }
-        return Ok(Some(Secret::new(value)));
+        let origin = if read_from == path {
+            format!("from {file_key} {}", path.display())
+        } else {
+            format!(
+                "from {file_key} {}, read here from {} (the unit's LoadCredential=)",
+                path.display(),
+                read_from.display()
+            )
+        };
+        return Ok(Some(ResolvedSecret {
+            value: Secret::new(value),
+            file: Some(path),
+            origin,
+        }));
     }
     match inline {
         Some(v) if v.expose().trim().is_empty() => Err(invalid(
             key,
             format!("is empty; set it, or use {file_key} or {env_name}"),
         )),
-        Some(v) => Ok(Some(Secret::new(v.expose().trim()))),
+        Some(v) => Ok(Some(ResolvedSecret {
+            value: Secret::new(v.expose().trim()),
+            file: None,
+            origin: format!("set in the configuration file ({key}; not repeated here)"),
+        })),
         None => Ok(None),
     }
+}
+
+/// A secret's value and where it came from (never the value).
+struct ResolvedSecret {
+    value: Secret,
+    file: Option<PathBuf>,
+    origin: String,
+}
+
+/// The file to read for `path`: itself, or, for a systemd credential read outside its
+/// service (where it does not exist), the file the unit loads it from.
+fn secret_file_source(
+    file_key: &'static str,
+    env_name: &str,
+    path: &Path,
+    unit_dirs: &[PathBuf],
+) -> Result<PathBuf, ConfigError> {
+    let Some(cred) = crate::credentials::CredentialPath::parse(path) else {
+        return Ok(path.to_owned());
+    };
+    if path.exists() {
+        return Ok(path.to_owned());
+    }
+    crate::credentials::source_of(&cred, unit_dirs).map_err(|why| {
+        invalid(
+            file_key,
+            format!(
+                "{} is a systemd credential, present only while {} runs, and its source is unknown: {why}; install the unit first, or give the secret in {env_name}",
+                path.display(),
+                cred.unit
+            ),
+        )
+    })
 }
 
 pub fn parse_kinds(key: &'static str, names: &[impl AsRef<str>]) -> Result<Vec<Kind>, ConfigError> {
@@ -652,15 +752,25 @@ fn check_hook_path(key: &'static str, path: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_level(key: &'static str, level: &str) -> Result<(), ConfigError> {
-    tracing_subscriber::EnvFilter::try_new(level)
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// A level, or a filter of `target=level` directives. `EnvFilter` alone would take an
+/// unknown word such as `verbose` for a target name and log nothing of ecwid-sync.
+pub fn check_level(key: &'static str, filter: &str) -> Result<(), ConfigError> {
+    let is_level = |word: &str| LEVELS.contains(&word.trim().to_ascii_lowercase().as_str());
+    let expected = "expected a level (off, error, warn, info, debug, trace) or a filter such as \"info,ecwid_sync=debug\"";
+    for directive in filter.split(',').map(str::trim) {
+        let ok = match directive.rsplit_once('=') {
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(directive),
+        };
+        if !ok {
+            return Err(invalid(key, format!("{expected}, got {directive:?}")));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(filter)
         .map(|_| ())
-        .map_err(|e| {
-            invalid(
-                key,
-                format!("expected a level such as error, warn, info, debug or trace ({e})"),
-            )
-        })
+        .map_err(|e| invalid(key, format!("{expected} ({e})")))
 }
 
 #[cfg(test)]
@@ -688,6 +798,7 @@ mod tests {
         let env = SecretEnv {
             token: None,
             client_secret: Some("cs_hidden".into()),
+            ..SecretEnv::default()
         };
         let c = Config::parse(MINIMAL, &env).unwrap();
         let shown = format!("{c:?}{}", c.to_masked_toml());
@@ -696,13 +807,56 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("***"));
+        assert!(
+            shown.contains("# ecwid.token: set in the configuration file")
+                && shown.contains(
+                    "# ecwid.client_secret: from the environment variable ECWID_SYNC_CLIENT_SECRET"
+                ),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_printed_config_parses_back_to_the_same_config_with_the_real_key_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "secret_in_file").unwrap();
+        let text = format!(
+            "[ecwid]\nstore_id = 1003\ntoken_file = {:?}\nconnect_timeout_secs = 5\n\
+             request_timeout_secs = 30\nmax_retry_after_secs = 20\nmax_throttled_secs = 40\n\
+             [mirror]\npath = \"m.db\"\nwrite_retry_secs = 9\n\
+             [sync]\nkinds = [\"orders\", \"customers\"]\noverlap_secs = 90\nsearch_lag_secs = 30\n\
+             [webhooks]\ndebounce_ms = 10\nread_interval_ms = 20\n[log]\nlevel = \"debug\"\n",
+            token.display().to_string()
+        );
+        let first = Config::parse(&text, &SecretEnv::default()).unwrap();
+        let printed = first.to_masked_toml();
+        assert!(
+            printed.contains(&format!(
+                "# ecwid.token: from ecwid.token_file {}",
+                token.display()
+            )),
+            "{printed}"
+        );
+        assert!(!printed.contains("secret_in_file"), "{printed}");
+        for key in [
+            "overlap_secs = 90",
+            "connect_timeout_secs = 5",
+            "max_throttled_secs = 40",
+        ] {
+            assert!(printed.contains(key), "{key} not in {printed}");
+        }
+
+        let again = Config::parse(&printed, &SecretEnv::default()).unwrap();
+        assert_eq!(again.to_masked_toml(), printed);
+        assert_eq!(again.ecwid.token.expose(), "secret_in_file");
     }
 
     #[test]
     fn the_environment_overrides_the_file_token() {
         let env = SecretEnv {
             token: Some("from_env".into()),
-            client_secret: None,
+            ..SecretEnv::default()
         };
         let c = Config::parse(MINIMAL, &env).unwrap();
         assert_eq!(c.ecwid.token.expose(), "from_env");
@@ -723,7 +877,7 @@ mod tests {
         let example = include_str!("../config.toml.example");
         let env = SecretEnv {
             token: Some("from_env".into()),
-            client_secret: None,
+            ..SecretEnv::default()
         };
         let from_example = Config::parse(example, &env).unwrap();
         let minimal = Config::parse(MINIMAL, &env).unwrap();
@@ -769,7 +923,7 @@ mod tests {
     fn throttling_is_waited_out_for_fifteen_minutes_unless_configured() {
         let c = Config::parse(MINIMAL, &SecretEnv::default()).unwrap();
         assert_eq!(c.ecwid.max_throttled, Duration::from_secs(900));
-        assert!(c.to_masked_toml().contains("max_throttled = 900"));
+        assert!(c.to_masked_toml().contains("max_throttled_secs = 900"));
         let with = |keys: &str| {
             Config::parse(
                 &MINIMAL.replace("[mirror]", &format!("{keys}\n[mirror]")),
@@ -848,6 +1002,77 @@ mod tests {
         ] {
             let err = with(keys).unwrap_err().to_string();
             assert!(err.contains(needle), "{keys}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_credential_path_read_outside_the_service_reads_the_units_source_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let units = dir.path().join("units");
+        std::fs::create_dir_all(units.join("ecwid-sync-test.service.d")).unwrap();
+        let source = dir.path().join("token");
+        std::fs::write(&source, "secret_from_source\n").unwrap();
+        let text = "[ecwid]\nstore_id = 1003\ntoken_file = \"/run/credentials/ecwid-sync-test.service/token\"\n[mirror]\npath = \"m.db\"\n";
+        let env = SecretEnv {
+            unit_dirs: vec![dir.path().join("elsewhere"), units.clone()],
+            ..SecretEnv::default()
+        };
+
+        let err = Config::parse(text, &env).unwrap_err().to_string();
+        assert!(
+            err.starts_with("ecwid.token_file: /run/credentials/ecwid-sync-test.service/token is a systemd credential")
+                && err.contains("no unit file ecwid-sync-test.service was found in")
+                && err.contains("ECWID_SYNC_TOKEN"),
+            "{err}"
+        );
+
+        let unit = units.join("ecwid-sync-test.service");
+        std::fs::write(&unit, "[Service]\nExecStart=/bin/true\n").unwrap();
+        let err = Config::parse(text, &env).unwrap_err().to_string();
+        assert!(err.contains("has no LoadCredential=token:..."), "{err}");
+
+        std::fs::write(
+            &unit,
+            format!("[Service]\nLoadCredential=token:{}\n", source.display()),
+        )
+        .unwrap();
+        let c = Config::parse(text, &env).unwrap();
+        assert_eq!(c.ecwid.token.expose(), "secret_from_source");
+
+        // A drop-in (systemctl edit) overrides the unit, as systemd reads them.
+        let moved = dir.path().join("moved");
+        std::fs::write(&moved, "secret_moved").unwrap();
+        std::fs::write(
+            units.join("ecwid-sync-test.service.d/override.conf"),
+            format!("[Service]\nLoadCredential=token:{}\n", moved.display()),
+        )
+        .unwrap();
+        let c = Config::parse(text, &env).unwrap();
+        assert_eq!(c.ecwid.token.expose(), "secret_moved");
+    }
+
+    #[test]
+    fn a_log_level_that_is_not_a_level_names_the_valid_ones() {
+        for good in [
+            "info",
+            "DEBUG",
+            "warn,ecwid_sync=trace",
+            "ecwid_sync::sync=debug",
+        ] {
+            check_level("log.level", good).unwrap();
+        }
+        for (bad, shown) in [
+            ("verbose", "\"verbose\""),
+            ("info,ecwid_sync=loud", "\"ecwid_sync=loud\""),
+            ("", "\"\""),
+        ] {
+            let err = check_level("log.level", bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with(
+                    "log.level: expected a level (off, error, warn, info, debug, trace)"
+                ) && err.ends_with(&format!("got {shown}")),
+                "{bad}: {err}"
+            );
         }
     }
 

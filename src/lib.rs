@@ -3,6 +3,7 @@
 //! - [`cli`]: the command line definitions.
 //! - [`commands`]: what each subcommand does (called by `main`).
 //! - [`config`]: the TOML configuration, secrets and validation.
+//! - [`credentials`]: a systemd credential read outside its service: the unit's source file.
 //! - [`daemon`]: schedules, the worker that runs passes, and shutdown.
 //! - [`demo`]: `ecwid-sync demo`, a local emulated store mirrored end to end.
 //! - [`ecwid`]: the Ecwid API client, its request budget, waiting out throttling, and the
@@ -22,6 +23,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod credentials;
 pub mod daemon;
 pub mod demo;
 pub mod ecwid;

@@ -69,12 +69,7 @@ async fn sync_exits_zero_and_status_reports_every_kind() {
     let out = run(&["status", "--json"], Some(&config)).await;
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let products = status["kinds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kind"] == "products")
-        .unwrap();
+    let products = status_kind(&status, "products");
     assert_eq!(products["rows"], 230);
     assert!(products["last_full_finished"].is_number());
     assert!(products["last_error"].is_null());
@@ -112,7 +107,10 @@ async fn check_config_masks_secrets() {
 
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("token = \"***\""), "{text}");
+    assert!(
+        text.contains("# ecwid.token: set in the configuration file"),
+        "{text}"
+    );
     assert!(!text.contains("secret_test"), "{text}");
 }
 
@@ -308,4 +306,71 @@ async fn status_into_a_reader_that_stopped_early_exits_quietly() {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         assert!(stderr(&out).is_empty(), "{}", stderr(&out));
     }
+}
+
+#[tokio::test]
+async fn a_log_level_that_is_not_a_level_is_a_configuration_error_naming_the_valid_ones() {
+    let (_store, _scratch, db, config) = store_and_config("secret_test", "").await;
+
+    let out = run(&["--log-level", "verbose", "check-config"], Some(&config)).await;
+    assert_one_line_error(
+        &out,
+        2,
+        "--log-level: expected a level (off, error, warn, info, debug, trace)",
+    );
+    let out = run(&["--log-level", "verbose", "sync"], Some(&config)).await;
+    assert_one_line_error(&out, 2, "got \"verbose\"");
+
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[log]\nlevel = \"verbose\"\n");
+    std::fs::write(&config, text).unwrap();
+    let out = run(&["check-config"], Some(&config)).await;
+    assert_one_line_error(
+        &out,
+        2,
+        "log.level: expected a level (off, error, warn, info, debug, trace)",
+    );
+    assert!(!db.exists(), "nothing was written");
+}
+
+#[tokio::test]
+async fn check_config_refuses_a_mirror_path_a_run_could_not_use() {
+    let (_store, scratch, db, config) = store_and_config("secret_test", "").await;
+    let text = std::fs::read_to_string(&config).unwrap();
+    let db_line = format!("{:?}", db.display().to_string());
+    let with_path = |path: &Path| {
+        std::fs::write(
+            &config,
+            text.replace(&db_line, &format!("{:?}", path.display().to_string())),
+        )
+        .unwrap();
+    };
+
+    with_path(&scratch.path("missing/mirror.db"));
+    let out = run(&["check-config"], Some(&config)).await;
+    assert_one_line_error(&out, 2, "does not exist; create it");
+
+    with_path(&scratch.path(""));
+    let out = run(&["check-config"], Some(&config)).await;
+    assert_one_line_error(&out, 2, "is a directory; name the SQLite file in it");
+
+    let not_db = scratch.path("notes.txt");
+    std::fs::write(&not_db, "not a database, but long enough to have a header ....................................................................").unwrap();
+    with_path(&not_db);
+    let out = run(&["check-config"], Some(&config)).await;
+    assert_one_line_error(&out, 2, "is not a SQLite database");
+
+    let newer = scratch.path("newer.db");
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .pragma_update(None, "user_version", 999)
+        .unwrap();
+    with_path(&newer);
+    let out = run(&["check-config"], Some(&config)).await;
+    assert_one_line_error(&out, 2, "has schema version 999, newer than");
+
+    with_path(&db);
+    let out = run(&["check-config"], Some(&config)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!db.exists(), "check-config creates no mirror");
 }

@@ -107,21 +107,25 @@ fn schema_of(conn: &rusqlite::Connection) -> Vec<String> {
         .unwrap()
 }
 
+/// A mirror file as ecwid-sync wrote it at schema version 1, holding `rows`.
+fn schema_1_mirror(path: &std::path::Path, rows: &str) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(include_str!("../schema/001_initial.sql"))
+        .unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.execute_batch(rows).unwrap();
+}
+
 #[test]
 fn a_mirror_of_schema_1_migrates_step_by_step_keeping_its_rows_and_matches_a_fresh_one() {
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("old.db");
-    let conn = rusqlite::Connection::open(&old).unwrap();
-    conn.execute_batch(include_str!("../schema/001_initial.sql"))
-        .unwrap();
-    conn.pragma_update(None, "user_version", 1).unwrap();
-    conn.execute_batch(
+    schema_1_mirror(
+        &old,
         "INSERT INTO orders (order_number, id, raw_json, synced_at) VALUES (777000111, 'K8XTQ', '{}', 0);
          INSERT INTO order_items (order_number, line, sku) VALUES (777000111, 0, 'S');
          INSERT INTO sync_state (kind, cursor) VALUES ('orders', 1234);",
-    )
-    .unwrap();
-    drop(conn);
+    );
 
     let migrated = mirror::open_and_migrate(&old).unwrap();
     let fresh = mirror::open_and_migrate(&dir.path().join("fresh.db")).unwrap();
@@ -143,17 +147,12 @@ fn a_mirror_of_schema_1_migrates_step_by_step_keeping_its_rows_and_matches_a_fre
 fn order_lines_mirrored_before_combination_id_get_it_from_their_order_document_at_the_upgrade() {
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("old.db");
-    let conn = rusqlite::Connection::open(&old).unwrap();
-    conn.execute_batch(include_str!("../schema/001_initial.sql"))
-        .unwrap();
-    conn.pragma_update(None, "user_version", 1).unwrap();
-    conn.execute_batch(
+    schema_1_mirror(
+        &old,
         r#"INSERT INTO orders (order_number, raw_json, synced_at)
                 VALUES (1, '{"items":[{"sku":"A"},{"sku":"B","combinationId":55}]}', 0);
            INSERT INTO order_items (order_number, line, sku) VALUES (1, 0, 'A'), (1, 1, 'B');"#,
-    )
-    .unwrap();
-    drop(conn);
+    );
 
     let migrated = mirror::open_and_migrate(&old).unwrap();
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -31,6 +31,23 @@ async fn ecwid_sync(config: &Path, args: &[&str]) -> Output {
         .output()
         .await
         .expect("run ecwid-sync")
+}
+
+/// A small store and a mirror that exists (its categories pulled), configured with
+/// `mirror_setting` in `[mirror]`.
+async fn started_mirror(mirror_setting: &str) -> (TestStore, Scratch, PathBuf, PathBuf) {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = config_file(&store, &db, mirror_setting, "");
+    assert_eq!(
+        ecwid_sync(&config, &["sync", "--only", "categories"])
+            .await
+            .status
+            .code(),
+        Some(0)
+    );
+    (store, scratch, db, config)
 }
 
 /// `status --json`, or `Null` while there is no mirror to report on yet.
@@ -116,17 +133,7 @@ async fn a_tool_holding_the_write_lock_longer_than_sqlite_waits_delays_the_daemo
 #[tokio::test]
 async fn a_write_lock_held_past_the_bound_fails_the_pass_naming_the_mirror_and_the_next_pass_resumes()
  {
-    let store = TestStore::start(TestStore::small()).await;
-    let scratch = Scratch::new();
-    let db = scratch.path("mirror.db");
-    let config = config_file(&store, &db, "write_retry_secs = 1", "");
-    assert_eq!(
-        ecwid_sync(&config, &["sync", "--only", "categories"])
-            .await
-            .status
-            .code(),
-        Some(0)
-    );
+    let (_store, _scratch, db, config) = started_mirror("write_retry_secs = 1").await;
 
     let tool = hold_write_lock(&db);
     let out = ecwid_sync(&config, &["sync"]).await;
@@ -226,17 +233,7 @@ async fn a_mirror_that_cannot_be_written_shows_in_status_and_stops_the_daemon_wi
 
 #[tokio::test]
 async fn a_read_only_mirror_file_is_a_configuration_error_naming_the_path() {
-    let store = TestStore::start(TestStore::small()).await;
-    let scratch = Scratch::new();
-    let db = scratch.path("mirror.db");
-    let config = config_file(&store, &db, "", "");
-    assert_eq!(
-        ecwid_sync(&config, &["sync", "--only", "categories"])
-            .await
-            .status
-            .code(),
-        Some(0)
-    );
+    let (_store, _scratch, db, config) = started_mirror("").await;
 
     use std::os::unix::fs::PermissionsExt;
     let set_mode = |path: &Path, mode| {

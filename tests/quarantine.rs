@@ -182,12 +182,7 @@ async fn a_product_that_does_not_fit_the_model_fails_every_pass_until_it_reads_a
     let out = run_binary(&["status", "--json", "--mirror", db_arg]).await;
     assert_eq!(out.status.code(), Some(0));
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let products = status["kinds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kind"] == "products")
-        .unwrap();
+    let products = status_kind(&status, "products");
     assert_eq!(products["quarantine"]["count"], 1, "{products}");
     assert_eq!(products["quarantine"]["first"][0]["key"], id, "{products}");
     let shown = products["quarantine"]["first"][0]["error"]

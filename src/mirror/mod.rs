@@ -197,6 +197,61 @@ pub fn open_read_only(path: &Path) -> Result<Connection, MirrorError> {
     Ok(conn)
 }
 
+/// What `check-config` can tell about `mirror.path` before a run would find out: the
+/// directory exists and this user may create files in it (the lock, `-wal`, `-shm`), the
+/// path is not a directory, and an existing file is a mirror of a version this binary
+/// reads. Writes nothing but a probe file it removes at once.
+pub fn check_path(path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    if path.is_dir() {
+        return Err(format!(
+            "mirror.path: {shown} is a directory; name the SQLite file in it, e.g. {}",
+            path.join("mirror.db").display()
+        ));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "mirror.path: the directory {} does not exist; create it (the systemd unit's StateDirectory= creates /var/lib/ecwid-sync)",
+            dir.display()
+        ));
+    }
+    let probe = dir.join(format!(".ecwid-sync-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+        }
+        Err(e) => {
+            return Err(format!(
+                "mirror.path: cannot create files in {} ({e}); the mirror's directory must be writable by the user ecwid-sync runs as",
+                dir.display()
+            ));
+        }
+    }
+    if !path.exists() {
+        return Ok(());
+    }
+    let version = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0)))
+        .map_err(|e| format!("mirror.path: {shown} is not a SQLite database ({e})"))?;
+    if version > SCHEMA_VERSION {
+        return Err(MirrorError::TooNew {
+            path: shown.to_string(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        }
+        .to_string());
+    }
+    Ok(())
+}
+
 /// Applies every migration above the file's `user_version`, all in one transaction, so a
 /// crash mid-way leaves the previous version intact.
 /// The version is read inside an immediate (write-locked) transaction: two processes

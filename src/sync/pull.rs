@@ -129,6 +129,7 @@ impl Puller {
             Ok(stats) => stats,
             Err(err) => {
                 for &kind in kinds {
+                    self.metrics.failed(kind.name());
                     self.record_error(kind, &err).await;
                 }
                 return Err(err);

@@ -909,3 +909,13 @@ impl Drop for Deltas {
         self.stop.cancel();
     }
 }
+
+/// One kind's entry in `ecwid-sync status --json`.
+pub fn status_kind<'a>(status: &'a Value, kind: &str) -> &'a Value {
+    status["kinds"]
+        .as_array()
+        .expect("status has kinds")
+        .iter()
+        .find(|k| k["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {status}"))
+}

@@ -1,0 +1,136 @@
+//! systemd credentials outside the service: where `/run/credentials/<unit>/<name>` comes from.
+//!
+//! The configuration names the token as the service sees it, a credential systemd copies to
+//! `/run/credentials/ecwid-sync.service/token` only while the service runs. Run by hand
+//! (`sudo ecwid-sync check-config`, a one-off `sync`), that file does not exist; the unit's
+//! `LoadCredential=token:/etc/ecwid-sync/token` says which file systemd would copy, so that
+//! file is read instead, and the user checks exactly what the service will get.
+
+use std::path::{Path, PathBuf};
+
+const CREDENTIALS_ROOT: &str = "/run/credentials";
+
+/// Where systemd looks for unit files, most specific first (systemd.unit(5)).
+pub const SYSTEM_UNIT_DIRS: &[&str] = &[
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+];
+
+/// A credential path as a service sees it: its unit and the credential's name.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CredentialPath {
+    pub unit: String,
+    pub name: String,
+}
+
+impl CredentialPath {
+    pub fn parse(path: &Path) -> Option<CredentialPath> {
+        let rest = path.strip_prefix(CREDENTIALS_ROOT).ok()?;
+        let mut parts = rest.iter().map(|p| p.to_str());
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(Some(unit)), Some(Some(name)), None) => Some(CredentialPath {
+                unit: unit.to_string(),
+                name: name.to_string(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The file the unit's `LoadCredential=<name>:<source>` names, searched in `unit_dirs`
+/// (the unit file, then its drop-ins, the last setting winning, as systemd reads them).
+/// `Err` says what was looked for, for an error message.
+pub fn source_of(cred: &CredentialPath, unit_dirs: &[PathBuf]) -> Result<PathBuf, String> {
+    let Some(dir) = unit_dirs.iter().find(|d| d.join(&cred.unit).is_file()) else {
+        return Err(format!(
+            "no unit file {} was found in {}",
+            cred.unit,
+            list(unit_dirs)
+        ));
+    };
+    let mut files = vec![dir.join(&cred.unit)];
+    if let Ok(entries) = std::fs::read_dir(dir.join(format!("{}.d", cred.unit))) {
+        let mut dropins: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+            .collect();
+        dropins.sort();
+        files.extend(dropins);
+    }
+    let mut source = None;
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        source = load_credential(&text, &cred.name).or(source);
+    }
+    match source {
+        Some(s) if Path::new(&s).is_absolute() => Ok(PathBuf::from(s)),
+        Some(s) => Err(format!(
+            "{} loads the credential {} from {s:?}, not an absolute path",
+            files[0].display(),
+            cred.name
+        )),
+        None => Err(format!(
+            "{} has no LoadCredential={}:...",
+            files[0].display(),
+            cred.name
+        )),
+    }
+}
+
+/// The source of the last uncommented `LoadCredential=<name>:<source>` line in a unit file.
+fn load_credential(unit_text: &str, name: &str) -> Option<String> {
+    unit_text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("LoadCredential="))
+        .filter_map(|v| v.trim().split_once(':'))
+        .filter(|(n, _)| *n == name)
+        .map(|(_, source)| source.trim().to_string())
+        .next_back()
+}
+
+fn list(dirs: &[PathBuf]) -> String {
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_file_directly_in_a_units_credentials_directory_is_a_credential() {
+        assert_eq!(
+            CredentialPath::parse(Path::new("/run/credentials/ecwid-sync.service/token")),
+            Some(CredentialPath {
+                unit: "ecwid-sync.service".into(),
+                name: "token".into()
+            })
+        );
+        assert_eq!(
+            CredentialPath::parse(Path::new("/etc/ecwid-sync/token")),
+            None
+        );
+        assert_eq!(
+            CredentialPath::parse(Path::new("/run/credentials/ecwid-sync.service")),
+            None
+        );
+    }
+
+    #[test]
+    fn the_last_load_credential_line_for_the_name_wins_and_comments_do_not_count() {
+        let unit = "[Service]\nLoadCredential=token:/etc/a\n#LoadCredential=token:/etc/b\n\
+                    LoadCredential=client_secret:/etc/cs\nLoadCredential=token:/etc/c\n";
+        assert_eq!(load_credential(unit, "token").as_deref(), Some("/etc/c"));
+        assert_eq!(
+            load_credential(unit, "client_secret").as_deref(),
+            Some("/etc/cs")
+        );
+        assert_eq!(load_credential(unit, "other"), None);
+    }
+}
