@@ -143,7 +143,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Push => {
             let config = load(&cli.config)?;
-            init_logging(&cli.log_format, &cli.log_level, Some(&config));
+            init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
             daemon::cancel_on_signals(shutdown.clone());
             let summary = push_once(&config, shutdown).await?;
             emit(&format!(
