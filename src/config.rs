@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
+mod push;
+
+pub use push::PushConfig;
+
 use crate::sync::Kind;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ecwid-sync/config.toml";
@@ -83,6 +87,7 @@ pub struct Config {
     pub mirror: MirrorConfig,
     pub sync: SyncConfig,
     pub webhooks: WebhooksConfig,
+    pub push: PushConfig,
     pub log: LogConfig,
 }
 
@@ -191,7 +196,7 @@ struct RawConfig {
     mirror: Option<RawMirror>,
     sync: Option<RawSync>,
     webhooks: Option<RawWebhooks>,
-    push: Option<RawReserved>,
+    push: Option<push::RawPush>,
     conflicts: Option<RawReserved>,
     log: Option<RawLog>,
 }
@@ -244,7 +249,7 @@ struct RawWebhooks {
     retention_days: Option<u32>,
 }
 
-/// `[push]` and `[conflicts]` take no keys yet; accepting an empty table lets a config file
+/// `[conflicts]` takes no keys yet; accepting an empty table lets a config file
 /// carry the section headers without an error.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -534,6 +539,8 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
         ));
     }
 
+    let push = raw.push.unwrap_or_default().validate()?;
+
     let l = raw.log.unwrap_or_default();
     let level = l.level.unwrap_or_else(|| "info".to_string());
     check_level("log.level", &level)?;
@@ -576,6 +583,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             read_interval: Duration::from_millis(read_interval_ms),
             retention_days,
         },
+        push,
         log: LogConfig {
             format: l.format.unwrap_or(LogFormat::Text),
             level,

@@ -10,6 +10,7 @@ pub mod gaps;
 pub mod inbox;
 pub mod lock;
 pub mod outbox;
+pub mod outbox_review;
 pub mod quarantine;
 mod stall;
 pub mod state;
@@ -194,6 +195,26 @@ pub fn open_read_only(path: &Path) -> Result<Connection, MirrorError> {
             supported: SCHEMA_VERSION,
         });
     }
+    Ok(conn)
+}
+
+/// Opens an existing mirror read-write for a command that changes it beside the daemon
+/// (`outbox resolve`); never creates or migrates.
+pub fn open_existing(path: &Path) -> Result<Connection, MirrorError> {
+    drop(open_read_only(path)?);
+    let shown = path.display().to_string();
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| MirrorError::Open {
+        path: shown.clone(),
+        source,
+    })?;
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(MirrorError::ReadOnly { path: shown });
+    }
+    conn.busy_timeout(Duration::from_secs(10))?;
     Ok(conn)
 }
 
