@@ -2,6 +2,8 @@
 //! expected mirror contents derived independently from the store's own state.
 #![allow(dead_code)]
 
+pub mod stock;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};

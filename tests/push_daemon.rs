@@ -1,0 +1,284 @@
+//! Two-way stock in the daemon: a tool's change reaches the store on its own, the echoes
+//! of our own writes change nothing, and a batch Ecwid never answered is settled safely
+//! once Ecwid may have forgotten its key.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::stock::*;
+use common::*;
+use ecwid_emulator::EmulatorConfig;
+use ecwid_sync::commands::push_once;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+fn open_changes(db: &Path) -> i64 {
+    count(
+        db,
+        "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')",
+    )
+}
+
+async fn first_pass_done(db: &Path) -> bool {
+    wait_until(Duration::from_secs(30), || async {
+        count(
+            db,
+            "SELECT count(*) FROM sync_state WHERE last_incremental IS NOT NULL",
+        ) == 4
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_daemon_pushes_a_tools_change_and_the_echo_webhooks_cause_no_further_writes() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let listen = free_local_addr();
+    let config = db.with_extension("toml");
+    std::fs::write(&config, webhook_config_text(&store, &db, listen, "")).unwrap();
+    store
+        .set_webhooks(json!({"url": format!("http://{listen}/webhooks/ecwid")}))
+        .await;
+    let mut daemon = spawn_ecwid_sync(&config, &["run"], Stdio::piped());
+    let log = StderrLog::collect(&mut daemon);
+    assert!(first_pass_done(&db).await, "the first pass ends");
+    let before = store_stock(&store.state().await);
+    let product = *before.keys().find(|e| e.1.is_none()).unwrap();
+    let variation = *before.keys().find(|e| e.1.is_some()).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            count(&db, "SELECT count(*) FROM webhook_events WHERE state = 'pending'") == 0
+        })
+        .await
+    );
+    let events_before = count(&db, "SELECT count(*) FROM webhook_events");
+    store.reset_stats().await;
+
+    // A tool sells two units at the counter, one at a time, and receives five of a variation.
+    tool_change(&db, product, -1);
+    tool_change(&db, product, -1);
+    tool_change(&db, variation, 5);
+
+    let mut expected = before.clone();
+    *expected.get_mut(&product).unwrap() -= 2;
+    *expected.get_mut(&variation).unwrap() += 5;
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            store_stock(&store.state().await) == expected
+        })
+        .await,
+        "the store holds both changes: {}",
+        log.text()
+    );
+    // The echoes of the write arrive and are read; they find the mirror already up to date.
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            open_changes(&db) == 0
+                && count(&db, "SELECT count(*) FROM webhook_events") > events_before
+                && count(&db, "SELECT count(*) FROM webhook_events WHERE state = 'pending'") == 0
+        })
+        .await,
+        "the echoes are processed"
+    );
+    assert_eq!(
+        query(
+            &open(&db),
+            "SELECT delta, state FROM outbox ORDER BY id"
+        ),
+        vec![
+            json!([-1, "applied"]),
+            json!([-1, "applied"]),
+            json!([5, "applied"]),
+        ],
+        "the echoes added nothing to the outbox"
+    );
+    assert_eq!(mirror_stock(&db, product), Some(expected[&product]));
+    assert_eq!(mirror_stock(&db, variation), Some(expected[&variation]));
+    let stats = store.stats().await;
+    assert_eq!(stats["requests"]["POST /batch"], 1, "one batch for both: {stats}");
+    let writes: Vec<&String> = stats["requests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| !k.starts_with("GET "))
+        .filter(|k| k.as_str() != "POST /batch")
+        .collect();
+    assert!(writes.is_empty(), "no other write: {stats}");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM webhook_events WHERE state = 'applied'"),
+        0,
+        "every echo found the mirror as it was: {}",
+        log.text()
+    );
+    assert_eq!(terminate(&mut daemon).await.code(), Some(0));
+}
+
+/// A store that forgets batch keys after two seconds, and a mirror that knows it.
+async fn forgetful_store() -> (TestStore, Scratch, std::path::PathBuf, ecwid_sync::config::Config) {
+    let (store, scratch, db, mut config) = mirrored(EmulatorConfig {
+        batch_dedup_secs: 2,
+        ..TestStore::small()
+    })
+    .await;
+    config.push.key_lifetime = Duration::from_secs(2);
+    config.ecwid.max_retries = 1;
+    (store, scratch, db, config)
+}
+
+/// Runs passes until one has an outcome for the changes (the key's hour has passed).
+async fn push_until_settled(config: &ecwid_sync::config::Config, db: &Path) {
+    assert!(
+        wait_until(Duration::from_secs(15), || async {
+            let _ = push_once(config, CancellationToken::new()).await;
+            open_changes(db) == 0
+        })
+        .await,
+        "the changes get an outcome"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_that_never_reached_ecwid_is_sent_again_once_its_key_is_forgotten() {
+    let (store, _scratch, db, config) = forgetful_store().await;
+    let before = store_stock(&store.state().await);
+    let entity = *before.keys().next().unwrap();
+    tool_change(&db, entity, 4);
+    store
+        .set_faults(json!({"drop_before_apply_rate": 1.0, "path_contains": "/batch"}))
+        .await;
+    assert!(push_once(&config, CancellationToken::new()).await.is_err());
+    store.set_faults(json!({})).await;
+
+    push_until_settled(&config, &db).await;
+
+    assert_eq!(store_stock(&store.state().await)[&entity], before[&entity] + 4);
+    assert_eq!(
+        query(&open(&db), "SELECT state, attempts FROM outbox"),
+        vec![json!(["applied", 2])],
+        "sent in a second batch with a new key"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_whose_answers_were_lost_past_its_keys_hour_waits_for_the_operator() {
+    let (store, scratch, db, config) = forgetful_store().await;
+    let before = store_stock(&store.state().await);
+    let entity = *before.keys().next().unwrap();
+    tool_change(&db, entity, 4);
+    // Ecwid runs the batch; every answer about it is lost until Ecwid forgot the key.
+    store
+        .set_faults(json!({"drop_after_apply_rate": 1.0, "path_contains": "/batch"}))
+        .await;
+    assert!(push_once(&config, CancellationToken::new()).await.is_err());
+    assert_eq!(store_stock(&store.state().await)[&entity], before[&entity] + 4);
+
+    assert!(
+        wait_until(Duration::from_secs(15), || async {
+            let _ = push_once(&config, CancellationToken::new()).await;
+            count(&db, "SELECT count(*) FROM outbox WHERE state = 'uncertain'") == 1
+        })
+        .await,
+        "the change becomes uncertain"
+    );
+    store.set_faults(json!({})).await;
+    push_once(&config, CancellationToken::new()).await.unwrap();
+    assert_eq!(
+        store_stock(&store.state().await)[&entity],
+        before[&entity] + 4,
+        "never sent again blindly"
+    );
+    assert_eq!(
+        mirror_stock(&db, entity),
+        Some(before[&entity] + 4),
+        "the mirror shows what Ecwid has"
+    );
+
+    // The operator sees it, checks the store, and settles it.
+    let config_file = write_config(&store, &db, "");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
+            .arg("--config")
+            .arg(&config_file)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let status = run(&["status"]);
+    let status_text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status_text.contains("0 failed, 1 uncertain"),
+        "{status_text}"
+    );
+    let listed = run(&["outbox", "list", "--state", "uncertain", "--json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let id = listed[0]["id"].as_i64().unwrap();
+    assert!(
+        listed[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("outbox resolve"),
+        "{listed}"
+    );
+    let wrong = run(&["outbox", "resolve", "999", "--applied"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("there is no change 999"));
+    let neither = run(&["outbox", "resolve", &id.to_string()]);
+    assert_eq!(neither.status.code(), Some(2), "--applied or --resend is required");
+
+    let resolved = run(&["outbox", "resolve", &id.to_string(), "--applied"]);
+    assert!(resolved.status.success(), "{resolved:?}");
+    assert_eq!(
+        query(&open(&db), "SELECT state FROM outbox"),
+        vec![json!(["applied"])]
+    );
+    let again = run(&["outbox", "resolve", &id.to_string(), "--resend"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("is applied"),
+        "{again:?}"
+    );
+    drop(scratch);
+}
+
+#[tokio::test]
+async fn an_uncertain_change_the_store_does_not_show_is_sent_again_on_the_operators_word() {
+    let (store, _scratch, db, config) = forgetful_store().await;
+    let before = store_stock(&store.state().await);
+    let entity = *before.keys().next().unwrap();
+    tool_change(&db, entity, 4);
+    // Answers are lost, and a sale changes the product meanwhile: nothing can be told.
+    store
+        .set_faults(json!({"drop_after_apply_rate": 1.0, "path_contains": "/batch"}))
+        .await;
+    assert!(push_once(&config, CancellationToken::new()).await.is_err());
+    store.sale(entity.0, entity.1, 1).await;
+    assert!(
+        wait_until(Duration::from_secs(15), || async {
+            let _ = push_once(&config, CancellationToken::new()).await;
+            count(&db, "SELECT count(*) FROM outbox WHERE state = 'uncertain'") == 1
+        })
+        .await
+    );
+    store.set_faults(json!({})).await;
+    // Say the operator judged wrongly that the store lacks it: the change goes again, once.
+    let id = count(&db, "SELECT id FROM outbox");
+    let mut conn = open(&db);
+    ecwid_sync::mirror::outbox_review::resolve(
+        &mut conn,
+        id,
+        ecwid_sync::mirror::outbox_review::Resolution::Resend,
+    )
+    .unwrap();
+    assert_eq!(mirror_stock(&db, entity), Some(before[&entity] - 1 + 4 + 4));
+    push_once(&config, CancellationToken::new()).await.unwrap();
+    assert_eq!(
+        store_stock(&store.state().await)[&entity],
+        before[&entity] - 1 + 4 + 4,
+        "sent once more, as told"
+    );
+    assert_eq!(open_changes(&db), 0);
+}
