@@ -51,7 +51,10 @@ async fn the_daemon_pushes_a_tools_change_and_the_echo_webhooks_cause_no_further
     let variation = *before.keys().find(|e| e.1.is_some()).unwrap();
     assert!(
         wait_until(Duration::from_secs(10), || async {
-            count(&db, "SELECT count(*) FROM webhook_events WHERE state = 'pending'") == 0
+            count(
+                &db,
+                "SELECT count(*) FROM webhook_events WHERE state = 'pending'",
+            ) == 0
         })
         .await
     );
@@ -79,16 +82,16 @@ async fn the_daemon_pushes_a_tools_change_and_the_echo_webhooks_cause_no_further
         wait_until(Duration::from_secs(10), || async {
             open_changes(&db) == 0
                 && count(&db, "SELECT count(*) FROM webhook_events") > events_before
-                && count(&db, "SELECT count(*) FROM webhook_events WHERE state = 'pending'") == 0
+                && count(
+                    &db,
+                    "SELECT count(*) FROM webhook_events WHERE state = 'pending'",
+                ) == 0
         })
         .await,
         "the echoes are processed"
     );
     assert_eq!(
-        query(
-            &open(&db),
-            "SELECT delta, state FROM outbox ORDER BY id"
-        ),
+        query(&open(&db), "SELECT delta, state FROM outbox ORDER BY id"),
         vec![
             json!([-1, "applied"]),
             json!([-1, "applied"]),
@@ -99,7 +102,10 @@ async fn the_daemon_pushes_a_tools_change_and_the_echo_webhooks_cause_no_further
     assert_eq!(mirror_stock(&db, product), Some(expected[&product]));
     assert_eq!(mirror_stock(&db, variation), Some(expected[&variation]));
     let stats = store.stats().await;
-    assert_eq!(stats["requests"]["POST /batch"], 1, "one batch for both: {stats}");
+    assert_eq!(
+        stats["requests"]["POST /batch"], 1,
+        "one batch for both: {stats}"
+    );
     let writes: Vec<&String> = stats["requests"]
         .as_object()
         .unwrap()
@@ -109,7 +115,10 @@ async fn the_daemon_pushes_a_tools_change_and_the_echo_webhooks_cause_no_further
         .collect();
     assert!(writes.is_empty(), "no other write: {stats}");
     assert_eq!(
-        count(&db, "SELECT count(*) FROM webhook_events WHERE state = 'applied'"),
+        count(
+            &db,
+            "SELECT count(*) FROM webhook_events WHERE state = 'applied'"
+        ),
         0,
         "every echo found the mirror as it was: {}",
         log.text()
@@ -118,7 +127,12 @@ async fn the_daemon_pushes_a_tools_change_and_the_echo_webhooks_cause_no_further
 }
 
 /// A store that forgets batch keys after two seconds, and a mirror that knows it.
-async fn forgetful_store() -> (TestStore, Scratch, std::path::PathBuf, ecwid_sync::config::Config) {
+async fn forgetful_store() -> (
+    TestStore,
+    Scratch,
+    std::path::PathBuf,
+    ecwid_sync::config::Config,
+) {
     let (store, scratch, db, mut config) = mirrored(EmulatorConfig {
         batch_dedup_secs: 2,
         ..TestStore::small()
@@ -155,7 +169,10 @@ async fn a_batch_that_never_reached_ecwid_is_sent_again_once_its_key_is_forgotte
 
     push_until_settled(&config, &db).await;
 
-    assert_eq!(store_stock(&store.state().await)[&entity], before[&entity] + 4);
+    assert_eq!(
+        store_stock(&store.state().await)[&entity],
+        before[&entity] + 4
+    );
     assert_eq!(
         query(&open(&db), "SELECT state, attempts FROM outbox"),
         vec![json!(["applied", 2])],
@@ -174,7 +191,10 @@ async fn a_batch_whose_answers_were_lost_past_its_keys_hour_waits_for_the_operat
         .set_faults(json!({"drop_after_apply_rate": 1.0, "path_contains": "/batch"}))
         .await;
     assert!(push_once(&config, CancellationToken::new()).await.is_err());
-    assert_eq!(store_stock(&store.state().await)[&entity], before[&entity] + 4);
+    assert_eq!(
+        store_stock(&store.state().await)[&entity],
+        before[&entity] + 4
+    );
 
     assert!(
         wait_until(Duration::from_secs(15), || async {
@@ -227,7 +247,11 @@ async fn a_batch_whose_answers_were_lost_past_its_keys_hour_waits_for_the_operat
     assert_eq!(wrong.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("there is no change 999"));
     let neither = run(&["outbox", "resolve", &id.to_string()]);
-    assert_eq!(neither.status.code(), Some(2), "--applied or --resend is required");
+    assert_eq!(
+        neither.status.code(),
+        Some(2),
+        "--applied or --resend is required"
+    );
 
     let resolved = run(&["outbox", "resolve", &id.to_string(), "--applied"]);
     assert!(resolved.status.success(), "{resolved:?}");

@@ -16,8 +16,8 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
             mirror,
         } => {
             let conn = mirror::open_read_only(&mirror_path(config, mirror)?)?;
-            let rows = outbox_review::list(&conn, state.map(|s| s.name()))
-                .map_err(MirrorError::from)?;
+            let rows =
+                outbox_review::list(&conn, state.map(|s| s.name())).map_err(MirrorError::from)?;
             if json {
                 let text = serde_json::to_string_pretty(&rows).expect("rows serialize");
                 emit(&format!("{text}\n"));
@@ -80,7 +80,8 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
                 ids.join(", "),
                 match resolution {
                     Resolution::Applied => "recorded as applied",
-                    Resolution::Resend => "pending again; the daemon (or `ecwid-sync push`) sends them in a new batch",
+                    Resolution::Resend =>
+                        "pending again; the daemon (or `ecwid-sync push`) sends them in a new batch",
                 }
             ));
             Ok(())

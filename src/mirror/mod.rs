@@ -159,14 +159,23 @@ fn open(path: &Path) -> Result<Connection, MirrorError> {
         path: shown.clone(),
         source,
     };
-    let conn = Connection::open(path).map_err(open_err)?;
+    let mut conn = Connection::open(path).map_err(open_err)?;
     // SQLite opens a file it may not write read-only, without a word; every write would
     // then fail.
     if conn.is_readonly(rusqlite::MAIN_DB).map_err(open_err)? {
         return Err(MirrorError::ReadOnly { path: shown });
     }
     pragmas(&conn).map_err(open_err)?;
+    immediate_transactions(&mut conn);
     Ok(conn)
+}
+
+/// Makes every transaction on `conn` take the write lock when it begins. Tools write to the
+/// mirror too (stock changes); a deferred transaction that read before a tool's commit
+/// could not write after it (SQLITE_BUSY at once, whatever the busy timeout), while one that
+/// starts with the lock simply waits its turn.
+fn immediate_transactions(conn: &mut Connection) {
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
 }
 
 /// Opens an existing mirror for reading only (status, tests); never creates or migrates.
@@ -203,7 +212,7 @@ pub fn open_read_only(path: &Path) -> Result<Connection, MirrorError> {
 pub fn open_existing(path: &Path) -> Result<Connection, MirrorError> {
     drop(open_read_only(path)?);
     let shown = path.display().to_string();
-    let conn = Connection::open_with_flags(
+    let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
@@ -215,6 +224,7 @@ pub fn open_existing(path: &Path) -> Result<Connection, MirrorError> {
         return Err(MirrorError::ReadOnly { path: shown });
     }
     conn.busy_timeout(Duration::from_secs(10))?;
+    immediate_transactions(&mut conn);
     Ok(conn)
 }
 

@@ -106,7 +106,10 @@ pub fn store_ticket(conn: &Connection, key: &str, ticket: &str) -> rusqlite::Res
 
 /// Drops a ticket Ecwid no longer knows; the key, still remembered, gets it again.
 pub fn forget_ticket(conn: &Connection, key: &str) -> rusqlite::Result<()> {
-    conn.execute("UPDATE push_batches SET ticket = NULL WHERE key = ?1", [key])?;
+    conn.execute(
+        "UPDATE push_batches SET ticket = NULL WHERE key = ?1",
+        [key],
+    )?;
     Ok(())
 }
 

@@ -342,8 +342,12 @@ pub async fn pass(config: &Config, full: bool) -> Vec<RunSummary> {
     .expect("pass succeeds")
 }
 
+/// A connection as a tool opens it: with a busy timeout, so that its writes wait for the
+/// daemon's instead of failing (schema/README.md asks tools for one).
 pub fn open(db: &Path) -> Connection {
-    Connection::open(db).expect("open mirror")
+    let conn = Connection::open(db).expect("open mirror");
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn
 }
 
 pub fn summary(summaries: &[RunSummary], kind: Kind) -> &RunSummary {

@@ -59,4 +59,3 @@ pub fn mirror_stock(db: &Path, entity: (i64, Option<i64>)) -> Option<i64> {
     }
     .unwrap()
 }
-

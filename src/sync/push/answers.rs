@@ -114,7 +114,6 @@ pub fn read_back(batch: &PlannedBatch, status: &BatchStatus) -> Rows {
     rows
 }
 
-
 /// The products of applied changes that the batch's reads did not bring back.
 pub fn not_read_back(settled: &[Settled], read_back: &Rows) -> Vec<i64> {
     let have: HashSet<i64> = read_back.keys().into_iter().collect();

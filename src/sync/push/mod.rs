@@ -100,7 +100,10 @@ impl Pusher {
     }
 
     pub async fn outbox_counts(&self) -> Result<StateCounts, PullError> {
-        Ok(self.writer.call(|conn| Ok(StateCounts::read(conn)?)).await?)
+        Ok(self
+            .writer
+            .call(|conn| Ok(StateCounts::read(conn)?))
+            .await?)
     }
 
     /// Removes changes applied more than `days` ago.
@@ -173,7 +176,9 @@ impl Pusher {
                     // Sending the same batch again would be refused the same way.
                     let reason = format!("Ecwid refused the whole batch: {err}");
                     let settled = all(batch, Outcome::Failed(reason));
-                    return self.settle(batch, settled, Rows::empty(Kind::Products), summary).await;
+                    return self
+                        .settle(batch, settled, Rows::empty(Kind::Products), summary)
+                        .await;
                 }
                 Err(err) => return self.unanswered(batch, err).await,
             },

@@ -75,7 +75,11 @@ pub fn plan(
     }
     let mut plan = Plan::default();
     for (key, rows) in keyed {
-        let first_sent = rows.iter().filter_map(|r| r.first_sent).min().unwrap_or(now);
+        let first_sent = rows
+            .iter()
+            .filter_map(|r| r.first_sent)
+            .min()
+            .unwrap_or(now);
         let batch = PlannedBatch {
             key: key.to_string(),
             changes: coalesce(&rows),

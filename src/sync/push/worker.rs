@@ -126,7 +126,10 @@ impl PushWorker {
     async fn prune(&self) {
         match self.pusher.prune(self.keep_applied_days, unix_now()).await {
             Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, "applied stock changes past push.keep_applied_days pruned"),
+            Ok(pruned) => tracing::info!(
+                pruned,
+                "applied stock changes past push.keep_applied_days pruned"
+            ),
             // The next hour tries again; nothing depends on it meanwhile.
             Err(err) => tracing::warn!(error = %error_chain(&err), "cannot prune the outbox"),
         }
