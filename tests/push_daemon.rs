@@ -123,6 +123,25 @@ async fn the_daemon_pushes_a_tools_change_and_the_echo_webhooks_cause_no_further
         "every echo found the mirror as it was: {}",
         log.text()
     );
+    let text = reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let metrics = parse_metrics(&text);
+    let metric = |name: &str| metrics.get(name).copied().unwrap_or(f64::NAN);
+    assert_eq!(metric("ecwid_sync_push_batches_total"), 1.0, "{text}");
+    assert_eq!(
+        metric("ecwid_sync_push_changes_total{outcome=\"applied\"}"),
+        2.0,
+        "a product and a variation"
+    );
+    assert_eq!(metric("ecwid_sync_outbox_changes{state=\"pending\"}"), 0.0);
+    assert_eq!(
+        metric("ecwid_sync_outbox_changes{state=\"uncertain\"}"),
+        0.0
+    );
     assert_eq!(terminate(&mut daemon).await.code(), Some(0));
 }
 
@@ -141,6 +160,14 @@ async fn forgetful_store() -> (
     config.push.key_lifetime = Duration::from_secs(2);
     config.ecwid.max_retries = 1;
     (store, scratch, db, config)
+}
+
+/// Whether the lifetime of every batch key (two seconds here) has passed.
+fn key_forgotten(db: &Path) -> bool {
+    count(
+        db,
+        "SELECT count(*) FROM push_batches WHERE CAST(strftime('%s', 'now') AS INTEGER) - first_sent < 2",
+    ) == 0
 }
 
 /// Runs passes until one has an outcome for the changes (the key's hour has passed).
@@ -166,6 +193,10 @@ async fn a_batch_that_never_reached_ecwid_is_sent_again_once_its_key_is_forgotte
         .await;
     assert!(push_once(&config, CancellationToken::new()).await.is_err());
     store.set_faults(json!({})).await;
+    assert!(
+        wait_until(Duration::from_secs(5), || async { key_forgotten(&db) }).await,
+        "the key's lifetime passes"
+    );
 
     push_until_settled(&config, &db).await;
 

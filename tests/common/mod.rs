@@ -925,3 +925,35 @@ pub fn status_kind<'a>(status: &'a Value, kind: &str) -> &'a Value {
         .find(|k| k["kind"] == kind)
         .unwrap_or_else(|| panic!("no {kind} in {status}"))
 }
+
+/// `/metrics` text parsed: value by metric name with its labels sorted, e.g.
+/// `ecwid_sync_webhooks_rejected_total{reason="wrong_store"}`.
+pub fn parse_metrics(text: &str) -> std::collections::HashMap<String, f64> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+    let mut values = std::collections::HashMap::new();
+    for sample in scrape.samples {
+        let value = match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets.last().map(|b| b.count).unwrap_or(0.0)
+            }
+            prometheus_parse::Value::Summary(_) => continue,
+        };
+        let mut labels: Vec<_> = sample
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect();
+        labels.sort();
+        let key = if labels.is_empty() {
+            sample.metric
+        } else {
+            format!("{}{{{}}}", sample.metric, labels.join(","))
+        };
+        values.insert(key, value);
+    }
+    values
+}
