@@ -99,8 +99,14 @@ fn mirror_path(config: &Path, mirror: Option<PathBuf>) -> Result<PathBuf, Comman
 /// What `ecwid-sync push` prints.
 pub fn summary_line(s: &PushSummary) -> String {
     format!(
-        "stock: {} applied, {} refused by Ecwid, {} to send again, {} uncertain, {} cancelled out ({} batches)\n",
-        s.applied, s.failed, s.not_run, s.uncertain, s.cancelled, s.batches
+        "stock: {} applied, {} refused by Ecwid, {} to send again, {} uncertain, {} cancelled out ({} {})\n",
+        s.applied,
+        s.failed,
+        s.not_run,
+        s.uncertain,
+        s.cancelled,
+        s.batches,
+        if s.batches == 1 { "batch" } else { "batches" }
     )
 }
 
