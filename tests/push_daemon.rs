@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use common::stock::*;
 use common::*;
 use ecwid_emulator::EmulatorConfig;
 use ecwid_sync::commands::push_once;
+use ecwid_sync::config::Config;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -20,16 +21,6 @@ fn open_changes(db: &Path) -> i64 {
         db,
         "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')",
     )
-}
-
-async fn first_pass_done(db: &Path) -> bool {
-    wait_until(Duration::from_secs(30), || async {
-        count(
-            db,
-            "SELECT count(*) FROM sync_state WHERE last_incremental IS NOT NULL",
-        ) == 4
-    })
-    .await
 }
 
 #[tokio::test]
@@ -145,21 +136,62 @@ async fn the_daemon_pushes_a_tools_change_and_the_echo_webhooks_cause_no_further
     assert_eq!(terminate(&mut daemon).await.code(), Some(0));
 }
 
-/// A store that forgets batch keys after two seconds, and a mirror that knows it.
-async fn forgetful_store() -> (
-    TestStore,
-    Scratch,
-    std::path::PathBuf,
-    ecwid_sync::config::Config,
-) {
-    let (store, scratch, db, mut config) = mirrored(EmulatorConfig {
-        batch_dedup_secs: 2,
-        ..TestStore::small()
-    })
-    .await;
-    config.push.key_lifetime = Duration::from_secs(2);
-    config.ecwid.max_retries = 1;
-    (store, scratch, db, config)
+/// A store that forgets batch keys after two seconds, a mirror that knows it, and a change
+/// of +4 to `entity` sent in a batch that `fault` (a fault setting at rate 1 for `/batch`)
+/// left without an answer.
+struct Unanswered {
+    store: TestStore,
+    _scratch: Scratch,
+    db: PathBuf,
+    config: Config,
+    entity: (i64, Option<i64>),
+    before: i64,
+}
+
+impl Unanswered {
+    async fn new(fault: &str) -> Unanswered {
+        let (store, scratch, db, mut config) = mirrored(EmulatorConfig {
+            batch_dedup_secs: 2,
+            ..TestStore::small()
+        })
+        .await;
+        config.push.key_lifetime = Duration::from_secs(2);
+        config.ecwid.max_retries = 1;
+        let stock = store_stock(&store.state().await);
+        let (&entity, &before) = stock.iter().next().unwrap();
+        tool_change(&db, entity, 4);
+        store
+            .set_faults(json!({fault: 1.0, "path_contains": "/batch"}))
+            .await;
+        assert!(push_once(&config, CancellationToken::new()).await.is_err());
+        Unanswered {
+            store,
+            _scratch: scratch,
+            db,
+            config,
+            entity,
+            before,
+        }
+    }
+
+    async fn store_quantity(&self) -> i64 {
+        store_stock(&self.store.state().await)[&self.entity]
+    }
+
+    /// Runs passes until the change is uncertain.
+    async fn until_uncertain(&self) {
+        assert!(
+            wait_until(Duration::from_secs(15), || async {
+                let _ = push_once(&self.config, CancellationToken::new()).await;
+                count(
+                    &self.db,
+                    "SELECT count(*) FROM outbox WHERE state = 'uncertain'",
+                ) == 1
+            })
+            .await,
+            "the change becomes uncertain"
+        );
+    }
 }
 
 /// Whether the lifetime of every batch key (two seconds here) has passed.
@@ -170,42 +202,27 @@ fn key_forgotten(db: &Path) -> bool {
     ) == 0
 }
 
-/// Runs passes until one has an outcome for the changes (the key's hour has passed).
-async fn push_until_settled(config: &ecwid_sync::config::Config, db: &Path) {
-    assert!(
-        wait_until(Duration::from_secs(15), || async {
-            let _ = push_once(config, CancellationToken::new()).await;
-            open_changes(db) == 0
-        })
-        .await,
-        "the changes get an outcome"
-    );
-}
-
 #[tokio::test]
 async fn a_batch_that_never_reached_ecwid_is_sent_again_once_its_key_is_forgotten() {
-    let (store, _scratch, db, config) = forgetful_store().await;
-    let before = store_stock(&store.state().await);
-    let entity = *before.keys().next().unwrap();
-    tool_change(&db, entity, 4);
-    store
-        .set_faults(json!({"drop_before_apply_rate": 1.0, "path_contains": "/batch"}))
-        .await;
-    assert!(push_once(&config, CancellationToken::new()).await.is_err());
-    store.set_faults(json!({})).await;
+    let t = Unanswered::new("drop_before_apply_rate").await;
+    t.store.set_faults(json!({})).await;
     assert!(
-        wait_until(Duration::from_secs(5), || async { key_forgotten(&db) }).await,
+        wait_until(Duration::from_secs(5), || async { key_forgotten(&t.db) }).await,
         "the key's lifetime passes"
     );
 
-    push_until_settled(&config, &db).await;
-
-    assert_eq!(
-        store_stock(&store.state().await)[&entity],
-        before[&entity] + 4
+    assert!(
+        wait_until(Duration::from_secs(15), || async {
+            let _ = push_once(&t.config, CancellationToken::new()).await;
+            open_changes(&t.db) == 0
+        })
+        .await,
+        "the change gets an outcome"
     );
+
+    assert_eq!(t.store_quantity().await, t.before + 4);
     assert_eq!(
-        query(&open(&db), "SELECT state, attempts FROM outbox"),
+        query(&open(&t.db), "SELECT state, attempts FROM outbox"),
         vec![json!(["applied", 2])],
         "sent in a second batch with a new key"
     );
@@ -213,43 +230,27 @@ async fn a_batch_that_never_reached_ecwid_is_sent_again_once_its_key_is_forgotte
 
 #[tokio::test]
 async fn a_batch_whose_answers_were_lost_past_its_keys_hour_waits_for_the_operator() {
-    let (store, scratch, db, config) = forgetful_store().await;
-    let before = store_stock(&store.state().await);
-    let entity = *before.keys().next().unwrap();
-    tool_change(&db, entity, 4);
     // Ecwid runs the batch; every answer about it is lost until Ecwid forgot the key.
-    store
-        .set_faults(json!({"drop_after_apply_rate": 1.0, "path_contains": "/batch"}))
-        .await;
-    assert!(push_once(&config, CancellationToken::new()).await.is_err());
+    let t = Unanswered::new("drop_after_apply_rate").await;
+    assert_eq!(t.store_quantity().await, t.before + 4);
+    t.until_uncertain().await;
+    t.store.set_faults(json!({})).await;
+    push_once(&t.config, CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!(
-        store_stock(&store.state().await)[&entity],
-        before[&entity] + 4
-    );
-
-    assert!(
-        wait_until(Duration::from_secs(15), || async {
-            let _ = push_once(&config, CancellationToken::new()).await;
-            count(&db, "SELECT count(*) FROM outbox WHERE state = 'uncertain'") == 1
-        })
-        .await,
-        "the change becomes uncertain"
-    );
-    store.set_faults(json!({})).await;
-    push_once(&config, CancellationToken::new()).await.unwrap();
-    assert_eq!(
-        store_stock(&store.state().await)[&entity],
-        before[&entity] + 4,
+        t.store_quantity().await,
+        t.before + 4,
         "never sent again blindly"
     );
     assert_eq!(
-        mirror_stock(&db, entity),
-        Some(before[&entity] + 4),
+        mirror_stock(&t.db, t.entity),
+        Some(t.before + 4),
         "the mirror shows what Ecwid has"
     );
 
     // The operator sees it, checks the store, and settles it.
-    let config_file = write_config(&store, &db, "");
+    let config_file = write_config(&t.store, &t.db, "");
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
             .arg("--config")
@@ -287,7 +288,7 @@ async fn a_batch_whose_answers_were_lost_past_its_keys_hour_waits_for_the_operat
     let resolved = run(&["outbox", "resolve", &id.to_string(), "--applied"]);
     assert!(resolved.status.success(), "{resolved:?}");
     assert_eq!(
-        query(&open(&db), "SELECT state FROM outbox"),
+        query(&open(&t.db), "SELECT state FROM outbox"),
         vec![json!(["applied"])]
     );
     let again = run(&["outbox", "resolve", &id.to_string(), "--resend"]);
@@ -296,44 +297,31 @@ async fn a_batch_whose_answers_were_lost_past_its_keys_hour_waits_for_the_operat
         String::from_utf8_lossy(&again.stderr).contains("is applied"),
         "{again:?}"
     );
-    drop(scratch);
 }
 
 #[tokio::test]
 async fn an_uncertain_change_the_store_does_not_show_is_sent_again_on_the_operators_word() {
-    let (store, _scratch, db, config) = forgetful_store().await;
-    let before = store_stock(&store.state().await);
-    let entity = *before.keys().next().unwrap();
-    tool_change(&db, entity, 4);
     // Answers are lost, and a sale changes the product meanwhile: nothing can be told.
-    store
-        .set_faults(json!({"drop_after_apply_rate": 1.0, "path_contains": "/batch"}))
-        .await;
-    assert!(push_once(&config, CancellationToken::new()).await.is_err());
-    store.sale(entity.0, entity.1, 1).await;
-    assert!(
-        wait_until(Duration::from_secs(15), || async {
-            let _ = push_once(&config, CancellationToken::new()).await;
-            count(&db, "SELECT count(*) FROM outbox WHERE state = 'uncertain'") == 1
-        })
-        .await
-    );
-    store.set_faults(json!({})).await;
+    let t = Unanswered::new("drop_after_apply_rate").await;
+    t.store.sale(t.entity.0, t.entity.1, 1).await;
+    t.until_uncertain().await;
+    t.store.set_faults(json!({})).await;
     // Say the operator judged wrongly that the store lacks it: the change goes again, once.
-    let id = count(&db, "SELECT id FROM outbox");
-    let mut conn = open(&db);
+    let id = count(&t.db, "SELECT id FROM outbox");
     ecwid_sync::mirror::outbox_review::resolve(
-        &mut conn,
+        &mut open(&t.db),
         id,
         ecwid_sync::mirror::outbox_review::Resolution::Resend,
     )
     .unwrap();
-    assert_eq!(mirror_stock(&db, entity), Some(before[&entity] - 1 + 4 + 4));
-    push_once(&config, CancellationToken::new()).await.unwrap();
+    assert_eq!(mirror_stock(&t.db, t.entity), Some(t.before - 1 + 4 + 4));
+    push_once(&t.config, CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!(
-        store_stock(&store.state().await)[&entity],
-        before[&entity] - 1 + 4 + 4,
+        t.store_quantity().await,
+        t.before - 1 + 4 + 4,
         "sent once more, as told"
     );
-    assert_eq!(open_changes(&db), 0);
+    assert_eq!(open_changes(&t.db), 0);
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -125,16 +125,6 @@ impl Drill {
             "SELECT state, count(*) FROM outbox WHERE state NOT IN ('applied') GROUP BY state",
         ))
     }
-}
-
-async fn first_pass_done(db: &Path) -> bool {
-    wait_until(Duration::from_secs(30), || async {
-        count(
-            db,
-            "SELECT count(*) FROM sync_state WHERE last_incremental IS NOT NULL",
-        ) == 4
-    })
-    .await
 }
 
 async fn kill_9(daemon: &mut tokio::process::Child) {

@@ -957,3 +957,14 @@ pub fn parse_metrics(text: &str) -> std::collections::HashMap<String, f64> {
     }
     values
 }
+
+/// Waits until a daemon's first pass over the four kinds `config_text` mirrors has ended.
+pub async fn first_pass_done(db: &Path) -> bool {
+    wait_until(Duration::from_secs(30), || async {
+        count(
+            db,
+            "SELECT count(*) FROM sync_state WHERE last_incremental IS NOT NULL",
+        ) == 4
+    })
+    .await
+}
