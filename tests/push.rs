@@ -122,3 +122,42 @@ async fn a_change_ecwid_refuses_fails_with_its_message_and_does_not_block_the_ot
         Some(before[&kept] + 2)
     );
 }
+
+#[tokio::test]
+async fn ten_thousand_changes_over_two_thousand_products_reach_the_store_in_at_most_20_requests() {
+    let (store, _scratch, db, config) = mirrored(ecwid_emulator::EmulatorConfig {
+        products: 2500,
+        variations_per_product: 0,
+        orders: 5,
+        customers: 5,
+        ..TestStore::small()
+    })
+    .await;
+    let before = store_stock(&store.state().await);
+    let products: Vec<_> = before.keys().copied().take(2000).collect();
+    assert_eq!(products.len(), 2000);
+    let mut expected = before.clone();
+    let mut conn = open(&db);
+    let tx = conn.transaction().unwrap();
+    for i in 0..10_000 {
+        let (id, _) = products[i % products.len()];
+        let delta = [-2, -1, 1, 2, 3][i % 5];
+        tx.execute(
+            "UPDATE products SET quantity = quantity + ?2 WHERE id = ?1",
+            [id, delta],
+        )
+        .unwrap();
+        *expected.get_mut(&(id, None)).unwrap() += delta;
+    }
+    tx.commit().unwrap();
+    store.reset_stats().await;
+
+    let summary = push_once(&config, CancellationToken::new()).await.unwrap();
+
+    assert_eq!(summary.applied, 2000);
+    assert_eq!(store_stock(&store.state().await), expected);
+    let stats = store.stats().await;
+    let requests = stats["requests_total"].as_u64().unwrap();
+    assert!(requests <= 20, "{requests} requests: {stats}");
+    assert_eq!(stats["requests"]["POST /batch"], 5, "{stats}");
+}
