@@ -9,23 +9,27 @@ CREATE TABLE mirror_identity (
 );
 INSERT INTO mirror_identity (uid) VALUES (lower(hex(randomblob(16))));
 
--- One row per local stock change: a tool's UPDATE of products.quantity or
--- product_variations.quantity, recorded by the triggers below as new - old.
+-- One row per local change a tool made: a stock change (field 'quantity'), recorded by the
+-- triggers below as new - old, or a change of a value such as a price or an order's status
+-- (schema 006), recorded as the new value and the value from Ecwid it replaced.
 CREATE TABLE outbox (
     id           INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused, so no key is derived twice
-    entity       TEXT    NOT NULL,          -- product or variation
-    product_id   INTEGER NOT NULL,          -- the product, or the variation's product
+    entity       TEXT    NOT NULL,          -- product, variation or order
+    product_id   INTEGER,                   -- the product, or the variation's product
     variation_id INTEGER,                   -- the variation; NULL for a product's own stock
-    delta        INTEGER NOT NULL,          -- new quantity - old quantity
-    base         INTEGER,                   -- the quantity Ecwid last reported when the change was made
+    order_number INTEGER,                   -- the order (orders.order_number)
+    field        TEXT    NOT NULL DEFAULT 'quantity', -- the mirror's column that changed
+    delta        INTEGER,                   -- stock: new quantity - old quantity
+    value,                                  -- other fields: the new value
+    base,                                   -- the value Ecwid last reported when the change was made
     created_at   INTEGER NOT NULL,
-    state        TEXT    NOT NULL DEFAULT 'pending', -- pending, sending, applied, uncertain, failed
+    state        TEXT    NOT NULL DEFAULT 'pending', -- pending, sending, applied, failed, uncertain; fields also conflict, dropped
     attempts     INTEGER NOT NULL DEFAULT 0, -- batches it was sent in
     last_error   TEXT,
     batch_key    TEXT,                      -- deduplicationKey of the batch carrying it, stored before sending
     seen_updated INTEGER,                   -- when it was put in that batch: its product's updateTimestamp
     seen_quantity INTEGER,                  --   and its entity's quantity in Ecwid, as the mirror knew them
-    settled_at   INTEGER                    -- when it became applied, failed or uncertain
+    settled_at   INTEGER                    -- when it became applied, failed, uncertain or dropped
 );
 -- What the mirror's quantities add to Ecwid's (see the pull's overlay) and what to send.
 CREATE INDEX outbox_open ON outbox(product_id, variation_id) WHERE state IN ('pending', 'sending');

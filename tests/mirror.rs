@@ -69,13 +69,16 @@ fn status_on_a_missing_mirror_says_so() {
 fn stock_levels_has_one_row_per_sellable_sku() {
     let dir = tempfile::tempdir().unwrap();
     let conn = mirror::open_and_migrate(&dir.path().join("m.db")).unwrap();
+    // Written as the daemon writes (tools may not add rows).
     conn.execute_batch(
-        "INSERT INTO products (id, sku, name, quantity, unlimited, in_stock, raw_json, synced_at)
+        "BEGIN; INSERT INTO capture_paused VALUES (0);
+         INSERT INTO products (id, sku, name, quantity, unlimited, in_stock, raw_json, synced_at)
               VALUES (1, 'PLAIN', 'Plain', 5, 0, 1, '{}', 0),
                      (2, 'BASE', 'With variations', 0, 0, 1, '{}', 0),
                      (3, 'FREE', 'Unlimited', NULL, 1, 1, '{}', 0);
          INSERT INTO product_variations (id, product_id, sku, quantity, unlimited, raw_json, synced_at)
-              VALUES (21, 2, 'BASE-S', 0, 0, '{}', 0), (22, 2, 'BASE-M', 4, 0, '{}', 0);",
+              VALUES (21, 2, 'BASE-S', 0, 0, '{}', 0), (22, 2, 'BASE-M', 4, 0, '{}', 0);
+         DELETE FROM capture_paused; COMMIT;",
     )
     .unwrap();
     let mut rows: Vec<(String, Option<i64>, Option<i64>, i64)> = conn

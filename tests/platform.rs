@@ -412,9 +412,7 @@ async fn latest_stats_counts_that_disagree_with_a_quiet_mirror_schedule_one_full
     let quiet = pass(&config, false).await;
     assert!(quiet.iter().all(|s| s.skipped), "{quiet:?}");
     let victim = store.state().await["products"][7]["id"].as_i64().unwrap();
-    open(&db)
-        .execute("DELETE FROM products WHERE id = ?1", [victim])
-        .unwrap();
+    write_as_daemon(&db, &format!("DELETE FROM products WHERE id = {victim}"));
 
     let repaired = pass(&config, false).await;
     let again = pass(&config, false).await;

@@ -246,12 +246,12 @@ async fn an_older_document_never_overwrites_a_newer_one() {
     let state = store.state().await;
     let id = state["products"][0]["id"].as_i64().unwrap();
     // The mirror already holds a copy stamped far in the future.
-    open(&db)
-        .execute(
-            "UPDATE products SET updated_at = updated_at + 1000000, name = 'newer' WHERE id = ?1",
-            [id],
-        )
-        .unwrap();
+    write_as_daemon(
+        &db,
+        &format!(
+            "UPDATE products SET updated_at = updated_at + 1000000, name = 'newer' WHERE id = {id}"
+        ),
+    );
 
     pass(&config(&store, &db), true).await;
 
@@ -567,12 +567,12 @@ async fn an_unfinished_order_document_older_than_the_mirrors_copy_removes_nothin
     let order = listed_orders(&state)[0];
     let key = order["internalId"].as_i64().unwrap();
     // The mirror already holds a copy stamped far in the future.
-    open(&db)
-        .execute(
-            "UPDATE orders SET updated_at = updated_at + 1000000000 WHERE order_number = ?1",
-            [key],
-        )
-        .unwrap();
+    write_as_daemon(
+        &db,
+        &format!(
+            "UPDATE orders SET updated_at = updated_at + 1000000000 WHERE order_number = {key}"
+        ),
+    );
     store
         .admin_edit_order(
             order["id"].as_str().unwrap(),

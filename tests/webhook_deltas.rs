@@ -224,14 +224,14 @@ async fn an_older_event_or_an_older_document_never_overwrites_a_newer_copy() {
     // The mirror holds a copy newer than what Ecwid answers (a pull wrote it while the read
     // was in flight): the answer must not overwrite it.
     let future = unix_now() + 3600;
-    open(&db)
-        .execute(
-            "UPDATE products SET name = 'Newer copy', updated_at = ?2,
+    write_as_daemon(
+        &db,
+        &format!(
+            "UPDATE products SET name = 'Newer copy', updated_at = {future},
                     raw_json = json_set(raw_json, '$.name', 'Newer copy')
-              WHERE id = ?1",
-            rusqlite::params![id, future],
-        )
-        .unwrap();
+              WHERE id = {id}"
+        ),
+    );
     deltas.receive(&db, &[Webhook::new("product.updated", id)]);
     wait_for_no_pending(&db, 10).await;
     assert_eq!(product_name(&db, id).as_deref(), Some("Newer copy"));

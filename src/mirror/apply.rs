@@ -725,6 +725,10 @@ fn upsert_customer(tx: &Transaction, c: &CustomerRow, synced_at: i64) -> rusqlit
 
 /// Removes entities by key; child rows go with them (ON DELETE CASCADE).
 pub fn delete_ids(tx: &Transaction, kind: Kind, ids: &[i64]) -> Result<usize, MirrorError> {
+    capture::uncaptured(tx, || delete_remote_ids(tx, kind, ids))
+}
+
+fn delete_remote_ids(tx: &Transaction, kind: Kind, ids: &[i64]) -> Result<usize, MirrorError> {
     let sql = format!(
         "DELETE FROM {} WHERE {} = ?1",
         kind.table(),

@@ -42,6 +42,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "005_stock_outbox",
         include_str!("../../schema/005_stock_outbox.sql"),
     ),
+    (
+        "006_field_push",
+        include_str!("../../schema/006_field_push.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

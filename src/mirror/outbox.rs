@@ -30,7 +30,7 @@ pub fn open_changes(conn: &Connection) -> rusqlite::Result<Vec<OpenChange>> {
         "SELECT o.id, o.product_id, o.variation_id, o.delta, o.attempts, o.batch_key,
                 b.first_sent, b.ticket, o.seen_updated, o.seen_quantity
            FROM outbox o LEFT JOIN push_batches b ON b.key = o.batch_key
-          WHERE o.state IN ('pending', 'sending') ORDER BY o.id",
+          WHERE o.state IN ('pending', 'sending') AND o.field = 'quantity' ORDER BY o.id",
     )?;
     stmt.query_map([], |r| {
         Ok(OpenChange {

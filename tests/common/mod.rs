@@ -968,3 +968,13 @@ pub async fn first_pass_done(db: &Path) -> bool {
     })
     .await
 }
+
+/// Runs `sql` on the mirror as the daemon writes (uncaptured, and allowed where tools are
+/// refused): for tests that stage a mirror the store does not match.
+pub fn write_as_daemon(db: &Path, sql: &str) {
+    open(db)
+        .execute_batch(&format!(
+            "BEGIN; INSERT INTO capture_paused VALUES (0); {sql}; DELETE FROM capture_paused; COMMIT;"
+        ))
+        .expect("the daemon-like write");
+}
