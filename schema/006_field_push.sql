@@ -278,3 +278,7 @@ WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
 BEGIN
     SELECT RAISE(ABORT, 'ecwid-sync: customers is Ecwid''s copy and is not written back: customers are changed in the Ecwid admin');
 END;
+
+-- What the mirror's order columns add to Ecwid's, as for products (outbox_open).
+CREATE INDEX outbox_open_orders ON outbox(order_number)
+ WHERE state IN ('pending', 'sending') AND order_number IS NOT NULL;

@@ -68,6 +68,11 @@ pub enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
+    /// List fields changed both in the mirror and in Ecwid, or settle one.
+    Conflicts {
+        #[command(subcommand)]
+        action: ConflictsAction,
+    },
     /// Show each kind's rows, cursors, last runs and last error. Read-only; safe while the
     /// daemon runs.
     Status {
@@ -147,4 +152,39 @@ impl OutboxState {
             OutboxState::Applied => "applied",
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConflictsAction {
+    /// List the open conflicts (with --all, every one ever found), oldest first: the field,
+    /// the value it had, the local and Ecwid's values and when each was made. Read-only.
+    List {
+        /// Also those already resolved, by policy or by the operator.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Read this mirror file instead of the configured mirror.path.
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+    },
+    /// Settle an open conflict: --take local sends the mirror's value to Ecwid, --take remote
+    /// keeps Ecwid's. Safe while the daemon runs, which sends a local value within a second.
+    Resolve {
+        /// The conflict's id, from `conflicts list`.
+        id: i64,
+        /// Whose value the store keeps.
+        #[arg(long, value_enum)]
+        take: TakeSide,
+        /// Change this mirror file instead of the configured mirror.path.
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TakeSide {
+    Local,
+    Remote,
 }

@@ -23,6 +23,7 @@ macro_rules! outln {
     }};
 }
 
+mod conflicts;
 mod outbox;
 
 /// Exit codes: 1 a run failed (network, store, mirror), 2 bad configuration or input,
@@ -152,6 +153,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             Ok(())
         }
         Command::Outbox { action } => outbox::execute(&cli.config, action),
+        Command::Conflicts { action } => conflicts::execute(&cli.config, action),
         Command::Run => {
             let config = load(&cli.config)?;
             init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
@@ -217,7 +219,9 @@ pub async fn push_once(
 ) -> Result<PushSummary, CommandError> {
     let writer = MirrorWriter::open(&config.mirror, shutdown)?;
     let client = Client::new(&config.ecwid)?;
-    let pusher = Pusher::new(client, writer).with_key_lifetime(config.push.key_lifetime);
+    let pusher = Pusher::new(client, writer)
+        .with_key_lifetime(config.push.key_lifetime)
+        .with_policies(config.conflicts);
     Ok(pusher.push_once().await?)
 }
 

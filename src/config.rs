@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
+mod conflicts;
 mod push;
 
+pub use conflicts::ConflictsConfig;
 pub use push::PushConfig;
 
 use crate::sync::Kind;
@@ -88,6 +90,7 @@ pub struct Config {
     pub sync: SyncConfig,
     pub webhooks: WebhooksConfig,
     pub push: PushConfig,
+    pub conflicts: ConflictsConfig,
     pub log: LogConfig,
 }
 
@@ -197,7 +200,7 @@ struct RawConfig {
     sync: Option<RawSync>,
     webhooks: Option<RawWebhooks>,
     push: Option<push::RawPush>,
-    conflicts: Option<RawReserved>,
+    conflicts: Option<conflicts::RawConflicts>,
     log: Option<RawLog>,
 }
 
@@ -248,12 +251,6 @@ struct RawWebhooks {
     read_interval_ms: Option<u64>,
     retention_days: Option<u32>,
 }
-
-/// `[conflicts]` takes no keys yet; accepting an empty table lets a config file
-/// carry the section headers without an error.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawReserved {}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -540,6 +537,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
     }
 
     let push = raw.push.unwrap_or_default().validate()?;
+    let conflicts = raw.conflicts.unwrap_or_default().validate()?;
 
     let l = raw.log.unwrap_or_default();
     let level = l.level.unwrap_or_else(|| "info".to_string());
@@ -584,6 +582,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
             retention_days,
         },
         push,
+        conflicts,
         log: LogConfig {
             format: l.format.unwrap_or(LogFormat::Text),
             level,

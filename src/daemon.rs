@@ -161,7 +161,7 @@ pub async fn run_with(
     )
     .with_metrics(metrics.pulls.clone());
     let pusher = PushWorker::new(
-        Pusher::new(client.clone(), writer.clone()),
+        Pusher::new(client.clone(), writer.clone()).with_policies(config.conflicts),
         &config.push,
         metrics.push.clone(),
     );

@@ -26,26 +26,37 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
             let mut out = String::new();
             outln!(
                 out,
-                "{:>8}  {:<9}  {:>12}  {:>12}  {:>6}  {:>6}  {:<19}  {:>8}  last error",
+                "{:>8}  {:<9}  {:<28}  {:<24}  {:<19}  {:>8}  last error",
                 "id",
                 "state",
-                "product",
-                "variation",
-                "delta",
-                "base",
+                "what",
+                "change",
                 "made",
                 "attempts"
             );
             for r in &rows {
+                let what = match (
+                    r.entity.as_str(),
+                    r.product_id,
+                    r.variation_id,
+                    r.order_number,
+                ) {
+                    ("variation", Some(p), Some(v), _) => format!("variation {v} of {p}"),
+                    ("order", _, _, Some(o)) => format!("order {o}"),
+                    (_, Some(p), _, _) => format!("product {p}"),
+                    (entity, ..) => entity.to_string(),
+                };
+                let change = match r.delta {
+                    Some(delta) => format!("quantity {delta:+} (was {})", r.base),
+                    None => format!("{} = {} (was {})", r.field, r.value, r.base),
+                };
                 outln!(
                     out,
-                    "{:>8}  {:<9}  {:>12}  {:>12}  {:>+6}  {:>6}  {:<19}  {:>8}  {}",
+                    "{:>8}  {:<9}  {:<28}  {:<24}  {:<19}  {:>8}  {}",
                     r.id,
                     r.state,
-                    r.product_id,
-                    r.variation_id.map_or_else(|| "-".into(), |v| v.to_string()),
-                    r.delta,
-                    r.base.map_or_else(|| "-".into(), |b| b.to_string()),
+                    what,
+                    change,
                     fmt_time(Some(r.created_at)),
                     r.attempts,
                     r.last_error.as_deref().unwrap_or("-"),
@@ -89,7 +100,7 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
     }
 }
 
-fn mirror_path(config: &Path, mirror: Option<PathBuf>) -> Result<PathBuf, CommandError> {
+pub(super) fn mirror_path(config: &Path, mirror: Option<PathBuf>) -> Result<PathBuf, CommandError> {
     Ok(match mirror {
         Some(path) => path,
         None => load(config)?.mirror.path,
@@ -118,14 +129,22 @@ pub fn print_status(out: &mut String, o: &OutboxStatus) {
         .unwrap_or_default();
     outln!(
         out,
-        "stock changes: {} pending, {} sending{oldest}, {} failed, {} uncertain; last applied {}",
+        "local changes: {} pending, {} sending{oldest}, {} failed, {} uncertain, {} in conflict; last applied {}",
         o.counts.pending,
         o.counts.sending,
         o.counts.failed,
         o.counts.uncertain,
+        o.counts.conflict,
         o.last_applied_at
             .map_or_else(|| "never".into(), |at| fmt_time(Some(at)))
     );
+    if o.counts.open_conflicts > 0 {
+        outln!(
+            out,
+            "  {} open conflict(s): see them with `ecwid-sync conflicts list`; settle each with `ecwid-sync conflicts list`; settle each with `ecwid-sync conflicts resolve ID --take local|remote`",
+            o.counts.open_conflicts
+        );
+    }
     if o.counts.failed + o.counts.uncertain > 0 {
         outln!(
             out,

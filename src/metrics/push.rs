@@ -28,8 +28,12 @@ pub struct PushMetrics {
     pub changes: Family<OutcomeLabel, Counter>,
     /// Batches left without an outcome by a lost answer, to be sent again with their key.
     pub unanswered: Counter,
-    /// Outbox rows by state (pending, sending, failed, uncertain), as of the last look.
+    /// Outbox rows by state (pending, sending, failed, uncertain, conflict), as of the last look.
     pub outbox: Family<StateLabel, Gauge>,
+    /// Conflicts waiting for the operator.
+    pub conflicts_open: Gauge,
+    /// Conflicts found, held or settled by their policy.
+    pub conflicts: Counter,
 }
 
 const OUTCOMES: [&str; 5] = ["applied", "failed", "not_run", "uncertain", "cancelled"];
@@ -55,14 +59,25 @@ impl PushMetrics {
             self.unanswered.clone(),
         );
         registry.register(
+            "conflicts_open",
+            "Fields changed both in the mirror and in Ecwid, waiting for `ecwid-sync conflicts resolve`",
+            self.conflicts_open.clone(),
+        );
+        registry.register(
+            "conflicts",
+            "Conflicts found: fields changed both in the mirror and in Ecwid, held or settled by their policy",
+            self.conflicts.clone(),
+        );
+        registry.register(
             "outbox_changes",
-            "Local stock changes in the outbox by state: pending and sending are on their way, failed and uncertain wait for the operator",
+            "Local changes in the outbox by state: pending and sending are on their way, failed, uncertain and conflict wait for the operator",
             self.outbox.clone(),
         );
     }
 
     pub fn observe(&self, summary: &PushSummary) {
         self.batches.inc_by(summary.batches as u64);
+        self.conflicts.inc_by(summary.conflicts as u64);
         let counts = [
             summary.applied,
             summary.failed,
@@ -81,5 +96,6 @@ impl PushMetrics {
         for (state, n) in counts.by_state() {
             self.outbox.get_or_create(&StateLabel { state }).set(n);
         }
+        self.conflicts_open.set(counts.open_conflicts);
     }
 }

@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 
 use super::MirrorError;
 use super::capture;
+use super::fields::{self, EntityType};
 use crate::ecwid::model::{
     self, Category, Customer, Order, Product, SelectedOption, UNFINISHED_PAYMENT_STATUS, Variation,
 };
@@ -470,7 +471,24 @@ pub fn apply_rows(
     rows: &Rows,
     synced_at: i64,
 ) -> Result<Vec<(i64, RowChange)>, MirrorError> {
-    capture::uncaptured(tx, || apply_remote_rows(tx, rows, synced_at))
+    let changes = capture::uncaptured(tx, || apply_remote_rows(tx, rows, synced_at))?;
+    // A field change still on its way stays on top of the value Ecwid sent.
+    if fields::any_open(tx)? {
+        let written: Vec<i64> = changes
+            .iter()
+            .filter(|(_, c)| *c == RowChange::Written)
+            .map(|(k, _)| *k)
+            .collect();
+        match rows.kind() {
+            Kind::Products => {
+                fields::overlay(tx, EntityType::Product, Some(&written))?;
+                fields::overlay(tx, EntityType::Variation, None)?;
+            }
+            Kind::Orders => fields::overlay(tx, EntityType::Order, Some(&written))?,
+            _ => {}
+        }
+    }
+    Ok(changes)
 }
 
 fn apply_remote_rows(

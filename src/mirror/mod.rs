@@ -5,6 +5,8 @@
 pub mod apply;
 pub mod capture;
 mod checkpointer;
+pub mod conflicts;
+pub mod fields;
 pub mod full_progress;
 pub mod gaps;
 pub mod inbox;

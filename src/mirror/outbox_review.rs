@@ -15,13 +15,17 @@ pub struct StateCounts {
     pub sending: i64,
     pub failed: i64,
     pub uncertain: i64,
+    /// Field changes held in an open conflict.
+    pub conflict: i64,
+    /// Open conflicts (`ecwid-sync conflicts list`).
+    pub open_conflicts: i64,
 }
 
 impl StateCounts {
     pub fn read(conn: &Connection) -> rusqlite::Result<StateCounts> {
         let mut counts = StateCounts::default();
         let mut stmt = conn.prepare_cached(
-            "SELECT state, count(*) FROM outbox WHERE state <> 'applied' GROUP BY state",
+            "SELECT state, count(*) FROM outbox WHERE state NOT IN ('applied', 'dropped') GROUP BY state",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
@@ -31,18 +35,21 @@ impl StateCounts {
                 "sending" => counts.sending = n,
                 "failed" => counts.failed = n,
                 "uncertain" => counts.uncertain = n,
+                "conflict" => counts.conflict = n,
                 _ => {}
             }
         }
+        counts.open_conflicts = super::conflicts::open_count(conn)?;
         Ok(counts)
     }
 
-    pub fn by_state(&self) -> [(&'static str, i64); 4] {
+    pub fn by_state(&self) -> [(&'static str, i64); 5] {
         [
             ("pending", self.pending),
             ("sending", self.sending),
             ("failed", self.failed),
             ("uncertain", self.uncertain),
+            ("conflict", self.conflict),
         ]
     }
 }
@@ -88,10 +95,15 @@ impl OutboxStatus {
 pub struct Listed {
     pub id: i64,
     pub entity: String,
-    pub product_id: i64,
+    pub product_id: Option<i64>,
     pub variation_id: Option<i64>,
-    pub delta: i64,
-    pub base: Option<i64>,
+    pub order_number: Option<i64>,
+    pub field: String,
+    /// Stock: the change; other fields: NULL.
+    pub delta: Option<i64>,
+    /// Other fields: the new value.
+    pub value: serde_json::Value,
+    pub base: serde_json::Value,
     pub created_at: i64,
     pub state: String,
     pub attempts: i64,
@@ -102,10 +114,10 @@ pub struct Listed {
 /// The rows in `state`, or every row not yet applied, oldest first.
 pub fn list(conn: &Connection, state: Option<&str>) -> rusqlite::Result<Vec<Listed>> {
     let mut stmt = conn.prepare(
-        "SELECT id, entity, product_id, variation_id, delta, base, created_at, state, attempts,
-                last_error, batch_key
+        "SELECT id, entity, product_id, variation_id, order_number, field, delta, value, base,
+                created_at, state, attempts, last_error, batch_key
            FROM outbox
-          WHERE CASE WHEN ?1 IS NULL THEN state <> 'applied' ELSE state = ?1 END
+          WHERE CASE WHEN ?1 IS NULL THEN state NOT IN ('applied', 'dropped') ELSE state = ?1 END
           ORDER BY id",
     )?;
     stmt.query_map([state], |r| {
@@ -114,13 +126,16 @@ pub fn list(conn: &Connection, state: Option<&str>) -> rusqlite::Result<Vec<List
             entity: r.get(1)?,
             product_id: r.get(2)?,
             variation_id: r.get(3)?,
-            delta: r.get(4)?,
-            base: r.get(5)?,
-            created_at: r.get(6)?,
-            state: r.get(7)?,
-            attempts: r.get(8)?,
-            last_error: r.get(9)?,
-            batch_key: r.get(10)?,
+            order_number: r.get(4)?,
+            field: r.get(5)?,
+            delta: r.get(6)?,
+            value: super::fields::to_json(r.get(7)?),
+            base: super::fields::to_json(r.get(8)?),
+            created_at: r.get(9)?,
+            state: r.get(10)?,
+            attempts: r.get(11)?,
+            last_error: r.get(12)?,
+            batch_key: r.get(13)?,
         })
     })?
     .collect()

@@ -1,4 +1,5 @@
-//! A stock batch's requests, and what its answers say.
+//! A batch's requests (stock adjustments, field updates, then reads of what they changed),
+//! and what its answers say.
 
 use std::collections::HashSet;
 
@@ -6,20 +7,23 @@ use serde_json::json;
 
 use super::plan::PlannedBatch;
 use crate::ecwid::batch::MAX_BATCH_REQUESTS;
-use crate::ecwid::model::{BatchRequest, BatchStatus, Page};
+use crate::ecwid::model::{BatchRequest, BatchResponse, BatchStatus, Page};
 use crate::mirror::apply::Rows;
+use crate::mirror::fields::EntityType;
 use crate::mirror::outbox::{Outcome, Settled};
 use crate::sync::Kind;
 
 /// Products read back per request inside a batch (an id list of one page).
 pub const READS_PER_REQUEST: usize = 100;
 
-/// Entities per batch: with the reads of their products, within Ecwid's 500 requests.
+/// Changes and updates per batch: with the reads of their products and orders, within
+/// Ecwid's 500 requests.
 pub const ENTITIES_PER_BATCH: usize =
-    MAX_BATCH_REQUESTS - MAX_BATCH_REQUESTS.div_ceil(READS_PER_REQUEST);
+    MAX_BATCH_REQUESTS - 2 * MAX_BATCH_REQUESTS.div_ceil(READS_PER_REQUEST);
 
-/// The requests of a batch: one inventory adjustment per entity, then reads of their
-/// products, which run after the adjustments (a store's batch runs in order).
+/// The requests of a batch: one inventory adjustment per stock change, one partial update
+/// per entity with field changes, then reads of their products and orders, which run after
+/// them (a store's batch runs in order).
 pub fn requests(batch: &PlannedBatch) -> Vec<BatchRequest> {
     let mut requests: Vec<BatchRequest> = batch
         .changes
@@ -35,22 +39,112 @@ pub fn requests(batch: &PlannedBatch) -> Vec<BatchRequest> {
             body: Some(json!({ "quantityDelta": c.delta })),
         })
         .collect();
-    let mut products: Vec<i64> = batch.changes.iter().map(|c| c.product_id).collect();
-    products.sort_unstable();
-    products.dedup();
-    for (i, chunk) in products.chunks(READS_PER_REQUEST).enumerate() {
-        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+    for (i, u) in batch.updates.iter().enumerate() {
+        let e = &u.entity;
         requests.push(BatchRequest {
-            id: format!("read-{i}"),
-            path: format!(
-                "/products?productId={}&limit={READS_PER_REQUEST}",
-                list.join(",")
-            ),
-            method: "GET",
-            body: None,
+            id: format!("update-{i}"),
+            path: match e.kind {
+                EntityType::Product => format!("/products/{}", e.key()),
+                EntityType::Variation => format!(
+                    "/products/{}/combinations/{}",
+                    e.product_id.unwrap_or_default(),
+                    e.key()
+                ),
+                // The string id, as the platform asks; the internal id if the mirror has none.
+                EntityType::Order => format!(
+                    "/orders/{}",
+                    u.order_id.clone().unwrap_or_else(|| e.key().to_string())
+                ),
+            },
+            method: "PUT",
+            body: Some(u.body()),
         });
     }
+    for (i, chunk) in products_of(batch).chunks(READS_PER_REQUEST).enumerate() {
+        requests.push(read("read-", i, "products?productId", chunk));
+    }
+    for (i, chunk) in orders_of(batch).chunks(READS_PER_REQUEST).enumerate() {
+        requests.push(read("read-orders-", i, "orders?ids", chunk));
+    }
     requests
+}
+
+fn read(prefix: &str, i: usize, what: &str, ids: &[i64]) -> BatchRequest {
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    BatchRequest {
+        id: format!("{prefix}{i}"),
+        path: format!("/{what}={}&limit={READS_PER_REQUEST}", list.join(",")),
+        method: "GET",
+        body: None,
+    }
+}
+
+/// The products a batch changes: those of its stock changes and of its product and
+/// variation updates.
+fn products_of(batch: &PlannedBatch) -> Vec<i64> {
+    let mut products: Vec<i64> = batch
+        .changes
+        .iter()
+        .map(|c| c.product_id)
+        .chain(
+            batch
+                .updates
+                .iter()
+                .filter(|u| u.entity.kind != EntityType::Order)
+                .filter_map(|u| u.entity.product_id),
+        )
+        .collect();
+    products.sort_unstable();
+    products.dedup();
+    products
+}
+
+fn orders_of(batch: &PlannedBatch) -> Vec<i64> {
+    let mut orders: Vec<i64> = batch
+        .updates
+        .iter()
+        .filter(|u| u.entity.kind == EntityType::Order)
+        .map(|u| u.entity.key())
+        .collect();
+    orders.sort_unstable();
+    orders.dedup();
+    orders
+}
+
+/// What Ecwid did with one request of a completed batch.
+fn outcome(status: &BatchStatus, id: &str) -> Outcome {
+    match status.response(id) {
+        Some(r) if r.status == "COMPLETED" => Outcome::Applied,
+        Some(r) => {
+            let code = r.http_status_code.unwrap_or(0);
+            let body = body(r);
+            let message = serde_json::from_str::<crate::ecwid::model::ErrorBody>(&body)
+                .ok()
+                .and_then(|e| e.error_message)
+                .unwrap_or(body);
+            let error = format!("Ecwid answered {code} ({}): {message}", r.status);
+            if (400..500).contains(&code) && code != 429 {
+                Outcome::Failed(error)
+            } else {
+                Outcome::NotRun(error)
+            }
+        }
+        None => Outcome::NotRun("the batch has no answer for this change".into()),
+    }
+}
+
+fn body(r: &BatchResponse) -> String {
+    r.escaped_http_body
+        .clone()
+        .or_else(|| r.http_body.as_ref().map(|b| b.get().to_string()))
+        .unwrap_or_default()
+}
+
+/// What Ecwid did with each field update of a completed batch.
+pub fn update_outcomes(batch: &PlannedBatch, status: &BatchStatus) -> Vec<Outcome> {
+    (0..batch.updates.len())
+        .map(|i| outcome(status, &format!("update-{i}")))
+        .collect()
 }
 
 /// What Ecwid did with each change of a completed batch.
@@ -59,54 +153,38 @@ pub fn outcomes(batch: &PlannedBatch, status: &BatchStatus) -> Vec<Settled> {
         .changes
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            let outcome = match status.response(&format!("change-{i}")) {
-                Some(r) if r.status == "COMPLETED" => Outcome::Applied,
-                Some(r) => {
-                    let code = r.http_status_code.unwrap_or(0);
-                    let body = r
-                        .escaped_http_body
-                        .clone()
-                        .or_else(|| r.http_body.as_ref().map(|b| b.get().to_string()))
-                        .unwrap_or_default();
-                    let message = serde_json::from_str::<crate::ecwid::model::ErrorBody>(&body)
-                        .ok()
-                        .and_then(|e| e.error_message)
-                        .unwrap_or(body);
-                    let error = format!("Ecwid answered {code} ({}): {message}", r.status);
-                    if (400..500).contains(&code) && code != 429 {
-                        Outcome::Failed(error)
-                    } else {
-                        Outcome::NotRun(error)
-                    }
-                }
-                None => Outcome::NotRun("the batch has no answer for this change".into()),
-            };
-            super::settled(c, outcome)
-        })
+        .map(|(i, c)| super::settled(c, outcome(status, &format!("change-{i}"))))
         .collect()
 }
 
-/// The products the batch read back after its changes. A read that failed, or that Ecwid
-/// answered with products not asked for, adds nothing: the next pull or webhook brings them.
-pub fn read_back(batch: &PlannedBatch, status: &BatchStatus) -> Rows {
-    let asked: HashSet<i64> = batch.changes.iter().map(|c| c.product_id).collect();
-    let mut rows = Rows::empty(Kind::Products);
+/// The products and the orders the batch read back after its changes. A read that failed,
+/// or that Ecwid answered with entities not asked for, adds nothing: the next pull or
+/// webhook brings them.
+pub fn read_back(batch: &PlannedBatch, status: &BatchStatus) -> (Rows, Rows) {
+    (
+        read_kind(status, "read-", Kind::Products, &products_of(batch)),
+        read_kind(status, "read-orders-", Kind::Orders, &orders_of(batch)),
+    )
+}
+
+fn read_kind(status: &BatchStatus, prefix: &str, kind: Kind, asked: &[i64]) -> Rows {
+    let asked: HashSet<i64> = asked.iter().copied().collect();
+    let mut rows = Rows::empty(kind);
     for r in status
         .responses
         .iter()
-        .filter(|r| r.id.as_deref().is_some_and(|id| id.starts_with("read-")))
+        .filter(|r| {
+            r.id.as_deref()
+                .and_then(|id| id.strip_prefix(prefix))
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        })
         .filter(|r| r.status == "COMPLETED")
     {
-        let body = r
-            .escaped_http_body
-            .clone()
-            .or_else(|| r.http_body.as_ref().map(|b| b.get().to_string()))
-            .unwrap_or_default();
-        let Ok(page) = serde_json::from_str::<Page>(&body) else {
+        let text = body(r);
+        let Ok(page) = serde_json::from_str::<Page>(&text) else {
             continue;
         };
-        let (found, _unreadable) = Rows::parse(Kind::Products, &page.items);
+        let (found, _unreadable) = Rows::parse(kind, &page.items);
         if found.keys().iter().all(|k| asked.contains(k)) {
             rows.append(found);
         }
@@ -147,10 +225,11 @@ mod tests {
         let batch = PlannedBatch {
             key: "k".into(),
             changes,
+            updates: Vec::new(),
             sent: None,
         };
         let requests = requests(&batch);
-        assert_eq!(requests.len(), MAX_BATCH_REQUESTS);
+        assert!(requests.len() <= MAX_BATCH_REQUESTS);
         assert_eq!(requests.last().unwrap().method, "GET");
     }
 }

@@ -12,17 +12,21 @@
 
 mod answers;
 pub mod expired;
+mod field_pass;
+pub mod fields;
 pub mod plan;
 pub mod worker;
 
 use std::time::Duration;
 
+use crate::config::ConflictsConfig;
 use crate::ecwid::batch::BatchOptions;
 use crate::ecwid::model::BatchStatus;
 use crate::ecwid::{ApiError, Client};
 use crate::errors::error_chain;
 use crate::metrics::PushMetrics;
-use crate::mirror::apply::Rows;
+use crate::mirror::apply::{self, Rows};
+use crate::mirror::fields as mirror_fields;
 use crate::mirror::outbox::{self, Outcome, Settled};
 use crate::mirror::outbox_review::{self, StateCounts};
 use crate::mirror::{MirrorWriter, unix_now};
@@ -48,6 +52,10 @@ pub struct PushSummary {
     pub uncertain: usize,
     /// Outbox rows whose entity's changes summed to zero.
     pub cancelled: usize,
+    /// Entities whose field values Ecwid took.
+    pub updated: usize,
+    /// Conflicts found (held for the operator, or settled by their policy).
+    pub conflicts: usize,
 }
 
 impl PushSummary {
@@ -68,6 +76,7 @@ pub struct Pusher {
     writer: MirrorWriter,
     options: BatchOptions,
     key_lifetime: Duration,
+    policies: ConflictsConfig,
     metrics: PushMetrics,
 }
 
@@ -78,8 +87,15 @@ impl Pusher {
             writer,
             options: BatchOptions::default(),
             key_lifetime: KEY_LIFETIME,
+            policies: ConflictsConfig::default(),
             metrics: PushMetrics::default(),
         }
+    }
+
+    /// How conflicts of field changes are settled (`[conflicts]`).
+    pub fn with_policies(mut self, policies: ConflictsConfig) -> Pusher {
+        self.policies = policies;
+        self
     }
 
     /// Ecwid's memory of a batch key, when it is not [`KEY_LIFETIME`] (an emulated store).
@@ -117,30 +133,59 @@ impl Pusher {
     /// One pass over the outbox. Stops at the first batch whose outcome stays unknown (its
     /// changes keep their key for the next pass).
     pub async fn push_once(&self) -> Result<PushSummary, PullError> {
+        self.read_field_entities().await?;
         let lifetime = self.key_lifetime.as_secs().max(1) as i64;
-        let plan = self
+        let policies = self.policies;
+        let (plan, decided) = self
             .writer
             .call(move |conn| {
                 let tx = conn.transaction()?;
-                let open = outbox::open_changes(&tx)?;
                 let now = unix_now();
-                let plan = plan::plan(
+                let open = outbox::open_changes(&tx)?;
+                let field_rows = mirror_fields::open_rows(&tx)?;
+                let decided = field_pass::decide_pending(&tx, &field_rows, &policies, now)?;
+                let sent: Vec<_> = field_rows
+                    .into_iter()
+                    .filter(|r| r.batch_key.is_some())
+                    .collect();
+                let mut plan = plan::plan(
                     &open,
+                    &sent,
+                    decided.updates.clone(),
                     &outbox::mirror_uid(&tx)?,
                     ENTITIES_PER_BATCH,
                     now,
                     lifetime,
                 );
+                field_pass::name_orders(&tx, &mut plan.batches)?;
                 outbox::cancel_out(&tx, &plan.cancelled, now)?;
                 for batch in plan.batches.iter().filter(|b| b.sent.is_none()) {
                     outbox::mark_sending(&tx, &batch.ids(), &batch.key, now)?;
                 }
                 tx.commit()?;
-                Ok(plan)
+                Ok((plan, (decided.conflicts, decided.settled)))
             })
             .await?;
+        let (conflicts, _) = &decided;
+        for c in conflicts {
+            tracing::warn!(
+                entity = c.entity.shown(),
+                field = c.field.column,
+                local = fields::shown(&c.local),
+                remote = fields::shown(&c.remote),
+                base = fields::shown(&c.base),
+                policy = c.policy,
+                outcome = match c.resolution {
+                    Some("local") => "the local value is sent",
+                    Some(_) => "Ecwid's value is kept",
+                    None => "held: ecwid-sync conflicts resolve ID --take local|remote",
+                },
+                "a field was changed both in the mirror and in Ecwid"
+            );
+        }
         let mut summary = PushSummary {
             cancelled: plan.cancelled.len(),
+            conflicts: conflicts.len(),
             ..PushSummary::default()
         };
         for batch in &plan.expired {
@@ -152,6 +197,37 @@ impl Pusher {
         }
         self.metrics.observe(&summary);
         Ok(summary)
+    }
+
+    /// Reads again the products and orders with field changes to decide, and writes them
+    /// into the mirror, so that decisions compare with Ecwid's values as they are now. A
+    /// read that fails ends the pass: deciding on an old copy could overwrite a change.
+    async fn read_field_entities(&self) -> Result<(), PullError> {
+        let (products, orders) = self
+            .writer
+            .call(|conn| {
+                Ok(field_pass::entities_to_read(&mirror_fields::open_rows(
+                    conn,
+                )?))
+            })
+            .await?;
+        if products.is_empty() && orders.is_empty() {
+            return Ok(());
+        }
+        let products = fetch::by_keys(&self.client, Kind::Products, &products).await?;
+        let orders = fetch::by_keys(&self.client, Kind::Orders, &orders).await?;
+        let (products, orders) = (products.rows, orders.rows);
+        self.writer
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let now = unix_now();
+                apply::apply_rows(&tx, &products, now)?;
+                apply::apply_rows(&tx, &orders, now)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        Ok(())
     }
 
     /// Sends a batch (or, when Ecwid answered its create before, only polls it) and settles
@@ -174,11 +250,11 @@ impl Pusher {
                 }
                 Err(err) if refused(&err) => {
                     // Sending the same batch again would be refused the same way.
-                    let reason = format!("Ecwid refused the whole batch: {err}");
-                    let settled = all(batch, Outcome::Failed(reason));
-                    return self
-                        .settle(batch, settled, Rows::empty(Kind::Products), summary)
-                        .await;
+                    let reason = Outcome::Failed(format!("Ecwid refused the whole batch: {err}"));
+                    let updates = vec![reason.clone(); batch.updates.len()];
+                    let empty = (Rows::empty(Kind::Products), Rows::empty(Kind::Orders));
+                    let settled = all(batch, reason);
+                    return self.settle(batch, settled, updates, empty, summary).await;
                 }
                 Err(err) => return self.unanswered(batch, err).await,
             },
@@ -220,13 +296,14 @@ impl Pusher {
         summary: &mut PushSummary,
     ) -> Result<(), PullError> {
         let settled = answers::outcomes(batch, status);
-        let mut read_back = answers::read_back(batch, status);
-        let missing = answers::not_read_back(&settled, &read_back);
+        let updates = answers::update_outcomes(batch, status);
+        let (mut products, orders) = answers::read_back(batch, status);
+        let missing = answers::not_read_back(&settled, &products);
         if !missing.is_empty() {
             // Without Ecwid's resulting quantity the mirror would show the old one until the
             // next pull; one more read settles it now.
             match fetch::by_keys(&self.client, Kind::Products, &missing).await {
-                Ok(found) => read_back.append(found.rows),
+                Ok(found) => products.append(found.rows),
                 Err(err) => tracing::warn!(
                     error = %error_chain(&err),
                     products = missing.len(),
@@ -234,7 +311,8 @@ impl Pusher {
                 ),
             }
         }
-        self.settle(batch, settled, read_back, summary).await
+        self.settle(batch, settled, updates, (products, orders), summary)
+            .await
     }
 
     /// A batch whose key Ecwid may have forgotten: its ticket, if it has one, or the products
@@ -275,17 +353,39 @@ impl Pusher {
                 );
             }
         }
-        self.settle(batch, settled, found.rows, summary).await
+        let batch_fields = batch.clone();
+        self.writer
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                field_pass::expire(&tx, &batch_fields, unix_now())?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        let unsent = PlannedBatch {
+            updates: Vec::new(),
+            ..batch.clone()
+        };
+        self.settle(
+            &unsent,
+            settled,
+            Vec::new(),
+            (found.rows, Rows::empty(Kind::Orders)),
+            summary,
+        )
+        .await
     }
 
     async fn settle(
         &self,
         batch: &PlannedBatch,
         settled: Vec<Settled>,
-        read_back: Rows,
+        updates: Vec<Outcome>,
+        (products, orders): (Rows, Rows),
         summary: &mut PushSummary,
     ) -> Result<(), PullError> {
         summary.count(&settled);
+        summary.updated += updates.iter().filter(|o| **o == Outcome::Applied).count();
         for s in &settled {
             if let Outcome::Failed(error) = &s.outcome {
                 tracing::warn!(
@@ -296,11 +396,24 @@ impl Pusher {
                 );
             }
         }
-        let changes = settled.len();
+        for (u, outcome) in batch.updates.iter().zip(&updates) {
+            if let Outcome::Failed(error) = outcome {
+                tracing::warn!(
+                    entity = u.entity.shown(),
+                    error,
+                    "Ecwid refused a field update; it stays in the outbox as failed"
+                );
+            }
+        }
+        let changes = settled.len() + updates.len();
+        let fields_batch = batch.clone();
         self.writer
             .call(move |conn| {
                 let tx = conn.transaction()?;
-                outbox::settle(&tx, &settled, &read_back, unix_now())?;
+                let now = unix_now();
+                field_pass::settle(&tx, &fields_batch, &updates, now)?;
+                outbox::settle(&tx, &settled, &products, now)?;
+                apply::apply_rows(&tx, &orders, now)?;
                 tx.commit()?;
                 Ok(())
             })
@@ -309,7 +422,7 @@ impl Pusher {
             key = batch.key,
             changes,
             again = batch.sent.is_some(),
-            "stock batch settled"
+            "batch of local changes settled"
         );
         Ok(())
     }

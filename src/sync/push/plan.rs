@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
+use super::fields::{self, Update};
+use crate::mirror::fields::FieldRow;
 use crate::mirror::outbox::OpenChange;
 
 /// One product's or variation's open changes in one batch, summed.
@@ -28,21 +30,26 @@ pub struct SentBefore {
     pub ticket: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PlannedBatch {
     pub key: String,
+    /// Stock adjustments.
     pub changes: Vec<Change>,
+    /// Field values, one partial update per entity.
+    pub updates: Vec<Update>,
     /// `None` for a batch made by this pass.
     pub sent: Option<SentBefore>,
 }
 
 impl PlannedBatch {
     pub fn ids(&self) -> Vec<i64> {
-        self.changes.iter().flat_map(|c| c.ids.clone()).collect()
+        let stock = self.changes.iter().flat_map(|c| c.ids.iter().copied());
+        let fields = self.updates.iter().flat_map(|u| u.ids.iter().copied());
+        stock.chain(fields).collect()
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     /// Rows whose entity's changes sum to zero.
     pub cancelled: Vec<i64>,
@@ -55,38 +62,49 @@ pub struct Plan {
 
 /// Decides what a pass sends at `now`. Batches made earlier go again under their keys,
 /// unchanged, while Ecwid remembers the key (`key_lifetime` seconds from the first send,
-/// less a margin for the request on its way); pending changes are summed per entity and
-/// put into new batches of at most `per_batch` entities, keyed by [`batch_key`].
+/// less a margin for the request on its way); pending stock changes are summed per entity
+/// and, with the field `updates` decided to go, put into new batches of at most `per_batch`
+/// requests, keyed by [`batch_key`]. `fields_sent` are the field changes of earlier batches.
 pub fn plan(
     open: &[OpenChange],
+    fields_sent: &[FieldRow],
+    updates: Vec<Update>,
     mirror_uid: &str,
     per_batch: usize,
     now: i64,
     key_lifetime: i64,
 ) -> Plan {
     let usable = key_lifetime - (key_lifetime / 12).max(1);
-    let mut keyed: BTreeMap<&str, Vec<&OpenChange>> = BTreeMap::new();
+    let mut keyed: BTreeMap<&str, (Vec<&OpenChange>, Vec<&FieldRow>)> = BTreeMap::new();
     let mut pending = Vec::new();
     for c in open {
         match &c.batch_key {
-            Some(key) => keyed.entry(key.as_str()).or_default().push(c),
+            Some(key) => keyed.entry(key.as_str()).or_default().0.push(c),
             None => pending.push(c),
         }
     }
+    for r in fields_sent {
+        if let Some(key) = &r.batch_key {
+            keyed.entry(key.as_str()).or_default().1.push(r);
+        }
+    }
     let mut plan = Plan::default();
-    for (key, rows) in keyed {
+    for (key, (rows, field_rows)) in keyed {
         let first_sent = rows
             .iter()
             .filter_map(|r| r.first_sent)
+            .chain(field_rows.iter().filter_map(|r| r.first_sent))
             .min()
             .unwrap_or(now);
+        let ticket = rows
+            .iter()
+            .find_map(|r| r.ticket.clone())
+            .or_else(|| field_rows.iter().find_map(|r| r.ticket.clone()));
         let batch = PlannedBatch {
             key: key.to_string(),
             changes: coalesce(&rows),
-            sent: Some(SentBefore {
-                first_sent,
-                ticket: rows.iter().find_map(|r| r.ticket.clone()),
-            }),
+            updates: fields::resent_updates(&field_rows),
+            sent: Some(SentBefore { first_sent, ticket }),
         };
         if now - first_sent < usable {
             plan.batches.push(batch);
@@ -99,14 +117,27 @@ pub fn plan(
     plan.cancelled = zero.into_iter().flat_map(|c| c.ids).collect();
     plan.cancelled.sort_unstable();
     let attempts: HashMap<i64, i64> = pending.iter().map(|c| (c.id, c.attempts)).collect();
-    for chunk in changes.chunks(per_batch.max(1)) {
-        let ids: Vec<i64> = chunk.iter().flat_map(|c| c.ids.iter().copied()).collect();
-        let round = ids.iter().map(|id| attempts[id]).max().unwrap_or(0) + 1;
-        plan.batches.push(PlannedBatch {
-            key: batch_key(mirror_uid, round, &ids),
-            changes: chunk.to_vec(),
+    let per_batch = per_batch.max(1);
+    let mut changes = changes.into_iter().peekable();
+    let mut updates = updates.into_iter().peekable();
+    while changes.peek().is_some() || updates.peek().is_some() {
+        let batch_changes: Vec<Change> = changes.by_ref().take(per_batch).collect();
+        let batch_updates: Vec<Update> = updates
+            .by_ref()
+            .take(per_batch - batch_changes.len())
+            .collect();
+        let mut batch = PlannedBatch {
+            key: String::new(),
+            changes: batch_changes,
+            updates: batch_updates,
             sent: None,
-        });
+        };
+        let ids = batch.ids();
+        let stock_round = ids.iter().filter_map(|id| attempts.get(id)).max();
+        let fields_round = batch.updates.iter().map(|u| u.attempts).max();
+        let round = stock_round.copied().max(fields_round).unwrap_or(0) + 1;
+        batch.key = batch_key(mirror_uid, round, &ids);
+        plan.batches.push(batch);
     }
     plan
 }
@@ -197,7 +228,7 @@ mod tests {
             row(4, 8, None, 5),
             row(5, 8, None, -5),
         ];
-        let plan = plan(&open, "uid", 10, NOW, HOUR);
+        let plan = plan(&open, &[], Vec::new(), "uid", 10, NOW, HOUR);
         assert_eq!(plan.cancelled, vec![4, 5]);
         assert_eq!(plan.batches.len(), 1);
         let deltas: Vec<_> = plan.batches[0]
@@ -218,7 +249,7 @@ mod tests {
             row(2, 7, None, 2),
             row(3, 9, None, 1),
         ];
-        let plan = plan(&open, "uid", 1, NOW, HOUR);
+        let plan = plan(&open, &[], Vec::new(), "uid", 1, NOW, HOUR);
         assert_eq!(plan.batches.len(), 3);
         assert_eq!(plan.batches[0].key, "k1");
         assert!(plan.batches[0].sent.is_some());
@@ -236,7 +267,7 @@ mod tests {
             sent(row(2, 8, None, 3), "old", NOW - 56 * 60),
             sent(row(3, 9, None, 3), "older", NOW - 2 * HOUR),
         ];
-        let plan = plan(&open, "uid", 10, NOW, HOUR);
+        let plan = plan(&open, &[], Vec::new(), "uid", 10, NOW, HOUR);
         let keys = |b: &[PlannedBatch]| b.iter().map(|b| b.key.clone()).collect::<Vec<_>>();
         assert_eq!(keys(&plan.batches), vec!["fresh"]);
         assert_eq!(keys(&plan.expired), vec!["old", "older"]);
@@ -246,8 +277,8 @@ mod tests {
     fn rows_sent_again_in_a_new_batch_get_a_new_key() {
         let mut again = row(1, 7, None, 3);
         again.attempts = 1;
-        let first = plan(&[row(1, 7, None, 3)], "uid", 10, NOW, HOUR);
-        let second = plan(&[again], "uid", 10, NOW, HOUR);
+        let first = plan(&[row(1, 7, None, 3)], &[], Vec::new(), "uid", 10, NOW, HOUR);
+        let second = plan(&[again], &[], Vec::new(), "uid", 10, NOW, HOUR);
         assert_ne!(first.batches[0].key, second.batches[0].key);
     }
 

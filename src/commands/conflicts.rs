@@ -1,0 +1,79 @@
+//! `ecwid-sync conflicts ...` and the conflicts' line in `status`.
+
+use std::path::Path;
+
+use super::outbox::mirror_path;
+use super::{CommandError, emit, fmt_time};
+use crate::cli::{ConflictsAction, TakeSide};
+use crate::mirror::conflicts::{self, ResolveError, Take};
+use crate::mirror::{self, MirrorError};
+
+pub fn execute(config: &Path, action: ConflictsAction) -> Result<(), CommandError> {
+    match action {
+        ConflictsAction::List { all, json, mirror } => {
+            let conn = mirror::open_read_only(&mirror_path(config, mirror)?)?;
+            let rows = conflicts::list(&conn, all).map_err(MirrorError::from)?;
+            if json {
+                let text = serde_json::to_string_pretty(&rows).expect("rows serialize");
+                emit(&format!("{text}\n"));
+                return Ok(());
+            }
+            let mut out = String::new();
+            for c in &rows {
+                let what = match (
+                    c.entity.as_str(),
+                    c.product_id,
+                    c.variation_id,
+                    c.order_number,
+                ) {
+                    ("variation", Some(p), Some(v), _) => format!("variation {v} of product {p}"),
+                    ("order", _, _, Some(o)) => format!("order {o}"),
+                    (_, Some(p), _, _) => format!("product {p}"),
+                    (entity, ..) => entity.to_string(),
+                };
+                let settled = match c.resolution.as_deref() {
+                    None => "open".to_string(),
+                    Some(side) => format!("resolved: {side} kept"),
+                };
+                outln!(
+                    out,
+                    "{:>6}  {what} {}: was {}, mirror {} ({}), Ecwid {} ({}); {} [{}]",
+                    c.id,
+                    c.field,
+                    c.base,
+                    c.local,
+                    fmt_time(Some(c.local_at)),
+                    c.remote,
+                    fmt_time(c.remote_at),
+                    settled,
+                    c.policy
+                );
+            }
+            if rows.is_empty() {
+                outln!(out, "(no conflicts)");
+            }
+            emit(&out);
+            Ok(())
+        }
+        ConflictsAction::Resolve { id, take, mirror } => {
+            let mut conn = mirror::open_existing(&mirror_path(config, mirror)?)?;
+            let take = match take {
+                TakeSide::Local => Take::Local,
+                TakeSide::Remote => Take::Remote,
+            };
+            conflicts::resolve(&mut conn, id, take).map_err(|e| match e {
+                ResolveError::Mirror(e) => CommandError::from(e),
+                other => CommandError::usage(other.to_string()),
+            })?;
+            emit(&format!(
+                "conflict {id}: {}\n",
+                match take {
+                    Take::Local =>
+                        "the mirror's value is sent to Ecwid (by the daemon, or `ecwid-sync push`)",
+                    Take::Remote => "Ecwid's value is kept; the local change is dropped",
+                }
+            ));
+            Ok(())
+        }
+    }
+}

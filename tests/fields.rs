@@ -1,0 +1,355 @@
+//! Two-way fields: prices, names and order status written in the mirror reach the store, a
+//! field changed on both sides is settled by its policy or held for the operator, and every
+//! other write to a mirrored table is refused with the column's name.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use ecwid_sync::commands::push_once;
+use ecwid_sync::config::Config;
+use ecwid_sync::sync::push::fields::Policy;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+fn product(state: &Value, id: i64) -> &Value {
+    state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap()
+}
+
+fn mirror_value(db: &Path, sql: &str, id: i64) -> Value {
+    let conn = open(db);
+    conn.query_row(sql, [id], |r| {
+        Ok(ecwid_sync::mirror::fields::to_json(r.get(0)?))
+    })
+    .unwrap()
+}
+
+fn mirror_price(db: &Path, id: i64) -> Value {
+    mirror_value(db, "SELECT price FROM products WHERE id = ?1", id)
+}
+
+fn tool(db: &Path, sql: &str) -> Result<usize, rusqlite::Error> {
+    open(db).execute(sql, [])
+}
+
+fn unix_now() -> i64 {
+    ecwid_sync::mirror::unix_now()
+}
+
+async fn push(config: &Config) -> ecwid_sync::sync::push::PushSummary {
+    push_once(config, CancellationToken::new()).await.unwrap()
+}
+
+/// Ecwid's update time of a product, as the store reports it.
+async fn store_updated(store: &TestStore, id: i64) -> i64 {
+    product(&store.state().await, id)["updateTimestamp"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_local_change_of_a_field_ecwid_left_alone_is_pushed_and_a_remote_change_is_pulled() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let state = store.state().await;
+    let (a, b) = (
+        state["products"][0]["id"].as_i64().unwrap(),
+        state["products"][1]["id"].as_i64().unwrap(),
+    );
+    tool(&db, &format!("UPDATE products SET name = 'Renamed at the counter', price = 19.5, enabled = 0 WHERE id = {a}")).unwrap();
+    // Several writes of one field make one change, the last value.
+    tool(
+        &db,
+        &format!("UPDATE products SET weight = 1 WHERE id = {a}"),
+    )
+    .unwrap();
+    tool(
+        &db,
+        &format!("UPDATE products SET weight = 2.5 WHERE id = {a}"),
+    )
+    .unwrap();
+    store.admin_edit_product(b, json!({"price": 77.25})).await;
+    store.reset_stats().await;
+
+    let summary = push(&config).await;
+
+    assert_eq!((summary.updated, summary.conflicts), (1, 0));
+    let after = store.state().await;
+    let p = product(&after, a);
+    assert_eq!(
+        (&p["name"], &p["price"], &p["enabled"], &p["weight"]),
+        (
+            &json!("Renamed at the counter"),
+            &json!(19.5),
+            &json!(false),
+            &json!(2.5)
+        )
+    );
+    let stats = store.stats().await;
+    assert_eq!(stats["requests"]["POST /batch"], 1, "{stats}");
+    let puts = query(&open(&db), "SELECT field, state FROM outbox ORDER BY id");
+    assert_eq!(
+        puts,
+        vec![
+            json!(["price", "applied"]),
+            json!(["name", "applied"]),
+            json!(["enabled", "applied"]),
+            json!(["weight", "applied"]),
+            json!(["weight", "applied"]),
+        ]
+    );
+    assert_eq!(mirror_price(&db, a), json!(19.5));
+
+    // Ecwid's change to a field nobody touched here is simply pulled, and never captured.
+    pass(&config, false).await;
+    assert_eq!(mirror_price(&db, b), json!(77.25));
+    assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 5);
+    assert_eq!(count(&db, "SELECT count(*) FROM conflicts"), 0);
+}
+
+/// A price changed to 11 in the mirror and to 12 in Ecwid, from 10, settled by `policy`;
+/// `local_later` makes the local change the newer one.
+async fn price_conflict(
+    policy: Policy,
+    local_later: bool,
+) -> (TestStore, Scratch, std::path::PathBuf, Config, i64) {
+    let (store, scratch, db, mut config) = mirrored(TestStore::small()).await;
+    config.conflicts.price = policy;
+    let id = store.state().await["products"][3]["id"].as_i64().unwrap();
+    store.admin_edit_product(id, json!({"price": 10.0})).await;
+    pass(&config, false).await;
+    assert_eq!(mirror_price(&db, id), json!(10.0));
+    if local_later {
+        store.admin_edit_product(id, json!({"price": 12.0})).await;
+        let remote_at = store_updated(&store, id).await;
+        assert!(
+            wait_until(Duration::from_secs(3), || async { unix_now() > remote_at }).await,
+            "the clock moves on"
+        );
+        tool(
+            &db,
+            &format!("UPDATE products SET price = 11 WHERE id = {id}"),
+        )
+        .unwrap();
+    } else {
+        tool(
+            &db,
+            &format!("UPDATE products SET price = 11 WHERE id = {id}"),
+        )
+        .unwrap();
+        store.admin_edit_product(id, json!({"price": 12.0})).await;
+    }
+    (store, scratch, db, config, id)
+}
+
+#[tokio::test]
+async fn each_policy_settles_a_field_changed_on_both_sides_as_it_says() {
+    // (policy, local change later, price Ecwid ends with, outbox state)
+    let cases = [
+        (Policy::LocalWins, false, 11.0, "applied"),
+        (Policy::RemoteWins, true, 12.0, "dropped"),
+        (Policy::NewestWins, true, 11.0, "applied"),
+        (Policy::NewestWins, false, 12.0, "dropped"),
+        (Policy::Manual, true, 12.0, "conflict"),
+    ];
+    for (policy, local_later, expected, state) in cases {
+        let (store, _scratch, db, config, id) = price_conflict(policy, local_later).await;
+        let summary = push(&config).await;
+        let case = format!("{policy:?}, local later: {local_later}");
+        assert_eq!(summary.conflicts, 1, "{case}");
+        assert_eq!(
+            product(&store.state().await, id)["price"],
+            json!(expected),
+            "{case}"
+        );
+        assert_eq!(
+            query(&open(&db), "SELECT state FROM outbox"),
+            vec![json!([state])],
+            "{case}"
+        );
+        let recorded = query(
+            &open(&db),
+            "SELECT field, base, local, remote, policy, state, resolution FROM conflicts",
+        );
+        let resolution = match state {
+            "applied" => json!("local"),
+            "dropped" => json!("remote"),
+            _ => Value::Null,
+        };
+        assert_eq!(
+            recorded,
+            vec![json!([
+                "price",
+                10.0,
+                11.0,
+                12.0,
+                policy.name(),
+                if state == "conflict" {
+                    "open"
+                } else {
+                    "resolved"
+                },
+                resolution
+            ])],
+            "{case}"
+        );
+        // The mirror shows Ecwid's value whatever happened, once pulled.
+        pass(&config, false).await;
+        assert_eq!(mirror_price(&db, id), json!(expected), "{case}");
+    }
+}
+
+#[tokio::test]
+async fn a_manual_conflict_waits_for_the_operator_and_either_side_reaches_store_and_mirror() {
+    let (store, _scratch, db, config, id) = price_conflict(Policy::Manual, false).await;
+    let other = store.state().await["products"][4]["id"].as_i64().unwrap();
+    tool(
+        &db,
+        &format!("UPDATE products SET name = 'Ours' WHERE id = {other}"),
+    )
+    .unwrap();
+    store
+        .admin_edit_product(other, json!({"name": "Theirs"}))
+        .await;
+    push(&config).await;
+    // Held: Ecwid keeps its values, the mirror shows them, and passes change nothing.
+    assert_eq!(mirror_price(&db, id), json!(12.0));
+    assert_eq!(
+        mirror_value(&db, "SELECT name FROM products WHERE id = ?1", other),
+        json!("Theirs")
+    );
+    push(&config).await;
+    assert_eq!(product(&store.state().await, id)["price"], json!(12.0));
+
+    let config_file = write_config(&store, &db, "");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
+            .arg("--config")
+            .arg(&config_file)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let status = String::from_utf8_lossy(&run(&["status"]).stdout).to_string();
+    assert!(status.contains("2 open conflict(s)"), "{status}");
+    let listed: Value =
+        serde_json::from_slice(&run(&["conflicts", "list", "--json"]).stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    let (price, name) = (&listed[0], &listed[1]);
+    assert_eq!(
+        (&price["field"], &price["local"], &price["remote"]),
+        (&json!("price"), &json!(11.0), &json!(12.0))
+    );
+    let text = String::from_utf8_lossy(&run(&["conflicts", "list"]).stdout).to_string();
+    assert!(
+        text.contains(&format!("product {id} price: was 10.0, mirror 11.0")),
+        "{text}"
+    );
+
+    let take =
+        |id: &Value, side: &str| run(&["conflicts", "resolve", &id.to_string(), "--take", side]);
+    assert!(take(&price["id"], "local").status.success());
+    assert!(take(&name["id"], "remote").status.success());
+    let again = take(&price["id"], "remote");
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already resolved"));
+    let missing = take(&json!(999), "local");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("there is no conflict 999"));
+    assert_eq!(
+        mirror_price(&db, id),
+        json!(11.0),
+        "the local value, on its way"
+    );
+
+    push(&config).await;
+
+    let after = store.state().await;
+    assert_eq!(product(&after, id)["price"], json!(11.0));
+    assert_eq!(product(&after, other)["name"], json!("Theirs"));
+    assert_eq!(mirror_price(&db, id), json!(11.0));
+    assert_eq!(
+        mirror_value(&db, "SELECT name FROM products WHERE id = ?1", other),
+        json!("Theirs")
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM conflicts WHERE state = 'open'"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn writes_ecwid_cannot_take_are_refused_with_the_column_and_what_to_do() {
+    let (store, _scratch, db, _config) = mirrored(TestStore::small()).await;
+    let state = store.state().await;
+    let id = state["products"][0]["id"].as_i64().unwrap();
+    let order = listed_orders(&state)[0]["internalId"].as_i64().unwrap();
+    let refused = [
+        (
+            format!("UPDATE products SET raw_json = '{{}}' WHERE id = {id}"),
+            "products.raw_json is Ecwid's and cannot be changed in the mirror; tools may change quantity, price",
+        ),
+        (
+            format!("UPDATE products SET price = -1 WHERE id = {id}"),
+            "products.price must be a number of 0 or more",
+        ),
+        (
+            format!("UPDATE products SET name = '' WHERE id = {id}"),
+            "products.name must be text that is not empty",
+        ),
+        (
+            format!("UPDATE products SET enabled = 2 WHERE id = {id}"),
+            "products.enabled must be 1",
+        ),
+        (
+            format!("UPDATE orders SET fulfillment_status = 'SENT' WHERE order_number = {order}"),
+            "orders.fulfillment_status must be one of AWAITING_PROCESSING, PROCESSING, SHIPPED",
+        ),
+        (
+            format!("UPDATE orders SET payment_status = 'INCOMPLETE' WHERE order_number = {order}"),
+            "orders.payment_status must be one of AWAITING_PAYMENT, PAID",
+        ),
+        (
+            format!("UPDATE orders SET total = 1 WHERE order_number = {order}"),
+            "orders.total is Ecwid's and cannot be changed in the mirror; tools may change fulfillment_status",
+        ),
+        (
+            "INSERT INTO products (id, raw_json, synced_at) VALUES (1, '{}', 0)".to_string(),
+            "rows cannot be added to products: products are created in Ecwid",
+        ),
+        (
+            format!("DELETE FROM orders WHERE order_number = {order}"),
+            "rows cannot be deleted from orders: cancel it instead",
+        ),
+        (
+            "UPDATE categories SET name = 'x'".to_string(),
+            "categories is Ecwid's copy and is not written back",
+        ),
+        (
+            "DELETE FROM order_items".to_string(),
+            "order_items is Ecwid's copy",
+        ),
+    ];
+    for (sql, message) in refused {
+        let err = tool(&db, &sql).unwrap_err().to_string();
+        assert!(err.contains(message), "{sql}: {err}");
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox"),
+        0,
+        "nothing recorded"
+    );
+    // A valid status and tracking number are taken.
+    tool(
+        &db,
+        &format!("UPDATE orders SET fulfillment_status = 'SHIPPED', tracking_number = 'TRK-1' WHERE order_number = {order}"),
+    )
+    .unwrap();
+    assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 2);
+}
