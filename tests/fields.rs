@@ -353,3 +353,203 @@ async fn writes_ecwid_cannot_take_are_refused_with_the_column_and_what_to_do() {
     .unwrap();
     assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 2);
 }
+
+fn store_order<'a>(state: &'a Value, key: i64) -> &'a Value {
+    listed_orders(state)
+        .into_iter()
+        .find(|o| o["internalId"] == key)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn orders_shipped_under_storefront_load_reach_the_store_and_our_echoes_write_nothing() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let listen = free_local_addr();
+    let config = db.with_extension("toml");
+    std::fs::write(&config, webhook_config_text(&store, &db, listen, "")).unwrap();
+    store
+        .set_webhooks(json!({"url": format!("http://{listen}/webhooks/ecwid")}))
+        .await;
+    let mut daemon = spawn_ecwid_sync(&config, &["run"], std::process::Stdio::piped());
+    let log = StderrLog::collect(&mut daemon);
+    assert!(first_pass_done(&db).await, "the first pass ends");
+    let state = store.state().await;
+    let orders: Vec<i64> = listed_orders(&state)
+        .iter()
+        .filter(|o| o["fulfillmentStatus"] != "SHIPPED")
+        .map(|o| o["internalId"].as_i64().unwrap())
+        .take(15)
+        .collect();
+    let sellable: Vec<i64> = state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["combinations"].as_array().is_none_or(|c| c.is_empty()))
+        .filter(|p| p["unlimited"] == true || p["quantity"].as_i64().unwrap_or(0) > 20)
+        .map(|p| p["id"].as_i64().unwrap())
+        .take(10)
+        .collect();
+    store.reset_stats().await;
+
+    // The fulfilment tool ships orders while the storefront keeps selling.
+    let ship = async {
+        for (n, key) in orders.iter().enumerate() {
+            tool(
+                &db,
+                &format!(
+                    "UPDATE orders SET fulfillment_status = 'SHIPPED', tracking_number = 'TRK-{n}' WHERE order_number = {key}"
+                ),
+            )
+            .unwrap();
+            tokio::task::yield_now().await;
+        }
+    };
+    let sell = async {
+        for &id in &sellable {
+            store.sale(id, None, 1).await;
+        }
+    };
+    tokio::join!(ship, sell);
+
+    let shipped = || async {
+        let state = store.state().await;
+        orders.iter().enumerate().all(|(n, &key)| {
+            let o = store_order(&state, key);
+            o["fulfillmentStatus"] == "SHIPPED" && o["trackingNumber"] == format!("TRK-{n}")
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), shipped).await,
+        "the store has every order shipped: {}",
+        log.text()
+    );
+    let settled = || async {
+        count(&db, "SELECT count(*) FROM outbox WHERE state <> 'applied'") == 0
+            && count(
+                &db,
+                "SELECT count(*) FROM webhook_events WHERE state = 'pending'",
+            ) == 0
+            && count(&db, "SELECT count(*) FROM orders")
+                == listed_orders(&store.state().await).len() as i64
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), settled).await,
+        "the mirror has every order, the sales' included: {}",
+        log.text()
+    );
+    let conn = open(&db);
+    for (n, key) in orders.iter().enumerate() {
+        let row: (String, String) = conn
+            .query_row(
+                "SELECT fulfillment_status, tracking_number FROM orders WHERE order_number = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("SHIPPED".to_string(), format!("TRK-{n}")));
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox"),
+        30,
+        "two fields of 15 orders, nothing captured from the echoes or the sales"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM conflicts"), 0);
+    // No loop: once the echoes are read, no write follows them.
+    let stats = store.stats().await;
+    let batches = stats["requests"]["POST /batch"].as_u64().unwrap_or(0);
+    assert!((1..=15).contains(&batches), "{stats}");
+    let writes: Vec<&String> = stats["requests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| !k.starts_with("GET ") && k.as_str() != "POST /batch")
+        .collect();
+    assert!(writes.is_empty(), "no write outside the batches: {stats}");
+    let text = reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let metrics = parse_metrics(&text);
+    assert_eq!(
+        metrics.get("ecwid_sync_push_batches_total").copied(),
+        Some(batches as f64),
+        "every batch the store saw is one the pusher made"
+    );
+    assert_eq!(terminate(&mut daemon).await.code(), Some(0));
+}
+
+#[tokio::test]
+async fn kill_9_while_field_changes_are_on_their_way_loses_none_and_finds_no_false_conflict() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = write_config(&store, &db, "[push]\npoll_interval_ms = 50\n");
+    store
+        .set_faults(json!({"latency_ms": 150, "path_contains": "/batch"}))
+        .await;
+    let spawn = || spawn_ecwid_sync(&config, &["run"], std::process::Stdio::piped());
+    let mut daemon = spawn();
+    assert!(first_pass_done(&db).await);
+    let ids: Vec<i64> = store.state().await["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .take(8)
+        .collect();
+    let mut expected = std::collections::BTreeMap::new();
+    for round in 0..6 {
+        let creates = store.request_count("POST /batch").await;
+        for (i, id) in ids.iter().enumerate().filter(|(i, _)| (i + round) % 2 == 0) {
+            let price = 100.0 + (round * 10 + i) as f64;
+            tool(
+                &db,
+                &format!(
+                    "UPDATE products SET price = {price}, name = 'Round {round}' WHERE id = {id}"
+                ),
+            )
+            .unwrap();
+            expected.insert(*id, (price, format!("Round {round}")));
+        }
+        let sent = wait_until(Duration::from_secs(10), || async {
+            store.request_count("POST /batch").await > creates
+        })
+        .await;
+        assert!(sent, "round {round}: a batch is created");
+        let pid = daemon.id().unwrap() as i32;
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        daemon.wait().await.unwrap();
+        daemon = spawn();
+    }
+    let log = StderrLog::collect(&mut daemon);
+    let holds = || async {
+        let state = store.state().await;
+        count(
+            &db,
+            "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')",
+        ) == 0
+            && expected.iter().all(|(id, (price, name))| {
+                let p = product(&state, *id);
+                p["price"] == json!(price) && p["name"] == json!(name)
+            })
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), holds).await,
+        "the store holds the last value of every field: {}",
+        log.text()
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM conflicts"),
+        0,
+        "our own writes, sent again, are no conflict"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox WHERE state <> 'applied'"),
+        0
+    );
+    assert_eq!(terminate(&mut daemon).await.code(), Some(0));
+}
