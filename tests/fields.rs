@@ -354,7 +354,7 @@ async fn writes_ecwid_cannot_take_are_refused_with_the_column_and_what_to_do() {
     assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 2);
 }
 
-fn store_order<'a>(state: &'a Value, key: i64) -> &'a Value {
+fn store_order(state: &Value, key: i64) -> &Value {
     listed_orders(state)
         .into_iter()
         .find(|o| o["internalId"] == key)
