@@ -110,12 +110,14 @@ pub(super) fn mirror_path(config: &Path, mirror: Option<PathBuf>) -> Result<Path
 /// What `ecwid-sync push` prints.
 pub fn summary_line(s: &PushSummary) -> String {
     format!(
-        "stock: {} applied, {} refused by Ecwid, {} to send again, {} uncertain, {} cancelled out ({} {})\n",
+        "stock: {} applied, {} refused by Ecwid, {} to send again, {} uncertain, {} cancelled out; fields: {} updated, {} conflicts ({} {})\n",
         s.applied,
         s.failed,
         s.not_run,
         s.uncertain,
         s.cancelled,
+        s.updated,
+        s.conflicts,
         s.batches,
         if s.batches == 1 { "batch" } else { "batches" }
     )
@@ -141,7 +143,7 @@ pub fn print_status(out: &mut String, o: &OutboxStatus) {
     if o.counts.open_conflicts > 0 {
         outln!(
             out,
-            "  {} open conflict(s): see them with `ecwid-sync conflicts list`; settle each with `ecwid-sync conflicts list`; settle each with `ecwid-sync conflicts resolve ID --take local|remote`",
+            "  {} open conflict(s): see them with `ecwid-sync conflicts list`; settle each with `ecwid-sync conflicts resolve ID --take local|remote`",
             o.counts.open_conflicts
         );
     }
