@@ -74,12 +74,53 @@ async fn a_local_change_of_a_field_ecwid_left_alone_is_pushed_and_a_remote_chang
         &format!("UPDATE products SET weight = 2.5 WHERE id = {a}"),
     )
     .unwrap();
+    // A variation's own price, and a change written back to where it was: nothing to send.
+    let (parent, variation) = state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| {
+            let c = p["combinations"].as_array()?.first()?;
+            Some((p["id"].as_i64()?, c["id"].as_i64()?))
+        })
+        .unwrap();
+    tool(
+        &db,
+        &format!("UPDATE product_variations SET price = 42.5 WHERE id = {variation}"),
+    )
+    .unwrap();
+    let c = state["products"][2]["id"].as_i64().unwrap();
+    let name = mirror_value(&db, "SELECT name FROM products WHERE id = ?1", c);
+    tool(
+        &db,
+        &format!("UPDATE products SET name = 'Draft' WHERE id = {c}"),
+    )
+    .unwrap();
+    tool(
+        &db,
+        &format!("UPDATE products SET name = {name} WHERE id = {c}"),
+    )
+    .unwrap();
     store.admin_edit_product(b, json!({"price": 77.25})).await;
     store.reset_stats().await;
 
     let summary = push(&config).await;
 
-    assert_eq!((summary.updated, summary.conflicts), (1, 0));
+    assert_eq!((summary.updated, summary.conflicts), (2, 0));
+    let after = store.state().await;
+    let combination = product(&after, parent)["combinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == variation)
+        .cloned()
+        .unwrap();
+    assert_eq!(combination["price"], json!(42.5));
+    assert_eq!(
+        product(&after, c)["name"],
+        name,
+        "the change and its undo sent nothing"
+    );
     let after = store.state().await;
     let p = product(&after, a);
     assert_eq!(
@@ -93,7 +134,10 @@ async fn a_local_change_of_a_field_ecwid_left_alone_is_pushed_and_a_remote_chang
     );
     let stats = store.stats().await;
     assert_eq!(stats["requests"]["POST /batch"], 1, "{stats}");
-    let puts = query(&open(&db), "SELECT field, state FROM outbox ORDER BY id");
+    let puts = query(
+        &open(&db),
+        &format!("SELECT field, state FROM outbox WHERE entity = 'product' AND product_id = {a} ORDER BY id"),
+    );
     assert_eq!(
         puts,
         vec![
@@ -109,7 +153,7 @@ async fn a_local_change_of_a_field_ecwid_left_alone_is_pushed_and_a_remote_chang
     // Ecwid's change to a field nobody touched here is simply pulled, and never captured.
     pass(&config, false).await;
     assert_eq!(mirror_price(&db, b), json!(77.25));
-    assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 5);
+    assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 8);
     assert_eq!(count(&db, "SELECT count(*) FROM conflicts"), 0);
 }
 
