@@ -136,7 +136,9 @@ async fn a_local_change_of_a_field_ecwid_left_alone_is_pushed_and_a_remote_chang
     assert_eq!(stats["requests"]["POST /batch"], 1, "{stats}");
     let puts = query(
         &open(&db),
-        &format!("SELECT field, state FROM outbox WHERE entity = 'product' AND product_id = {a} ORDER BY id"),
+        &format!(
+            "SELECT field, state FROM outbox WHERE entity = 'product' AND product_id = {a} ORDER BY id"
+        ),
     );
     assert_eq!(
         puts,
@@ -408,17 +410,13 @@ fn store_order(state: &Value, key: i64) -> &Value {
 #[tokio::test]
 async fn orders_shipped_under_storefront_load_reach_the_store_and_our_echoes_write_nothing() {
     let store = TestStore::start(TestStore::small()).await;
-    let scratch = Scratch::new();
-    let db = scratch.path("mirror.db");
-    let listen = free_local_addr();
-    let config = db.with_extension("toml");
-    std::fs::write(&config, webhook_config_text(&store, &db, listen, "")).unwrap();
-    store
-        .set_webhooks(json!({"url": format!("http://{listen}/webhooks/ecwid")}))
-        .await;
-    let mut daemon = spawn_ecwid_sync(&config, &["run"], std::process::Stdio::piped());
-    let log = StderrLog::collect(&mut daemon);
-    assert!(first_pass_done(&db).await, "the first pass ends");
+    let WebhookDaemon {
+        _scratch,
+        db,
+        listen,
+        child: mut daemon,
+        log,
+    } = WebhookDaemon::start(&store).await;
     let state = store.state().await;
     let orders: Vec<i64> = listed_orders(&state)
         .iter()
@@ -511,13 +509,7 @@ async fn orders_shipped_under_storefront_load_reach_the_store_and_our_echoes_wri
         .filter(|k| !k.starts_with("GET ") && k.as_str() != "POST /batch")
         .collect();
     assert!(writes.is_empty(), "no write outside the batches: {stats}");
-    let text = reqwest::get(format!("http://{listen}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let metrics = parse_metrics(&text);
+    let metrics = scrape_metrics(listen).await;
     assert_eq!(
         metrics.get("ecwid_sync_push_batches_total").copied(),
         Some(batches as f64),

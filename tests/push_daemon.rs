@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::stock::*;
@@ -26,17 +25,13 @@ fn open_changes(db: &Path) -> i64 {
 #[tokio::test]
 async fn the_daemon_pushes_a_tools_change_and_the_echo_webhooks_cause_no_further_writes() {
     let store = TestStore::start(TestStore::small()).await;
-    let scratch = Scratch::new();
-    let db = scratch.path("mirror.db");
-    let listen = free_local_addr();
-    let config = db.with_extension("toml");
-    std::fs::write(&config, webhook_config_text(&store, &db, listen, "")).unwrap();
-    store
-        .set_webhooks(json!({"url": format!("http://{listen}/webhooks/ecwid")}))
-        .await;
-    let mut daemon = spawn_ecwid_sync(&config, &["run"], Stdio::piped());
-    let log = StderrLog::collect(&mut daemon);
-    assert!(first_pass_done(&db).await, "the first pass ends");
+    let WebhookDaemon {
+        _scratch,
+        db,
+        listen,
+        child: mut daemon,
+        log,
+    } = WebhookDaemon::start(&store).await;
     let before = store_stock(&store.state().await);
     let product = *before.keys().find(|e| e.1.is_none()).unwrap();
     let variation = *before.keys().find(|e| e.1.is_some()).unwrap();
@@ -114,15 +109,9 @@ async fn the_daemon_pushes_a_tools_change_and_the_echo_webhooks_cause_no_further
         "every echo found the mirror as it was: {}",
         log.text()
     );
-    let text = reqwest::get(format!("http://{listen}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let metrics = parse_metrics(&text);
+    let metrics = scrape_metrics(listen).await;
     let metric = |name: &str| metrics.get(name).copied().unwrap_or(f64::NAN);
-    assert_eq!(metric("ecwid_sync_push_batches_total"), 1.0, "{text}");
+    assert_eq!(metric("ecwid_sync_push_batches_total"), 1.0, "{metrics:?}");
     assert_eq!(
         metric("ecwid_sync_push_changes_total{outcome=\"applied\"}"),
         2.0,

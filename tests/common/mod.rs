@@ -978,3 +978,51 @@ pub fn write_as_daemon(db: &Path, sql: &str) {
         ))
         .expect("the daemon-like write");
 }
+
+/// `ecwid-sync run` as a separate process that receives `store`'s webhooks, its mirror in a
+/// scratch directory, past its first pass.
+pub struct WebhookDaemon {
+    pub _scratch: Scratch,
+    pub db: PathBuf,
+    pub listen: SocketAddr,
+    pub child: tokio::process::Child,
+    pub log: StderrLog,
+}
+
+impl WebhookDaemon {
+    pub async fn start(store: &TestStore) -> WebhookDaemon {
+        let scratch = Scratch::new();
+        let db = scratch.path("mirror.db");
+        let listen = free_local_addr();
+        let config = db.with_extension("toml");
+        std::fs::write(&config, webhook_config_text(store, &db, listen, "")).unwrap();
+        store
+            .set_webhooks(json!({"url": format!("http://{listen}/webhooks/ecwid")}))
+            .await;
+        let mut child = spawn_ecwid_sync(&config, &["run"], Stdio::piped());
+        let log = StderrLog::collect(&mut child);
+        assert!(
+            first_pass_done(&db).await,
+            "the first pass ends: {}",
+            log.text()
+        );
+        WebhookDaemon {
+            _scratch: scratch,
+            db,
+            listen,
+            child,
+            log,
+        }
+    }
+}
+
+/// The `/metrics` of a daemon listening on `listen`, parsed (see [`parse_metrics`]).
+pub async fn scrape_metrics(listen: SocketAddr) -> std::collections::HashMap<String, f64> {
+    let text = reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    parse_metrics(&text)
+}
