@@ -589,3 +589,38 @@ async fn kill_9_while_field_changes_are_on_their_way_loses_none_and_finds_no_fal
     );
     assert_eq!(terminate(&mut daemon).await.code(), Some(0));
 }
+
+#[tokio::test]
+async fn a_second_change_made_while_the_first_is_unanswered_is_no_conflict_with_it() {
+    let (store, _scratch, db, mut config) = mirrored(TestStore::small()).await;
+    config.ecwid.max_retries = 1;
+    let id = store.state().await["products"][5]["id"].as_i64().unwrap();
+    tool(
+        &db,
+        &format!("UPDATE products SET price = 110 WHERE id = {id}"),
+    )
+    .unwrap();
+    // Ecwid takes the first change; its answers are lost.
+    store
+        .set_faults(json!({"drop_after_apply_rate": 1.0, "path_contains": "/batch"}))
+        .await;
+    assert!(push_once(&config, CancellationToken::new()).await.is_err());
+    store.set_faults(json!({})).await;
+    // The tool changes the price again, over its own first change.
+    tool(
+        &db,
+        &format!("UPDATE products SET price = 130 WHERE id = {id}"),
+    )
+    .unwrap();
+
+    push(&config).await;
+    push(&config).await;
+
+    assert_eq!(product(&store.state().await, id)["price"], json!(130.0));
+    assert_eq!(count(&db, "SELECT count(*) FROM conflicts"), 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox WHERE state <> 'applied'"),
+        0
+    );
+    assert_eq!(mirror_price(&db, id), json!(130.0));
+}

@@ -1,14 +1,16 @@
 //! The field changes of a push pass: decided against Ecwid's values in the mirror (read
 //! again just before), recorded, and settled from a batch's answers.
 
-use rusqlite::Transaction;
+use std::collections::HashSet;
+
+use rusqlite::{Transaction, params};
 
 use super::fields::{self, Decision, Update};
 use super::plan::PlannedBatch;
 use crate::config::ConflictsConfig;
 use crate::mirror::MirrorError;
 use crate::mirror::conflicts::{self, NewConflict};
-use crate::mirror::fields::{self as mirror_fields, EntityType, FieldRow};
+use crate::mirror::fields::{self as mirror_fields, Entity, EntityType, FieldRow};
 use crate::mirror::outbox::Outcome;
 
 /// The products and orders whose field changes wait to be decided: read again from Ecwid
@@ -48,7 +50,17 @@ pub fn decide_pending(
     policies: &ConflictsConfig,
     now: i64,
 ) -> Result<Decided, MirrorError> {
-    let pending: Vec<&FieldRow> = rows.iter().filter(|r| r.batch_key.is_none()).collect();
+    // A field with a change of ours still on its way waits for it: Ecwid may show that
+    // value already, which is no conflict, and the later change is decided against it.
+    let in_flight: HashSet<(Entity, &str)> = rows
+        .iter()
+        .filter(|r| r.batch_key.is_some())
+        .map(|r| (r.entity, r.field.column))
+        .collect();
+    let pending: Vec<&FieldRow> = rows
+        .iter()
+        .filter(|r| r.batch_key.is_none() && !in_flight.contains(&(r.entity, r.field.column)))
+        .collect();
     let mut decided = Decided::default();
     let mut to_send = Vec::new();
     for c in fields::coalesce(&pending) {
@@ -144,6 +156,9 @@ pub fn settle(
             Outcome::NotRun(e) | Outcome::Uncertain(e) => ("pending", Some(e.as_str())),
         };
         mirror_fields::set_state(tx, &update.ids, state, error, now)?;
+        if state == "applied" {
+            rebase_later_changes(tx, update)?;
+        }
         if state == "failed" {
             for (field, _) in &update.fields {
                 mirror_fields::restore(tx, &update.entity, field)?;
@@ -166,6 +181,29 @@ pub fn expire(tx: &Transaction, batch: &PlannedBatch, now: i64) -> rusqlite::Res
             ),
             now,
         )?;
+    }
+    Ok(())
+}
+
+/// Changes of the same fields made after an applied update were made over its value, not
+/// over the one Ecwid had before it: that value becomes their base, so Ecwid showing it is
+/// no conflict.
+fn rebase_later_changes(tx: &Transaction, update: &Update) -> rusqlite::Result<()> {
+    let last = update.ids.iter().copied().max().unwrap_or_default();
+    let sql = format!(
+        "UPDATE outbox SET base = ?1
+          WHERE state = 'pending' AND entity = ?2 AND {} = ?3 AND field = ?4 AND id > ?5",
+        mirror_fields::outbox_key(update.entity.kind)
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    for (field, value) in &update.fields {
+        stmt.execute(params![
+            value,
+            update.entity.kind.name(),
+            update.entity.key(),
+            field.column,
+            last
+        ])?;
     }
     Ok(())
 }
