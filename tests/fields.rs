@@ -624,3 +624,31 @@ async fn a_second_change_made_while_the_first_is_unanswered_is_no_conflict_with_
     );
     assert_eq!(mirror_price(&db, id), json!(130.0));
 }
+
+#[tokio::test]
+async fn a_later_write_of_a_field_in_conflict_supersedes_the_conflict() {
+    let (store, _scratch, db, config, id) = price_conflict(Policy::Manual, false).await;
+    push(&config).await;
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM conflicts WHERE state = 'open'"),
+        1
+    );
+    // The mirror shows Ecwid's 12; the tool sets the price again, over it.
+    tool(
+        &db,
+        &format!("UPDATE products SET price = 15 WHERE id = {id}"),
+    )
+    .unwrap();
+
+    push(&config).await;
+
+    assert_eq!(product(&store.state().await, id)["price"], json!(15.0));
+    assert_eq!(
+        query(&open(&db), "SELECT state, resolution FROM conflicts"),
+        vec![json!(["resolved", "superseded"])]
+    );
+    assert_eq!(
+        query(&open(&db), "SELECT value, state FROM outbox ORDER BY id"),
+        vec![json!([11.0, "dropped"]), json!([15.0, "applied"])]
+    );
+}

@@ -211,3 +211,40 @@ pub fn resolve(conn: &mut Connection, id: i64, take: Take) -> Result<(), Resolve
     tx.commit()?;
     Ok(())
 }
+
+/// Closes the open conflicts of `field` of `entity`: a tool wrote the field again since, over
+/// the value the mirror showed (Ecwid's), and that later change is what counts now.
+pub fn supersede(
+    tx: &Transaction,
+    entity: &Entity,
+    field: &FieldSpec,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let key = fields::outbox_key(entity.kind);
+    let ids: Vec<String> = tx
+        .prepare_cached(&format!(
+            "SELECT outbox_ids FROM conflicts
+              WHERE state = 'open' AND entity = ?1 AND {key} = ?2 AND field = ?3"
+        ))?
+        .query_map(
+            params![entity.kind.name(), entity.key(), field.column],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    for list in &ids {
+        let rows: Vec<i64> = serde_json::from_str(list).unwrap_or_default();
+        for id in rows {
+            tx.execute(
+                "UPDATE outbox SET state = 'dropped', settled_at = ?2,
+                        last_error = 'superseded by a later change of the same field'
+                  WHERE id = ?1 AND state = 'conflict'",
+                params![id, now],
+            )?;
+        }
+    }
+    tx.prepare_cached(&format!(
+        "UPDATE conflicts SET state = 'resolved', resolution = 'superseded', resolved_at = ?4
+          WHERE state = 'open' AND entity = ?1 AND {key} = ?2 AND field = ?3"
+    ))?
+    .execute(params![entity.kind.name(), entity.key(), field.column, now])
+}

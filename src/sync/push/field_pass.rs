@@ -69,6 +69,7 @@ pub fn decide_pending(
             mirror_fields::set_state(tx, &c.ids, "failed", Some(&gone), now)?;
             continue;
         };
+        conflicts::supersede(tx, &c.entity, c.field, now)?;
         let policy = policies.policy(c.field.group);
         let decision = fields::decide(&c.base, &c.local, &remote, policy, c.local_at, remote_at);
         let conflict = |resolution| NewConflict {
