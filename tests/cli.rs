@@ -144,6 +144,10 @@ async fn bad_configuration_is_one_line_naming_the_key_and_writes_nothing() {
             "[ecwid]\nstore_id = \"abc\"\ntoken = \"t\"\n[mirror]\npath = \"DB\"\n",
             "store_id",
         ),
+        (
+            "[ecwid]\nstore_id = \"1003\"\ntoken = \"t\"\n[mirror]\npath = \"DB\"\n",
+            "ecwid-sync: ecwid.store_id: expected a whole number such as 1003, got the string \"1003\"",
+        ),
         ("[ecwid\nstore_id = 1\n", "config file"),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 
 mod ecwid;
+mod file_errors;
 mod log;
 mod mirror;
 mod secrets;
@@ -46,6 +47,9 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{key}: {message}")]
     Invalid { key: &'static str, message: String },
+    /// A value of the wrong type; `key` is its path in the file (`ecwid.store_id`).
+    #[error("{key}: {message}")]
+    Type { key: String, message: String },
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -169,10 +173,12 @@ impl Config {
 
     /// Parses and validates TOML text.
     pub fn parse(text: &str, env: &SecretEnv) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let document = toml::Deserializer::parse(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::new(),
-            message: describe_toml_error(text, &e),
+            message: file_errors::describe_syntax(text, &e),
         })?;
+        let raw: RawConfig = serde_path_to_error::deserialize(document)
+            .map_err(|e| file_errors::describe(text, e))?;
         let _ = (&raw.push, &raw.conflicts);
         validate(raw, env)
     }
@@ -190,23 +196,6 @@ impl Config {
             Ok(text) => format!("{origins}{text}"),
             Err(e) => format!("# cannot render config: {e}\n"),
         }
-    }
-}
-
-/// toml's messages span several lines (a source excerpt with a caret). One line with the
-/// line number, the key (never the value: it may be a secret) and the reason is what a
-/// one-line error needs.
-fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
-    let reason = err.message().trim().replace('\n', " ");
-    let Some(span) = err.span() else {
-        return reason;
-    };
-    let start = span.start.min(text.len());
-    let line_no = text[..start].matches('\n').count() + 1;
-    let line = text.lines().nth(line_no - 1).unwrap_or_default();
-    match line.split_once('=') {
-        Some((key, _)) => format!("line {line_no}, key `{}`: {reason}", key.trim()),
-        None => format!("line {line_no}: {reason}"),
     }
 }
 

@@ -175,7 +175,10 @@ mod tests {
                 "retention_days = 0",
                 "webhooks.retention_days: expected days from 1 to 3650, got 0",
             ),
-            ("debounce_ms = -1", "debounce_ms"),
+            (
+                "debounce_ms = -1",
+                "webhooks.debounce_ms: expected a whole number of 0 or more, got -1",
+            ),
         ] {
             let err = with(keys).unwrap_err().to_string();
             assert!(err.contains(needle), "{keys}: {err}");
