@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command};
 use crate::config::{Config, ConfigError, SecretEnv};
 use crate::daemon::{self, DaemonError};
-use crate::ecwid::{ApiError, Client};
+use crate::ecwid::{ApiError, Client, Patience};
 use crate::errors::error_chain;
 use crate::mirror::{self, MirrorError, MirrorWriter, state};
 use crate::sync::progress::ProgressMode;
@@ -138,7 +138,11 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
                 crate::config::parse_kinds("--only", &only)?
             };
             daemon::cancel_on_signals(shutdown.clone());
-            sync_once(&config, &kinds, full, ProgressMode::Auto, shutdown).await?;
+            let client = Client::new(&config.ecwid)?;
+            if !client.check_token(Patience::Retry, &shutdown).await? {
+                return Ok(());
+            }
+            pass_with(&config, client, &kinds, full, ProgressMode::Auto, shutdown).await?;
             Ok(())
         }
         Command::Push => {
@@ -202,8 +206,21 @@ pub async fn sync_once(
     progress: ProgressMode,
     shutdown: CancellationToken,
 ) -> Result<Vec<RunSummary>, DaemonError> {
-    let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
     let client = Client::new(&config.ecwid)?;
+    pass_with(config, client, kinds, full, progress, shutdown).await
+}
+
+/// [`sync_once`] with a client that may have asked the store already: one client, so one
+/// request budget and one throttling state.
+async fn pass_with(
+    config: &Config,
+    client: Client,
+    kinds: &[Kind],
+    full: bool,
+    progress: ProgressMode,
+    shutdown: CancellationToken,
+) -> Result<Vec<RunSummary>, DaemonError> {
+    let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
     let puller = Puller::new(client, writer, &config.sync, progress, shutdown);
     let outcome = puller.pass(kinds, full).await;
     puller.checkpoint().await;

@@ -80,23 +80,53 @@ async fn sync_exits_zero_and_status_reports_every_kind() {
 }
 
 #[tokio::test]
-async fn a_refused_token_stops_with_a_clear_message_and_exit_code_3() {
+async fn a_refused_token_stops_sync_and_run_with_exit_code_3_before_any_mirror_file_exists() {
     let (store, _scratch, db, config) = store_and_config("wrong-token", "").await;
+
+    for command in ["sync", "run"] {
+        let out = run(&[command], Some(&config)).await;
+
+        assert_one_line_error(&out, 3, "refused the access token");
+        assert!(!stderr(&out).contains("wrong-token"), "the token leaked");
+        assert_eq!(mirror_files(&db), Vec::<String>::new(), "{command}");
+    }
+    // Refused at once: no retries against a store that says no.
+    assert_eq!(store.stats().await["status"]["403"], 2);
+}
+
+#[tokio::test]
+async fn a_refused_token_leaves_an_older_mirror_unmigrated() {
+    let (_store, _scratch, db, config) = store_and_config("wrong-token", "").await;
+    schema_1_mirror(&db, "");
 
     let out = run(&["sync"], Some(&config)).await;
 
     assert_one_line_error(&out, 3, "refused the access token");
-    assert!(!stderr(&out).contains("wrong-token"), "the token leaked");
-    // Refused at once: no retries against a store that says no.
-    assert_eq!(store.stats().await["status"]["403"], 1);
-    let error: String = open(&db)
-        .query_row(
-            "SELECT last_error FROM sync_state WHERE kind = 'products'",
-            [],
-            |r| r.get(0),
-        )
+    let version: i64 = open(&db)
+        .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert!(error.contains("403"), "{error}");
+    assert_eq!(version, 1, "an older binary can still read it");
+}
+
+#[tokio::test]
+async fn a_store_id_the_token_does_not_belong_to_is_named_as_ecwid_store_id() {
+    let (store, scratch, db, _config) = store_and_config("secret_test", "").await;
+    let other_store = store.config.store_id + 1;
+    let config = scratch.path("other-store.toml");
+    std::fs::write(
+        &config,
+        config_text(&store, &db, "secret_test", "").replace(
+            &format!("store_id = {}", store.config.store_id),
+            &format!("store_id = {other_store}"),
+        ),
+    )
+    .unwrap();
+
+    let out = run(&["sync"], Some(&config)).await;
+
+    assert_one_line_error(&out, 3, &format!("store {other_store}"));
+    assert_one_line_error(&out, 3, "check ecwid.store_id");
+    assert_eq!(mirror_files(&db), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -183,7 +213,10 @@ async fn a_missing_mirror_directory_is_a_configuration_error_exit_2_naming_the_p
         "{}",
         stderr(&out)
     );
-    assert_eq!(store.stats().await["requests_total"], 0);
+    // The token check, asked before the mirror is opened, and no pass.
+    let stats = store.stats().await;
+    assert_eq!(stats["requests"]["GET /profile"], 1, "{stats}");
+    assert_eq!(stats["requests_total"], 1, "{stats}");
 }
 
 #[tokio::test]

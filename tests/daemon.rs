@@ -64,6 +64,28 @@ async fn the_daemon_pulls_on_schedule_follows_edits_and_stops_cleanly_on_sigterm
 }
 
 #[tokio::test]
+async fn the_daemon_starts_and_pulls_when_the_store_cannot_answer_its_token_check() {
+    let store = TestStore::start(TestStore::small()).await;
+    store
+        .set_faults(json!({"error_503_rate": 1.0, "path_contains": "/profile"}))
+        .await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = write_config(&store, &db, "");
+    let mut daemon = spawn_ecwid_sync(&config, &["run"], Stdio::null());
+
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            count(&db, "SELECT count(*) FROM products") == 230
+        })
+        .await,
+        "only a refused token stops the start; the passes retry the rest"
+    );
+    assert_eq!(store.request_count("GET /profile").await, 1, "asked once");
+    assert_eq!(terminate(&mut daemon).await.code(), Some(0));
+}
+
+#[tokio::test]
 async fn the_demo_mirrors_an_emulated_store_and_says_what_to_look_at() {
     let scratch = Scratch::new();
     let db = scratch.path("demo.db");

@@ -1,5 +1,8 @@
 //! The mirror file: migrations, version checks, and what readers see.
 
+mod common;
+
+use common::schema_1_mirror;
 use ecwid_sync::mirror::{self, MirrorError, SCHEMA_VERSION};
 
 #[test]
@@ -105,15 +108,6 @@ fn schema_of(conn: &rusqlite::Connection) -> Vec<String> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
-}
-
-/// A mirror file as ecwid-sync wrote it at schema version 1, holding `rows`.
-fn schema_1_mirror(path: &std::path::Path, rows: &str) {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch(include_str!("../schema/001_initial.sql"))
-        .unwrap();
-    conn.pragma_update(None, "user_version", 1).unwrap();
-    conn.execute_batch(rows).unwrap();
 }
 
 #[test]
