@@ -62,14 +62,17 @@ impl From<DaemonError> for CommandError {
             // Restarting cannot free a port another program holds, nor fix an address.
             _ if matches!(e, DaemonError::Listen { .. }) => 2,
             (Some(ApiError::Auth { .. }), _) => 3,
-            // Another instance on the mirror, or a mirror (directory) ecwid-sync may not
-            // write: restarting cannot help, so not 1.
+            // Another instance on the mirror, a mirror (directory) ecwid-sync may not
+            // write, or a path that is no mirror: restarting cannot help, so not 1.
             (
                 _,
                 Some(
                     MirrorError::Busy { .. }
                     | MirrorError::Lock { .. }
-                    | MirrorError::ReadOnly { .. },
+                    | MirrorError::ReadOnly { .. }
+                    | MirrorError::IsDirectory { .. }
+                    | MirrorError::NotADatabase { .. }
+                    | MirrorError::NotAMirror { .. },
                 ),
             ) => 2,
             (_, Some(MirrorError::Unwritable { .. })) => 4,
@@ -112,7 +115,14 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         Command::Status { json, mirror } => {
             let path = match mirror {
                 Some(path) => path,
-                None => load(&cli.config)?.mirror.path,
+                None => load(&cli.config)
+                    .map_err(|e| {
+                        CommandError::usage(format!(
+                            "{e}; to read a mirror without the configuration: ecwid-sync status --mirror PATH"
+                        ))
+                    })?
+                    .mirror
+                    .path,
             };
             print_status(&path, json)
         }
@@ -249,7 +259,10 @@ pub async fn push_once(
 
 fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
     let conn = mirror::open_read_only(path)?;
-    let report = state::Status::read(&conn, path).map_err(mirror::MirrorError::from)?;
+    let report = state::Status::read(&conn, path).map_err(|source| MirrorError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
     if json {
         let text = serde_json::to_string_pretty(&report).expect("status serializes");
         emit(&format!("{text}\n"));

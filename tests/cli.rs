@@ -346,6 +346,66 @@ async fn status_into_a_reader_that_stopped_early_exits_quietly() {
 }
 
 #[tokio::test]
+async fn status_on_a_path_that_is_no_mirror_says_what_it_is_and_never_speaks_of_writing() {
+    let scratch = Scratch::new();
+    let text = scratch.path("notes.txt");
+    std::fs::write(&text, "not a database, but long enough to have a header ....................................................................").unwrap();
+    let dir = scratch.path("mirrors");
+    std::fs::create_dir(&dir).unwrap();
+    let other = scratch.path("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE invoices (id INTEGER)")
+        .unwrap();
+
+    for (path, needle) in [
+        (&text, "is not a SQLite database"),
+        (&dir, "is a directory; name the SQLite file in it"),
+        (&other, "is a SQLite database but not an ecwid-sync mirror"),
+    ] {
+        for json in [false, true] {
+            let mut args = vec!["status", "--mirror", path.to_str().unwrap()];
+            if json {
+                args.push("--json");
+            }
+            let out = run(&args, None).await;
+            assert_one_line_error(&out, 2, needle);
+            assert!(!stderr(&out).contains("write"), "{}", stderr(&out));
+        }
+    }
+}
+
+#[tokio::test]
+async fn status_on_a_mirror_it_cannot_read_says_it_cannot_read_it() {
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let conn = ecwid_sync::mirror::open_and_migrate(&db).unwrap();
+    conn.execute_batch("DROP TABLE sync_state").unwrap();
+    drop(conn);
+
+    let out = run(&["status", "--mirror", db.to_str().unwrap()], None).await;
+
+    assert_one_line_error(&out, 1, "cannot read the mirror");
+    assert!(!stderr(&out).contains("write"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn status_without_a_readable_configuration_suggests_naming_the_mirror() {
+    let scratch = Scratch::new();
+    let config = scratch.path("config.toml");
+    for text in [
+        None,
+        Some("[ecwid]\nstore_id = 1\n[mirror]\npath = \"m.db\"\n"),
+    ] {
+        if let Some(text) = text {
+            std::fs::write(&config, text).unwrap();
+        }
+        let out = run(&["status"], Some(&config)).await;
+        assert_one_line_error(&out, 2, "ecwid-sync status --mirror PATH");
+    }
+}
+
+#[tokio::test]
 async fn a_log_level_that_is_not_a_level_is_a_configuration_error_naming_the_valid_ones() {
     let (_store, _scratch, db, config) = store_and_config("secret_test", "").await;
 
