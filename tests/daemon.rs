@@ -110,10 +110,39 @@ async fn the_demo_mirrors_an_emulated_store_and_says_what_to_look_at() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stdout.contains("select * from stock_levels limit 5"),
         "{stdout}"
     );
+    let generating = stderr.find("generating an emulated store with 300 products");
+    let running = stderr.find("the emulated store runs at");
+    assert!(
+        generating.is_some() && generating < running,
+        "the wait for the store is announced first: {stderr}"
+    );
+    // --once stops the store on exit: nothing left to buy, nothing to stop.
+    assert!(
+        !stdout.contains("Ctrl-C") && !stdout.contains("customer"),
+        "{stdout}"
+    );
+    // The suggested command runs as printed, from where the demo was started.
+    let status_line = stdout
+        .lines()
+        .find(|l| l.contains(" status --mirror "))
+        .expect("a status command is suggested");
+    let status = tokio::process::Command::new("sh")
+        .args(["-c", status_line.trim()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{status_line}: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(String::from_utf8_lossy(&status.stdout).contains("products"));
     assert_eq!(count(&db, "SELECT count(*) FROM products"), 300);
     assert!(count(&db, "SELECT count(*) FROM stock_levels") >= 300);
     assert!(count(&db, "SELECT count(*) FROM orders") > 0);
