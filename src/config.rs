@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn the_example_config_is_valid_and_shows_the_defaults() {
-        let example = include_str!("../../config.toml.example");
+        let example = include_str!("../config.toml.example");
         let env = SecretEnv {
             token: Some("from_env".into()),
             ..SecretEnv::default()
