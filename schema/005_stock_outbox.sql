@@ -23,11 +23,25 @@ CREATE TABLE outbox (
     attempts     INTEGER NOT NULL DEFAULT 0, -- batches it was sent in
     last_error   TEXT,
     batch_key    TEXT,                      -- deduplicationKey of the batch carrying it, stored before sending
-    settled_at   INTEGER                    -- when it became applied or failed
+    seen_updated INTEGER,                   -- when it was put in that batch: its product's updateTimestamp
+    seen_quantity INTEGER,                  --   and its entity's quantity in Ecwid, as the mirror knew them
+    settled_at   INTEGER                    -- when it became applied, failed or uncertain
 );
 -- What the mirror's quantities add to Ecwid's (see the pull's overlay) and what to send.
 CREATE INDEX outbox_open ON outbox(product_id, variation_id) WHERE state IN ('pending', 'sending');
 CREATE INDEX outbox_batch ON outbox(batch_key) WHERE state = 'sending';
+-- Counts by state (status, /metrics) and pruning of what was applied long ago.
+CREATE INDEX outbox_state ON outbox(state, settled_at);
+
+-- The keyed batches the pusher made. Ecwid remembers a deduplicationKey for an hour from its
+-- first create; `first_sent` is stored before that create, so the pusher knows when sending
+-- the key again stops being safe, and a batch whose outcome is still unknown then is
+-- decided by its ticket or by reading the products (see src/sync/push/expired.rs).
+CREATE TABLE push_batches (
+    key        TEXT PRIMARY KEY,
+    first_sent INTEGER NOT NULL,            -- unix seconds, before the first create
+    ticket     TEXT                         -- Ecwid's ticket, once a create's answer came back
+) WITHOUT ROWID;
 
 -- The daemon's own writes (pulls, webhook deltas, push results) are not local changes.
 -- The daemon inserts a row here inside each such write transaction and deletes it before

@@ -63,6 +63,11 @@ pub enum Command {
     /// Send the stock changes tools made in the mirror to Ecwid, once, then exit: 0 when
     /// every batch has an outcome.
     Push,
+    /// List local stock changes in the outbox, or settle one Ecwid's answers could not.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
     /// Show each kind's rows, cursors, last runs and last error. Read-only; safe while the
     /// daemon runs.
     Status {
@@ -87,4 +92,59 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxAction {
+    /// List the changes not yet applied (or those in one state), oldest first. Read-only;
+    /// safe while the daemon runs.
+    List {
+        /// Only changes in this state.
+        #[arg(long, value_enum)]
+        state: Option<OutboxState>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Read this mirror file instead of the configured mirror.path.
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+    },
+    /// Settle an uncertain change after checking the store: --applied if Ecwid shows it,
+    /// --resend if it does not (also sends a failed change again). Settles the changes sent
+    /// with it for the same product or variation too. Safe while the daemon runs.
+    #[command(group(clap::ArgGroup::new("how").required(true).args(["applied", "resend"])))]
+    Resolve {
+        /// The change's id, from `outbox list`.
+        id: i64,
+        /// The store shows the change: record it as applied.
+        #[arg(long)]
+        applied: bool,
+        /// The store does not show it: send it again.
+        #[arg(long)]
+        resend: bool,
+        /// Change this mirror file instead of the configured mirror.path.
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutboxState {
+    Pending,
+    Sending,
+    Failed,
+    Uncertain,
+    Applied,
+}
+
+impl OutboxState {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Sending => "sending",
+            OutboxState::Failed => "failed",
+            OutboxState::Uncertain => "uncertain",
+            OutboxState::Applied => "applied",
+        }
+    }
 }

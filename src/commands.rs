@@ -12,7 +12,7 @@ use crate::ecwid::{ApiError, Client, Patience};
 use crate::errors::error_chain;
 use crate::mirror::{self, MirrorError, MirrorWriter, state};
 use crate::sync::progress::ProgressMode;
-use crate::sync::push::{PushError, PushSummary, Pusher};
+use crate::sync::push::{PushSummary, Pusher};
 use crate::sync::{Kind, PullError, Puller, RunSummary};
 
 /// `writeln!` into a `String`, which cannot fail.
@@ -22,6 +22,8 @@ macro_rules! outln {
         let _ = writeln!($out, $($arg)*);
     }};
 }
+
+mod outbox;
 
 /// Exit codes: 1 a run failed (network, store, mirror), 2 bad configuration or input,
 /// 3 the store refused the token, 4 the mirror could not be written for
@@ -160,16 +162,10 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
             daemon::cancel_on_signals(shutdown.clone());
             let summary = push_once(&config, shutdown).await?;
-            emit(&format!(
-                "stock: {} applied, {} refused by Ecwid, {} to send again, {} cancelled out ({} batches)\n",
-                summary.applied,
-                summary.failed,
-                summary.not_run,
-                summary.cancelled,
-                summary.batches
-            ));
+            emit(&outbox::summary_line(&summary));
             Ok(())
         }
+        Command::Outbox { action } => outbox::execute(&cli.config, action),
         Command::Run => {
             let config = load(&cli.config)?;
             init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
@@ -248,13 +244,8 @@ pub async fn push_once(
 ) -> Result<PushSummary, CommandError> {
     let writer = MirrorWriter::open(&config.mirror, shutdown)?;
     let client = Client::new(&config.ecwid)?;
-    Pusher::new(client, writer)
-        .push_once()
-        .await
-        .map_err(|e| match e {
-            PushError::Api(e) => e.into(),
-            PushError::Mirror(e) => e.into(),
-        })
+    let pusher = Pusher::new(client, writer).with_key_lifetime(config.push.key_lifetime);
+    Ok(pusher.push_once().await?)
 }
 
 fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
@@ -306,6 +297,9 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
     );
     if let Some(webhooks) = &report.webhooks {
         print_webhooks(&mut out, webhooks);
+    }
+    if let Some(outbox) = &report.outbox {
+        outbox::print_status(&mut out, outbox);
     }
     outln!(
         out,

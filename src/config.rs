@@ -15,6 +15,7 @@ mod ecwid;
 mod file_errors;
 mod log;
 mod mirror;
+mod push;
 mod secrets;
 mod sync;
 mod webhooks;
@@ -22,6 +23,7 @@ mod webhooks;
 pub use ecwid::EcwidConfig;
 pub use log::{LogConfig, LogFormat, check_level};
 pub use mirror::MirrorConfig;
+pub use push::PushConfig;
 pub use sync::{SyncConfig, parse_kinds};
 pub use webhooks::WebhooksConfig;
 
@@ -98,6 +100,7 @@ pub struct Config {
     pub mirror: MirrorConfig,
     pub sync: SyncConfig,
     pub webhooks: WebhooksConfig,
+    pub push: PushConfig,
     pub log: LogConfig,
 }
 
@@ -118,12 +121,12 @@ struct RawConfig {
     mirror: Option<RawMirror>,
     sync: Option<RawSync>,
     webhooks: Option<RawWebhooks>,
-    push: Option<RawReserved>,
+    push: Option<push::RawPush>,
     conflicts: Option<RawReserved>,
     log: Option<RawLog>,
 }
 
-/// `[push]` and `[conflicts]` take no keys yet; accepting an empty table lets a config file
+/// `[conflicts]` takes no keys yet; accepting an empty table lets a config file
 /// carry the section headers without an error.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,6 +208,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
         mirror: raw.mirror.unwrap_or_default().validate()?,
         sync: raw.sync.unwrap_or_default().validate()?,
         webhooks: raw.webhooks.unwrap_or_default().validate()?,
+        push: raw.push.unwrap_or_default().validate()?,
         log: raw.log.unwrap_or_default().validate()?,
     })
 }

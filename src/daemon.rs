@@ -1,6 +1,6 @@
 //! The long-running daemon: schedules, the worker that runs passes, the delta worker that
-//! applies webhook events beside it, the HTTP listener (webhooks, health, metrics), and
-//! shutdown.
+//! applies webhook events beside it, the pusher that sends local stock changes, the HTTP
+//! listener (webhooks, health, metrics), and shutdown.
 //!
 //! The scheduler only raises flags; one worker runs passes one after another, so two runs
 //! never overlap. Ticks that arrive while a pass runs collapse into one pass after it, so a
@@ -26,6 +26,8 @@ use crate::server::{self, Endpoints};
 use crate::sync::deltas::DeltaWorker;
 use crate::sync::deltas::counts::DeltaCounts;
 use crate::sync::progress::ProgressMode;
+use crate::sync::push::Pusher;
+use crate::sync::push::worker::PushWorker;
 use crate::sync::{Kind, PullError, Puller};
 
 #[derive(Debug, thiserror::Error)]
@@ -154,13 +156,18 @@ pub async fn run_with(
     // Stops the schedule and the delta worker together, on shutdown or when either fails.
     let stop = shutdown.child_token();
     let puller = Puller::new(
-        client.clone(),
+        client.bulk(),
         writer.clone(),
         &config.sync,
         ProgressMode::Log,
         stop.clone(),
     )
     .with_metrics(metrics.pulls.clone());
+    let pusher = PushWorker::new(
+        Pusher::new(client.clone(), writer.clone()),
+        &config.push,
+        metrics.push.clone(),
+    );
     let deltas = DeltaWorker::new(
         client,
         writer,
@@ -182,7 +189,7 @@ pub async fn run_with(
             "webhooks are off: ecwid.client_secret is not set, so the mirror follows the store through scheduled pulls only; /healthz, /readyz and /metrics are served"
         );
     }
-    let (schedule, deltas) = tokio::join!(
+    let (schedule, deltas, pushes) = tokio::join!(
         async {
             let outcome = run_schedule(
                 &puller,
@@ -201,6 +208,11 @@ pub async fn run_with(
             stop.cancel();
             outcome
         },
+        async {
+            let outcome = pusher.run(stop.clone()).await;
+            stop.cancel();
+            outcome
+        },
     );
     server_stop.cancel();
     match tokio::time::timeout(SERVER_DRAIN, server).await {
@@ -209,7 +221,9 @@ pub async fn run_with(
         _ => {}
     }
     puller.checkpoint().await;
-    schedule.and(deltas.map_err(DaemonError::from))
+    schedule
+        .and(deltas.map_err(DaemonError::from))
+        .and(pushes.map_err(DaemonError::from))
 }
 
 /// Runs passes on the configured schedules until `shutdown`. With `initial_pass`, one pass

@@ -22,6 +22,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+mod push;
+
+pub use push::PushMetrics;
+
 use crate::kind::Kind;
 use crate::sync::deltas::counts::DeltaCounts;
 
@@ -33,6 +37,7 @@ pub struct Metrics {
     pub webhooks: WebhookMetrics,
     pub api: ApiMetrics,
     pub pulls: PullMetrics,
+    pub push: PushMetrics,
 }
 
 impl Metrics {
@@ -55,11 +60,14 @@ impl Metrics {
         api.register(&mut registry);
         let pulls = PullMetrics::default();
         pulls.register(&mut registry);
+        let push = PushMetrics::default();
+        push.register(&mut registry);
         Arc::new(Metrics {
             registry,
             webhooks,
             api,
             pulls,
+            push,
         })
     }
 

@@ -3,66 +3,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
+use common::stock::*;
 use common::*;
 use ecwid_sync::commands::push_once;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
-
-/// Every tracked stock the store has: (product id, variation id) -> quantity; only
-/// variations with their own SKU have stock of their own.
-fn store_stock(state: &Value) -> BTreeMap<(i64, Option<i64>), i64> {
-    let mut stock = BTreeMap::new();
-    for p in state["products"].as_array().unwrap() {
-        let pid = p["id"].as_i64().unwrap();
-        if p["unlimited"] != true
-            && let Some(q) = p["quantity"].as_i64()
-        {
-            stock.insert((pid, None), q);
-        }
-        for c in p["combinations"].as_array().cloned().unwrap_or_default() {
-            if c["sku"].is_string()
-                && c["unlimited"] != true
-                && let Some(q) = c["quantity"].as_i64()
-            {
-                stock.insert((pid, c["id"].as_i64()), q);
-            }
-        }
-    }
-    stock
-}
-
-fn tool_change(db: &Path, entity: (i64, Option<i64>), delta: i64) {
-    let conn = open(db);
-    match entity {
-        (pid, None) => conn.execute(
-            "UPDATE products SET quantity = quantity + ?2 WHERE id = ?1",
-            [pid, delta],
-        ),
-        (_, Some(vid)) => conn.execute(
-            "UPDATE product_variations SET quantity = quantity + ?2 WHERE id = ?1",
-            [vid, delta],
-        ),
-    }
-    .expect("the tool's write");
-}
-
-fn mirror_stock(db: &Path, entity: (i64, Option<i64>)) -> Option<i64> {
-    let conn = open(db);
-    match entity {
-        (pid, None) => conn.query_row("SELECT quantity FROM products WHERE id = ?1", [pid], |r| {
-            r.get(0)
-        }),
-        (_, Some(vid)) => conn.query_row(
-            "SELECT quantity FROM product_variations WHERE id = ?1",
-            [vid],
-            |r| r.get(0),
-        ),
-    }
-    .unwrap()
-}
 
 #[tokio::test]
 async fn local_stock_changes_reach_the_store_exactly_once_although_batch_answers_are_lost() {
@@ -181,4 +126,43 @@ async fn a_change_ecwid_refuses_fails_with_its_message_and_does_not_block_the_ot
         store_stock(&store.state().await).get(&kept).copied(),
         Some(before[&kept] + 2)
     );
+}
+
+#[tokio::test]
+async fn ten_thousand_changes_over_two_thousand_products_reach_the_store_in_at_most_20_requests() {
+    let (store, _scratch, db, config) = mirrored(ecwid_emulator::EmulatorConfig {
+        products: 2500,
+        variations_per_product: 0,
+        orders: 5,
+        customers: 5,
+        ..TestStore::small()
+    })
+    .await;
+    let before = store_stock(&store.state().await);
+    let products: Vec<_> = before.keys().copied().take(2000).collect();
+    assert_eq!(products.len(), 2000);
+    let mut expected = before.clone();
+    let mut conn = open(&db);
+    let tx = conn.transaction().unwrap();
+    for i in 0..10_000 {
+        let (id, _) = products[i % products.len()];
+        let delta = [-2, -1, 1, 2, 3][i % 5];
+        tx.execute(
+            "UPDATE products SET quantity = quantity + ?2 WHERE id = ?1",
+            [id, delta],
+        )
+        .unwrap();
+        *expected.get_mut(&(id, None)).unwrap() += delta;
+    }
+    tx.commit().unwrap();
+    store.reset_stats().await;
+
+    let summary = push_once(&config, CancellationToken::new()).await.unwrap();
+
+    assert_eq!(summary.applied, 2000);
+    assert_eq!(store_stock(&store.state().await), expected);
+    let stats = store.stats().await;
+    let requests = stats["requests_total"].as_u64().unwrap();
+    assert!(requests <= 20, "{requests} requests: {stats}");
+    assert_eq!(stats["requests"]["POST /batch"], 5, "{stats}");
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
+use ecwid_sync::config::Config;
 use serde_json::{Value, json};
 
 /// A tracked-stock product that storefront sales take from, and its quantity in the store.
@@ -76,6 +77,19 @@ fn mirror_quantity(db: &Path, table: &str, id: i64) -> Option<i64> {
             |r| r.get(0),
         )
         .unwrap()
+}
+
+/// The delta worker applies one `product.updated` event for `product`.
+async fn apply_product_webhook(config: &Config, db: &Path, product: i64) {
+    let deltas = Deltas::start(config);
+    deltas.receive(db, &[Webhook::new("product.updated", product)]);
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            events_in(db, "pending") == 0
+        })
+        .await
+    );
+    deltas.stop().await;
 }
 
 #[tokio::test]
@@ -155,18 +169,10 @@ async fn the_daemons_pulls_and_webhook_deltas_never_appear_in_the_outbox() {
     );
 
     // And a webhook delta does the same.
-    let deltas = Deltas::start(&config);
     store
         .admin_edit_product(product, json!({"quantity": quantity + 9}))
         .await;
-    deltas.receive(&db, &[Webhook::new("product.updated", product)]);
-    assert!(
-        wait_until(Duration::from_secs(10), || async {
-            events_in(&db, "pending") == 0
-        })
-        .await
-    );
-    deltas.stop().await;
+    apply_product_webhook(&config, &db, product).await;
     assert_eq!(
         mirror_quantity(&db, "products", product),
         Some(quantity + 9)
@@ -266,16 +272,8 @@ async fn a_pending_stock_change_stays_on_top_of_the_stores_quantity_through_pull
     );
 
     // A webhook delta keeps it on top too.
-    let deltas = Deltas::start(&config);
     store.sale(product, None, 1).await;
-    deltas.receive(&db, &[Webhook::new("product.updated", product)]);
-    assert!(
-        wait_until(Duration::from_secs(10), || async {
-            events_in(&db, "pending") == 0
-        })
-        .await
-    );
-    deltas.stop().await;
+    apply_product_webhook(&config, &db, product).await;
     assert_eq!(
         mirror_quantity(&db, "products", product),
         Some(quantity - 3 + 5)

@@ -123,33 +123,7 @@ impl Daemon {
     async fn metrics(&self) -> HashMap<String, f64> {
         let (status, text) = self.get("/metrics").await.expect("/metrics answers");
         assert_eq!(status, 200, "{text}");
-        let lines = text.lines().map(|l| Ok(l.to_string()));
-        let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
-        let mut values = HashMap::new();
-        for sample in scrape.samples {
-            let value = match sample.value {
-                prometheus_parse::Value::Counter(v)
-                | prometheus_parse::Value::Gauge(v)
-                | prometheus_parse::Value::Untyped(v) => v,
-                prometheus_parse::Value::Histogram(buckets) => {
-                    buckets.last().map(|b| b.count).unwrap_or(0.0)
-                }
-                prometheus_parse::Value::Summary(_) => continue,
-            };
-            let mut labels: Vec<_> = sample
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{v}\""))
-                .collect();
-            labels.sort();
-            let key = if labels.is_empty() {
-                sample.metric
-            } else {
-                format!("{}{{{}}}", sample.metric, labels.join(","))
-            };
-            values.insert(key, value);
-        }
-        values
+        parse_metrics(&text)
     }
 }
 

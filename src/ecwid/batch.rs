@@ -22,7 +22,8 @@ pub const MAX_BATCH_REQUESTS: usize = 500;
 pub struct BatchOptions {
     /// Run the remaining requests after one fails (Ecwid's default is to stop).
     pub continue_on_failure: bool,
-    /// Polling starts at this interval and doubles up to two seconds.
+    /// The first poll comes this long after the create; later ones when the batch's progress
+    /// so far says it will be done (see [`next_poll`]).
     pub first_poll: Duration,
     /// How long to wait for the batch to complete before giving up on waiting (the batch
     /// itself goes on running in the store).
@@ -33,10 +34,28 @@ impl Default for BatchOptions {
     fn default() -> Self {
         BatchOptions {
             continue_on_failure: true,
-            first_poll: Duration::from_millis(100),
+            first_poll: Duration::from_millis(50),
             timeout: Duration::from_secs(300),
         }
     }
+}
+
+/// Bounds of the pause between two polls of one batch.
+const MIN_POLL: Duration = Duration::from_millis(50);
+const MAX_POLL: Duration = Duration::from_secs(10);
+
+/// The pause before the next poll of a batch that is not done: the time its progress so far
+/// says the rest needs, so a big batch is polled a few times instead of every second. A
+/// batch that has not started (queued behind earlier ones) is polled half as often each time.
+pub fn next_poll(status: &BatchStatus, elapsed: Duration, previous: Duration) -> Duration {
+    let total = status.total_requests.unwrap_or(0);
+    let done = status.completed_requests.unwrap_or(0);
+    let estimate = if done > 0 && total > done {
+        elapsed.mul_f64((total - done) as f64 / done as f64)
+    } else {
+        previous * 2
+    };
+    estimate.clamp(MIN_POLL, MAX_POLL)
 }
 
 impl Client {
@@ -90,24 +109,70 @@ impl Client {
         options: &BatchOptions,
     ) -> Result<BatchStatus, ApiError> {
         let ticket = self.create_keyed_batch(key, requests, options).await?;
-        let deadline = Instant::now() + options.timeout;
-        let mut poll = options.first_poll;
+        self.await_batch(&ticket, options).await
+    }
+
+    /// Polls the batch `ticket` until it is completed, at most `options.timeout`.
+    pub async fn await_batch(
+        &self,
+        ticket: &str,
+        options: &BatchOptions,
+    ) -> Result<BatchStatus, ApiError> {
+        let started = Instant::now();
+        let mut pause = options.first_poll;
         loop {
-            let status = self.batch_status(&ticket).await?;
+            tokio::time::sleep(pause).await;
+            let status = self.batch_status(ticket).await?;
             if status.is_completed() {
                 return Ok(status);
             }
-            if Instant::now() + poll > deadline {
+            pause = next_poll(&status, started.elapsed(), pause);
+            if started.elapsed() + pause > options.timeout {
                 return Err(ApiError::Request {
                     detail: format!(
-                        "batch {ticket} (key {key}) was still {} after {} s",
+                        "batch {ticket} was still {} after {} s",
                         status.status,
                         options.timeout.as_secs()
                     ),
                 });
             }
-            tokio::time::sleep(poll).await;
-            poll = (poll * 2).min(Duration::from_secs(2));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(total: u64, done: u64) -> BatchStatus {
+        BatchStatus {
+            status: "IN_PROGRESS".into(),
+            total_requests: Some(total),
+            completed_requests: Some(done),
+            responses: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_polled_when_its_progress_says_it_will_be_done() {
+        let half = next_poll(&progress(500, 250), Duration::from_secs(2), MIN_POLL);
+        assert_eq!(half, Duration::from_secs(2));
+        let tenth = next_poll(&progress(500, 50), Duration::from_secs(2), MIN_POLL);
+        assert_eq!(tenth, MAX_POLL, "never longer than the bound");
+        let almost = next_poll(&progress(500, 499), Duration::from_millis(100), MIN_POLL);
+        assert_eq!(almost, MIN_POLL, "never shorter than the bound");
+    }
+
+    #[test]
+    fn a_batch_that_has_not_started_is_polled_less_and_less_often() {
+        let queued = progress(500, 0);
+        let mut pause = Duration::from_millis(50);
+        let pauses: Vec<_> = (0..4)
+            .map(|_| {
+                pause = next_poll(&queued, Duration::ZERO, pause);
+                pause.as_millis()
+            })
+            .collect();
+        assert_eq!(pauses, vec![100, 200, 400, 800]);
     }
 }

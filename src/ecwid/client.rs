@@ -9,7 +9,7 @@ use bytes::Bytes;
 use reqwest::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::budget::Budget;
+use super::budget::{Budget, Priority};
 use super::model::ErrorBody;
 use super::throttle::{Throttle, ThrottlePolicy, Verdict};
 use crate::config::{EcwidConfig, Secret};
@@ -119,6 +119,7 @@ impl std::ops::Sub for CounterSnapshot {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    priority: Priority,
 }
 
 struct Inner {
@@ -168,7 +169,17 @@ impl Client {
                 counters: Counters::default(),
                 metrics,
             }),
+            priority: Priority::Urgent,
         })
+    }
+
+    /// A handle on the same budget whose requests yield to every other handle's: for bulk
+    /// pulls, so that pushes and webhook deltas never queue behind them.
+    pub fn bulk(&self) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            priority: Priority::Bulk,
+        }
     }
 
     pub fn counters(&self) -> CounterSnapshot {
@@ -289,7 +300,7 @@ impl Client {
         let inner = &self.inner;
         self.check_pause()?;
         let waiting = std::time::Instant::now();
-        inner.budget.acquire().await;
+        inner.budget.acquire(self.priority).await;
         inner
             .metrics
             .budget_wait_seconds

@@ -10,6 +10,7 @@ pub mod gaps;
 pub mod inbox;
 pub mod lock;
 pub mod outbox;
+pub mod outbox_review;
 pub mod quarantine;
 mod stall;
 pub mod state;
@@ -177,14 +178,23 @@ fn open(path: &Path) -> Result<Connection, MirrorError> {
         path: shown.clone(),
         source,
     };
-    let conn = Connection::open(path).map_err(open_err)?;
+    let mut conn = Connection::open(path).map_err(open_err)?;
     // SQLite opens a file it may not write read-only, without a word; every write would
     // then fail.
     if conn.is_readonly(rusqlite::MAIN_DB).map_err(open_err)? {
         return Err(MirrorError::ReadOnly { path: shown });
     }
     pragmas(&conn).map_err(open_err)?;
+    immediate_transactions(&mut conn);
     Ok(conn)
+}
+
+/// Makes every transaction on `conn` take the write lock when it begins. Tools write to the
+/// mirror too (stock changes); a deferred transaction that read before a tool's commit
+/// could not write after it (SQLITE_BUSY at once, whatever the busy timeout), while one that
+/// starts with the lock simply waits its turn.
+fn immediate_transactions(conn: &mut Connection) {
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
 }
 
 /// Opens an existing mirror for reading only (status, tests); never creates or migrates.
@@ -251,6 +261,27 @@ fn existing_file(path: &Path) -> Result<Option<(Connection, i64)>, MirrorError> 
             },
         })?;
     Ok(Some((conn, version)))
+}
+
+/// Opens an existing mirror read-write for a command that changes it beside the daemon
+/// (`outbox resolve`); never creates or migrates.
+pub fn open_existing(path: &Path) -> Result<Connection, MirrorError> {
+    drop(open_read_only(path)?);
+    let shown = path.display().to_string();
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| MirrorError::Open {
+        path: shown.clone(),
+        source,
+    })?;
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(MirrorError::ReadOnly { path: shown });
+    }
+    conn.busy_timeout(Duration::from_secs(10))?;
+    immediate_transactions(&mut conn);
+    Ok(conn)
 }
 
 /// What `check-config` can tell about `mirror.path` before a run would find out: the

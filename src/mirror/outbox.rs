@@ -16,13 +16,21 @@ pub struct OpenChange {
     pub attempts: i64,
     /// Set while `sending`: the key of the batch that carries it.
     pub batch_key: Option<String>,
+    /// The batch's first send, and Ecwid's ticket for it once a create was answered.
+    pub first_sent: Option<i64>,
+    pub ticket: Option<String>,
+    /// The entity as the mirror knew it from Ecwid when the batch was made.
+    pub seen_updated: Option<i64>,
+    pub seen_quantity: Option<i64>,
 }
 
 /// Every open change, oldest first.
 pub fn open_changes(conn: &Connection) -> rusqlite::Result<Vec<OpenChange>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, product_id, variation_id, delta, attempts, batch_key FROM outbox
-          WHERE state IN ('pending', 'sending') ORDER BY id",
+        "SELECT o.id, o.product_id, o.variation_id, o.delta, o.attempts, o.batch_key,
+                b.first_sent, b.ticket, o.seen_updated, o.seen_quantity
+           FROM outbox o LEFT JOIN push_batches b ON b.key = o.batch_key
+          WHERE o.state IN ('pending', 'sending') ORDER BY o.id",
     )?;
     stmt.query_map([], |r| {
         Ok(OpenChange {
@@ -31,10 +39,22 @@ pub fn open_changes(conn: &Connection) -> rusqlite::Result<Vec<OpenChange>> {
             variation_id: r.get(2)?,
             delta: r.get(3)?,
             attempts: r.get(4)?,
-            batch_key: r.get::<_, Option<String>>(5)?,
+            batch_key: r.get(5)?,
+            first_sent: r.get(6)?,
+            ticket: r.get(7)?,
+            seen_updated: r.get(8)?,
+            seen_quantity: r.get(9)?,
         })
     })?
     .collect()
+}
+
+/// Whether any change waits to reach Ecwid or is on its way.
+pub fn has_open(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE state IN ('pending', 'sending'))",
+    )?
+    .query_row([], |r| r.get(0))
 }
 
 /// The mirror's random name, part of every batch key.
@@ -53,16 +73,43 @@ pub fn cancel_out(tx: &Transaction, ids: &[i64], now: i64) -> rusqlite::Result<(
     Ok(())
 }
 
-/// Marks changes as carried by the batch `key`, before it is sent: a crash or a lost answer
-/// later re-sends the same key, which Ecwid runs at most once.
-pub fn mark_sending(tx: &Transaction, ids: &[i64], key: &str) -> rusqlite::Result<()> {
+/// Marks changes as carried by the new batch `key`, before it is first sent at `now`: a
+/// crash or a lost answer later re-sends the same key, which Ecwid runs at most once. Each
+/// change keeps what the mirror knew of its entity then, to tell later whether Ecwid ran it.
+pub fn mark_sending(tx: &Transaction, ids: &[i64], key: &str, now: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO push_batches (key, first_sent) VALUES (?1, ?2)")?
+        .execute(params![key, now])?;
     let mut stmt = tx.prepare_cached(
-        "UPDATE outbox SET state = 'sending', batch_key = ?2, attempts = attempts + 1
+        "UPDATE outbox SET state = 'sending', batch_key = ?2, attempts = attempts + 1,
+                seen_updated = (SELECT updated_at FROM products WHERE id = outbox.product_id),
+                seen_quantity = CASE WHEN variation_id IS NULL
+                    THEN (SELECT json_extract(raw_json, '$.quantity') FROM products
+                           WHERE id = outbox.product_id)
+                    ELSE (SELECT json_extract(raw_json, '$.quantity') FROM product_variations
+                           WHERE id = outbox.variation_id) END
           WHERE id = ?1",
     )?;
     for id in ids {
         stmt.execute(params![id, key])?;
     }
+    Ok(())
+}
+
+/// Keeps Ecwid's ticket for the batch `key`: later polls need no create.
+pub fn store_ticket(conn: &Connection, key: &str, ticket: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE push_batches SET ticket = ?2 WHERE key = ?1",
+        params![key, ticket],
+    )?;
+    Ok(())
+}
+
+/// Drops a ticket Ecwid no longer knows; the key, still remembered, gets it again.
+pub fn forget_ticket(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE push_batches SET ticket = NULL WHERE key = ?1",
+        [key],
+    )?;
     Ok(())
 }
 
@@ -83,6 +130,9 @@ pub enum Outcome {
     Failed(String),
     /// Not run (5xx after Ecwid's own retries, or skipped): sent again in a new batch.
     NotRun(String),
+    /// Perhaps run, perhaps not, and no way left to tell: held for the operator
+    /// (`ecwid-sync outbox resolve`), never sent again blindly.
+    Uncertain(String),
 }
 
 /// One entity's settled changes.
@@ -115,6 +165,7 @@ pub fn settle(
                 Outcome::Applied => ("applied", None, Some(now)),
                 Outcome::Failed(e) => ("failed", Some(e.as_str()), Some(now)),
                 Outcome::NotRun(e) => ("pending", Some(e.as_str()), None),
+                Outcome::Uncertain(e) => ("uncertain", Some(e.as_str()), Some(now)),
             };
             for id in &s.ids {
                 stmt.execute(params![id, state, error, at])?;
@@ -129,7 +180,7 @@ pub fn settle(
 }
 
 /// Sets an entity's quantity to Ecwid's latest (from its document) plus its open changes.
-fn rederive_quantity(
+pub(super) fn rederive_quantity(
     tx: &Transaction,
     product_id: i64,
     variation_id: Option<i64>,

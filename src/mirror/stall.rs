@@ -100,9 +100,14 @@ impl Stalls {
     ) -> Result<R, MirrorError> {
         let mut pause = Duration::from_millis(100);
         loop {
+            let changes = conn.total_changes();
             let err = match job(conn) {
                 Ok(out) => {
-                    self.recovered();
+                    // Only a write proves the mirror takes writes again: a job that only
+                    // read (the pusher looking at the outbox) succeeds on a full disk too.
+                    if conn.total_changes() != changes {
+                        self.recovered();
+                    }
                     return Ok(out);
                 }
                 Err(MirrorError::Sql(err)) => err,

@@ -152,6 +152,9 @@ pub struct Status {
     /// The webhook inbox and the gaps pulls found; `null` for a mirror without the inbox
     /// (not yet migrated by a daemon of this version).
     pub webhooks: Option<WebhookStatus>,
+    /// Local stock changes on their way to Ecwid or waiting for the operator; `null` for a
+    /// mirror without the outbox.
+    pub outbox: Option<super::outbox_review::OutboxStatus>,
 }
 
 impl Status {
@@ -164,6 +167,7 @@ impl Status {
             wal_bytes: std::fs::metadata(wal).map_or(0, |m| m.len()),
             kinds: kinds_status(conn)?,
             webhooks: inbox::status(conn, super::unix_now())?,
+            outbox: super::outbox_review::OutboxStatus::read(conn)?,
         })
     }
 }

@@ -2,6 +2,8 @@
 //! expected mirror contents derived independently from the store's own state.
 #![allow(dead_code)]
 
+pub mod stock;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -372,8 +374,12 @@ pub async fn pass(config: &Config, full: bool) -> Vec<RunSummary> {
     .expect("pass succeeds")
 }
 
+/// A connection as a tool opens it: with a busy timeout, so that its writes wait for the
+/// daemon's instead of failing (schema/README.md asks tools for one).
 pub fn open(db: &Path) -> Connection {
-    Connection::open(db).expect("open mirror")
+    let conn = Connection::open(db).expect("open mirror");
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn
 }
 
 pub fn summary(summaries: &[RunSummary], kind: Kind) -> &RunSummary {
@@ -950,4 +956,47 @@ pub fn status_kind<'a>(status: &'a Value, kind: &str) -> &'a Value {
         .iter()
         .find(|k| k["kind"] == kind)
         .unwrap_or_else(|| panic!("no {kind} in {status}"))
+}
+
+/// `/metrics` text parsed: value by metric name with its labels sorted, e.g.
+/// `ecwid_sync_webhooks_rejected_total{reason="wrong_store"}`.
+pub fn parse_metrics(text: &str) -> std::collections::HashMap<String, f64> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+    let mut values = std::collections::HashMap::new();
+    for sample in scrape.samples {
+        let value = match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets.last().map(|b| b.count).unwrap_or(0.0)
+            }
+            prometheus_parse::Value::Summary(_) => continue,
+        };
+        let mut labels: Vec<_> = sample
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect();
+        labels.sort();
+        let key = if labels.is_empty() {
+            sample.metric
+        } else {
+            format!("{}{{{}}}", sample.metric, labels.join(","))
+        };
+        values.insert(key, value);
+    }
+    values
+}
+
+/// Waits until a daemon's first pass over the four kinds `config_text` mirrors has ended.
+pub async fn first_pass_done(db: &Path) -> bool {
+    wait_until(Duration::from_secs(30), || async {
+        count(
+            db,
+            "SELECT count(*) FROM sync_state WHERE last_incremental IS NOT NULL",
+        ) == 4
+    })
+    .await
 }

@@ -361,7 +361,7 @@ impl DeltaWorker {
 }
 
 /// The pause after the `failures`-th failure in a row.
-fn retry_pause(failures: u32) -> Duration {
+pub(crate) fn retry_pause(failures: u32) -> Duration {
     RETRY_FIRST
         .saturating_mul(1 << failures.saturating_sub(1).min(16))
         .min(RETRY_LONGEST)

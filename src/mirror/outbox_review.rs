@@ -1,0 +1,219 @@
+//! The outbox as the operator sees it: counts, listings, settling uncertain changes by hand,
+//! and pruning what was applied long ago.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::capture;
+use super::outbox::rederive_quantity;
+use super::{MirrorError, unix_now};
+
+/// Outbox rows by state, leaving out those applied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StateCounts {
+    pub pending: i64,
+    pub sending: i64,
+    pub failed: i64,
+    pub uncertain: i64,
+}
+
+impl StateCounts {
+    pub fn read(conn: &Connection) -> rusqlite::Result<StateCounts> {
+        let mut counts = StateCounts::default();
+        let mut stmt = conn.prepare_cached(
+            "SELECT state, count(*) FROM outbox WHERE state <> 'applied' GROUP BY state",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (state, n) = row?;
+            match state.as_str() {
+                "pending" => counts.pending = n,
+                "sending" => counts.sending = n,
+                "failed" => counts.failed = n,
+                "uncertain" => counts.uncertain = n,
+                _ => {}
+            }
+        }
+        Ok(counts)
+    }
+
+    pub fn by_state(&self) -> [(&'static str, i64); 4] {
+        [
+            ("pending", self.pending),
+            ("sending", self.sending),
+            ("failed", self.failed),
+            ("uncertain", self.uncertain),
+        ]
+    }
+}
+
+/// The outbox in `status`.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutboxStatus {
+    #[serde(flatten)]
+    pub counts: StateCounts,
+    /// When the oldest change still on its way was made.
+    pub oldest_open_at: Option<i64>,
+    /// When Ecwid last applied a change.
+    pub last_applied_at: Option<i64>,
+}
+
+impl OutboxStatus {
+    /// `None` for a mirror without the outbox (not yet migrated by a daemon of this version).
+    pub fn read(conn: &Connection) -> rusqlite::Result<Option<OutboxStatus>> {
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(None);
+        }
+        let (oldest_open_at, last_applied_at) = conn.query_row(
+            "SELECT (SELECT min(created_at) FROM outbox WHERE state IN ('pending', 'sending')),
+                    (SELECT max(settled_at) FROM outbox WHERE state = 'applied')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(Some(OutboxStatus {
+            counts: StateCounts::read(conn)?,
+            oldest_open_at,
+            last_applied_at,
+        }))
+    }
+}
+
+/// One outbox row, as `outbox list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Listed {
+    pub id: i64,
+    pub entity: String,
+    pub product_id: i64,
+    pub variation_id: Option<i64>,
+    pub delta: i64,
+    pub base: Option<i64>,
+    pub created_at: i64,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub batch_key: Option<String>,
+}
+
+/// The rows in `state`, or every row not yet applied, oldest first.
+pub fn list(conn: &Connection, state: Option<&str>) -> rusqlite::Result<Vec<Listed>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, entity, product_id, variation_id, delta, base, created_at, state, attempts,
+                last_error, batch_key
+           FROM outbox
+          WHERE CASE WHEN ?1 IS NULL THEN state <> 'applied' ELSE state = ?1 END
+          ORDER BY id",
+    )?;
+    stmt.query_map([state], |r| {
+        Ok(Listed {
+            id: r.get(0)?,
+            entity: r.get(1)?,
+            product_id: r.get(2)?,
+            variation_id: r.get(3)?,
+            delta: r.get(4)?,
+            base: r.get(5)?,
+            created_at: r.get(6)?,
+            state: r.get(7)?,
+            attempts: r.get(8)?,
+            last_error: r.get(9)?,
+            batch_key: r.get(10)?,
+        })
+    })?
+    .collect()
+}
+
+/// How the operator settles a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// The store shows the change: record it as applied.
+    Applied,
+    /// The store does not show it: send it again, in a new batch with a new key.
+    Resend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("there is no change {0} in the outbox; `ecwid-sync outbox list` shows them")]
+    NoSuchChange(i64),
+    #[error(
+        "change {id} is {state}; only uncertain changes are settled by hand (and failed ones sent again with --resend)"
+    )]
+    NotOpenToResolve { id: i64, state: String },
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
+}
+
+impl From<rusqlite::Error> for ResolveError {
+    fn from(e: rusqlite::Error) -> Self {
+        ResolveError::Mirror(e.into())
+    }
+}
+
+/// Settles change `id` and the changes sent with it for the same product or variation (one
+/// request carried them all, so they ran together or not at all). Returns their ids.
+pub fn resolve(
+    conn: &mut Connection,
+    id: i64,
+    resolution: Resolution,
+) -> Result<Vec<i64>, ResolveError> {
+    let tx = conn.transaction()?;
+    let row: Option<(String, i64, Option<i64>, Option<String>)> = tx
+        .query_row(
+            "SELECT state, product_id, variation_id, batch_key FROM outbox WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((state, product_id, variation_id, key)) = row else {
+        return Err(ResolveError::NoSuchChange(id));
+    };
+    let allowed = state == "uncertain" || (state == "failed" && resolution == Resolution::Resend);
+    if !allowed {
+        return Err(ResolveError::NotOpenToResolve { id, state });
+    }
+    let ids: Vec<i64> = tx
+        .prepare(
+            "SELECT id FROM outbox WHERE state = ?1 AND product_id = ?2 AND variation_id IS ?3
+                AND batch_key IS ?4 ORDER BY id",
+        )?
+        .query_map(params![state, product_id, variation_id, key], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let (state, note) = match resolution {
+        Resolution::Applied => ("applied", "settled by the operator as applied"),
+        Resolution::Resend => ("pending", "sent again by the operator"),
+    };
+    let mut stmt = tx.prepare(
+        "UPDATE outbox SET state = ?2, last_error = ?3,
+                settled_at = CASE WHEN ?2 = 'applied' THEN ?4 END,
+                batch_key = CASE WHEN ?2 = 'applied' THEN batch_key END
+          WHERE id = ?1",
+    )?;
+    for id in &ids {
+        stmt.execute(params![id, state, note, unix_now()])?;
+    }
+    drop(stmt);
+    // A change sent again is on its way, so the mirror shows it on top of Ecwid's value.
+    capture::uncaptured(&tx, || {
+        Ok(rederive_quantity(&tx, product_id, variation_id)?)
+    })?;
+    tx.commit()?;
+    Ok(ids)
+}
+
+/// Removes changes applied more than `days` ago, and the batches no change refers to.
+pub fn prune(conn: &Connection, days: u32, now: i64) -> rusqlite::Result<usize> {
+    let removed = conn.execute(
+        "DELETE FROM outbox WHERE state = 'applied' AND settled_at < ?1",
+        [now - i64::from(days) * 86_400],
+    )?;
+    conn.execute(
+        "DELETE FROM push_batches
+          WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE batch_key = push_batches.key)",
+        [],
+    )?;
+    Ok(removed)
+}

@@ -1,0 +1,338 @@
+//! The pusher: local stock changes captured in the outbox go to Ecwid as quantity deltas,
+//! exactly once.
+//!
+//! A pass coalesces the open changes per product or variation (a change and its undo cancel
+//! out with no request), puts them into keyed batches (contract 17.4) and stores each
+//! batch's key with its changes before sending it. A lost answer (timeout, dropped
+//! connection, 5xx) leaves the changes `sending` with their key, and the next attempt sends
+//! the same key again, which Ecwid runs at most once, for as long as Ecwid remembers the key
+//! (see [`expired`] for what happens after). Each batch ends with reads of its products, so
+//! the mirror takes Ecwid's resulting quantities in the transaction that marks the changes
+//! applied.
+
+mod answers;
+pub mod expired;
+pub mod plan;
+pub mod worker;
+
+use std::time::Duration;
+
+use crate::ecwid::batch::BatchOptions;
+use crate::ecwid::model::BatchStatus;
+use crate::ecwid::{ApiError, Client};
+use crate::errors::error_chain;
+use crate::metrics::PushMetrics;
+use crate::mirror::apply::Rows;
+use crate::mirror::outbox::{self, Outcome, Settled};
+use crate::mirror::outbox_review::{self, StateCounts};
+use crate::mirror::{MirrorWriter, unix_now};
+use crate::sync::{Kind, PullError, fetch};
+pub use answers::ENTITIES_PER_BATCH;
+use plan::PlannedBatch;
+
+/// How long Ecwid remembers a batch's `deduplicationKey` (contract 17.4).
+pub const KEY_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// What a pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PushSummary {
+    /// Batches sent (new or again).
+    pub batches: usize,
+    /// Entities whose changes Ecwid applied.
+    pub applied: usize,
+    /// Entities whose changes Ecwid refused for good.
+    pub failed: usize,
+    /// Entities Ecwid did not run; their changes go in a later batch.
+    pub not_run: usize,
+    /// Entities whose changes may or may not have run, held for the operator.
+    pub uncertain: usize,
+    /// Outbox rows whose entity's changes summed to zero.
+    pub cancelled: usize,
+}
+
+impl PushSummary {
+    fn count(&mut self, settled: &[Settled]) {
+        for s in settled {
+            match &s.outcome {
+                Outcome::Applied => self.applied += 1,
+                Outcome::Failed(_) => self.failed += 1,
+                Outcome::NotRun(_) => self.not_run += 1,
+                Outcome::Uncertain(_) => self.uncertain += 1,
+            }
+        }
+    }
+}
+
+pub struct Pusher {
+    client: Client,
+    writer: MirrorWriter,
+    options: BatchOptions,
+    key_lifetime: Duration,
+    metrics: PushMetrics,
+}
+
+impl Pusher {
+    pub fn new(client: Client, writer: MirrorWriter) -> Pusher {
+        Pusher {
+            client,
+            writer,
+            options: BatchOptions::default(),
+            key_lifetime: KEY_LIFETIME,
+            metrics: PushMetrics::default(),
+        }
+    }
+
+    /// Ecwid's memory of a batch key, when it is not [`KEY_LIFETIME`] (an emulated store).
+    pub fn with_key_lifetime(mut self, lifetime: Duration) -> Pusher {
+        self.key_lifetime = lifetime;
+        self
+    }
+
+    /// A pusher that counts what it does into `metrics` (the daemon's `/metrics`).
+    pub fn with_metrics(mut self, metrics: PushMetrics) -> Pusher {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Whether the outbox holds changes on their way.
+    pub async fn has_work(&self) -> Result<bool, PullError> {
+        Ok(self.writer.call(|conn| Ok(outbox::has_open(conn)?)).await?)
+    }
+
+    pub async fn outbox_counts(&self) -> Result<StateCounts, PullError> {
+        Ok(self
+            .writer
+            .call(|conn| Ok(StateCounts::read(conn)?))
+            .await?)
+    }
+
+    /// Removes changes applied more than `days` ago.
+    pub async fn prune(&self, days: u32, now: i64) -> Result<usize, PullError> {
+        Ok(self
+            .writer
+            .call(move |conn| Ok(outbox_review::prune(conn, days, now)?))
+            .await?)
+    }
+
+    /// One pass over the outbox. Stops at the first batch whose outcome stays unknown (its
+    /// changes keep their key for the next pass).
+    pub async fn push_once(&self) -> Result<PushSummary, PullError> {
+        let lifetime = self.key_lifetime.as_secs().max(1) as i64;
+        let plan = self
+            .writer
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let open = outbox::open_changes(&tx)?;
+                let now = unix_now();
+                let plan = plan::plan(
+                    &open,
+                    &outbox::mirror_uid(&tx)?,
+                    ENTITIES_PER_BATCH,
+                    now,
+                    lifetime,
+                );
+                outbox::cancel_out(&tx, &plan.cancelled, now)?;
+                for batch in plan.batches.iter().filter(|b| b.sent.is_none()) {
+                    outbox::mark_sending(&tx, &batch.ids(), &batch.key, now)?;
+                }
+                tx.commit()?;
+                Ok(plan)
+            })
+            .await?;
+        let mut summary = PushSummary {
+            cancelled: plan.cancelled.len(),
+            ..PushSummary::default()
+        };
+        for batch in &plan.expired {
+            self.settle_expired(batch, &mut summary).await?;
+        }
+        for batch in &plan.batches {
+            summary.batches += 1;
+            self.send(batch, &mut summary).await?;
+        }
+        self.metrics.observe(&summary);
+        Ok(summary)
+    }
+
+    /// Sends a batch (or, when Ecwid answered its create before, only polls it) and settles
+    /// what Ecwid did.
+    async fn send(&self, batch: &PlannedBatch, summary: &mut PushSummary) -> Result<(), PullError> {
+        let known = batch.sent.as_ref().and_then(|s| s.ticket.clone());
+        let ticket = match known {
+            Some(ticket) => ticket,
+            None => match self
+                .client
+                .create_keyed_batch(&batch.key, &answers::requests(batch), &self.options)
+                .await
+            {
+                Ok(ticket) => {
+                    let (key, t) = (batch.key.clone(), ticket.clone());
+                    self.writer
+                        .call(move |conn| Ok(outbox::store_ticket(conn, &key, &t)?))
+                        .await?;
+                    ticket
+                }
+                Err(err) if refused(&err) => {
+                    // Sending the same batch again would be refused the same way.
+                    let reason = format!("Ecwid refused the whole batch: {err}");
+                    let settled = all(batch, Outcome::Failed(reason));
+                    return self
+                        .settle(batch, settled, Rows::empty(Kind::Products), summary)
+                        .await;
+                }
+                Err(err) => return self.unanswered(batch, err).await,
+            },
+        };
+        match self.client.await_batch(&ticket, &self.options).await {
+            Ok(status) => self.settle_answered(batch, &status, summary).await,
+            Err(err) => {
+                if err.status() == Some(404) {
+                    // Ecwid no longer knows the ticket: the key (still remembered) gets it again.
+                    let key = batch.key.clone();
+                    self.writer
+                        .call(move |conn| Ok(outbox::forget_ticket(conn, &key)?))
+                        .await?;
+                }
+                self.unanswered(batch, err).await
+            }
+        }
+    }
+
+    /// Records why a batch has no outcome yet and ends the pass; its changes keep the key.
+    async fn unanswered(&self, batch: &PlannedBatch, err: ApiError) -> Result<(), PullError> {
+        let (key, error) = (batch.key.clone(), error_chain(&err));
+        tracing::warn!(
+            key,
+            error,
+            "stock batch has no outcome yet; it is sent again with the same key"
+        );
+        self.metrics.unanswered.inc();
+        self.writer
+            .call(move |conn| Ok(outbox::note_batch_error(conn, &key, &error)?))
+            .await?;
+        Err(err.into())
+    }
+
+    async fn settle_answered(
+        &self,
+        batch: &PlannedBatch,
+        status: &BatchStatus,
+        summary: &mut PushSummary,
+    ) -> Result<(), PullError> {
+        let settled = answers::outcomes(batch, status);
+        let mut read_back = answers::read_back(batch, status);
+        let missing = answers::not_read_back(&settled, &read_back);
+        if !missing.is_empty() {
+            // Without Ecwid's resulting quantity the mirror would show the old one until the
+            // next pull; one more read settles it now.
+            match fetch::by_keys(&self.client, Kind::Products, &missing).await {
+                Ok(found) => read_back.append(found.rows),
+                Err(err) => tracing::warn!(
+                    error = %error_chain(&err),
+                    products = missing.len(),
+                    "cannot read back products after a stock batch; the next pull brings their quantities"
+                ),
+            }
+        }
+        self.settle(batch, settled, read_back, summary).await
+    }
+
+    /// A batch whose key Ecwid may have forgotten: its ticket, if it has one, or the products
+    /// as they are now decide each change (see [`expired`]).
+    async fn settle_expired(
+        &self,
+        batch: &PlannedBatch,
+        summary: &mut PushSummary,
+    ) -> Result<(), PullError> {
+        if let Some(ticket) = batch.sent.as_ref().and_then(|s| s.ticket.as_deref()) {
+            match self.client.batch_status(ticket).await {
+                Ok(status) if status.is_completed() => {
+                    return self.settle_answered(batch, &status, summary).await;
+                }
+                // Still running an hour on: it will finish; the next pass asks again.
+                Ok(_) => return Ok(()),
+                Err(err) if err.status() == Some(404) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let mut products: Vec<i64> = batch.changes.iter().map(|c| c.product_id).collect();
+        products.sort_unstable();
+        products.dedup();
+        let found = fetch::by_keys(&self.client, Kind::Products, &products).await?;
+        let settled: Vec<Settled> = batch
+            .changes
+            .iter()
+            .map(|c| settled(c, expired::decide(c, expired::current_of(&found.rows, c))))
+            .collect();
+        for s in &settled {
+            if let Outcome::Uncertain(error) = &s.outcome {
+                tracing::error!(
+                    product = s.product_id,
+                    variation = s.variation_id,
+                    outbox_ids = ?s.ids,
+                    error,
+                    "a stock change is uncertain"
+                );
+            }
+        }
+        self.settle(batch, settled, found.rows, summary).await
+    }
+
+    async fn settle(
+        &self,
+        batch: &PlannedBatch,
+        settled: Vec<Settled>,
+        read_back: Rows,
+        summary: &mut PushSummary,
+    ) -> Result<(), PullError> {
+        summary.count(&settled);
+        for s in &settled {
+            if let Outcome::Failed(error) = &s.outcome {
+                tracing::warn!(
+                    product = s.product_id,
+                    variation = s.variation_id,
+                    error,
+                    "Ecwid refused a stock change; it stays in the outbox as failed"
+                );
+            }
+        }
+        let changes = settled.len();
+        self.writer
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                outbox::settle(&tx, &settled, &read_back, unix_now())?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        tracing::info!(
+            key = batch.key,
+            changes,
+            again = batch.sent.is_some(),
+            "stock batch settled"
+        );
+        Ok(())
+    }
+}
+
+/// Whether Ecwid refused a request for good (a 4xx other than 429 and 449).
+fn refused(err: &ApiError) -> bool {
+    matches!(err, ApiError::Status { .. }) && !err.is_retryable()
+}
+
+fn settled(change: &plan::Change, outcome: Outcome) -> Settled {
+    Settled {
+        product_id: change.product_id,
+        variation_id: change.variation_id,
+        ids: change.ids.clone(),
+        outcome,
+    }
+}
+
+fn all(batch: &PlannedBatch, outcome: Outcome) -> Vec<Settled> {
+    batch
+        .changes
+        .iter()
+        .map(|c| settled(c, outcome.clone()))
+        .collect()
+}

@@ -1,0 +1,137 @@
+//! The pusher inside the daemon: it looks at the outbox every `push.poll_interval_ms` and
+//! sends what it holds, backing off while the store or the mirror keeps failing.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{PushSummary, Pusher};
+use crate::config::PushConfig;
+use crate::errors::error_chain;
+use crate::metrics::PushMetrics;
+use crate::mirror::unix_now;
+use crate::sync::PullError;
+use crate::sync::deltas::retry_pause;
+
+/// How often the outbox counts in `/metrics` are refreshed while nothing is pushed.
+const COUNTS_EVERY: Duration = Duration::from_secs(10);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+pub struct PushWorker {
+    pusher: Pusher,
+    poll: Duration,
+    keep_applied_days: u32,
+    metrics: PushMetrics,
+}
+
+impl PushWorker {
+    pub fn new(pusher: Pusher, config: &PushConfig, metrics: PushMetrics) -> PushWorker {
+        PushWorker {
+            pusher: pusher
+                .with_key_lifetime(config.key_lifetime)
+                .with_metrics(metrics.clone()),
+            poll: config.poll_interval,
+            keep_applied_days: config.keep_applied_days,
+            metrics,
+        }
+    }
+
+    /// Runs until `shutdown`. Only an error no retry can fix (a refused token, a mirror that
+    /// stayed unwritable) ends it early. Stopping mid-batch loses nothing: the batch's key
+    /// was stored before it was sent.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), PullError> {
+        let mut failures = 0u32;
+        let mut next_look = Instant::now();
+        let mut next_counts = Instant::now();
+        let mut next_prune = Instant::now();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep_until(next_look) => {}
+            }
+            let outcome = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                outcome = self.look() => outcome,
+            };
+            next_look = Instant::now() + self.poll;
+            match outcome {
+                Ok(summary) if summary.not_run == 0 => {
+                    if failures > 0 {
+                        tracing::info!("stock changes reach Ecwid again");
+                    }
+                    failures = 0;
+                }
+                Err(err) if err.is_fatal() => return Err(err),
+                failed => {
+                    failures += 1;
+                    let pause = retry_pause(failures);
+                    next_look = Instant::now() + pause;
+                    match failed {
+                        Err(err) => tracing::warn!(
+                            error = %error_chain(&err),
+                            retry_in_secs = pause.as_secs(),
+                            "cannot push stock changes; they stay in the outbox"
+                        ),
+                        Ok(summary) => tracing::warn!(
+                            not_run = summary.not_run,
+                            retry_in_secs = pause.as_secs(),
+                            "Ecwid did not run some stock changes; they go in a new batch"
+                        ),
+                    }
+                }
+            }
+            if Instant::now() >= next_prune {
+                next_prune = Instant::now() + PRUNE_EVERY;
+                self.prune().await;
+            }
+            if Instant::now() >= next_counts {
+                next_counts = Instant::now() + COUNTS_EVERY;
+                self.refresh_counts().await;
+            }
+        }
+    }
+
+    /// A pass when the outbox holds changes on their way; then fresh counts for `/metrics`.
+    async fn look(&self) -> Result<PushSummary, PullError> {
+        if !self.pusher.has_work().await? {
+            return Ok(PushSummary::default());
+        }
+        let summary = self.pusher.push_once().await;
+        self.refresh_counts().await;
+        let summary = summary?;
+        if summary.batches > 0 || summary.cancelled > 0 {
+            tracing::info!(
+                batches = summary.batches,
+                applied = summary.applied,
+                failed = summary.failed,
+                not_run = summary.not_run,
+                uncertain = summary.uncertain,
+                cancelled = summary.cancelled,
+                "stock changes pushed"
+            );
+        }
+        Ok(summary)
+    }
+
+    async fn refresh_counts(&self) {
+        match self.pusher.outbox_counts().await {
+            Ok(counts) => self.metrics.set_outbox(&counts),
+            Err(err) => {
+                tracing::debug!(error = %error_chain(&err), "cannot count the outbox")
+            }
+        }
+    }
+
+    async fn prune(&self) {
+        match self.pusher.prune(self.keep_applied_days, unix_now()).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(
+                pruned,
+                "applied stock changes past push.keep_applied_days pruned"
+            ),
+            // The next hour tries again; nothing depends on it meanwhile.
+            Err(err) => tracing::warn!(error = %error_chain(&err), "cannot prune the outbox"),
+        }
+    }
+}
