@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use common::stock::sold_from_own_stock;
 use common::*;
 use ecwid_sync::commands::sync_once;
 use ecwid_sync::config::Config;

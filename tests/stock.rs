@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::stock::sold_from_own_stock;
 use common::*;
 use ecwid_sync::config::Config;
 use serde_json::{Value, json};

@@ -304,16 +304,6 @@ pub fn count_in_main_file_copy(db: &Path, sql: &str) -> i64 {
     n
 }
 
-/// Whether a storefront sale of `product` naming no variation moves the product's own
-/// quantity: it has no variations, or its variations have no stock of their own. (A product
-/// with options sells as one of its variations.)
-pub fn sold_from_own_stock(product: &Value) -> bool {
-    product["combinations"]
-        .as_array()
-        .and_then(|variations| variations.first())
-        .is_none_or(|first| first.get("sku").is_none())
-}
-
 /// A mirror file as ecwid-sync wrote it at schema version 1, holding `rows`.
 pub fn schema_1_mirror(path: &Path, rows: &str) {
     let conn = Connection::open(path).unwrap();
