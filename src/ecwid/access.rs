@@ -54,9 +54,10 @@ impl Client {
     }
 }
 
-/// What to check after Ecwid refused the token, from what it said. Ecwid says "store" when
-/// the store id in the path is not the token's store; otherwise the token itself, or a
-/// scope, is wrong, and a store id mistyped by a digit can look the same.
+/// What to check after Ecwid refused the token, from what it said. A refusal that speaks of
+/// the store (as for a store id the token does not belong to) points at `ecwid.store_id`;
+/// one that speaks of a scope, at the app's scopes. Any other names the token and the store
+/// id both, since a token for another store may be refused as simply invalid.
 pub fn refusal_advice(message: &str) -> &'static str {
     let said = message.to_ascii_lowercase();
     if said.contains("store") {
