@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{Cli, Command};
 use crate::config::{Config, ConfigError, SecretEnv};
 use crate::daemon::{self, DaemonError};
-use crate::ecwid::{ApiError, Client};
+use crate::ecwid::{ApiError, Client, Patience};
 use crate::errors::error_chain;
 use crate::mirror::{self, MirrorError, MirrorWriter, state};
 use crate::sync::progress::ProgressMode;
@@ -65,14 +65,17 @@ impl From<DaemonError> for CommandError {
             // Restarting cannot free a port another program holds, nor fix an address.
             _ if matches!(e, DaemonError::Listen { .. }) => 2,
             (Some(ApiError::Auth { .. }), _) => 3,
-            // Another instance on the mirror, or a mirror (directory) ecwid-sync may not
-            // write: restarting cannot help, so not 1.
+            // Another instance on the mirror, a mirror (directory) ecwid-sync may not
+            // write, or a path that is no mirror: restarting cannot help, so not 1.
             (
                 _,
                 Some(
                     MirrorError::Busy { .. }
                     | MirrorError::Lock { .. }
-                    | MirrorError::ReadOnly { .. },
+                    | MirrorError::ReadOnly { .. }
+                    | MirrorError::IsDirectory { .. }
+                    | MirrorError::NotADatabase { .. }
+                    | MirrorError::NotAMirror { .. },
                 ),
             ) => 2,
             (_, Some(MirrorError::Unwritable { .. })) => 4,
@@ -115,7 +118,14 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         Command::Status { json, mirror } => {
             let path = match mirror {
                 Some(path) => path,
-                None => load(&cli.config)?.mirror.path,
+                None => load(&cli.config)
+                    .map_err(|e| {
+                        CommandError::usage(format!(
+                            "{e}; to read a mirror without the configuration: ecwid-sync status --mirror PATH"
+                        ))
+                    })?
+                    .mirror
+                    .path,
             };
             print_status(&path, json)
         }
@@ -141,7 +151,11 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
                 crate::config::parse_kinds("--only", &only)?
             };
             daemon::cancel_on_signals(shutdown.clone());
-            sync_once(&config, &kinds, full, ProgressMode::Auto, shutdown).await?;
+            let client = Client::new(&config.ecwid)?;
+            if !client.check_token(Patience::Retry, &shutdown).await? {
+                return Ok(());
+            }
+            pass_with(&config, client, &kinds, full, ProgressMode::Auto, shutdown).await?;
             Ok(())
         }
         Command::Push => {
@@ -200,8 +214,21 @@ pub async fn sync_once(
     progress: ProgressMode,
     shutdown: CancellationToken,
 ) -> Result<Vec<RunSummary>, DaemonError> {
-    let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
     let client = Client::new(&config.ecwid)?;
+    pass_with(config, client, kinds, full, progress, shutdown).await
+}
+
+/// [`sync_once`] with a client that may have asked the store already: one client, so one
+/// request budget and one throttling state.
+async fn pass_with(
+    config: &Config,
+    client: Client,
+    kinds: &[Kind],
+    full: bool,
+    progress: ProgressMode,
+    shutdown: CancellationToken,
+) -> Result<Vec<RunSummary>, DaemonError> {
+    let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
     let puller = Puller::new(client, writer, &config.sync, progress, shutdown);
     let outcome = puller.pass(kinds, full).await;
     puller.checkpoint().await;
@@ -227,7 +254,10 @@ pub async fn push_once(
 
 fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
     let conn = mirror::open_read_only(path)?;
-    let report = state::Status::read(&conn, path).map_err(mirror::MirrorError::from)?;
+    let report = state::Status::read(&conn, path).map_err(|source| MirrorError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
     if json {
         let text = serde_json::to_string_pretty(&report).expect("status serializes");
         emit(&format!("{text}\n"));

@@ -18,7 +18,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, SyncConfig};
-use crate::ecwid::{ApiError, Client};
+use crate::ecwid::{ApiError, Client, Patience};
 use crate::health::PassHealth;
 use crate::metrics::Metrics;
 use crate::mirror::{MirrorError, MirrorWriter, unix_now};
@@ -112,6 +112,11 @@ pub async fn run_with(
         .client_secret
         .is_some()
         .then(|| shared.deltas.gaps.clone());
+    let metrics = Metrics::with_deltas(shared.deltas.clone());
+    let client = Client::with_metrics(&config.ecwid, metrics.api.clone())?;
+    if !client.check_token(Patience::Once, &shutdown).await? {
+        return Ok(());
+    }
     let writer =
         MirrorWriter::open(&config.mirror, shutdown.clone())?.counting_webhook_gaps(gap_counts);
     // After the mirror's lock: a second instance is told about the first one, not the port.
@@ -121,7 +126,6 @@ pub async fn run_with(
         .map_err(|source| DaemonError::Listen { addr, source })?;
     let listening = listener.local_addr().unwrap_or(addr);
     on_ready();
-    let metrics = Metrics::with_deltas(shared.deltas.clone());
     let passes = Arc::new(PassHealth::default());
     let receiver = config.ecwid.client_secret.clone().map(|secret| {
         Arc::new(crate::webhooks::Receiver::new(
@@ -149,7 +153,6 @@ pub async fn run_with(
     let server_stop = CancellationToken::new();
     let server = tokio::spawn(server::serve(listener, router, server_stop.clone()));
 
-    let client = Client::with_metrics(&config.ecwid, metrics.api.clone())?;
     // Stops the schedule and the delta worker together, on shutdown or when either fails.
     let stop = shutdown.child_token();
     let puller = Puller::new(

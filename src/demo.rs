@@ -31,6 +31,9 @@ pub async fn run(
         index_lag_secs: DEMO_SEARCH_LAG_SECS as f64,
         ..EmulatorConfig::default()
     };
+    // Generating and compressing the store takes a while for large stores (seconds per
+    // 10,000 products): say so, or the demo seems to hang before its first line.
+    eprintln!("ecwid-sync demo: generating an emulated store with {products} products...");
     let emulator = Emulator::start(
         "127.0.0.1:0".parse().expect("address"),
         emulator_config.clone(),
@@ -47,7 +50,7 @@ pub async fn run(
     }
     let config = demo_config(&emulator, &emulator_config, db)?;
     eprintln!(
-        "ecwid-sync demo: an emulated store with {products} products runs at {}; mirroring it into {}",
+        "ecwid-sync demo: the emulated store runs at {}; mirroring it into {}",
         emulator.url(),
         db.display()
     );
@@ -61,7 +64,11 @@ pub async fn run(
         shutdown.clone(),
     );
     puller.pass(&config.sync.kinds, false).await?;
-    println!("{}", what_to_look_at(db, &emulator));
+    let live_store = (!once).then(|| emulator.url());
+    println!(
+        "{}",
+        what_to_look_at(db, &runnable_self(), live_store.as_deref())
+    );
     if !once {
         let store = StoreAccess {
             base: format!("{}/{}", emulator.api_base(), emulator_config.store_id),
@@ -100,7 +107,7 @@ store_id = {store_id}
 token = "{token}"
 api_base = "{api_base}"
 requests_per_minute = 600
-burst = 100
+burst = 10
 
 [mirror]
 path = "{db}"
@@ -124,19 +131,61 @@ search_lag_secs = {lag_allowance}
     Ok(Config::parse(&text, &SecretEnv::default())?)
 }
 
-fn what_to_look_at(db: &Path, emulator: &Emulator) -> String {
-    let db = db.display();
-    format!(
+/// What to try next, as commands that run as printed from where the demo was started.
+/// `live_store` is the emulated store's address while the demo keeps running (not with
+/// `--once`, which stops it on exit).
+fn what_to_look_at(db: &Path, program: &str, live_store: Option<&str>) -> String {
+    let db = shell_word(&db.display().to_string());
+    let mut text = format!(
         "\nThe mirror is ready. Look at it with any SQLite client, for example:\n\
          \x20 sqlite3 {db} 'select * from stock_levels limit 5'\n\
          \x20 sqlite3 {db} 'select order_number, payment_status, total from orders order by created_at desc limit 5'\n\
-         \x20 ecwid-sync status --mirror {db}\n\
-         The emulated store is at {url} (GET {url}/_emulator/stats shows the requests it served).\n\
-         A simulated customer buys something every few seconds; the mirror follows within about 10 seconds\n\
-         (the emulated store's search, like Ecwid's, shows a change a few seconds late).\n\
-         Press Ctrl-C to stop.",
-        url = emulator.url()
-    )
+         \x20 {program} status --mirror {db}\n"
+    );
+    match live_store {
+        Some(url) => text.push_str(&format!(
+            "The emulated store is at {url} (GET {url}/_emulator/stats shows the requests it served).\n\
+             A simulated customer buys something every few seconds; the mirror follows within about 10 seconds\n\
+             (the emulated store's search, like Ecwid's, shows a change a few seconds late).\n\
+             Press Ctrl-C to stop."
+        )),
+        None => text.push_str(
+            "The emulated store has stopped. Run the demo without --once to watch the mirror follow a storefront's sales.",
+        ),
+    }
+    text
+}
+
+/// This program as the user can type it here: `ecwid-sync` when that is what the shell
+/// finds, else its path, relative when it lies below the current directory (after
+/// `cargo run --release`: `target/release/ecwid-sync`).
+fn runnable_self() -> String {
+    let Ok(exe) = std::env::current_exe().and_then(|p| p.canonicalize()) else {
+        return "ecwid-sync".to_string();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .any(|dir| dir.join("ecwid-sync").canonicalize().ok().as_ref() == Some(&exe))
+    });
+    if on_path {
+        return "ecwid-sync".to_string();
+    }
+    let here = std::env::current_dir().and_then(|d| d.canonicalize());
+    let shown = match here.as_ref().map(|here| exe.strip_prefix(here)) {
+        Ok(Ok(relative)) => relative.to_path_buf(),
+        _ => exe,
+    };
+    shell_word(&shown.display().to_string())
+}
+
+/// `word` as one shell word: as it is when it has nothing the shell would interpret.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// A storefront customer: buys one item of a random in-stock product now and then, through
@@ -196,4 +245,43 @@ async fn pick_product(http: &reqwest::Client, store: &StoreAccess, n: u64) -> i6
 struct StoreAccess {
     base: String,
     token: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_once_the_demo_promises_neither_a_customer_nor_ctrl_c() {
+        let text = what_to_look_at(
+            Path::new("ecwid-demo.db"),
+            "target/release/ecwid-sync",
+            None,
+        );
+        assert!(
+            text.contains("  target/release/ecwid-sync status --mirror ecwid-demo.db\n"),
+            "{text}"
+        );
+        for promise in ["customer", "Ctrl-C", "_emulator"] {
+            assert!(!text.contains(promise), "{promise}: {text}");
+        }
+        let live = what_to_look_at(
+            Path::new("ecwid-demo.db"),
+            "ecwid-sync",
+            Some("http://127.0.0.1:1234"),
+        );
+        assert!(
+            live.contains("Press Ctrl-C to stop.") && live.contains("customer"),
+            "{live}"
+        );
+    }
+
+    #[test]
+    fn paths_are_quoted_only_when_the_shell_would_read_them_otherwise() {
+        assert_eq!(shell_word("ecwid-demo.db"), "ecwid-demo.db");
+        assert_eq!(shell_word("my demo.db"), "'my demo.db'");
+        assert_eq!(shell_word("it's.db"), "'it'\\''s.db'");
+        let text = what_to_look_at(Path::new("my demo.db"), "ecwid-sync", None);
+        assert!(text.contains("sqlite3 'my demo.db' 'select"), "{text}");
+    }
 }

@@ -80,23 +80,53 @@ async fn sync_exits_zero_and_status_reports_every_kind() {
 }
 
 #[tokio::test]
-async fn a_refused_token_stops_with_a_clear_message_and_exit_code_3() {
+async fn a_refused_token_stops_sync_and_run_with_exit_code_3_before_any_mirror_file_exists() {
     let (store, _scratch, db, config) = store_and_config("wrong-token", "").await;
+
+    for command in ["sync", "run"] {
+        let out = run(&[command], Some(&config)).await;
+
+        assert_one_line_error(&out, 3, "refused the access token");
+        assert!(!stderr(&out).contains("wrong-token"), "the token leaked");
+        assert_eq!(mirror_files(&db), Vec::<String>::new(), "{command}");
+    }
+    // Refused at once: no retries against a store that says no.
+    assert_eq!(store.stats().await["status"]["403"], 2);
+}
+
+#[tokio::test]
+async fn a_refused_token_leaves_an_older_mirror_unmigrated() {
+    let (_store, _scratch, db, config) = store_and_config("wrong-token", "").await;
+    schema_1_mirror(&db, "");
 
     let out = run(&["sync"], Some(&config)).await;
 
     assert_one_line_error(&out, 3, "refused the access token");
-    assert!(!stderr(&out).contains("wrong-token"), "the token leaked");
-    // Refused at once: no retries against a store that says no.
-    assert_eq!(store.stats().await["status"]["403"], 1);
-    let error: String = open(&db)
-        .query_row(
-            "SELECT last_error FROM sync_state WHERE kind = 'products'",
-            [],
-            |r| r.get(0),
-        )
+    let version: i64 = open(&db)
+        .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert!(error.contains("403"), "{error}");
+    assert_eq!(version, 1, "an older binary can still read it");
+}
+
+#[tokio::test]
+async fn a_store_id_the_token_does_not_belong_to_is_named_as_ecwid_store_id() {
+    let (store, scratch, db, _config) = store_and_config("secret_test", "").await;
+    let other_store = store.config.store_id + 1;
+    let config = scratch.path("other-store.toml");
+    std::fs::write(
+        &config,
+        config_text(&store, &db, "secret_test", "").replace(
+            &format!("store_id = {}", store.config.store_id),
+            &format!("store_id = {other_store}"),
+        ),
+    )
+    .unwrap();
+
+    let out = run(&["sync"], Some(&config)).await;
+
+    assert_one_line_error(&out, 3, &format!("store {other_store}"));
+    assert_one_line_error(&out, 3, "check ecwid.store_id");
+    assert_eq!(mirror_files(&db), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -144,6 +174,10 @@ async fn bad_configuration_is_one_line_naming_the_key_and_writes_nothing() {
             "[ecwid]\nstore_id = \"abc\"\ntoken = \"t\"\n[mirror]\npath = \"DB\"\n",
             "store_id",
         ),
+        (
+            "[ecwid]\nstore_id = \"1003\"\ntoken = \"t\"\n[mirror]\npath = \"DB\"\n",
+            "ecwid-sync: ecwid.store_id: expected a whole number such as 1003, got the string \"1003\"",
+        ),
         ("[ecwid\nstore_id = 1\n", "config file"),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
@@ -179,7 +213,10 @@ async fn a_missing_mirror_directory_is_a_configuration_error_exit_2_naming_the_p
         "{}",
         stderr(&out)
     );
-    assert_eq!(store.stats().await["requests_total"], 0);
+    // The token check, asked before the mirror is opened, and no pass.
+    let stats = store.stats().await;
+    assert_eq!(stats["requests"]["GET /profile"], 1, "{stats}");
+    assert_eq!(stats["requests_total"], 1, "{stats}");
 }
 
 #[tokio::test]
@@ -305,6 +342,66 @@ async fn status_into_a_reader_that_stopped_early_exits_quietly() {
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    }
+}
+
+#[tokio::test]
+async fn status_on_a_path_that_is_no_mirror_says_what_it_is_and_never_speaks_of_writing() {
+    let scratch = Scratch::new();
+    let text = scratch.path("notes.txt");
+    std::fs::write(&text, "not a database, but long enough to have a header ....................................................................").unwrap();
+    let dir = scratch.path("mirrors");
+    std::fs::create_dir(&dir).unwrap();
+    let other = scratch.path("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE invoices (id INTEGER)")
+        .unwrap();
+
+    for (path, needle) in [
+        (&text, "is not a SQLite database"),
+        (&dir, "is a directory; name the SQLite file in it"),
+        (&other, "is a SQLite database but not an ecwid-sync mirror"),
+    ] {
+        for json in [false, true] {
+            let mut args = vec!["status", "--mirror", path.to_str().unwrap()];
+            if json {
+                args.push("--json");
+            }
+            let out = run(&args, None).await;
+            assert_one_line_error(&out, 2, needle);
+            assert!(!stderr(&out).contains("write"), "{}", stderr(&out));
+        }
+    }
+}
+
+#[tokio::test]
+async fn status_on_a_mirror_it_cannot_read_says_it_cannot_read_it() {
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let conn = ecwid_sync::mirror::open_and_migrate(&db).unwrap();
+    conn.execute_batch("DROP TABLE sync_state").unwrap();
+    drop(conn);
+
+    let out = run(&["status", "--mirror", db.to_str().unwrap()], None).await;
+
+    assert_one_line_error(&out, 1, "cannot read the mirror");
+    assert!(!stderr(&out).contains("write"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn status_without_a_readable_configuration_suggests_naming_the_mirror() {
+    let scratch = Scratch::new();
+    let config = scratch.path("config.toml");
+    for text in [
+        None,
+        Some("[ecwid]\nstore_id = 1\n[mirror]\npath = \"m.db\"\n"),
+    ] {
+        if let Some(text) = text {
+            std::fs::write(&config, text).unwrap();
+        }
+        let out = run(&["status"], Some(&config)).await;
+        assert_one_line_error(&out, 2, "ecwid-sync status --mirror PATH");
     }
 }
 

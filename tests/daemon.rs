@@ -64,6 +64,28 @@ async fn the_daemon_pulls_on_schedule_follows_edits_and_stops_cleanly_on_sigterm
 }
 
 #[tokio::test]
+async fn the_daemon_starts_and_pulls_when_the_store_cannot_answer_its_token_check() {
+    let store = TestStore::start(TestStore::small()).await;
+    store
+        .set_faults(json!({"error_503_rate": 1.0, "path_contains": "/profile"}))
+        .await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = write_config(&store, &db, "");
+    let mut daemon = spawn_ecwid_sync(&config, &["run"], Stdio::null());
+
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            count(&db, "SELECT count(*) FROM products") == 230
+        })
+        .await,
+        "only a refused token stops the start; the passes retry the rest"
+    );
+    assert_eq!(store.request_count("GET /profile").await, 1, "asked once");
+    assert_eq!(terminate(&mut daemon).await.code(), Some(0));
+}
+
+#[tokio::test]
 async fn the_demo_mirrors_an_emulated_store_and_says_what_to_look_at() {
     let scratch = Scratch::new();
     let db = scratch.path("demo.db");
@@ -88,10 +110,39 @@ async fn the_demo_mirrors_an_emulated_store_and_says_what_to_look_at() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stdout.contains("select * from stock_levels limit 5"),
         "{stdout}"
     );
+    let generating = stderr.find("generating an emulated store with 300 products");
+    let running = stderr.find("the emulated store runs at");
+    assert!(
+        generating.is_some() && generating < running,
+        "the wait for the store is announced first: {stderr}"
+    );
+    // --once stops the store on exit: nothing left to buy, nothing to stop.
+    assert!(
+        !stdout.contains("Ctrl-C") && !stdout.contains("customer"),
+        "{stdout}"
+    );
+    // The suggested command runs as printed, from where the demo was started.
+    let status_line = stdout
+        .lines()
+        .find(|l| l.contains(" status --mirror "))
+        .expect("a status command is suggested");
+    let status = tokio::process::Command::new("sh")
+        .args(["-c", status_line.trim()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{status_line}: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(String::from_utf8_lossy(&status.stdout).contains("products"));
     assert_eq!(count(&db, "SELECT count(*) FROM products"), 300);
     assert!(count(&db, "SELECT count(*) FROM stock_levels") >= 300);
     assert!(count(&db, "SELECT count(*) FROM orders") > 0);

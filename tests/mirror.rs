@@ -1,5 +1,8 @@
 //! The mirror file: migrations, version checks, and what readers see.
 
+mod common;
+
+use common::{mirrored, open, pass, schema_1_mirror};
 use ecwid_sync::mirror::{self, MirrorError, SCHEMA_VERSION};
 
 #[test]
@@ -110,15 +113,6 @@ fn schema_of(conn: &rusqlite::Connection) -> Vec<String> {
         .unwrap()
 }
 
-/// A mirror file as ecwid-sync wrote it at schema version 1, holding `rows`.
-fn schema_1_mirror(path: &std::path::Path, rows: &str) {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute_batch(include_str!("../schema/001_initial.sql"))
-        .unwrap();
-    conn.pragma_update(None, "user_version", 1).unwrap();
-    conn.execute_batch(rows).unwrap();
-}
-
 #[test]
 fn a_mirror_of_schema_1_migrates_step_by_step_keeping_its_rows_and_matches_a_fresh_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,4 +161,32 @@ fn order_lines_mirrored_before_combination_id_get_it_from_their_order_document_a
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(lines, vec![None, Some(55)]);
+}
+
+#[tokio::test]
+async fn every_order_line_joins_the_stock_level_it_sold_from_also_after_storefront_sales() {
+    let (store, _scratch, db, config) = mirrored(common::TestStore::small()).await;
+    let state = store.state().await;
+    for product in state["products"].as_array().unwrap().iter().take(12) {
+        if product["unlimited"] == true || product["quantity"].as_i64() > Some(0) {
+            store.sale(product["id"].as_i64().unwrap(), None, 1).await;
+        }
+    }
+    pass(&config, false).await;
+
+    let conn = open(&db);
+    let lines: i64 = conn
+        .query_row("SELECT count(*) FROM order_items", [], |r| r.get(0))
+        .unwrap();
+    let joined: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM order_items i
+               JOIN stock_levels s
+                 ON s.product_id = i.product_id AND s.variation_id IS i.combination_id",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(lines > 0);
+    assert_eq!(joined, lines, "each line joins exactly one stock level");
 }

@@ -146,8 +146,13 @@ impl Unanswered {
         .await;
         config.push.key_lifetime = Duration::from_secs(2);
         config.ecwid.max_retries = 1;
-        let stock = store_stock(&store.state().await);
-        let (&entity, &before) = stock.iter().next().unwrap();
+        let state = store.state().await;
+        let stock = store_stock(&state);
+        // The storefront sells it later: a stock a sale takes from.
+        let (&entity, &before) = stock
+            .iter()
+            .find(|(e, _)| sold_by_storefront(&state, **e))
+            .unwrap();
         tool_change(&db, entity, 4);
         store
             .set_faults(json!({fault: 1.0, "path_contains": "/batch"}))

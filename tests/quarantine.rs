@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use common::stock::sold_from_own_stock;
 use common::*;
 use ecwid_sync::commands::sync_once;
 use ecwid_sync::config::Config;
@@ -101,13 +102,18 @@ async fn run_binary(args: &[&str]) -> Output {
         .expect("run ecwid-sync")
 }
 
-/// A tracked product with stock for three sales of one.
+/// A tracked product with stock for three sales of one, whose variations have no stock of
+/// their own: what the storefront sells of it moves the product's own quantity.
 fn product_with_stock(state: &Value) -> i64 {
     state["products"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|p| !p["unlimited"].as_bool().unwrap_or(false) && p["quantity"].as_i64() >= Some(3))
+        .find(|p| {
+            !p["unlimited"].as_bool().unwrap_or(false)
+                && p["quantity"].as_i64() >= Some(3)
+                && sold_from_own_stock(p)
+        })
         .expect("a tracked product with stock")["id"]
         .as_i64()
         .unwrap()

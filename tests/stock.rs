@@ -7,17 +7,22 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::stock::sold_from_own_stock;
 use common::*;
 use ecwid_sync::config::Config;
 use serde_json::{Value, json};
 
-/// A tracked-stock product and its quantity in the store.
+/// A tracked-stock product that storefront sales take from, and its quantity in the store.
 fn stocked_product(state: &Value, skip: usize) -> (i64, i64) {
     state["products"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|p| p["unlimited"] != true && p["quantity"].as_i64().unwrap_or(0) > 5)
+        .filter(|p| {
+            p["unlimited"] != true
+                && p["quantity"].as_i64().unwrap_or(0) > 5
+                && sold_from_own_stock(p)
+        })
         .map(|p| (p["id"].as_i64().unwrap(), p["quantity"].as_i64().unwrap()))
         .nth(skip)
         .expect("a stocked product")

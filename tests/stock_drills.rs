@@ -58,11 +58,13 @@ impl Drill {
         let scratch = Scratch::new();
         let db = scratch.path("mirror.db");
         let config = write_config(&store, &db, "[push]\npoll_interval_ms = 50\n");
-        let expected = store_stock(&store.state().await);
-        // Plenty of stock, so that sales never run out.
+        let state = store.state().await;
+        let expected = store_stock(&state);
+        // Plenty of stock, so that sales never run out; stock that storefront sales take
+        // from, so that they move it.
         let entities = expected
             .iter()
-            .filter(|(_, q)| **q >= 30)
+            .filter(|(e, q)| **q >= 30 && sold_by_storefront(&state, **e))
             .map(|(e, _)| *e)
             .take(40)
             .collect();

@@ -615,7 +615,9 @@ fn order_chunk(plan: &OrderPlan<'_>, chunk: i64) -> OrderChunk {
                 let p = &plan.products[rng.random_range(0..plan.products.len())];
                 let (mut sku, mut price, mut opts) = (p.sku.clone(), p.price, Vec::new());
                 let mut variation = None;
-                if !p.variations.is_empty() && rng.random_bool(0.6) {
+                // A storefront sells a product with options as one of its variations,
+                // never as its base product.
+                if !p.variations.is_empty() {
                     let v = &p.variations[rng.random_range(0..p.variations.len())];
                     sku = v.sku.clone();
                     price = v.price;

@@ -428,10 +428,24 @@ async fn storefront_sale_decrements_the_right_stock() {
     let number = r["orderNumber"].as_i64().unwrap();
 
     let a2 = h.ok(Method::GET, &format!("/products/{aid}"), None).await;
+    let order = h.ok(Method::GET, &format!("/orders/{number}"), None).await;
+    let chosen = order["items"][0]["combinationId"].as_i64().unwrap();
+    let before = |p: &Value| {
+        p["combinations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == chosen)
+            .unwrap()["quantity"]
+            .as_i64()
+            .unwrap()
+    };
     assert_eq!(
-        a2["quantity"].as_i64().unwrap(),
-        a["quantity"].as_i64().unwrap() - 2
+        before(&a2),
+        before(a) - 2,
+        "sold as a variation, from its own stock"
     );
+    assert_eq!(a2["quantity"], a["quantity"], "not the base product's");
     let b2 = h.ok(Method::GET, &format!("/products/{bid}"), None).await;
     assert_eq!(
         b2["quantity"], b["quantity"],
@@ -449,7 +463,6 @@ async fn storefront_sale_decrements_the_right_stock() {
         combo["quantity"].as_i64().unwrap() - 1
     );
 
-    let order = h.ok(Method::GET, &format!("/orders/{number}"), None).await;
     assert_eq!(
         order["items"][1]["sku"], combo["sku"],
         "the item carries the variation SKU"
@@ -500,6 +513,86 @@ async fn storefront_sale_decrements_the_right_stock() {
         )
         .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_storefront_sale_naming_no_variation_sells_one_when_the_product_has_them() {
+    let h = start(EmulatorConfig {
+        products: 30,
+        ..small_config()
+    })
+    .await;
+    let state = h.state().await;
+    let products = state["products"].as_array().unwrap();
+    let stock = |c: &Value| c["quantity"].as_i64().unwrap_or(0);
+    // Variations with their own stock: the first one in stock is sold, from its stock.
+    let own = products
+        .iter()
+        .find(|p| p["unlimited"] == false && p["combinations"][0]["sku"].is_string())
+        .unwrap();
+    let first_in_stock = own["combinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| stock(c) >= 1)
+        .unwrap();
+    let (item, after) = sell_one(&h, own["id"].as_i64().unwrap()).await;
+    assert_eq!(item["combinationId"], first_in_stock["id"]);
+    assert_eq!(item["sku"], first_in_stock["sku"]);
+    assert_eq!(item["selectedOptions"].as_array().unwrap().len(), 2);
+    let sold = after["combinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == first_in_stock["id"])
+        .unwrap();
+    assert_eq!(stock(sold), stock(first_in_stock) - 1);
+    assert_eq!(after["quantity"], own["quantity"]);
+
+    // Variations without a SKU of their own sell from the product's stock.
+    let sharing = products
+        .iter()
+        .find(|p| {
+            p["unlimited"] == false && stock(p) >= 1 && p["combinations"][0].get("sku").is_none()
+        })
+        .unwrap();
+    let (item, after) = sell_one(&h, sharing["id"].as_i64().unwrap()).await;
+    assert_eq!(item["combinationId"], sharing["combinations"][0]["id"]);
+    assert_eq!(stock(&after), stock(sharing) - 1);
+
+    // A product without variations sells itself.
+    let h = start(EmulatorConfig {
+        products: 5,
+        variations_per_product: 0,
+        ..small_config()
+    })
+    .await;
+    let state = h.state().await;
+    let plain = state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["unlimited"] == false && stock(p) >= 1)
+        .unwrap();
+    let (item, after) = sell_one(&h, plain["id"].as_i64().unwrap()).await;
+    assert!(item.get("combinationId").is_none(), "{item}");
+    assert_eq!(stock(&after), stock(plain) - 1);
+}
+
+/// A storefront sale of one `product`, naming no variation: the order's item and the
+/// product after the sale.
+async fn sell_one(h: &Harness, product: i64) -> (Value, Value) {
+    let sale = json!({"items": [{"productId": product, "quantity": 1}]});
+    let (status, r) = h
+        .control(Method::POST, "/_emulator/orders", Some(&sale))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let number = r["orderNumber"].as_i64().unwrap();
+    let order = h.ok(Method::GET, &format!("/orders/{number}"), None).await;
+    let after = h
+        .ok(Method::GET, &format!("/products/{product}"), None)
+        .await;
+    (order["items"][0].clone(), after)
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, as_millis, as_secs, invalid, positive_secs};
+use super::{ConfigError, as_millis, as_secs, positive_secs, within};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct PushConfig {
@@ -38,24 +38,22 @@ pub(super) struct RawPush {
 
 impl RawPush {
     pub(super) fn validate(self) -> Result<PushConfig, ConfigError> {
-        let poll_ms = self.poll_interval_ms.unwrap_or(250);
-        if !(50..=60_000).contains(&poll_ms) {
-            return Err(invalid(
-                "push.poll_interval_ms",
-                format!("expected milliseconds from 50 to 60000, got {poll_ms}"),
-            ));
-        }
-        let keep = self.keep_applied_days.unwrap_or(30);
-        if !(1..=3650).contains(&keep) {
-            return Err(invalid(
-                "push.keep_applied_days",
-                format!("expected days from 1 to 3650, got {keep}"),
-            ));
-        }
         Ok(PushConfig {
-            poll_interval: Duration::from_millis(poll_ms),
+            poll_interval: Duration::from_millis(within(
+                "push.poll_interval_ms",
+                self.poll_interval_ms.unwrap_or(250),
+                50..=60_000,
+                "milliseconds",
+                "",
+            )?),
             key_lifetime: positive_secs("push.key_lifetime_secs", self.key_lifetime_secs, 3600)?,
-            keep_applied_days: keep,
+            keep_applied_days: within(
+                "push.keep_applied_days",
+                self.keep_applied_days.unwrap_or(30),
+                1..=3650,
+                "days",
+                "",
+            )?,
         })
     }
 }

@@ -18,9 +18,14 @@ use crate::metrics::ApiMetrics;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(
-        "Ecwid refused the access token ({status}: {message}); check ecwid.token and that the app has the scopes it needs"
+        "Ecwid refused the access token for store {store_id} ({status}: {message}); {}",
+        super::access::refusal_advice(message)
     )]
-    Auth { status: u16, message: String },
+    Auth {
+        store_id: u64,
+        status: u16,
+        message: String,
+    },
     #[error("Ecwid answered {status} to {method} {path}: {message}")]
     Status {
         method: Method,
@@ -119,6 +124,7 @@ pub struct Client {
 
 struct Inner {
     http: reqwest::Client,
+    store_id: u64,
     store_base: String,
     token: Secret,
     budget: Budget,
@@ -150,6 +156,7 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                store_id: config.store_id,
                 store_base: format!("{}/{}", config.api_base, config.store_id),
                 token: config.token.clone(),
                 budget: Budget::new(config.requests_per_minute, config.burst),
@@ -348,6 +355,7 @@ impl Client {
         let message = error_message(status, reason, &body);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(ApiError::Auth {
+                store_id: inner.store_id,
                 status: status.as_u16(),
                 message,
             });

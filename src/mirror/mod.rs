@@ -113,6 +113,25 @@ pub enum MirrorError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("{path} is a directory; name the SQLite file in it, e.g. {example}")]
+    IsDirectory { path: String, example: String },
+    #[error("{path} is not a SQLite database ({source})")]
+    NotADatabase {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "{path} is a SQLite database but not an ecwid-sync mirror (it has tables, and no schema version); name the mirror file, e.g. /var/lib/ecwid-sync/mirror.db"
+    )]
+    NotAMirror { path: String },
+    /// A read-only command's query failed; never a write, so never worded as one.
+    #[error("cannot read the mirror {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("mirror write failed: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("cannot parse a document from Ecwid: {0}")]
@@ -187,8 +206,39 @@ fn immediate_transactions(conn: &mut Connection) {
 /// Opens an existing mirror for reading only (status, tests); never creates or migrates.
 pub fn open_read_only(path: &Path) -> Result<Connection, MirrorError> {
     let shown = path.display().to_string();
+    let (conn, version) = existing_file(path)?.ok_or_else(|| MirrorError::Missing {
+        path: shown.clone(),
+    })?;
+    if version == 0 {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|source| MirrorError::Read {
+                path: shown.clone(),
+                source,
+            })?;
+        return Err(if tables == 0 {
+            MirrorError::Missing { path: shown }
+        } else {
+            MirrorError::NotAMirror { path: shown }
+        });
+    }
+    supported(version, &shown)?;
+    Ok(conn)
+}
+
+/// An existing file at `path` opened read-only, with its schema version (0: not a mirror
+/// yet); `None` when there is no file. A directory, or a file SQLite cannot read as a
+/// database, is an error that says so.
+fn existing_file(path: &Path) -> Result<Option<(Connection, i64)>, MirrorError> {
+    let shown = path.display().to_string();
+    if path.is_dir() {
+        return Err(MirrorError::IsDirectory {
+            path: shown,
+            example: path.join("mirror.db").display().to_string(),
+        });
+    }
     if !path.exists() {
-        return Err(MirrorError::Missing { path: shown });
+        return Ok(None);
     }
     let conn = Connection::open_with_flags(
         path,
@@ -198,19 +248,25 @@ pub fn open_read_only(path: &Path) -> Result<Connection, MirrorError> {
         path: shown.clone(),
         source,
     })?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version == 0 {
-        return Err(MirrorError::Missing { path: shown });
-    }
-    if version > SCHEMA_VERSION {
-        return Err(MirrorError::TooNew {
-            path: shown,
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    Ok(conn)
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(|source| MirrorError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+    // SQLite opens any file; the first read finds out whether it is a database.
+    let version = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|source| match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => MirrorError::NotADatabase {
+                path: shown.clone(),
+                source,
+            },
+            _ => MirrorError::Read {
+                path: shown.clone(),
+                source,
+            },
+        })?;
+    Ok(Some((conn, version)))
 }
 
 /// Opens an existing mirror read-write for a command that changes it beside the daemon
@@ -239,13 +295,8 @@ pub fn open_existing(path: &Path) -> Result<Connection, MirrorError> {
 /// path is not a directory, and an existing file is a mirror of a version this binary
 /// reads. Writes nothing but a probe file it removes at once.
 pub fn check_path(path: &Path) -> Result<(), String> {
-    let shown = path.display();
-    if path.is_dir() {
-        return Err(format!(
-            "mirror.path: {shown} is a directory; name the SQLite file in it, e.g. {}",
-            path.join("mirror.db").display()
-        ));
-    }
+    let at_key = |e: MirrorError| format!("mirror.path: {e}");
+    let existing = existing_file(path).map_err(at_key)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -272,19 +323,20 @@ pub fn check_path(path: &Path) -> Result<(), String> {
             ));
         }
     }
-    if !path.exists() {
-        return Ok(());
+    match existing {
+        Some((_, version)) => supported(version, &path.display().to_string()).map_err(at_key),
+        None => Ok(()),
     }
-    let version = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .and_then(|c| c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0)))
-        .map_err(|e| format!("mirror.path: {shown} is not a SQLite database ({e})"))?;
+}
+
+/// Refuses a mirror migrated by a newer ecwid-sync rather than misread it.
+fn supported(version: i64, shown: &str) -> Result<(), MirrorError> {
     if version > SCHEMA_VERSION {
         return Err(MirrorError::TooNew {
             path: shown.to_string(),
             found: version,
             supported: SCHEMA_VERSION,
-        }
-        .to_string());
+        });
     }
     Ok(())
 }
@@ -296,13 +348,7 @@ pub fn check_path(path: &Path) -> Result<(), String> {
 fn migrate(conn: &mut Connection, shown: &str) -> Result<(), MirrorError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(MirrorError::TooNew {
-            path: shown.to_string(),
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
+    supported(version, shown)?;
     if version == SCHEMA_VERSION {
         return Ok(());
     }

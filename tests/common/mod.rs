@@ -304,6 +304,28 @@ pub fn count_in_main_file_copy(db: &Path, sql: &str) -> i64 {
     n
 }
 
+/// A mirror file as ecwid-sync wrote it at schema version 1, holding `rows`.
+pub fn schema_1_mirror(path: &Path, rows: &str) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(include_str!("../../schema/001_initial.sql"))
+        .unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.execute_batch(rows).unwrap();
+}
+
+/// The files of the mirror at `db` (itself, `-wal`, `-shm`, `.lock`) that exist.
+pub fn mirror_files(db: &Path) -> Vec<String> {
+    let name = db.file_name().unwrap().to_string_lossy().into_owned();
+    let mut found: Vec<String> = std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|f| f.starts_with(&name))
+        .collect();
+    found.sort();
+    found
+}
+
 pub struct Scratch {
     pub dir: tempfile::TempDir,
 }

@@ -59,3 +59,25 @@ pub fn mirror_stock(db: &Path, entity: (i64, Option<i64>)) -> Option<i64> {
     }
     .unwrap()
 }
+
+/// Whether a storefront sale of `product` naming no variation moves the product's own
+/// quantity: it has no variations, or its variations have no stock of their own. (A product
+/// with options sells as one of its variations.)
+pub fn sold_from_own_stock(product: &Value) -> bool {
+    product["combinations"]
+        .as_array()
+        .and_then(|variations| variations.first())
+        .is_none_or(|first| first.get("sku").is_none())
+}
+
+/// Whether a storefront sale of `entity` (its variation, or none named for a product's own
+/// stock) takes from that entity's stock.
+pub fn sold_by_storefront(state: &Value, entity: (i64, Option<i64>)) -> bool {
+    entity.1.is_some()
+        || state["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == entity.0)
+            .is_some_and(sold_from_own_stock)
+}

@@ -683,8 +683,9 @@ impl Store {
         Ok(())
     }
 
-    /// A storefront checkout: builds the order from the catalogue, decrements tracked stock
-    /// (the variation's own stock when it has its own SKU, else the product's) and fires
+    /// A storefront checkout: builds the order from the catalogue (a product with variations
+    /// sells one of them, see [`storefront_choice`]), decrements tracked stock (the
+    /// variation's own stock when it has its own SKU, else the product's) and fires
     /// `order.created` plus `product.updated` per product touched. Unfinished checkouts
     /// reserve no stock.
     pub fn storefront_sale(&mut self, sale: &SaleRequest) -> ApiResult<OrderIdent> {
@@ -719,7 +720,10 @@ impl Store {
             let mut tracked = !bool_of(p, "unlimited").unwrap_or(false);
             let mut stock = i64_of(p, "quantity").unwrap_or(0);
             let mut owner = None;
-            if let Some(cid) = it.combination_id {
+            let combination_id = it
+                .combination_id
+                .or_else(|| storefront_choice(p, it.quantity));
+            if let Some(cid) = combination_id {
                 let c = &rec.combination(cid).ok_or_else(|| {
                     ApiError::not_found(format!(
                         "Variation #{cid} of product #{} not found",
@@ -769,7 +773,7 @@ impl Store {
                 "quantityInStock": stock.saturating_sub(it.quantity), "weight": f64_of(p, "weight").unwrap_or(0.0),
                 "selectedOptions": options,
             });
-            if let Some(cid) = it.combination_id {
+            if let Some(cid) = combination_id {
                 item["combinationId"] = json!(cid);
             }
             item_docs.push(item);
@@ -823,6 +827,34 @@ impl Store {
         }
         Ok(ident)
     }
+}
+
+/// The variation a storefront sells when the sale names none: a product with options is
+/// bought as one of its variations, never as its base product. The first variation that
+/// has `quantity` in stock (its own, or the product's when it has no SKU of its own), else
+/// the first one, whose stock check then refuses the sale.
+fn storefront_choice(product: &Doc, quantity: i64) -> Option<i64> {
+    let variations: Vec<&Doc> = product
+        .get("combinations")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_object)
+        .collect();
+    let sells = |c: &&Doc| {
+        let stock_owner = if str_of(c, "sku").is_some() {
+            *c
+        } else {
+            product
+        };
+        bool_of(stock_owner, "unlimited").unwrap_or(false)
+            || i64_of(stock_owner, "quantity").unwrap_or(0) >= quantity
+    };
+    let chosen = variations
+        .iter()
+        .copied()
+        .find(sells)
+        .or(variations.first().copied())?;
+    i64_of(chosen, "id")
 }
 
 /// An order item's `selectedOptions` entry for a variation's option choice.
