@@ -9,10 +9,12 @@
 //!
 //! `cargo bench --bench stock_push`. `BENCH_PUSH_SAMPLES` sets the latency samples (default 20).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
+use support::env_u64;
 
 use ecwid_emulator::{Emulator, EmulatorConfig};
 use rusqlite::Connection;
@@ -21,13 +23,6 @@ use serde_json::Value;
 /// Products changed; the store has more, since some have unlimited stock.
 const PRODUCTS: usize = 2000;
 const CHANGES: usize = 10_000;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn tool(db: &Path) -> Connection {
     let conn = Connection::open(db).expect("open the mirror");
@@ -107,13 +102,7 @@ async fn main() {
         ),
     )
     .unwrap();
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run ecwid-sync");
+    let mut daemon = support::spawn_daemon(&config);
     // Products, categories and orders: the kinds mirrored by default.
     wait_for("the first pass", Duration::from_secs(120), || {
         scalar(

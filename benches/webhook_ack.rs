@@ -7,20 +7,15 @@
 //! second, default 1000), `BENCH_WEBHOOK_SECS` (measured seconds, default 20). The target is
 //! p99 < 5 ms at 1,000 requests/s.
 
-use std::process::Stdio;
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::env_u64;
 
 use ecwid_emulator::{Emulator, EmulatorConfig};
 use serde_json::json;
 use tokio::sync::Mutex;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -148,13 +143,7 @@ async fn main() {
         ),
     )
     .unwrap();
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run ecwid-sync");
+    let mut daemon = support::spawn_daemon(&config);
 
     // The first pass (a full pull of the small store) must be over before measuring.
     let http = reqwest::Client::new();

@@ -12,6 +12,8 @@
 //! `BENCH_SECS` (default 20), `BENCH_DEBOUNCE_MS` and `BENCH_READ_INTERVAL_MS` (default:
 //! the configuration's defaults).
 
+mod support;
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::env_u64;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -28,13 +31,6 @@ use ecwid_sync::config::{Config, SecretEnv};
 use ecwid_sync::daemon::{self, Shared};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The receiver's part, as the fixed interface of issue 8 has it: record, wake, answer 200.
 struct StandIn {
