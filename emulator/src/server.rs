@@ -171,8 +171,26 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
-/// Everything under `/api/v3/{storeId}/...`.
+/// Everything under `/api/v3/{storeId}/...`. A request that has arrived whole is served to
+/// its end even when its caller hangs up meanwhile, as a real server does (it notices the
+/// closed connection only when it answers): a write whose caller was killed mid-request
+/// still happens, which is what makes retrying with the same key matter.
 async fn api_gate(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
+        Ok(b) => b,
+        Err(_) => return error_response(&ApiError::bad_request("Request body could not be read")),
+    };
+    let req = Request::from_parts(parts, axum::body::Body::from(body));
+    tokio::spawn(serve_api(app, req)).await.unwrap_or_else(|_| {
+        error_response(&ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal server error",
+        ))
+    })
+}
+
+async fn serve_api(app: Arc<App>, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let Some(rest) = path.strip_prefix("/api/v3/") else {

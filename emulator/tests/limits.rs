@@ -293,3 +293,31 @@ async fn ignored_params_are_dropped_as_unknown_parameters_are() {
     let all = h.state().await["products"].as_array().unwrap().len();
     assert_eq!(unfiltered["total"], json!(all), "the unfiltered listing");
 }
+
+#[tokio::test]
+async fn a_write_whose_caller_hangs_up_mid_request_is_still_made() {
+    let h = start(small_config()).await;
+    h.control(
+        Method::PUT,
+        "/_emulator/faults",
+        Some(&json!({"latency_ms": 300})),
+    )
+    .await;
+    // The caller gives up (as a killed process does) while the store is still working.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(50),
+        h.request(Method::PUT, "/products/1", TOKEN)
+            .json(&json!({"price": 77.5}))
+            .send(),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the caller hung up before the answer");
+    h.control(Method::PUT, "/_emulator/faults", Some(&json!({})))
+        .await;
+    let price = wait_for("the write", Duration::from_secs(5), || async {
+        let product = h.ok(Method::GET, "/products/1", None).await;
+        (product["price"] == json!(77.5)).then_some(product["price"].clone())
+    })
+    .await;
+    assert_eq!(price, json!(77.5));
+}

@@ -2,6 +2,7 @@
 //! expected mirror contents derived independently from the store's own state.
 #![allow(dead_code)]
 
+pub mod drills;
 pub mod stock;
 
 use std::net::SocketAddr;
@@ -663,48 +664,76 @@ pub fn mirror_customers(conn: &Connection) -> Vec<Value> {
 
 /// Asserts that every contract column of every table equals the store's state.
 pub fn assert_mirror_equals_store(conn: &Connection, state: &Value) {
-    assert_products_equal_store(conn, state);
-    assert_same(
-        "categories",
-        mirror_categories(conn),
-        expected_categories(state),
-    );
-    assert_same("orders", mirror_orders(conn), expected_orders(state));
-    assert_same(
-        "order_items",
-        mirror_order_items(conn),
-        expected_order_items(state),
-    );
-    assert_same(
-        "customers",
-        mirror_customers(conn),
-        expected_customers(state),
-    );
+    if let Some(difference) = mirror_differs_from_store(conn, state) {
+        panic!("{difference}");
+    }
 }
 
 /// Products, their variations and category links equal the store's.
 pub fn assert_products_equal_store(conn: &Connection, state: &Value) {
-    assert_same("products", mirror_products(conn), expected_products(state));
-    assert_same(
-        "product_variations",
-        mirror_variations(conn),
-        expected_variations(state),
-    );
-    assert_same(
-        "product_categories",
-        mirror_product_categories(conn),
-        expected_product_categories(state),
-    );
+    if let Some(difference) = products_differ_from_store(conn, state) {
+        panic!("{difference}");
+    }
 }
 
-fn assert_same(table: &str, mirror: Vec<Value>, store: Vec<Value>) {
-    assert_eq!(mirror.len(), store.len(), "{table}: row count differs");
-    for (m, s) in mirror.iter().zip(&store) {
-        assert_eq!(
-            m, s,
-            "{table}: mirror row (left) differs from the store (right)"
-        );
+/// The first way any contract column of any table differs from the store's state.
+pub fn mirror_differs_from_store(conn: &Connection, state: &Value) -> Option<String> {
+    products_differ_from_store(conn, state)
+        .or_else(|| {
+            differs(
+                "categories",
+                mirror_categories(conn),
+                expected_categories(state),
+            )
+        })
+        .or_else(|| differs("orders", mirror_orders(conn), expected_orders(state)))
+        .or_else(|| {
+            differs(
+                "order_items",
+                mirror_order_items(conn),
+                expected_order_items(state),
+            )
+        })
+        .or_else(|| {
+            differs(
+                "customers",
+                mirror_customers(conn),
+                expected_customers(state),
+            )
+        })
+}
+
+fn products_differ_from_store(conn: &Connection, state: &Value) -> Option<String> {
+    differs("products", mirror_products(conn), expected_products(state))
+        .or_else(|| {
+            differs(
+                "product_variations",
+                mirror_variations(conn),
+                expected_variations(state),
+            )
+        })
+        .or_else(|| {
+            differs(
+                "product_categories",
+                mirror_product_categories(conn),
+                expected_product_categories(state),
+            )
+        })
+}
+
+fn differs(table: &str, mirror: Vec<Value>, store: Vec<Value>) -> Option<String> {
+    if mirror.len() != store.len() {
+        return Some(format!(
+            "{table}: the mirror has {} rows, the store {}",
+            mirror.len(),
+            store.len()
+        ));
     }
+    mirror
+        .iter()
+        .zip(&store)
+        .find(|(m, s)| m != s)
+        .map(|(m, s)| format!("{table}: mirror row {m} differs from the store's {s}"))
 }
 
 /// Rows as JSON arrays, SQLite values mapped to JSON (REAL as f64).
