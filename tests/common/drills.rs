@@ -289,11 +289,9 @@ pub async fn crash_drill(
     within: Duration,
 ) -> CrashReport {
     let mut drill = Drill::start(store, seed, 0).await;
-    // Batches stay in flight long enough to be killed in the middle of one.
-    drill
-        .store
-        .set_faults(json!({"latency_ms": 100, "path_contains": "/batch"}))
-        .await;
+    // Every request takes a while, as over the internet: a batch stays in flight long
+    // enough to be killed in the middle of one, and a kill lands inside a pull.
+    drill.store.set_faults(json!({"latency_ms": 50})).await;
     // A full pull of this store, as `sync --full` makes it: the requests it takes, the
     // range a kill is drawn from.
     let mut pull = spawn_ecwid_sync(&drill.config, &["sync", "--full"], Stdio::null());
@@ -315,6 +313,8 @@ pub async fn crash_drill(
     }
     for round in 0..rounds {
         let phase = round % 3;
+        // Whether the kill hit what the round aimed at.
+        let mut landed = true;
         match phase {
             0 => {
                 // Killed wherever it was; while it is down the storefront sells and a tool
@@ -336,12 +336,9 @@ pub async fn crash_drill(
                 })
                 .await;
                 // A pull that ended before its kill is no kill during a full pull.
-                if pull.try_wait().ok().flatten().is_some() {
-                    report.failures.push(format!(
-                        "round {round}: the full pull ended before the kill at request {at}"
-                    ));
-                }
+                let ended = pull.try_wait().ok().flatten().is_some();
                 kill_9(&mut pull).await;
+                landed = !ended;
             }
             1 => {
                 // Killed with webhook events in its inbox or being applied.
@@ -357,14 +354,14 @@ pub async fn crash_drill(
             }
             _ => {
                 // Killed in turn while a batch is most likely on its way (the worker looks
-                // every 50 ms and Ecwid takes 100 ms to answer, running it all the same),
+                // every 50 ms and Ecwid takes 50 ms to answer, running it all the same),
                 // just after Ecwid answered a create, or while polling a batch.
                 let creates = drill.store.request_count("POST /batch").await;
                 let polls = drill.store.request_count("GET /batch").await;
                 let n = 3 + drill.dice.below(10) as usize;
                 drill.local_changes(n);
                 match (round / 3) % 3 {
-                    0 => sleep_ms(50 + drill.dice.below(100)).await,
+                    0 => sleep_ms(40 + drill.dice.below(60)).await,
                     1 => {
                         wait_until(Duration::from_secs(10), || async {
                             drill.store.request_count("POST /batch").await > creates
@@ -381,7 +378,9 @@ pub async fn crash_drill(
                 kill_9(&mut daemon).await;
             }
         }
-        report.kills[phase] += 1;
+        if landed {
+            report.kills[phase] += 1;
+        }
         daemon = drill.daemon();
         match drill.holds(within).await {
             Ok(()) => report.passed += 1,
