@@ -153,7 +153,7 @@ pub async fn unlimited(knobs: Knobs) -> Vec<Row> {
             "1a",
             format!("{what}: products/s into SQLite"),
             rate,
-            format!("{} /s", number(rate)),
+            format!("{} /s", number(rate.round())),
         )
         .target(Target::AtLeast(20_000.0))
         .detail(format!(

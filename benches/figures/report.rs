@@ -9,6 +9,8 @@ pub enum Target {
     AtLeast(f64),
     AtMost(f64),
     Below(f64),
+    /// Every round or run: the value is the fraction that passed.
+    All,
     /// Reported for what it tells, with nothing to meet.
     None,
 }
@@ -61,6 +63,7 @@ impl Row {
             Target::AtLeast(t) => Some(v >= t),
             Target::AtMost(t) => Some(v <= t),
             Target::Below(t) => Some(v < t),
+            Target::All => Some(v >= 1.0),
         }
     }
 
@@ -69,6 +72,7 @@ impl Row {
             Target::AtLeast(t) => format!(">= {}", number(t)),
             Target::AtMost(t) => format!("<= {}", number(t)),
             Target::Below(t) => format!("< {}", number(t)),
+            Target::All => "all".to_string(),
             Target::None => "-".to_string(),
         }
     }
