@@ -11,6 +11,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
+mod daemon;
 mod drills;
 mod pull;
 mod push;

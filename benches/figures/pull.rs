@@ -1,13 +1,13 @@
 //! Rows 1-3: full pulls with the rate limit off and on, and a pass on a quiet store.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ecwid_emulator::{EmulatorConfig, RateLimit};
 
 use crate::Knobs;
-use crate::common::{TestStore, free_local_addr, scrape_metrics, spawn_ecwid_sync, wait_until};
+use crate::common::{TestStore, scrape_metrics, wait_until};
+use crate::daemon::{Daemon, Setup};
 use crate::report::{Row, Target, median, number, runs};
 
 struct Run {
@@ -18,31 +18,19 @@ struct Run {
 }
 
 /// `ecwid-sync sync --full --only products` into a fresh mirror, as a separate process.
-async fn sync_products(store: &TestStore, dir: &Path, rpm: u32, burst: u32) -> Run {
-    let db = dir.join(format!("bench-{rpm}.db"));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(dir.join(format!("bench-{rpm}.db{suffix}")));
-    }
-    let config = dir.join(format!("bench-{rpm}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "[ecwid]\nstore_id = {}\ntoken = \"{}\"\napi_base = \"{}\"\nrequests_per_minute = {rpm}\nburst = {burst}\n\
-             [mirror]\npath = \"{}\"\n[sync]\nkinds = [\"products\"]\noverlap_secs = 0\n",
-            store.config.store_id,
-            store.config.token,
-            store.emulator.api_base(),
-            db.display()
-        ),
-    )
-    .unwrap();
+async fn sync_products(store: &TestStore, rpm: u32, burst: u32) -> Run {
+    let setup = Setup::new(
+        store,
+        &format!("requests_per_minute = {rpm}\nburst = {burst}"),
+        "[sync]\nkinds = [\"products\"]\noverlap_secs = 0",
+    );
     // The previous run's mirror is still being written back to disk; let that finish first
     // so it does not compete with this run.
     unsafe { libc::sync() };
     let started = Instant::now();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
         .arg("--config")
-        .arg(&config)
+        .arg(&setup.config)
         .args([
             "--log-format",
             "json",
@@ -61,9 +49,9 @@ async fn sync_products(store: &TestStore, dir: &Path, rpm: u32, burst: u32) -> R
     let peak_rss_mb = peak.await.unwrap_or(f64::NAN);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "sync failed: {stderr}");
-    let bytes: u64 = ["", "-wal"]
+    let bytes: u64 = [setup.db.clone(), setup.db.with_extension("db-wal")]
         .iter()
-        .filter_map(|s| std::fs::metadata(dir.join(format!("bench-{rpm}.db{s}"))).ok())
+        .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
     Run {
@@ -127,10 +115,9 @@ pub async fn unlimited(knobs: Knobs) -> Vec<Row> {
         "   {products} products x 3 variations generated in {:.1} s",
         generated.elapsed().as_secs_f64()
     );
-    let dir = tempfile::tempdir().unwrap();
     let (mut rates, mut rss, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..knobs.runs() {
-        let run = sync_products(&store, dir.path(), 6000, 1000).await;
+        let run = sync_products(&store, 6000, 1000).await;
         let items = summary_field(&run.stderr, "items");
         assert_eq!(items as usize, products, "every product pulled");
         eprintln!(
@@ -187,7 +174,6 @@ pub async fn limited(knobs: Knobs) -> Vec<Row> {
         Some(RateLimit { per_minute, burst }),
     ))
     .await;
-    let dir = tempfile::tempdir().unwrap();
     let pages = products.div_ceil(100) as f64;
     let floor = (pages - burst as f64).max(0.0) / (per_minute as f64 / 60.0);
     let (mut ratios, mut throttled) = (Vec::new(), 0u64);
@@ -200,7 +186,7 @@ pub async fn limited(knobs: Knobs) -> Vec<Row> {
             .await;
         }
         store.reset_stats().await;
-        let pulled = sync_products(&store, dir.path(), per_minute, burst).await;
+        let pulled = sync_products(&store, per_minute, burst).await;
         let requests = summary_field(&pulled.stderr, "requests");
         let answered_429 = store.stats().await["status"]["429"].as_u64().unwrap_or(0);
         eprintln!(
@@ -241,23 +227,8 @@ pub async fn limited(knobs: Knobs) -> Vec<Row> {
 /// Row 3: what a scheduled pass costs when nothing changed in the store.
 pub async fn quiet(knobs: Knobs) -> Vec<Row> {
     let store = TestStore::start(TestStore::small()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("mirror.db");
-    let listen = free_local_addr();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[ecwid]\nstore_id = {}\ntoken = \"{}\"\napi_base = \"{}\"\n[mirror]\npath = \"{}\"\n\
-             [sync]\nincremental_cron = \"* * * * * *\"\n[webhooks]\nlisten = \"{listen}\"\n",
-            store.config.store_id,
-            store.config.token,
-            store.emulator.api_base(),
-            db.display()
-        ),
-    )
-    .unwrap();
-    let mut daemon = spawn_ecwid_sync(&config, &["run"], Stdio::null());
+    let daemon = Daemon::start(&store, "incremental_cron = \"* * * * * *\"").await;
+    let listen = daemon.listen;
     let passes = || async {
         scrape_metrics(listen)
             .await
@@ -285,8 +256,7 @@ pub async fn quiet(knobs: Knobs) -> Vec<Row> {
     .await;
     assert!(done, "the passes run every second");
     let requests = store.stats().await["requests_total"].as_u64().unwrap_or(0) as f64;
-    let _ = daemon.start_kill();
-    let _ = daemon.wait().await;
+    daemon.stop().await;
     let per_pass = requests / counted;
     vec![
         Row::new("3", "incremental pass of the daemon on a quiet store: requests", per_pass, number(per_pass))

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use ecwid_emulator::EmulatorConfig;
 
 use crate::Knobs;
-use crate::common::{TestStore, count, open, spawn_ecwid_sync, wait_until};
+use crate::common::{TestStore, count, open, wait_until};
+use crate::daemon::Daemon;
 use crate::report::{Row, Target, median, number, percentile, runs};
 
 /// Products changed; the store has more, since some have unlimited stock.
@@ -68,30 +68,8 @@ pub async fn run(knobs: Knobs) -> Vec<Row> {
         ..EmulatorConfig::default()
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("mirror.db");
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[ecwid]\nstore_id = {}\ntoken = \"{}\"\napi_base = \"{}\"\n\
-             [mirror]\npath = \"{}\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\n",
-            store.config.store_id,
-            store.config.token,
-            store.emulator.api_base(),
-            db.display()
-        ),
-    )
-    .unwrap();
-    let mut daemon = spawn_ecwid_sync(&config, &["run"], Stdio::null());
-    let pulled = wait_until(Duration::from_secs(120), || async {
-        count(
-            &db,
-            "SELECT count(*) FROM sync_state WHERE last_incremental IS NOT NULL",
-        ) == 3
-    })
-    .await;
-    assert!(pulled, "the daemon's first pass ends");
+    let daemon = Daemon::start(&store, "").await;
+    let db = daemon.setup.db.clone();
 
     // Economy: each run an import of 10,000 changes, until Ecwid holds every one.
     let mut expected = store_quantities(&store).await;
@@ -155,8 +133,7 @@ pub async fn run(knobs: Knobs) -> Vec<Row> {
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     latencies.sort_by(f64::total_cmp);
-    let _ = daemon.start_kill();
-    let _ = daemon.wait().await;
+    daemon.stop().await;
 
     let what = "push economy, 10,000 local stock changes over 2,000 products";
     let ours = median(requests.clone());

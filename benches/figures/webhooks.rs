@@ -1,9 +1,7 @@
 //! Rows 4, 5 and 10a: the webhook receiver's acknowledgement under load, a storefront sale
 //! reaching the mirror, and what a burst of events costs in reads.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,64 +10,9 @@ use ecwid_emulator::{EmulatorConfig, RateLimit};
 use serde_json::{Value, json};
 
 use crate::Knobs;
-use crate::common::{TestStore, count, free_local_addr, spawn_ecwid_sync, wait_until};
+use crate::common::{TestStore, count, wait_until};
+use crate::daemon::Daemon;
 use crate::report::{Row, Target, median, number, percentile, runs};
-
-/// `ecwid-sync run` receiving `store`'s webhooks, with the default budget, past its first
-/// pass; `sync_extra` goes into `[sync]`.
-struct Daemon {
-    _dir: tempfile::TempDir,
-    db: PathBuf,
-    listen: SocketAddr,
-    child: tokio::process::Child,
-}
-
-impl Daemon {
-    async fn start(store: &TestStore, sync_extra: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("mirror.db");
-        let listen = free_local_addr();
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[ecwid]\nstore_id = {}\ntoken = \"{}\"\nclient_secret = \"{}\"\napi_base = \"{}\"\n\
-                 [mirror]\npath = \"{}\"\n[sync]\n{sync_extra}\n[webhooks]\nlisten = \"{listen}\"\n",
-                store.config.store_id,
-                store.config.token,
-                store.config.client_secret,
-                store.emulator.api_base(),
-                db.display()
-            ),
-        )
-        .unwrap();
-        let child = spawn_ecwid_sync(&config, &["run"], Stdio::null());
-        // Products, categories and orders: the kinds mirrored by default.
-        let pulled = wait_until(Duration::from_secs(300), || async {
-            count(
-                &db,
-                "SELECT count(*) FROM sync_state WHERE last_full_finished IS NOT NULL",
-            ) == 3
-        })
-        .await;
-        assert!(pulled, "the daemon's first pass ends");
-        Daemon {
-            _dir: dir,
-            db,
-            listen,
-            child,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/webhooks/ecwid", self.listen)
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
-    }
-}
 
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -150,13 +93,18 @@ pub async fn acknowledge(knobs: Knobs) -> Vec<Row> {
     let daemon = Daemon::start(&store, "").await;
     let secret = &store.config.client_secret;
     // Warm-up: connections, the writer's statements, the page cache.
-    let (_, failed) = send_at_rate(&daemon.url(), deliveries(rate, secret, "warm"), rate).await;
+    let (_, failed) = send_at_rate(
+        &daemon.webhook_url(),
+        deliveries(rate, secret, "warm"),
+        rate,
+    )
+    .await;
     assert_eq!(failed, 0, "warm-up deliveries failed");
     let (mut p50s, mut p99s, mut sent) = (Vec::new(), Vec::new(), 0u64);
     for run in 0..knobs.runs() {
         let n = rate * secs;
         let (latencies, failed) = send_at_rate(
-            &daemon.url(),
+            &daemon.webhook_url(),
             deliveries(n, secret, &format!("run{run}")),
             rate,
         )
@@ -172,7 +120,7 @@ pub async fn acknowledge(knobs: Knobs) -> Vec<Row> {
         sent += n;
     }
     let stored = count(
-        &daemon.db,
+        &daemon.setup.db,
         "SELECT count(*) FROM webhook_events WHERE event_id LIKE 'bench-run%'",
     );
     daemon.stop().await;
@@ -263,7 +211,9 @@ pub async fn sales(knobs: Knobs) -> Vec<Row> {
     })
     .await;
     let daemon = Daemon::start(&store, "").await;
-    store.set_webhooks(json!({ "url": daemon.url() })).await;
+    store
+        .set_webhooks(json!({ "url": daemon.webhook_url() }))
+        .await;
     let mut products = stocked(&store.state().await).into_iter();
     assert!(
         products.len() >= per_run * knobs.runs(),
@@ -274,7 +224,7 @@ pub async fn sales(knobs: Knobs) -> Vec<Row> {
         let sales = Arc::new(Mutex::new(Vec::with_capacity(per_run)));
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = {
-            let (db, sales, stop) = (daemon.db.clone(), sales.clone(), stop.clone());
+            let (db, sales, stop) = (daemon.setup.db.clone(), sales.clone(), stop.clone());
             std::thread::spawn(move || watch(db, sales, stop))
         };
         let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
@@ -353,7 +303,9 @@ pub async fn burst(knobs: Knobs) -> Vec<Row> {
     .await;
     // No scheduled pull during the measurement: the figure is the webhooks' cost alone.
     let daemon = Daemon::start(&store, "incremental_cron = \"0 0 3 * * *\"").await;
-    store.set_webhooks(json!({ "url": daemon.url() })).await;
+    store
+        .set_webhooks(json!({ "url": daemon.webhook_url() }))
+        .await;
     let ids: Vec<i64> = store.state().await["products"]
         .as_array()
         .unwrap()
@@ -362,7 +314,7 @@ pub async fn burst(knobs: Knobs) -> Vec<Row> {
         .collect();
     let mut reads = Vec::new();
     for run in 0..knobs.runs() {
-        let applied = applied_events(&daemon.db);
+        let applied = applied_events(&daemon.setup.db);
         store.reset_stats().await;
         let started = Instant::now();
         for (n, &id) in ids[100..100 + events].iter().enumerate() {
@@ -371,9 +323,9 @@ pub async fn burst(knobs: Knobs) -> Vec<Row> {
                 .await;
         }
         let done = wait_until(Duration::from_secs(120), || async {
-            applied_events(&daemon.db) >= applied + events as i64
+            applied_events(&daemon.setup.db) >= applied + events as i64
                 && count(
-                    &daemon.db,
+                    &daemon.setup.db,
                     "SELECT count(*) FROM webhook_events WHERE state = 'pending'",
                 ) == 0
         })
