@@ -24,7 +24,7 @@ pub async fn crash(knobs: Knobs) -> Vec<Row> {
         )
         .target(Target::All)
         .detail(format!(
-            "kill -9 during a full pull {pulls} times, while applying webhook events {webhooks}, while pushing {pushes}; after each restart: integrity_check ok, mirror equal to the store, every stock quantity = start + local changes - sales{}",
+            "kill -9 during full pulls in {pulls} rounds (sync --full, then the daemon resuming it), while applying webhook events in {webhooks}, while pushing in {pushes}; after each restart: integrity_check ok, mirror equal to the store, every stock quantity = start + local changes - sales{}",
             if report.failures.is_empty() { String::new() } else { format!("; failures: {}", report.failures.join(" | ")) }
         )),
     ]

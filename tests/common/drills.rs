@@ -221,6 +221,17 @@ impl Drill {
         .collect()
     }
 
+    /// Waits until the store has answered `n` more requests (of anyone's).
+    async fn after_requests(&self, n: u64) {
+        let requests = || async {
+            self.store.stats().await["requests_total"]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        let at = requests().await + n;
+        wait_until(Duration::from_secs(30), || async { requests().await >= at }).await;
+    }
+
     /// `PRAGMA integrity_check`'s answer: "ok" for an intact file.
     pub fn integrity(&self) -> String {
         open(&self.db)
@@ -319,26 +330,20 @@ pub async fn crash_drill(
             0 => {
                 // Killed wherever it was; while it is down the storefront sells and a tool
                 // changes stock; then a full pull is killed part-way, and the restarted
-                // daemon finishes it.
+                // daemon, which resumes it, is killed part-way too.
                 kill_9(&mut daemon).await;
                 drill.sales(2).await;
                 drill.local_changes(3);
-                let before = drill.store.stats().await["requests_total"]
-                    .as_u64()
-                    .unwrap_or(0);
-                let at = before + 1 + drill.dice.below(full_pull_requests.saturating_sub(1));
                 let mut pull = spawn_ecwid_sync(&drill.config, &["sync", "--full"], Stdio::null());
-                wait_until(Duration::from_secs(30), || async {
-                    drill.store.stats().await["requests_total"]
-                        .as_u64()
-                        .unwrap_or(0)
-                        >= at
-                })
-                .await;
+                let at = drill.dice.below(full_pull_requests.saturating_sub(1));
+                drill.after_requests(1 + at).await;
                 // A pull that ended before its kill is no kill during a full pull.
-                let ended = pull.try_wait().ok().flatten().is_some();
+                landed = pull.try_wait().ok().flatten().is_none();
                 kill_9(&mut pull).await;
-                landed = !ended;
+                daemon = drill.daemon();
+                let at = drill.dice.below(full_pull_requests / 2);
+                drill.after_requests(1 + at).await;
+                kill_9(&mut daemon).await;
             }
             1 => {
                 // Killed with webhook events in its inbox or being applied.
