@@ -11,6 +11,7 @@ pub mod full_progress;
 pub mod gaps;
 pub mod inbox;
 pub mod lock;
+mod multi_row;
 pub mod outbox;
 pub mod outbox_review;
 pub mod quarantine;
