@@ -7,6 +7,8 @@ use serde_json::value::RawValue;
 use super::MirrorError;
 use super::capture;
 use super::fields::{self, EntityType};
+use super::multi_row;
+use super::outbox;
 use crate::ecwid::model::{
     self, Category, Customer, Order, Product, SelectedOption, UNFINISHED_PAYMENT_STATUS, Variation,
 };
@@ -506,9 +508,16 @@ fn apply_remote_rows(
     let mut changes = Vec::with_capacity(rows.len());
     match rows {
         Rows::Products(rows) => {
+            let open_stock = outbox::has_open(tx)?;
+            let mut changed = Vec::new();
             for row in rows {
-                changes.push((row.id, written(upsert_product(tx, row, synced_at)?)));
+                let written_now = upsert_product(tx, row, synced_at, open_stock)?;
+                if written_now {
+                    changed.push(row);
+                }
+                changes.push((row.id, written(written_now)));
             }
+            replace_product_children(tx, &changed, synced_at, open_stock)?;
         }
         Rows::Categories(rows) => {
             for row in rows {
@@ -537,16 +546,16 @@ fn apply_remote_rows(
     Ok(changes)
 }
 
-fn upsert_product(tx: &Transaction, p: &ProductRow, synced_at: i64) -> rusqlite::Result<bool> {
-    let changed = tx
-        .prepare_cached(
+/// A product's upsert, with `$quantity` the expression of its quantity from `?6`.
+macro_rules! upsert_product_sql {
+    ($quantity:literal) => {
+        concat!(
             "INSERT INTO products (id, sku, name, price, compare_to_price, quantity, unlimited,
                  in_stock, enabled, weight, default_category_id, created_at, updated_at,
                  raw_json, synced_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6 + (SELECT coalesce(sum(delta), 0) FROM outbox
-                                          WHERE product_id = ?1 AND variation_id IS NULL
-                                            AND state IN ('pending', 'sending')),
-                     ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             VALUES (?1, ?2, ?3, ?4, ?5, ",
+            $quantity,
+            ", ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (id) DO UPDATE SET
                  sku = excluded.sku, name = excluded.name, price = excluded.price,
                  compare_to_price = excluded.compare_to_price, quantity = excluded.quantity,
@@ -558,62 +567,121 @@ fn upsert_product(tx: &Transaction, p: &ProductRow, synced_at: i64) -> rusqlite:
              WHERE (excluded.updated_at IS NULL OR products.updated_at IS NULL
                     OR excluded.updated_at >= products.updated_at)
                AND (excluded.updated_at IS NOT products.updated_at
-                    OR excluded.raw_json IS NOT products.raw_json)",
-        )?
-        .execute(params![
-            p.id,
-            p.sku,
-            p.name,
-            p.price,
-            p.compare_to_price,
-            p.quantity,
-            p.unlimited,
-            p.in_stock,
-            p.enabled,
-            p.weight,
-            p.default_category_id,
-            p.created_at,
-            p.updated_at,
-            p.raw_json,
-            synced_at
-        ])?;
-    if changed == 0 {
-        return Ok(false);
-    }
-    // Children are replaced whole: Ecwid sends a product with all its variations and
-    // categories, and there is no other feed that says which ones went away.
-    tx.prepare_cached("DELETE FROM product_variations WHERE product_id = ?1")?
-        .execute([p.id])?;
-    let mut insert_variation = tx.prepare_cached(
+                    OR excluded.raw_json IS NOT products.raw_json)"
+        )
+    };
+}
+
+/// `open_stock`: whether any stock change waits to reach Ecwid ([`outbox::has_open`]); only
+/// then can one be added to Ecwid's quantity, and the lookup for it be worth its cost.
+fn upsert_product(
+    tx: &Transaction,
+    p: &ProductRow,
+    synced_at: i64,
+    open_stock: bool,
+) -> rusqlite::Result<bool> {
+    let sql = match open_stock {
+        true => upsert_product_sql!(
+            "?6 + (SELECT coalesce(sum(delta), 0) FROM outbox
+                   WHERE product_id = ?1 AND variation_id IS NULL
+                     AND state IN ('pending', 'sending'))"
+        ),
+        false => upsert_product_sql!("?6"),
+    };
+    let changed = tx.prepare_cached(sql)?.execute(params![
+        p.id,
+        p.sku,
+        p.name,
+        p.price,
+        p.compare_to_price,
+        p.quantity,
+        p.unlimited,
+        p.in_stock,
+        p.enabled,
+        p.weight,
+        p.default_category_id,
+        p.created_at,
+        p.updated_at,
+        p.raw_json,
+        synced_at
+    ])?;
+    Ok(changed > 0)
+}
+
+/// Replaces the variations and category links of the products whose rows were just written.
+/// Children are replaced whole: Ecwid sends a product with all its variations and
+/// categories, and there is no other feed that says which ones went away. A product listed
+/// twice keeps the children of its last document, as if each were written in turn.
+fn replace_product_children(
+    tx: &Transaction,
+    written: &[&ProductRow],
+    synced_at: i64,
+    open_stock: bool,
+) -> rusqlite::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    let mut products: Vec<&ProductRow> = written
+        .iter()
+        .rev()
+        .filter(|p| seen.insert(p.id))
+        .copied()
+        .collect();
+    products.reverse();
+    let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
+    multi_row::execute_in(
+        tx,
+        "DELETE FROM product_variations WHERE product_id IN (",
+        &ids,
+    )?;
+    let variations: Vec<(i64, &VariationRow)> = products
+        .iter()
+        .flat_map(|p| p.variations.iter().map(|v| (p.id, v)))
+        .collect();
+    multi_row::execute(
+        tx,
         "INSERT OR REPLACE INTO product_variations
              (id, product_id, sku, quantity, unlimited, price, options_json, raw_json, synced_at)
-         VALUES (?1, ?2, ?3, ?4 + (SELECT coalesce(sum(delta), 0) FROM outbox
-                                   WHERE product_id = ?2 AND variation_id = ?1
-                                     AND state IN ('pending', 'sending')),
-                 ?5, ?6, ?7, ?8, ?9)",
+         VALUES ",
+        match open_stock {
+            true => {
+                "(?1, ?2, ?3, ?4 + (SELECT coalesce(sum(delta), 0) FROM outbox
+                                    WHERE product_id = ?2 AND variation_id = ?1
+                                      AND state IN ('pending', 'sending')),
+                  ?5, ?6, ?7, ?8, ?9)"
+            }
+            false => "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        },
+        &variations,
+        |(product_id, v)| {
+            [
+                &v.id,
+                product_id,
+                &v.sku,
+                &v.quantity,
+                &v.unlimited,
+                &v.price,
+                &v.options_json,
+                &v.raw_json,
+                &synced_at,
+            ]
+        },
     )?;
-    for v in &p.variations {
-        insert_variation.execute(params![
-            v.id,
-            p.id,
-            v.sku,
-            v.quantity,
-            v.unlimited,
-            v.price,
-            v.options_json,
-            v.raw_json,
-            synced_at
-        ])?;
-    }
-    tx.prepare_cached("DELETE FROM product_categories WHERE product_id = ?1")?
-        .execute([p.id])?;
-    let mut insert_link = tx.prepare_cached(
-        "INSERT OR IGNORE INTO product_categories (product_id, category_id) VALUES (?1, ?2)",
+    multi_row::execute_in(
+        tx,
+        "DELETE FROM product_categories WHERE product_id IN (",
+        &ids,
     )?;
-    for category_id in &p.category_ids {
-        insert_link.execute([p.id, *category_id])?;
-    }
-    Ok(true)
+    let links: Vec<(i64, i64)> = products
+        .iter()
+        .flat_map(|p| p.category_ids.iter().map(|c| (p.id, *c)))
+        .collect();
+    multi_row::execute(
+        tx,
+        "INSERT OR IGNORE INTO product_categories (product_id, category_id) VALUES ",
+        "(?1, ?2)",
+        &links,
+        |(product_id, category_id)| [product_id, category_id],
+    )?;
+    Ok(())
 }
 
 fn upsert_category(tx: &Transaction, c: &CategoryRow, synced_at: i64) -> rusqlite::Result<bool> {

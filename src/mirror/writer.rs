@@ -33,6 +33,9 @@ type Job = Box<dyn FnOnce(&mut Connection, &mut Stalls) + Send>;
 /// goes to [`Stalls`], which logs it and keeps retrying.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Prepared statements the writer keeps compiled.
+const STATEMENT_CACHE: usize = 64;
+
 /// A cheap-to-clone handle to the writer thread.
 #[derive(Clone)]
 pub struct MirrorWriter {
@@ -60,6 +63,10 @@ impl MirrorWriter {
             Ok(super::capture::clear_stale_flag(conn)?)
         })?;
         conn.busy_timeout(BUSY_TIMEOUT.min(mirror.write_retry))?;
+        // Statements over many rows come in a few chunk sizes per table (see `multi_row`);
+        // with rusqlite's default of 16 they would push each other out of the cache and be
+        // compiled again for every page.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let checkpointer = super::checkpointer::start(&mirror.path)?;
         Ok(Self::start(conn, stalls, checkpointer))
     }
