@@ -23,6 +23,11 @@ use std::time::Instant;
 
 use report::Row;
 
+/// The sections, in the order they run; `ECWID_SYNC_BENCH_ONLY` names some of them.
+const SECTIONS: [&str; 9] = [
+    "pull", "limited", "quiet", "ack", "sales", "burst", "push", "crash", "faults",
+];
+
 /// How big and how often: the full run, or the quick one.
 #[derive(Clone, Copy)]
 pub struct Knobs {
@@ -81,9 +86,20 @@ async fn section<F>(
 async fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not used.
     let quick = std::env::var("ECWID_SYNC_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-    let only = std::env::var("ECWID_SYNC_BENCH_ONLY")
+    let only: Option<Vec<String>> = std::env::var("ECWID_SYNC_BENCH_ONLY")
         .ok()
         .map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
+    if let Some(unknown) = only
+        .iter()
+        .flatten()
+        .find(|name| !SECTIONS.contains(&name.as_str()))
+    {
+        eprintln!(
+            "ECWID_SYNC_BENCH_ONLY: unknown section {unknown:?}; the sections are {}",
+            SECTIONS.join(", ")
+        );
+        std::process::exit(2);
+    }
     let knobs = Knobs { quick };
     let started = Instant::now();
     let mut rows = Vec::new();
