@@ -20,17 +20,7 @@ pub fn execute(config: &Path, action: ConflictsAction) -> Result<(), CommandErro
             }
             let mut out = String::new();
             for c in &rows {
-                let what = match (
-                    c.entity.as_str(),
-                    c.product_id,
-                    c.variation_id,
-                    c.order_number,
-                ) {
-                    ("variation", Some(p), Some(v), _) => format!("variation {v} of product {p}"),
-                    ("order", _, _, Some(o)) => format!("order {o}"),
-                    (_, Some(p), _, _) => format!("product {p}"),
-                    (entity, ..) => entity.to_string(),
-                };
+                let what = &c.subject;
                 let settled = match c.resolution.as_deref() {
                     None => "open".to_string(),
                     Some(side) => format!("resolved: {side} kept"),

@@ -26,7 +26,7 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
             let mut out = String::new();
             outln!(
                 out,
-                "{:>8}  {:<9}  {:<28}  {:<24}  {:<19}  {:>8}  last error",
+                "{:>8}  {:<9}  {:<34}  {:<24}  {:<19}  {:>8}  last error",
                 "id",
                 "state",
                 "what",
@@ -35,24 +35,14 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
                 "attempts"
             );
             for r in &rows {
-                let what = match (
-                    r.entity.as_str(),
-                    r.product_id,
-                    r.variation_id,
-                    r.order_number,
-                ) {
-                    ("variation", Some(p), Some(v), _) => format!("variation {v} of {p}"),
-                    ("order", _, _, Some(o)) => format!("order {o}"),
-                    (_, Some(p), _, _) => format!("product {p}"),
-                    (entity, ..) => entity.to_string(),
-                };
+                let what = r.subject.to_string();
                 let change = match r.delta {
                     Some(delta) => format!("quantity {delta:+} (was {})", r.base),
                     None => format!("{} = {} (was {})", r.field, r.value, r.base),
                 };
                 outln!(
                     out,
-                    "{:>8}  {:<9}  {:<28}  {:<24}  {:<19}  {:>8}  {}",
+                    "{:>8}  {:<9}  {:<34}  {:<24}  {:<19}  {:>8}  {}",
                     r.id,
                     r.state,
                     what,

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::fields::{self, Entity, EntityType, FieldSpec};
+use super::subject::Subject;
 use super::{MirrorError, unix_now};
 
 /// A conflict found by the pusher.
@@ -58,10 +59,8 @@ pub fn record(tx: &Transaction, c: &NewConflict, now: i64) -> rusqlite::Result<i
 #[derive(Clone, Debug, Serialize)]
 pub struct Listed {
     pub id: i64,
-    pub entity: String,
-    pub product_id: Option<i64>,
-    pub variation_id: Option<i64>,
-    pub order_number: Option<i64>,
+    #[serde(flatten)]
+    pub subject: Subject,
     pub field: String,
     pub base: serde_json::Value,
     pub local: serde_json::Value,
@@ -83,10 +82,7 @@ pub fn list(conn: &Connection, all: bool) -> rusqlite::Result<Vec<Listed>> {
     stmt.query_map([all], |r| {
         Ok(Listed {
             id: r.get(0)?,
-            entity: r.get(1)?,
-            product_id: r.get(2)?,
-            variation_id: r.get(3)?,
-            order_number: r.get(4)?,
+            subject: Subject::from_row(r, 1)?,
             field: r.get(5)?,
             base: fields::to_json(r.get(6)?),
             local: fields::to_json(r.get(7)?),

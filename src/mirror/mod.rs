@@ -17,6 +17,7 @@ pub mod outbox_review;
 pub mod quarantine;
 mod stall;
 pub mod state;
+pub mod subject;
 pub mod writer;
 
 use std::path::Path;

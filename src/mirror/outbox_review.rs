@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::capture;
 use super::outbox::rederive_quantity;
+use super::subject::Subject;
 use super::{MirrorError, unix_now};
 
 /// Outbox rows by state, leaving out those applied.
@@ -94,10 +95,8 @@ impl OutboxStatus {
 #[derive(Clone, Debug, Serialize)]
 pub struct Listed {
     pub id: i64,
-    pub entity: String,
-    pub product_id: Option<i64>,
-    pub variation_id: Option<i64>,
-    pub order_number: Option<i64>,
+    #[serde(flatten)]
+    pub subject: Subject,
     pub field: String,
     /// Stock: the change; other fields: NULL.
     pub delta: Option<i64>,
@@ -123,10 +122,7 @@ pub fn list(conn: &Connection, state: Option<&str>) -> rusqlite::Result<Vec<List
     stmt.query_map([state], |r| {
         Ok(Listed {
             id: r.get(0)?,
-            entity: r.get(1)?,
-            product_id: r.get(2)?,
-            variation_id: r.get(3)?,
-            order_number: r.get(4)?,
+            subject: Subject::from_row(r, 1)?,
             field: r.get(5)?,
             delta: r.get(6)?,
             value: super::fields::to_json(r.get(7)?),
