@@ -13,7 +13,8 @@ use crate::config::{DEFAULT_CONFIG_PATH, LogFormat};
     about = "Keeps a SQLite mirror of an Ecwid store in sync with the store",
     long_about = "Keeps a SQLite mirror of an Ecwid store in sync with the store: products with \
 their variations and stock, categories, orders with their items, and optionally customers.\n\n\
-Start with `ecwid-sync demo`, which needs no configuration."
+Start with `ecwid-sync demo`, which needs no configuration.",
+    after_long_help = crate::exit_code::help_text()
 )]
 pub struct Cli {
     /// The configuration file.
@@ -49,7 +50,8 @@ impl From<LogFormatArg> for LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: scheduled pulls until SIGTERM or Ctrl-C.
+    /// Run the daemon: scheduled pulls, webhooks and pushes until SIGTERM or Ctrl-C.
+    #[command(after_long_help = crate::exit_code::help_text())]
     Run,
     /// Run one pass (full for kinds never pulled), then exit: 0 on success.
     Sync {
@@ -90,7 +92,8 @@ pub enum Command {
         /// How many products the emulated store has.
         #[arg(long, default_value_t = 3000)]
         products: usize,
-        /// The mirror file to write (replaced if it exists).
+        /// The mirror file to write. A mirror an earlier demo made there is replaced; any other
+        /// file is refused.
         #[arg(long, default_value = "ecwid-demo.db")]
         db: PathBuf,
         /// Exit after the first pass instead of running until Ctrl-C.

@@ -10,6 +10,7 @@ use crate::config::{Config, ConfigError, SecretEnv};
 use crate::daemon::{self, DaemonError};
 use crate::ecwid::{ApiError, Client, Patience};
 use crate::errors::error_chain;
+use crate::exit_code;
 use crate::mirror::{self, MirrorError, MirrorWriter, state};
 use crate::sync::progress::ProgressMode;
 use crate::sync::push::{PushSummary, Pusher};
@@ -26,10 +27,7 @@ macro_rules! outln {
 mod conflicts;
 mod outbox;
 
-/// Exit codes: 1 a run failed (network, store, mirror), 2 bad configuration or input,
-/// 3 the store refused the token, 4 the mirror could not be written for
-/// `mirror.write_retry_secs`. The systemd unit does not restart on 2 and 3, since restarting
-/// cannot fix them; it restarts on 4, which a full disk or a remount may well outlast.
+/// A command's failure: the line for stderr and the exit code (see [`crate::exit_code`]).
 #[derive(Debug)]
 pub struct CommandError {
     pub code: i32,
@@ -39,7 +37,7 @@ pub struct CommandError {
 impl CommandError {
     fn usage(message: impl Into<String>) -> Self {
         CommandError {
-            code: 2,
+            code: exit_code::USAGE,
             message: message.into(),
         }
     }
@@ -63,23 +61,28 @@ impl From<DaemonError> for CommandError {
         };
         let code = match (api, mirror) {
             // Restarting cannot free a port another program holds, nor fix an address.
-            _ if matches!(e, DaemonError::Listen { .. }) => 2,
-            (Some(ApiError::Auth { .. }), _) => 3,
-            // Another instance on the mirror, a mirror (directory) ecwid-sync may not
-            // write, or a path that is no mirror: restarting cannot help, so not 1.
+            _ if matches!(e, DaemonError::Listen { .. }) => exit_code::USAGE,
+            (Some(ApiError::Auth { .. }), _) => exit_code::TOKEN_REFUSED,
+            (_, Some(MirrorError::Busy { .. } | MirrorError::BusyElsewhere { .. })) => {
+                exit_code::MIRROR_BUSY
+            }
+            // A mirror (directory) ecwid-sync may not write, a path that is no mirror, or a
+            // mirror from a newer ecwid-sync: restarting cannot help.
             (
                 _,
                 Some(
-                    MirrorError::Busy { .. }
-                    | MirrorError::Lock { .. }
+                    MirrorError::Lock { .. }
                     | MirrorError::ReadOnly { .. }
                     | MirrorError::IsDirectory { .. }
                     | MirrorError::NotADatabase { .. }
-                    | MirrorError::NotAMirror { .. },
+                    | MirrorError::NotAMirror { .. }
+                    | MirrorError::NotADemo { .. }
+                    | MirrorError::TooNew { .. },
                 ),
-            ) => 2,
-            (_, Some(MirrorError::Unwritable { .. })) => 4,
-            _ => 1,
+            ) => exit_code::USAGE,
+            (_, Some(MirrorError::Unwritable { .. })) => exit_code::MIRROR_UNWRITABLE,
+            (_, Some(MirrorError::Replaced { .. })) => exit_code::MIRROR_LOST,
+            _ => exit_code::FAILED,
         };
         CommandError {
             code,

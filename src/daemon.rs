@@ -117,8 +117,12 @@ pub async fn run_with(
     if !client.check_token(Patience::Once, &shutdown).await? {
         return Ok(());
     }
-    let writer =
-        MirrorWriter::open(&config.mirror, shutdown.clone())?.counting_webhook_gaps(gap_counts);
+    // A hand-run `sync` may hold the mirror while the service starts: wait for it rather
+    // than exit with a code that keeps the service down.
+    let Some(writer) = MirrorWriter::open_waiting(&config.mirror, shutdown.clone()).await? else {
+        return Ok(());
+    };
+    let writer = writer.counting_webhook_gaps(gap_counts);
     // After the mirror's lock: a second instance is told about the first one, not the port.
     let addr = config.webhooks.listen;
     let listener = TcpListener::bind(addr)

@@ -31,6 +31,8 @@ pub async fn run(
         index_lag_secs: DEMO_SEARCH_LAG_SECS as f64,
         ..EmulatorConfig::default()
     };
+    // Before anything else: the demo may replace only a mirror it made, and none in use.
+    crate::mirror::clear_for_demo(db)?;
     // Generating and compressing the store takes a while for large stores (seconds per
     // 10,000 products): say so, or the demo seems to hang before its first line.
     eprintln!("ecwid-sync demo: generating an emulated store with {products} products...");
@@ -40,14 +42,9 @@ pub async fn run(
     )
     .await
     .map_err(|e| CommandError {
-        code: 1,
+        code: crate::exit_code::FAILED,
         message: format!("cannot start the emulated store: {e}"),
     })?;
-    for suffix in ["", "-wal", "-shm"] {
-        let mut name = db.as_os_str().to_owned();
-        name.push(suffix);
-        let _ = std::fs::remove_file(name);
-    }
     let config = demo_config(&emulator, &emulator_config, db)?;
     eprintln!(
         "ecwid-sync demo: the emulated store runs at {}; mirroring it into {}",
@@ -55,6 +52,7 @@ pub async fn run(
         db.display()
     );
     let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
+    writer.mark_as_demo().await?;
     let client = Client::new(&config.ecwid)?;
     let puller = Puller::new(
         client,

@@ -79,6 +79,7 @@ impl Liveness {
 pub struct Readiness {
     pub ready: bool,
     pub migrated: bool,
+    pub mirror_writable: bool,
     pub schedules_running: bool,
     /// When passes started failing (unix seconds), while they do.
     pub passes_failing_since: Option<i64>,
@@ -98,6 +99,8 @@ impl Readiness {
         max_failing_secs: i64,
     ) -> Readiness {
         let mut problems = Vec::new();
+        // The writer migrated the mirror when it opened it; a probe that cannot run says
+        // nothing against that, only about writing.
         let migrated = match probe {
             Ok(version) if *version == expected_schema => true,
             Ok(version) => {
@@ -108,7 +111,7 @@ impl Readiness {
             }
             Err(e) => {
                 problems.push(format!("the mirror cannot be written: {e}"));
-                false
+                true
             }
         };
         let schedules_running = passes.schedules_running();
@@ -127,6 +130,7 @@ impl Readiness {
         Readiness {
             ready: problems.is_empty(),
             migrated,
+            mirror_writable: probe.is_ok(),
             schedules_running,
             passes_failing_since: failing_since,
             last_successful_pass: passes.last_success(),
@@ -158,6 +162,7 @@ mod tests {
         assert!(!r.ready && !r.migrated, "{r:?}");
         let r = Readiness::decide(&Err("locked".into()), 4, &running(), NOW, 1800);
         assert!(!r.ready && r.problems[0].contains("locked"), "{r:?}");
+        assert!(r.migrated && !r.mirror_writable, "{r:?}");
     }
 
     #[test]

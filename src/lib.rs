@@ -9,6 +9,7 @@
 //! - [`ecwid`]: the Ecwid API client, its request budget, waiting out throttling, and the
 //!   document model.
 //! - [`errors`]: an error and its causes on one line.
+//! - [`exit_code`]: the exit codes, and which of them the service manager restarts after.
 //! - [`health`]: what `/healthz` and `/readyz` report.
 //! - [`kind`]: the kinds of entity mirrored and where each lives.
 //! - [`logging`]: text or JSON logs.
@@ -28,6 +29,7 @@ pub mod daemon;
 pub mod demo;
 pub mod ecwid;
 pub mod errors;
+pub mod exit_code;
 pub mod health;
 pub mod kind;
 pub mod logging;

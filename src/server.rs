@@ -69,15 +69,24 @@ pub async fn serve(
     .await
 }
 
+/// The writer's answer to a write-locked job; while the writer waits out a refused write,
+/// what refuses it (a tool's lock, a full disk, a lost file) rather than a time-out.
 async fn probe(writer: &MirrorWriter) -> Result<i64, String> {
-    match tokio::time::timeout(PROBE_TIMEOUT, writer.probe()).await {
-        Ok(Ok(version)) => Ok(version),
-        Ok(Err(e)) => Err(error_chain(&e)),
-        Err(_) => Err(format!(
+    let outcome = match tokio::time::timeout(PROBE_TIMEOUT, writer.probe()).await {
+        Ok(Ok(version)) => return Ok(version),
+        Ok(Err(e)) => error_chain(&e),
+        Err(_) => format!(
             "the mirror's writer did not answer within {} s",
             PROBE_TIMEOUT.as_secs()
-        )),
-    }
+        ),
+    };
+    Err(match writer.write_stall() {
+        Some(stall) => format!(
+            "the mirror is {} since {} (unix time): {}",
+            stall.problem, stall.since, stall.error
+        ),
+        None => outcome,
+    })
 }
 
 fn json_answer(ok: bool, body: &impl serde::Serialize) -> Response {

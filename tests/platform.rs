@@ -390,7 +390,7 @@ async fn no_request_is_sent_before_retry_after_has_passed() {
 async fn a_mirror_whose_last_pull_is_older_than_the_deletion_records_pulls_everything() {
     let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
     let long_ago = unix_now() - 200 * 86_400;
-    open(&db)
+    open_as_daemon(&db)
         .execute(
             "UPDATE sync_state SET last_incremental = ?1, last_full_finished = ?1, stats_marker = NULL",
             [long_ago],

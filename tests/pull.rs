@@ -374,7 +374,7 @@ async fn a_renamed_category_arrives_with_an_incremental_pass_that_is_not_counted
             .unwrap()
     };
     // A sentinel no real run writes, so a bump cannot hide within the same second.
-    open(&db)
+    open_as_daemon(&db)
         .execute(
             "UPDATE sync_state SET last_full_finished = 1 WHERE kind = 'categories'",
             [],

@@ -99,7 +99,7 @@ async fn a_killed_first_full_pull_resumes_at_the_page_after_the_last_one_committ
 #[tokio::test]
 async fn an_interrupted_full_pull_older_than_a_day_starts_over() {
     let (store, _scratch, db, config, _) = interrupted_first_full_pull().await;
-    open(&db)
+    open_as_daemon(&db)
         .execute_batch("UPDATE full_pull_progress SET started_at = started_at - 2 * 86400")
         .unwrap();
 

@@ -401,7 +401,7 @@ async fn processed_events_are_pruned_after_the_retention_and_pending_ones_never(
     let id = product_ids(&store.state().await)[0];
     let day = 86_400;
     let now = unix_now();
-    let conn = open(&db);
+    let conn = open_as_daemon(&db);
     for (event_id, state, processed_at, received_at) in [
         ("old-applied", "applied", Some(now - 8 * day), now - 8 * day),
         ("recent-echo", "echo", Some(now - 6 * day), now - 6 * day),

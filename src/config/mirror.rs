@@ -1,4 +1,5 @@
-//! `[mirror]`: the SQLite file and how long its refused writes are retried.
+//! `[mirror]`: the SQLite file, how long its refused writes are retried and how long the
+//! daemon waits for another ecwid-sync that holds it.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +16,10 @@ pub struct MirrorConfig {
     /// written at all, the process exits with code 4.
     #[serde(rename = "write_retry_secs", serialize_with = "as_secs")]
     pub write_retry: Duration,
+    /// How long `run` waits at start for another ecwid-sync that holds the mirror (a
+    /// hand-run `sync`, say) before it exits with code 6 for the service manager to retry.
+    #[serde(rename = "lock_wait_secs", serialize_with = "as_secs")]
+    pub lock_wait: Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +27,7 @@ pub struct MirrorConfig {
 pub(super) struct RawMirror {
     path: Option<PathBuf>,
     write_retry_secs: Option<u64>,
+    lock_wait_secs: Option<u64>,
 }
 
 impl RawMirror {
@@ -42,9 +48,17 @@ impl RawMirror {
             "an integer",
             " (one day)",
         )?;
+        let lock_wait = within(
+            "mirror.lock_wait_secs",
+            self.lock_wait_secs.unwrap_or(120),
+            0..=86_400,
+            "an integer",
+            " (one day)",
+        )?;
         Ok(MirrorConfig {
             path,
             write_retry: Duration::from_secs(write_retry),
+            lock_wait: Duration::from_secs(lock_wait),
         })
     }
 }

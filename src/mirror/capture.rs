@@ -39,10 +39,17 @@ pub fn uncaptured<R>(
 
 /// Lowers a flag that was ever committed (only a bug could do that): while a row is there,
 /// tools' stock changes would go unrecorded.
+/// The same for `capture_writing`, the capture triggers' own flag: while a row is there,
+/// tools could write the outbox directly.
 pub fn clear_stale_flag(conn: &Connection) -> rusqlite::Result<()> {
-    let stale = conn.execute("DELETE FROM capture_paused", [])?;
-    if stale > 0 {
-        tracing::error!("the mirror held a committed capture flag; removed it");
+    for table in ["capture_paused", "capture_writing"] {
+        let stale = conn.execute(&format!("DELETE FROM {table}"), [])?;
+        if stale > 0 {
+            tracing::error!(
+                table,
+                "the mirror held a committed capture flag; removed it"
+            );
+        }
     }
     Ok(())
 }

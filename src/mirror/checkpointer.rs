@@ -21,9 +21,20 @@ use super::MirrorError;
 /// Short enough that the log written between two rounds syncs in a few milliseconds.
 const INTERVAL: Duration = Duration::from_millis(100);
 
-/// Dropping it stops the thread.
+/// Dropping it stops the thread and waits for it, so its connection is closed when the drop
+/// returns (the writer lets go of the mirror's locks only after that).
 pub(super) struct Checkpointer {
-    _stop_tx: mpsc::Sender<()>,
+    stop_tx: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop_tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Starts the thread on a connection of its own to the (migrated) mirror at `path`.
@@ -38,7 +49,7 @@ pub(super) fn start(path: &Path) -> Result<Checkpointer, MirrorError> {
     )
     .map_err(open_err)?;
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("mirror-checkpoint".into())
         .spawn(move || {
             // Ends when the sender is dropped (disconnected), i.e. with the writer.
@@ -54,7 +65,10 @@ pub(super) fn start(path: &Path) -> Result<Checkpointer, MirrorError> {
             }
         })
         .expect("spawn the mirror checkpoint thread");
-    Ok(Checkpointer { _stop_tx: stop_tx })
+    Ok(Checkpointer {
+        stop_tx: Some(stop_tx),
+        thread: Some(thread),
+    })
 }
 
 #[cfg(test)]
@@ -87,6 +101,7 @@ mod tests {
         let mirror = MirrorConfig {
             path: db.clone(),
             write_retry: Duration::from_secs(5),
+            lock_wait: Duration::ZERO,
         };
         let writer = MirrorWriter::open(&mirror, CancellationToken::new()).unwrap();
         let row = InboxRow {

@@ -20,7 +20,7 @@ pub mod state;
 pub mod subject;
 pub mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -50,6 +50,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "006_field_push",
         include_str!("../../schema/006_field_push.sql"),
     ),
+    (
+        "010_bookkeeping_refused",
+        include_str!("../../schema/010_bookkeeping_refused.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -78,6 +82,15 @@ pub enum MirrorError {
         "another ecwid-sync (pid {pid}) is using the mirror {path}; one process per mirror (read-only commands such as `status` work beside it)"
     )]
     Busy { path: String, pid: String },
+    #[error(
+        "another ecwid-sync is using the mirror file {path} under another name (a hard link to the same file); one process per mirror"
+    )]
+    BusyElsewhere { path: String },
+    /// The file at the configured path is no longer the one this process writes.
+    #[error(
+        "the mirror {path} was {what} while ecwid-sync was running; stopping so that a restart creates the mirror again and pulls the store in full (local changes still open in the lost file are listed in the log)"
+    )]
+    Replaced { path: String, what: &'static str },
     #[error(
         "cannot open the mirror {path}: its lock file {lock}: {source}; the mirror's directory must exist and be writable by the user ecwid-sync runs as"
     )]
@@ -134,6 +147,16 @@ pub enum MirrorError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error(
+        "{path} exists and is not a mirror that `ecwid-sync demo` made; the demo replaces only its own files. Choose another file with --db, e.g. --db ecwid-demo-2.db"
+    )]
+    NotADemo { path: String },
+    #[error("cannot remove the earlier demo mirror {path}: {source}")]
+    DemoCleanup {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("mirror write failed: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("cannot parse a document from Ecwid: {0}")]
@@ -173,10 +196,12 @@ fn pragmas(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Opens the mirror read-write, creating it if needed, and applies pending migrations,
-/// without the process lock or retries the writer adds (schema tests, tools).
+/// Opens the mirror read-write as the daemon's writer does (triggers off), creating it if
+/// needed, and applies pending migrations, without the process lock or retries the writer
+/// adds (schema tests, tests of the daemon's writes).
 pub fn open_and_migrate(path: &Path) -> Result<Connection, MirrorError> {
     let mut conn = open(path)?;
+    own_writes(&conn)?;
     migrate(&mut conn, &path.display().to_string())?;
     Ok(conn)
 }
@@ -205,6 +230,17 @@ fn open(path: &Path) -> Result<Connection, MirrorError> {
 /// starts with the lock simply waits its turn.
 fn immediate_transactions(conn: &mut Connection) {
     conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+}
+
+/// Marks `conn` as one of ecwid-sync's own: triggers do not fire on it. The triggers are all
+/// for tools: they check and capture tools' writes and refuse tools' writes to what the
+/// daemon keeps for itself (schema 010), which its own connections must write.
+fn own_writes(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER,
+        false,
+    )?;
+    Ok(())
 }
 
 /// Opens an existing mirror for reading only (status, tests); never creates or migrates.
@@ -291,6 +327,7 @@ pub fn open_existing(path: &Path) -> Result<Connection, MirrorError> {
     }
     conn.busy_timeout(Duration::from_secs(10))?;
     immediate_transactions(&mut conn);
+    own_writes(&conn)?;
     Ok(conn)
 }
 
@@ -367,6 +404,44 @@ fn migrate(conn: &mut Connection, shown: &str) -> Result<(), MirrorError> {
         to = SCHEMA_VERSION,
         "mirror schema migrated"
     );
+    Ok(())
+}
+
+/// `PRAGMA application_id` of the mirrors `ecwid-sync demo` makes ("ESDM"), by which a later
+/// demo knows a file it may replace.
+pub const DEMO_APPLICATION_ID: i32 = 0x4553_444D;
+
+/// Makes room at `path` for a new demo mirror: nothing there, or an earlier demo's mirror
+/// that no process holds, whose files are removed. Anything else is refused before it is
+/// touched: a real mirror, any other file, a demo still running on it.
+pub fn clear_for_demo(path: &Path) -> Result<(), MirrorError> {
+    let shown = path.display().to_string();
+    let demo_made = match existing_file(path) {
+        Ok(None) => return Ok(()),
+        Ok(Some((conn, _))) => conn
+            .pragma_query_value(None, "application_id", |r| r.get::<_, i32>(0))
+            .is_ok_and(|id| id == DEMO_APPLICATION_ID),
+        Err(e @ MirrorError::IsDirectory { .. }) => return Err(e),
+        Err(_) => false,
+    };
+    if !demo_made {
+        return Err(MirrorError::NotADemo { path: shown });
+    }
+    // Held while the files go, so that a demo still running keeps its mirror.
+    let _lock = lock::lock(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(&name) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(MirrorError::DemoCleanup {
+                    path: PathBuf::from(name).display().to_string(),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+    }
     Ok(())
 }
 

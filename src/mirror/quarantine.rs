@@ -101,6 +101,7 @@ mod tests {
 
     fn mirror() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
+        super::super::own_writes(&conn).unwrap();
         super::super::migrate(&mut conn, "in memory").unwrap();
         conn
     }

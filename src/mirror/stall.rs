@@ -9,6 +9,7 @@
 //! code 4, so the service manager's restart policy applies and the operator sees it.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode};
@@ -50,8 +51,10 @@ impl Refusal {
     }
 }
 
-/// The longest pause between two attempts.
-const MAX_PAUSE: Duration = Duration::from_secs(30);
+/// The longest pause between two attempts: writes resume within about this long after a
+/// tool lets its lock go or space is freed (SQLite's own busy wait, in between, notices a
+/// lock let go within milliseconds).
+const MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// The writer thread's retry state; lives as long as the thread.
 pub struct Stalls {
@@ -60,6 +63,10 @@ pub struct Stalls {
     retry_for: Duration,
     shutdown: CancellationToken,
     current: Option<Current>,
+    /// `current`'s record, for readers outside the writer thread (health endpoints).
+    shared: Arc<Mutex<Option<WriteStall>>>,
+    /// The mirror file was deleted or replaced: what became of it. Every later job fails.
+    lost: Option<&'static str>,
     /// The mirror stayed unwritable for the whole bound and the process is on its way out
     /// (exit code 4): the record stays for `status` even if a small write (the error for
     /// `sync_state`) still gets through.
@@ -77,6 +84,7 @@ impl Stalls {
         mirror: PathBuf,
         lock: MirrorLock,
         retry_for: Duration,
+        shared: Arc<Mutex<Option<WriteStall>>>,
         shutdown: CancellationToken,
     ) -> Stalls {
         Stalls {
@@ -85,6 +93,8 @@ impl Stalls {
             retry_for,
             shutdown,
             current: None,
+            shared,
+            lost: None,
             gave_up: false,
         }
     }
@@ -98,6 +108,7 @@ impl Stalls {
         conn: &mut Connection,
         mut job: impl FnMut(&mut Connection) -> Result<R, MirrorError>,
     ) -> Result<R, MirrorError> {
+        self.check_file(conn)?;
         let mut pause = Duration::from_millis(100);
         loop {
             let changes = conn.total_changes();
@@ -153,6 +164,7 @@ impl Stalls {
             ),
         }
         self.lock.report(Some(&record));
+        self.share(Some(record.clone()));
         notify_service_manager(&format!("mirror {}: {}", refusal.name(), record.error));
         let started = Instant::now();
         self.current = Some(Current {
@@ -177,7 +189,39 @@ impl Stalls {
             "the mirror accepts writes again"
         );
         self.lock.report(None);
+        self.share(None);
         notify_service_manager("mirror writable");
+    }
+
+    fn share(&self, record: Option<WriteStall>) {
+        if let Ok(mut shared) = self.shared.lock() {
+            *shared = record;
+        }
+    }
+
+    /// Fails every job once the configured path no longer names the file this process
+    /// writes: what it writes then would be lost at exit. The first time, says so and lists
+    /// the local changes still open in the lost file (its connection can still read it), so
+    /// that the operator can make them again in the new mirror.
+    fn check_file(&mut self, conn: &Connection) -> Result<(), MirrorError> {
+        if self.lost.is_none() {
+            let Some(what) = self.lock.file_lost() else {
+                return Ok(());
+            };
+            self.lost = Some(what);
+            report_lost(&self.mirror, what, conn);
+            let record = WriteStall {
+                problem: "lost".into(),
+                since: unix_now(),
+                error: format!("the mirror file was {what}"),
+            };
+            self.share(Some(record));
+            notify_service_manager(&format!("mirror file {what}"));
+        }
+        Err(MirrorError::Replaced {
+            path: self.mirror.display().to_string(),
+            what: self.lost.unwrap_or("lost"),
+        })
     }
 
     fn give_up(
@@ -206,6 +250,36 @@ impl Stalls {
                 return;
             }
             std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+}
+
+/// One error line for the lost file, then one per local change it still held open.
+fn report_lost(mirror: &std::path::Path, what: &str, conn: &Connection) {
+    let open = super::outbox_review::list(conn, None);
+    tracing::error!(
+        mirror = %mirror.display(),
+        open_changes = open.as_ref().map_or(0, Vec::len),
+        "the mirror file was {what} while ecwid-sync was writing it; stopping, so that the service restarts on a new mirror and pulls the store in full"
+    );
+    match open {
+        Ok(changes) => {
+            for c in changes {
+                let change = match c.delta {
+                    Some(delta) => format!("quantity {delta:+}"),
+                    None => format!("{} = {}", c.field, c.value),
+                };
+                tracing::error!(
+                    id = c.id,
+                    state = %c.state,
+                    subject = %c.subject,
+                    change,
+                    "a local change open in the lost mirror; make it again in the new mirror if the store does not show it"
+                );
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list the local changes open in the lost mirror")
         }
     }
 }

@@ -8,7 +8,7 @@
 //! without waiting for the thread loses nothing. Clean exits and full pulls checkpoint the
 //! WAL into the main file ([`MirrorWriter::checkpoint`]), so `mirror.db` alone is complete.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -21,6 +21,7 @@ use super::checkpointer::Checkpointer;
 use super::full_progress::{self, FullProgress};
 use super::gaps::{self, GapCounts};
 use super::inbox::{self, InboxRow};
+use super::lock::{MirrorLock, WriteStall};
 use super::quarantine::{self, QuarantineSummary};
 use super::stall::Stalls;
 use super::state::{self, KindState, StateUpdate};
@@ -43,6 +44,8 @@ pub struct MirrorWriter {
     /// Set while webhooks are configured: pages applied through this handle count the
     /// rows they change that no webhook announced (see [`super::gaps`]).
     gaps: Option<Arc<GapCounts>>,
+    /// The refusal the writer is waiting out, shared by [`Stalls`].
+    stall: Arc<Mutex<Option<WriteStall>>>,
 }
 
 impl MirrorWriter {
@@ -55,8 +58,45 @@ impl MirrorWriter {
         shutdown: CancellationToken,
     ) -> Result<MirrorWriter, MirrorError> {
         let lock = super::lock::lock(&mirror.path)?;
-        let mut stalls = Stalls::new(mirror.path.clone(), lock, mirror.write_retry, shutdown);
+        Self::open_locked(mirror, lock, shutdown)
+    }
+
+    /// [`MirrorWriter::open`] for the daemon: another ecwid-sync holding the mirror is waited
+    /// for, up to `mirror.lock_wait`. `Ok(None)`: `shutdown` came first.
+    pub async fn open_waiting(
+        mirror: &MirrorConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Option<MirrorWriter>, MirrorError> {
+        match super::lock::lock_waiting(&mirror.path, mirror.lock_wait, &shutdown).await? {
+            Some(lock) => Self::open_locked(mirror, lock, shutdown).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn open_locked(
+        mirror: &MirrorConfig,
+        mut lock: MirrorLock,
+        shutdown: CancellationToken,
+    ) -> Result<MirrorWriter, MirrorError> {
+        // Before SQLite opens it: through a hard link, SQLite would use another -wal and -shm
+        // than the process that holds the file.
+        if mirror.path.exists() {
+            lock.hold_file(&mirror.path)?;
+        }
         let mut conn = super::open(&mirror.path)?;
+        // A new file: SQLite has just created it, and no other name can reach it yet.
+        if !lock.holds_file() {
+            lock.hold_file(&mirror.path)?;
+        }
+        super::own_writes(&conn)?;
+        let stall = Arc::new(Mutex::new(None));
+        let mut stalls = Stalls::new(
+            mirror.path.clone(),
+            lock,
+            mirror.write_retry,
+            stall.clone(),
+            shutdown,
+        );
         let shown = mirror.path.display().to_string();
         stalls.run(&mut conn, |conn| {
             super::migrate(conn, &shown)?;
@@ -68,28 +108,52 @@ impl MirrorWriter {
         // compiled again for every page.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let checkpointer = super::checkpointer::start(&mirror.path)?;
-        Ok(Self::start(conn, stalls, checkpointer))
+        Ok(Self::start(conn, stalls, checkpointer, stall))
     }
 
-    /// The thread owns the lock (inside `stalls`) with the connection: the mirror is held
+    /// The thread owns the locks (inside `stalls`) with the connection: the mirror is held
     /// while it can write. The background checkpointer lives as long as the writer.
-    fn start(mut conn: Connection, mut stalls: Stalls, checkpointer: Checkpointer) -> MirrorWriter {
+    fn start(
+        mut conn: Connection,
+        mut stalls: Stalls,
+        checkpointer: Checkpointer,
+        stall: Arc<Mutex<Option<WriteStall>>>,
+    ) -> MirrorWriter {
         // A small queue: producers that outrun SQLite wait, which bounds memory during a
         // full pull instead of buffering the whole store.
         let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(8);
         std::thread::Builder::new()
             .name("mirror-writer".into())
             .spawn(move || {
-                let _checkpointer = checkpointer;
                 while let Some(job) = jobs_rx.blocking_recv() {
                     job(&mut conn, &mut stalls);
                 }
+                // Connections first, locks last: closing the lock's descriptor of the
+                // mirror file would drop SQLite's locks on it (see `lock`).
+                drop(conn);
+                drop(checkpointer);
+                drop(stalls);
             })
             .expect("spawn the mirror writer thread");
         MirrorWriter {
             jobs_tx,
             gaps: None,
+            stall,
         }
+    }
+
+    /// Marks the mirror as one `ecwid-sync demo` made (see [`super::clear_for_demo`]).
+    pub async fn mark_as_demo(&self) -> Result<(), MirrorError> {
+        self.call(|conn| {
+            Ok(conn.pragma_update(None, "application_id", super::DEMO_APPLICATION_ID)?)
+        })
+        .await
+    }
+
+    /// Why the mirror refuses writes right now, if it does: read without waiting for the
+    /// writer thread, which is busy retrying the refused write (for `/healthz`, `/readyz`).
+    pub fn write_stall(&self) -> Option<WriteStall> {
+        self.stall.lock().map(|s| s.clone()).unwrap_or(None)
     }
 
     /// This handle's pages count webhook gaps into `counts` and `sync_state.webhook_gaps`

@@ -51,13 +51,15 @@ pub enum PullError {
 
 impl PullError {
     /// Errors that end the daemon: no retry on the next schedule will fix a refused token
-    /// without the operator, and a mirror that stayed unwritable for the whole retry bound
-    /// is left to the service manager's restart policy (exit code 4).
+    /// without the operator; a mirror that stayed unwritable for the whole retry bound, and
+    /// a mirror file deleted or replaced under the daemon, are left to the service manager's
+    /// restart policy (exit codes 4 and 5).
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
             PullError::Api(ApiError::Auth { .. })
                 | PullError::Mirror(MirrorError::Unwritable { .. })
+                | PullError::Mirror(MirrorError::Replaced { .. })
         )
     }
 }

@@ -180,6 +180,7 @@ mod tests {
         let mirror = MirrorConfig {
             path: dir.path().join("m.db"),
             write_retry: Duration::from_secs(5),
+            lock_wait: Duration::ZERO,
         };
         let writer = MirrorWriter::open(&mirror, CancellationToken::new()).unwrap();
         let metrics = Metrics::new();
