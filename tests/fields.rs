@@ -400,6 +400,68 @@ async fn writes_ecwid_cannot_take_are_refused_with_the_column_and_what_to_do() {
     assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 2);
 }
 
+#[tokio::test]
+async fn text_longer_than_its_bound_is_refused_when_written_and_text_at_the_bound_reaches_the_store()
+{
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let state = store.state().await;
+    let id = state["products"][0]["id"].as_i64().unwrap();
+    let order = listed_orders(&state)[0]["internalId"].as_i64().unwrap();
+    let variation = state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| p["combinations"].as_array()?.first()?["id"].as_i64())
+        .unwrap();
+    let name_before = mirror_value(&db, "SELECT name FROM products WHERE id = ?1", id);
+    let five_mb = "x".repeat(5 * 1024 * 1024);
+    let long_sku = "S".repeat(1025);
+    let refused = [
+        (
+            format!("UPDATE products SET name = '{five_mb}' WHERE id = {id}"),
+            "products.name must be at most 4096 characters",
+        ),
+        (
+            format!("UPDATE products SET sku = '{long_sku}' WHERE id = {id}"),
+            "products.sku must be at most 1024 characters",
+        ),
+        (
+            format!("UPDATE product_variations SET sku = '{long_sku}' WHERE id = {variation}"),
+            "product_variations.sku must be at most 1024 characters",
+        ),
+        (
+            format!(
+                "UPDATE orders SET tracking_number = '{long_sku}' WHERE order_number = {order}"
+            ),
+            "orders.tracking_number must be at most 1024 characters",
+        ),
+    ];
+    for (sql, message) in refused {
+        let err = tool(&db, &sql).unwrap_err().to_string();
+        assert!(err.contains(message), "{}: {err}", &sql[..60]);
+        assert!(err.len() < 300, "the refusal does not repeat the value");
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 0);
+    assert_eq!(
+        mirror_value(&db, "SELECT name FROM products WHERE id = ?1", id),
+        name_before
+    );
+
+    // The bound counts characters, not bytes: 4096 two-byte characters are taken.
+    let at_bound = "\u{e9}".repeat(4096);
+    tool(
+        &db,
+        &format!("UPDATE products SET name = '{at_bound}' WHERE id = {id}"),
+    )
+    .unwrap();
+    assert_eq!(
+        query(&open(&db), "SELECT field, value, state FROM outbox ORDER BY id"),
+        vec![json!(["name", at_bound, "pending"])]
+    );
+    assert_eq!(push(&config).await.updated, 1);
+    assert_eq!(product(&store.state().await, id)["name"], json!(at_bound));
+}
+
 fn store_order(state: &Value, key: i64) -> &Value {
     listed_orders(state)
         .into_iter()

@@ -50,6 +50,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "006_field_push",
         include_str!("../../schema/006_field_push.sql"),
     ),
+    (
+        "008_value_bounds",
+        include_str!("../../schema/008_value_bounds.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
