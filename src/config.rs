@@ -19,6 +19,7 @@ mod mirror;
 mod push;
 mod secrets;
 mod sync;
+mod warnings;
 mod webhooks;
 
 pub use conflicts::ConflictsConfig;
@@ -27,6 +28,7 @@ pub use log::{LogConfig, LogFormat, check_level};
 pub use mirror::MirrorConfig;
 pub use push::PushConfig;
 pub use sync::{SyncConfig, parse_kinds};
+pub use warnings::Warning;
 pub use webhooks::WebhooksConfig;
 
 use ecwid::RawEcwid;
@@ -180,6 +182,12 @@ impl Config {
         let raw: RawConfig = serde_path_to_error::deserialize(document)
             .map_err(|e| file_errors::describe(text, e))?;
         validate(raw, env)
+    }
+
+    /// What this configuration, read from `file`, may get wrong although it is valid (see
+    /// [`Warning`]): said by `check-config` and logged by `run`, never refused.
+    pub fn warnings(&self, file: &Path) -> Vec<Warning> {
+        warnings::warnings(self, file)
     }
 
     /// The configuration as TOML that parses back to the same configuration, with the

@@ -402,7 +402,7 @@ async fn writes_ecwid_cannot_take_are_refused_with_the_column_and_what_to_do() {
 
 #[tokio::test]
 async fn text_longer_than_its_bound_is_refused_when_written_and_text_at_the_bound_reaches_the_store()
-{
+ {
     let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
     let state = store.state().await;
     let id = state["products"][0]["id"].as_i64().unwrap();
@@ -455,7 +455,10 @@ async fn text_longer_than_its_bound_is_refused_when_written_and_text_at_the_boun
     )
     .unwrap();
     assert_eq!(
-        query(&open(&db), "SELECT field, value, state FROM outbox ORDER BY id"),
+        query(
+            &open(&db),
+            "SELECT field, value, state FROM outbox ORDER BY id"
+        ),
         vec![json!(["name", at_bound, "pending"])]
     );
     assert_eq!(push(&config).await.updated, 1);
