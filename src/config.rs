@@ -1,4 +1,6 @@
-//! Configuration: the TOML file, secrets from the environment or files, and validation.
+//! Configuration: the TOML file, secrets from the environment or files, validation, and the
+//! warnings a valid configuration may still earn (a listener open to the network, a token in
+//! a file others can read).
 //!
 //! The file is parsed into `Raw*` structs that reject unknown keys, then each section
 //! validates itself into its part of [`Config`], the only type the rest of the program
