@@ -85,7 +85,8 @@ pub enum Command {
         #[arg(long)]
         mirror: Option<PathBuf>,
     },
-    /// Validate the configuration and print it with secrets masked.
+    /// Validate the configuration and print it with secrets masked; warn on stderr about a
+    /// listener open to the network or a token in a file others can read (exit code still 0).
     CheckConfig,
     /// Start a local emulated store, mirror it into ./ecwid-demo.db and keep it in sync.
     Demo {

@@ -138,6 +138,10 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             }
             let config = load(&cli.config)?;
             mirror::check_path(&config.mirror.path).map_err(CommandError::usage)?;
+            // On stderr, so that stdout stays a configuration that parses back.
+            for warning in config.warnings(&cli.config) {
+                eprintln!("ecwid-sync: warning: {warning}");
+            }
             emit(&format!(
                 "# {}: valid\n{}\n",
                 cli.config.display(),
@@ -174,6 +178,9 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         Command::Run => {
             let config = load(&cli.config)?;
             init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
+            for warning in config.warnings(&cli.config) {
+                tracing::warn!(key = warning.key, "{warning}");
+            }
             daemon::cancel_on_signals(shutdown.clone());
             let outcome = daemon::run(&config, shutdown, || {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);

@@ -1,4 +1,6 @@
-//! Configuration: the TOML file, secrets from the environment or files, and validation.
+//! Configuration: the TOML file, secrets from the environment or files, validation, and the
+//! warnings a valid configuration may still earn (a listener open to the network, a token in
+//! a file others can read).
 //!
 //! The file is parsed into `Raw*` structs that reject unknown keys, then each section
 //! validates itself into its part of [`Config`], the only type the rest of the program
@@ -19,6 +21,7 @@ mod mirror;
 mod push;
 mod secrets;
 mod sync;
+mod warnings;
 mod webhooks;
 
 pub use conflicts::ConflictsConfig;
@@ -27,6 +30,7 @@ pub use log::{LogConfig, LogFormat, check_level};
 pub use mirror::MirrorConfig;
 pub use push::PushConfig;
 pub use sync::{SyncConfig, parse_kinds};
+pub use warnings::Warning;
 pub use webhooks::WebhooksConfig;
 
 use ecwid::RawEcwid;
@@ -180,6 +184,12 @@ impl Config {
         let raw: RawConfig = serde_path_to_error::deserialize(document)
             .map_err(|e| file_errors::describe(text, e))?;
         validate(raw, env)
+    }
+
+    /// What this configuration, read from `file`, may get wrong although it is valid (see
+    /// [`Warning`]): said by `check-config` and logged by `run`, never refused.
+    pub fn warnings(&self, file: &Path) -> Vec<Warning> {
+        warnings::warnings(self, file)
     }
 
     /// The configuration as TOML that parses back to the same configuration, with the

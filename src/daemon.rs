@@ -50,15 +50,6 @@ pub enum DaemonError {
     },
 }
 
-/// Parses a six-field cron expression (seconds first) the way the scheduler will.
-pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(expr)
-}
-
 /// What the schedules asked for that the worker has not started yet.
 #[derive(Default)]
 struct Pending {

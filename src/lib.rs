@@ -2,7 +2,7 @@
 //!
 //! - [`cli`]: the command line definitions.
 //! - [`commands`]: what each subcommand does (called by `main`).
-//! - [`config`]: the TOML configuration, secrets and validation.
+//! - [`config`]: the TOML configuration, secrets, validation and warnings.
 //! - [`credentials`]: a systemd credential read outside its service: the unit's source file.
 //! - [`daemon`]: schedules, the worker that runs passes, and shutdown.
 //! - [`demo`]: `ecwid-sync demo`, a local emulated store mirrored end to end.

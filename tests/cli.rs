@@ -195,6 +195,97 @@ async fn bad_configuration_is_one_line_naming_the_key_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_schedule_that_never_fires_is_refused_by_check_config_sync_and_run_naming_the_key() {
+    let (store, _scratch, db, config) =
+        store_and_config("secret_test", "full_cron = \"0 0 0 31 2 *\"").await;
+
+    for command in ["check-config", "sync", "run"] {
+        let out = run(&[command], Some(&config)).await;
+
+        assert_one_line_error(
+            &out,
+            2,
+            "sync.full_cron: cron expression \"0 0 0 31 2 *\" never fires",
+        );
+    }
+    assert_eq!(mirror_files(&db), Vec::<String>::new());
+    assert_eq!(store.stats().await["requests_total"], 0);
+}
+
+#[tokio::test]
+async fn check_config_warns_of_a_listener_open_to_the_network_and_a_token_others_can_read_and_still_exits_zero()
+ {
+    use std::os::unix::fs::PermissionsExt;
+    let (_store, _scratch, _db, config) = store_and_config("secret_test", "").await;
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:0\"");
+    std::fs::write(&config, text).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let out = run(&["check-config"], Some(&config)).await;
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("ecwid-sync: warning: webhooks.listen: 0.0.0.0:0 is not a loopback address")
+            && err.contains("/metrics, /healthz and /readyz")
+            && err.contains("location = /webhooks/ecwid {")
+            && err.contains("proxy_pass http://127.0.0.1:0;"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "ecwid-sync: warning: ecwid.token: written in {}, which every user of this machine can read (mode 0644); run `chmod 640 {}`",
+            config.display(),
+            config.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("secret_test"), "{err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!("# {}: valid\n", config.display()))
+            && !stdout.contains("warning"),
+        "stdout stays the configuration alone: {stdout}"
+    );
+
+    // Private again: only the listener is left to warn about.
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = run(&["check-config"], Some(&config)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).matches("ecwid-sync: warning:").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("ecwid.token"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn run_logs_the_warning_about_a_listener_open_to_the_network_once_at_start() {
+    let (_store, _scratch, db, config) = store_and_config("secret_test", "").await;
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:0\"");
+    std::fs::write(&config, text).unwrap();
+    let mut daemon = spawn_ecwid_sync(&config, &["run"], std::process::Stdio::piped());
+    let log = StderrLog::collect(&mut daemon);
+    assert!(first_pass_done(&db).await, "{}", log.text());
+
+    assert_eq!(terminate(&mut daemon).await.code(), Some(0));
+    let text = log.text();
+    assert_eq!(
+        text.matches("webhooks.listen: 0.0.0.0:0 is not a loopback address")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("location = /webhooks/ecwid {"), "{text}");
+}
+
+#[tokio::test]
 async fn a_missing_mirror_directory_is_a_configuration_error_exit_2_naming_the_path() {
     let (store, scratch, _db, _config) = store_and_config("secret_test", "").await;
     let bad_db = Path::new("/proc/ecwid-sync-test/mirror.db");

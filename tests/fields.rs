@@ -400,6 +400,194 @@ async fn writes_ecwid_cannot_take_are_refused_with_the_column_and_what_to_do() {
     assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 2);
 }
 
+#[tokio::test]
+async fn text_longer_than_its_bound_is_refused_when_written_and_text_at_the_bound_reaches_the_store()
+ {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let state = store.state().await;
+    let id = state["products"][0]["id"].as_i64().unwrap();
+    let order = listed_orders(&state)[0]["internalId"].as_i64().unwrap();
+    let variation = state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| p["combinations"].as_array()?.first()?["id"].as_i64())
+        .unwrap();
+    let name_before = mirror_value(&db, "SELECT name FROM products WHERE id = ?1", id);
+    let five_mb = "x".repeat(5 * 1024 * 1024);
+    let long_sku = "S".repeat(1025);
+    let refused = [
+        (
+            format!("UPDATE products SET name = '{five_mb}' WHERE id = {id}"),
+            "products.name must be at most 4096 characters",
+        ),
+        (
+            format!("UPDATE products SET sku = '{long_sku}' WHERE id = {id}"),
+            "products.sku must be at most 1024 characters",
+        ),
+        (
+            format!("UPDATE product_variations SET sku = '{long_sku}' WHERE id = {variation}"),
+            "product_variations.sku must be at most 1024 characters",
+        ),
+        (
+            format!(
+                "UPDATE orders SET tracking_number = '{long_sku}' WHERE order_number = {order}"
+            ),
+            "orders.tracking_number must be at most 1024 characters",
+        ),
+    ];
+    for (sql, message) in refused {
+        let err = tool(&db, &sql).unwrap_err().to_string();
+        assert!(err.contains(message), "{}: {err}", &sql[..60]);
+        assert!(err.len() < 300, "the refusal does not repeat the value");
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 0);
+    assert_eq!(
+        mirror_value(&db, "SELECT name FROM products WHERE id = ?1", id),
+        name_before
+    );
+
+    // The bound counts characters, not bytes: 4096 two-byte characters are taken.
+    let at_bound = "\u{e9}".repeat(4096);
+    tool(
+        &db,
+        &format!("UPDATE products SET name = '{at_bound}' WHERE id = {id}"),
+    )
+    .unwrap();
+    assert_eq!(
+        query(
+            &open(&db),
+            "SELECT field, value, state FROM outbox ORDER BY id"
+        ),
+        vec![json!(["name", at_bound, "pending"])]
+    );
+    assert_eq!(push(&config).await.updated, 1);
+    assert_eq!(product(&store.state().await, id)["name"], json!(at_bound));
+}
+
+#[tokio::test]
+async fn the_push_log_says_what_kind_of_change_each_line_is_and_names_its_entity() {
+    let (store, _scratch, db, _config) = mirrored(TestStore::small()).await;
+    let state = store.state().await;
+    let (stocked, variation) = common::stock::store_stock(&state)
+        .into_keys()
+        .find(|(_, v)| v.is_some())
+        .unwrap();
+    let priced = state["products"][3]["id"].as_i64().unwrap();
+    assert_ne!(priced, stocked);
+    let order = listed_orders(&state)[0];
+    let (number, public_id) = (
+        order["internalId"].as_i64().unwrap(),
+        order["id"].as_str().unwrap().to_string(),
+    );
+    assert_ne!(public_id, number.to_string());
+    let status = if order["fulfillmentStatus"] == "SHIPPED" {
+        "DELIVERED"
+    } else {
+        "SHIPPED"
+    };
+    common::stock::tool_change(&db, (stocked, variation), 3);
+    tool(
+        &db,
+        &format!("UPDATE products SET price = 12.5, name = 'Renamed' WHERE id = {priced}"),
+    )
+    .unwrap();
+    tool(
+        &db,
+        &format!("UPDATE orders SET fulfillment_status = '{status}' WHERE order_number = {number}"),
+    )
+    .unwrap();
+    let config = write_config(&store, &db, "");
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
+        .arg("--config")
+        .arg(&config)
+        .arg("push")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let applied: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("local change applied in Ecwid"))
+        .collect();
+    let line_with = |needles: &[String]| {
+        applied
+            .iter()
+            .any(|l| needles.iter().all(|n| l.contains(n.as_str())))
+    };
+    for needles in [
+        vec![
+            "change=\"stock\"".to_string(),
+            format!(
+                "entity=\"variation {} of product {stocked}\"",
+                variation.unwrap()
+            ),
+            "delta=3".to_string(),
+        ],
+        vec![
+            "change=\"name, price\"".to_string(),
+            format!("entity=\"product {priced}\""),
+        ],
+        vec![
+            "change=\"fulfillment_status\"".to_string(),
+            format!("entity=\"order {public_id}\""),
+        ],
+    ] {
+        assert!(line_with(&needles), "no line with {needles:?} in:\n{log}");
+    }
+    assert_eq!(applied.len(), 3, "{log}");
+    assert!(!log.contains("stock changes pushed"), "{log}");
+}
+
+#[tokio::test]
+async fn the_daemons_pass_line_counts_field_changes_apart_from_stock() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = write_config(&store, &db, "");
+    let mut daemon = spawn_ecwid_sync(&config, &["run"], std::process::Stdio::piped());
+    let log = StderrLog::collect(&mut daemon);
+    assert!(first_pass_done(&db).await, "{}", log.text());
+    let id = store.state().await["products"][5]["id"].as_i64().unwrap();
+
+    tool(
+        &db,
+        &format!("UPDATE products SET price = 31.5 WHERE id = {id}"),
+    )
+    .unwrap();
+
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            log.contains("local changes pushed")
+        })
+        .await,
+        "{}",
+        log.text()
+    );
+    assert_eq!(product(&store.state().await, id)["price"], json!(31.5));
+    assert_eq!(terminate(&mut daemon).await.code(), Some(0));
+    let text = log.text();
+    let pass = text
+        .lines()
+        .find(|l| l.contains("local changes pushed"))
+        .unwrap();
+    assert!(
+        pass.contains("stock_applied=0") && pass.contains("fields_updated=1"),
+        "{pass}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("local change applied in Ecwid")
+                && l.contains("change=\"price\"")
+                && l.contains(&format!("entity=\"product {id}\""))),
+        "{text}"
+    );
+}
+
 fn store_order(state: &Value, key: i64) -> &Value {
     listed_orders(state)
         .into_iter()

@@ -27,6 +27,10 @@ pub struct EcwidConfig {
     /// Each secret's key and where its value came from, for `check-config`; never a value.
     #[serde(skip)]
     pub secret_origins: Vec<(&'static str, String)>,
+    /// The secrets whose value is written in the configuration file itself (even when the
+    /// environment overrides it): the file is then as secret as they are.
+    #[serde(skip)]
+    pub secrets_in_file: Vec<&'static str>,
     pub api_base: String,
     pub requests_per_minute: u32,
     pub burst: u32,
@@ -73,6 +77,15 @@ impl RawEcwid {
         if store_id == 0 {
             return Err(invalid("ecwid.store_id", "must be a positive integer"));
         }
+        let written =
+            |s: &Option<Secret>| s.as_ref().is_some_and(|s| !s.expose().trim().is_empty());
+        let secrets_in_file = [
+            ("ecwid.token", written(&self.token)),
+            ("ecwid.client_secret", written(&self.client_secret)),
+        ]
+        .into_iter()
+        .filter_map(|(key, written)| written.then_some(key))
+        .collect();
         let token = resolve_secret(
             &SecretKeys {
                 key: "ecwid.token",
@@ -145,6 +158,7 @@ impl RawEcwid {
             client_secret_file: client_secret.as_ref().and_then(|s| s.file.clone()),
             client_secret: client_secret.map(|s| s.value),
             secret_origins,
+            secrets_in_file,
             api_base,
             requests_per_minute: within(
                 "ecwid.requests_per_minute",

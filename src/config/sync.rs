@@ -94,13 +94,36 @@ pub fn parse_kinds(key: &'static str, names: &[impl AsRef<str>]) -> Result<Vec<K
     Ok(kinds)
 }
 
+/// Parses a six-field cron expression (seconds first) the way the scheduler will.
+fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+}
+
 fn check_cron(key: &'static str, expr: &str) -> Result<(), ConfigError> {
-    crate::daemon::parse_cron(expr).map(|_| ()).map_err(|e| {
+    let cron = parse_cron(expr).map_err(|e| {
         invalid(
             key,
             format!("invalid cron expression {expr:?} ({e}); expected six fields: sec min hour day month weekday, e.g. \"0 * * * * *\""),
         )
-    })
+    })?;
+    // A schedule that parses but matches no date (31 February) would start a daemon that
+    // never pulls, healthy in every probe while the mirror ages.
+    if cron
+        .find_next_occurrence(&chrono::Local::now(), false)
+        .is_err()
+    {
+        return Err(invalid(
+            key,
+            format!(
+                "cron expression {expr:?} never fires: no date has that day and month (such as 31 February); choose a day the month has"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -127,9 +150,20 @@ mod tests {
                 "sync.fetch_ahead: expected an integer from 1 to 16, got 0",
             ),
             ("kinds = []", "sync.kinds: must name at least one kind"),
+            (
+                "full_cron = \"0 0 0 31 2 *\"",
+                "sync.full_cron: cron expression \"0 0 0 31 2 *\" never fires: no date has that day and month (such as 31 February); choose a day the month has",
+            ),
+            (
+                "incremental_cron = \"0 0 12 31 4,6,9,11 *\"",
+                "sync.incremental_cron: cron expression \"0 0 12 31 4,6,9,11 *\" never fires",
+            ),
         ] {
-            assert_eq!(with(keys).unwrap_err().to_string(), expected, "{keys}");
+            let err = with(keys).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{keys}: {err}");
         }
+        // Rare is not never: 29 February and Friday the 13th come.
+        with("full_cron = \"0 0 0 29 2 *\"\nincremental_cron = \"0 0 0 13 * 5\"").unwrap();
         let c = with("kinds = [\"orders\", \"orders\"]\noverlap_secs = 0").unwrap();
         assert_eq!(c.sync.kinds, vec![crate::sync::Kind::Orders]);
     }

@@ -11,6 +11,7 @@ use rusqlite::{Connection, Transaction, params};
 
 use super::MirrorError;
 use super::capture;
+use super::subject::Subject;
 
 /// Which fields a conflict policy covers (`[conflicts]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -222,16 +223,20 @@ impl Entity {
         .unwrap_or_default()
     }
 
-    pub fn shown(&self) -> String {
-        match self.kind {
-            EntityType::Product => format!("product {}", self.key()),
-            EntityType::Variation => format!(
-                "variation {} of product {}",
-                self.key(),
-                self.product_id.unwrap_or_default()
-            ),
-            EntityType::Order => format!("order {}", self.key()),
+    /// What it is, as the outbox and the conflicts name it; `order_id` is an order's public
+    /// id, when known.
+    pub fn subject(&self, order_id: Option<&str>) -> Subject {
+        Subject {
+            entity: self.kind.name().to_string(),
+            product_id: self.product_id,
+            variation_id: self.variation_id,
+            order_number: self.order_number,
+            order_id: order_id.map(str::to_string),
         }
+    }
+
+    pub fn shown(&self) -> String {
+        self.subject(None).to_string()
     }
 }
 

@@ -51,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/006_field_push.sql"),
     ),
     (
+        "008_value_bounds",
+        include_str!("../../schema/008_value_bounds.sql"),
+    ),
+    (
         "010_bookkeeping_refused",
         include_str!("../../schema/010_bookkeeping_refused.sql"),
     ),

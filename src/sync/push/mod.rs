@@ -15,6 +15,7 @@ pub mod expired;
 mod field_pass;
 pub mod fields;
 pub mod plan;
+mod report;
 pub mod worker;
 
 use std::time::Duration;
@@ -29,6 +30,7 @@ use crate::mirror::apply::{self, Rows};
 use crate::mirror::fields as mirror_fields;
 use crate::mirror::outbox::{self, Outcome, Settled};
 use crate::mirror::outbox_review::{self, StateCounts};
+use crate::mirror::subject::Subject;
 use crate::mirror::{MirrorWriter, unix_now};
 use crate::sync::{Kind, PullError, fetch};
 pub use answers::ENTITIES_PER_BATCH;
@@ -280,7 +282,7 @@ impl Pusher {
         tracing::warn!(
             key,
             error,
-            "stock batch has no outcome yet; it is sent again with the same key"
+            "batch of local changes has no outcome yet; it is sent again with the same key"
         );
         self.metrics.unanswered.inc();
         self.writer
@@ -345,11 +347,11 @@ impl Pusher {
         for s in &settled {
             if let Outcome::Uncertain(error) = &s.outcome {
                 tracing::error!(
-                    product = s.product_id,
-                    variation = s.variation_id,
+                    change = "stock",
+                    entity = Subject::stock(s.product_id, s.variation_id).to_string(),
                     outbox_ids = ?s.ids,
                     error,
-                    "a stock change is uncertain"
+                    "a local change is uncertain: ecwid-sync outbox resolve ID --applied|--resend"
                 );
             }
         }
@@ -386,25 +388,7 @@ impl Pusher {
     ) -> Result<(), PullError> {
         summary.count(&settled);
         summary.updated += updates.iter().filter(|o| **o == Outcome::Applied).count();
-        for s in &settled {
-            if let Outcome::Failed(error) = &s.outcome {
-                tracing::warn!(
-                    product = s.product_id,
-                    variation = s.variation_id,
-                    error,
-                    "Ecwid refused a stock change; it stays in the outbox as failed"
-                );
-            }
-        }
-        for (u, outcome) in batch.updates.iter().zip(&updates) {
-            if let Outcome::Failed(error) = outcome {
-                tracing::warn!(
-                    entity = u.entity.shown(),
-                    error,
-                    "Ecwid refused a field update; it stays in the outbox as failed"
-                );
-            }
-        }
+        report::settled(batch, &settled, &updates);
         let changes = settled.len() + updates.len();
         let fields_batch = batch.clone();
         self.writer

@@ -58,7 +58,7 @@ impl PushWorker {
             match outcome {
                 Ok(summary) if summary.not_run == 0 => {
                     if failures > 0 {
-                        tracing::info!("stock changes reach Ecwid again");
+                        tracing::info!("local changes reach Ecwid again");
                     }
                     failures = 0;
                 }
@@ -71,12 +71,12 @@ impl PushWorker {
                         Err(err) => tracing::warn!(
                             error = %error_chain(&err),
                             retry_in_secs = pause.as_secs(),
-                            "cannot push stock changes; they stay in the outbox"
+                            "cannot push local changes; they stay in the outbox"
                         ),
                         Ok(summary) => tracing::warn!(
                             not_run = summary.not_run,
                             retry_in_secs = pause.as_secs(),
-                            "Ecwid did not run some stock changes; they go in a new batch"
+                            "Ecwid did not run some local changes; they go in a new batch"
                         ),
                     }
                 }
@@ -101,14 +101,18 @@ impl PushWorker {
         self.refresh_counts().await;
         let summary = summary?;
         if summary.batches > 0 || summary.cancelled > 0 {
+            // Each entity's change has its own line (see `report`); this one sums the pass,
+            // stock and fields apart, as `ecwid-sync push` prints it.
             tracing::info!(
                 batches = summary.batches,
-                applied = summary.applied,
-                failed = summary.failed,
-                not_run = summary.not_run,
-                uncertain = summary.uncertain,
-                cancelled = summary.cancelled,
-                "stock changes pushed"
+                stock_applied = summary.applied,
+                stock_refused = summary.failed,
+                stock_not_run = summary.not_run,
+                stock_uncertain = summary.uncertain,
+                stock_cancelled = summary.cancelled,
+                fields_updated = summary.updated,
+                conflicts = summary.conflicts,
+                "local changes pushed"
             );
         }
         Ok(summary)
@@ -128,7 +132,7 @@ impl PushWorker {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(
                 pruned,
-                "applied stock changes past push.keep_applied_days pruned"
+                "applied local changes past push.keep_applied_days pruned"
             ),
             // The next hour tries again; nothing depends on it meanwhile.
             Err(err) => tracing::warn!(error = %error_chain(&err), "cannot prune the outbox"),
