@@ -25,6 +25,7 @@ macro_rules! outln {
 
 mod conflicts;
 mod outbox;
+mod shorten;
 
 /// Exit codes: 1 a run failed (network, store, mirror), 2 bad configuration or input,
 /// 3 the store refused the token, 4 the mirror could not be written for

@@ -222,16 +222,10 @@ impl Entity {
         .unwrap_or_default()
     }
 
+    /// How people read it (see [`Subject`](super::subject::Subject)); an order by its
+    /// number, since the entity does not carry its public id.
     pub fn shown(&self) -> String {
-        match self.kind {
-            EntityType::Product => format!("product {}", self.key()),
-            EntityType::Variation => format!(
-                "variation {} of product {}",
-                self.key(),
-                self.product_id.unwrap_or_default()
-            ),
-            EntityType::Order => format!("order {}", self.key()),
-        }
+        super::subject::Subject::of(self, None).to_string()
     }
 }
 

@@ -29,6 +29,7 @@ use crate::mirror::apply::{self, Rows};
 use crate::mirror::fields as mirror_fields;
 use crate::mirror::outbox::{self, Outcome, Settled};
 use crate::mirror::outbox_review::{self, StateCounts};
+use crate::mirror::subject::Subject;
 use crate::mirror::{MirrorWriter, unix_now};
 use crate::sync::{Kind, PullError, fetch};
 pub use answers::ENTITIES_PER_BATCH;
@@ -169,7 +170,7 @@ impl Pusher {
         let (conflicts, _) = &decided;
         for c in conflicts {
             tracing::warn!(
-                entity = c.entity.shown(),
+                entity = %c.subject,
                 field = c.field.column,
                 local = fields::shown(&c.local),
                 remote = fields::shown(&c.remote),
@@ -392,16 +393,16 @@ impl Pusher {
                     product = s.product_id,
                     variation = s.variation_id,
                     error,
-                    "Ecwid refused a stock change; it stays in the outbox as failed"
+                    "Ecwid refused a stock change; it stays in the outbox as failed (`ecwid-sync outbox dismiss` ends it)"
                 );
             }
         }
         for (u, outcome) in batch.updates.iter().zip(&updates) {
             if let Outcome::Failed(error) = outcome {
                 tracing::warn!(
-                    entity = u.entity.shown(),
+                    entity = %Subject::of(&u.entity, u.order_id.as_deref()),
                     error,
-                    "Ecwid refused a field update; it stays in the outbox as failed"
+                    "Ecwid refused a field update; it stays in the outbox as failed (`ecwid-sync outbox dismiss` ends it)"
                 );
             }
         }
