@@ -102,8 +102,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxAction {
-    /// List the changes not yet settled (or those in one state), oldest first. Orders are
-    /// named by their public id. In the table, values longer than 60 characters are
+    /// List the changes not yet settled (or those in one state), oldest first.
+    ///
+    /// Orders are named by their public id. In the table, values longer than 60 characters are
     /// shortened, with their full length noted (also when piped); --json prints them whole.
     /// Read-only; safe while the daemon runs.
     List {
@@ -134,9 +135,11 @@ pub enum OutboxAction {
         #[arg(long)]
         mirror: Option<PathBuf>,
     },
-    /// End failed changes, which Ecwid refused for good (a product deleted in Ecwid, a value
-    /// it does not accept): they are never sent, the mirror shows Ecwid's value again, and
-    /// each stays in the outbox as `dismissed` with who dismissed it (the operator:
+    /// End failed changes, which Ecwid refused for good, recording who, when and why.
+    ///
+    /// A failed change was refused by Ecwid for good (a product deleted in Ecwid, a value
+    /// it does not accept). Dismissed, it is never sent, the mirror shows Ecwid's value
+    /// again, and it stays in the outbox as `dismissed` with who dismissed it (the operator:
     /// $SUDO_USER, else $USER), when and why. Name one change by its id, or dismiss every
     /// failed change of a product (--product, with --variation for one variation), of an
     /// order (--order) or of the whole outbox (--all-failed). Only failed changes can be
@@ -194,9 +197,10 @@ impl OutboxState {
 
 #[derive(Debug, Subcommand)]
 pub enum ConflictsAction {
-    /// List the open conflicts (with --all, every one ever found), oldest first: the field,
-    /// the value it had, the local and Ecwid's values and when each was made. Orders are
-    /// named by their public id. Values longer than 60 characters are shortened, with their
+    /// List the open conflicts (with --all, every one ever found), oldest first.
+    ///
+    /// Each shows the field, the value it had, the local and Ecwid's values and when each
+    /// was made. Orders are named by their public id. Values longer than 60 characters are shortened, with their
     /// full length noted (also when piped); --json prints them whole. Read-only.
     List {
         /// Also those already resolved, by policy or by the operator.

@@ -551,3 +551,38 @@ async fn push_log_lines_name_orders_by_their_public_id() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_mirror_not_yet_migrated_to_record_dismissals_is_listed_and_refuses_a_dismissal_saying_why() {
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    // A mirror as the previous version left it: schema 6, without the dismissal columns.
+    let conn = ecwid_sync::mirror::open_and_migrate(&db).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE outbox DROP COLUMN dismissed_by;
+         ALTER TABLE outbox DROP COLUMN dismiss_reason;
+         PRAGMA user_version = 6;",
+    )
+    .unwrap();
+    drop(conn);
+    let mirror = db.display().to_string();
+    let absent = scratch.path("absent.toml");
+
+    let listed = run(&absent, &["outbox", "list", "--mirror", &mirror]);
+    let dismissed = run(
+        &absent,
+        &[
+            "outbox",
+            "dismiss",
+            "--all-failed",
+            "--reason",
+            "cleanup",
+            "--mirror",
+            &mirror,
+        ],
+    );
+
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(stdout(&listed).contains("(no changes)"));
+    assert_refused(&dismissed, &["start the daemon of this version"]);
+}

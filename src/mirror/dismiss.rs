@@ -68,6 +68,10 @@ pub enum DismissError {
         "there is no order {0} in the mirror, by public id or by number; `ecwid-sync outbox list --state failed` names the orders of failed changes"
     )]
     NoSuchOrder(String),
+    #[error(
+        "the mirror has no place yet to record a dismissal: start the daemon of this version (or run `ecwid-sync sync`) once to migrate it"
+    )]
+    NotMigrated,
     #[error(transparent)]
     Mirror(#[from] MirrorError),
 }
@@ -110,6 +114,9 @@ pub fn dismiss(
     let length = reason.chars().count();
     if length > MAX_REASON_CHARS {
         return Err(DismissError::ReasonTooLong(length));
+    }
+    if !recorded(conn)? {
+        return Err(DismissError::NotMigrated);
     }
     let tx = conn.transaction()?;
     let (filter, keys, shown): (&str, Vec<i64>, String) = match target {
@@ -174,6 +181,14 @@ pub fn dismiss(
         return Err(DismissError::NoneFailed(shown));
     }
     let now = unix_now();
+    // Each field once: its value comes from Ecwid's document and the changes still open,
+    // whichever dismissed change touched it.
+    let touched: BTreeSet<(Entity, &str)> = dismissed
+        .iter()
+        .filter_map(|d| entity(&d.subject).map(|e| (e, d.field.as_str())))
+        .collect();
+    // Nothing here is a tool's change to Ecwid's values: the outbox is bookkeeping, and the
+    // values shown again are Ecwid's.
     capture::uncaptured(&tx, || {
         let mut stmt = tx.prepare(
             "UPDATE outbox SET state = 'dismissed', settled_at = ?2, dismissed_by = ?3,
@@ -183,28 +198,29 @@ pub fn dismiss(
         for d in &dismissed {
             stmt.execute(params![d.id, now, operator, reason])?;
         }
+        for (entity, column) in &touched {
+            if *column == "quantity" {
+                if let Some(product_id) = entity.product_id {
+                    rederive_quantity(&tx, product_id, entity.variation_id)?;
+                }
+            } else if let Some(field) = fields::find(entity.kind, column) {
+                fields::restore(&tx, entity, field)?;
+            }
+        }
         Ok(())
     })?;
-    // Each field once: the values are derived from Ecwid's document and the changes still
-    // open, not from the dismissed ones, so repeating would change nothing.
-    let touched: BTreeSet<(Entity, &str)> = dismissed
-        .iter()
-        .filter_map(|d| entity(&d.subject).map(|e| (e, d.field.as_str())))
-        .collect();
-    for (entity, column) in touched {
-        if column == "quantity" {
-            let Some(product_id) = entity.product_id else {
-                continue;
-            };
-            capture::uncaptured(&tx, || {
-                Ok(rederive_quantity(&tx, product_id, entity.variation_id)?)
-            })?;
-        } else if let Some(field) = fields::find(entity.kind, column) {
-            fields::restore(&tx, &entity, field)?;
-        }
-    }
     tx.commit()?;
     Ok(dismissed)
+}
+
+/// Whether the mirror has the columns of a dismissal (schema 007): read-only commands read
+/// mirrors that no daemon of this version has migrated yet.
+pub(super) fn recorded(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'dismissed_by')",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// The number of the order the operator named by its public id or its number.

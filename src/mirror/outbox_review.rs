@@ -124,12 +124,7 @@ pub struct Listed {
 /// The rows in `state`, or every row not yet settled, oldest first.
 pub fn list(conn: &Connection, state: Option<&str>) -> rusqlite::Result<Vec<Listed>> {
     // A mirror a daemon of this version has not migrated yet has no dismissals to show.
-    let dismissals: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'dismissed_by')",
-        [],
-        |r| r.get(0),
-    )?;
-    let dismissal_columns = if dismissals {
+    let dismissal_columns = if super::dismiss::recorded(conn)? {
         "o.dismissed_by, o.dismiss_reason"
     } else {
         "NULL, NULL"
