@@ -488,7 +488,7 @@ async fn long_values_are_shortened_in_the_lists_and_whole_in_json() {
 }
 
 #[tokio::test]
-async fn push_log_lines_name_orders_by_their_public_id() {
+async fn push_log_lines_and_the_conflicts_list_name_orders_by_their_public_id() {
     let (store, scratch, db, _config) = mirrored(TestStore::small()).await;
     let config = scratch.path("config.toml");
     std::fs::write(&config, config_text(&store, &db, &store.config.token, "")).unwrap();
@@ -549,6 +549,11 @@ async fn push_log_lines_name_orders_by_their_public_id() {
     assert!(
         refused.contains(&format!("order {deleted_id}")),
         "{refused}"
+    );
+    let conflicts = stdout(&run(&config, &["conflicts", "list", "--all"]));
+    assert!(
+        conflicts.contains(&format!("order {conflicting_id} fulfillment_status")),
+        "{conflicts}"
     );
 }
 
