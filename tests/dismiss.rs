@@ -388,6 +388,11 @@ async fn failed_changes_are_dismissed_by_variation_by_order_and_all_at_once() {
     );
     let name = mirror_and_ecwid(&db, picked.first, "name", "name");
     assert_eq!(name[0], name[1], "Ecwid's name again: {name}");
+    // Kept as a record for push.keep_applied_days, like applied changes, then pruned.
+    let month = 30 * 86_400;
+    let prune = |now| ecwid_sync::mirror::outbox_review::prune(&open(&db), 30, now).unwrap();
+    assert_eq!(prune(ecwid_sync::mirror::unix_now()), 0);
+    assert_eq!(prune(ecwid_sync::mirror::unix_now() + month + 60), 5);
     for (product, variation) in [(picked.first, None), (picked.with_two, Some(v2))] {
         let shown = mirror_stock(&db, (product, variation));
         let table = if variation.is_some() {
