@@ -65,7 +65,8 @@ pub enum Command {
     /// Send the stock changes tools made in the mirror to Ecwid, once, then exit: 0 when
     /// every batch has an outcome.
     Push,
-    /// List local stock changes in the outbox, or settle one Ecwid's answers could not.
+    /// List local changes in the outbox, settle one Ecwid's answers could not, or dismiss
+    /// those Ecwid refused for good.
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
@@ -105,13 +106,16 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxAction {
-    /// List the changes not yet applied (or those in one state), oldest first. Read-only;
-    /// safe while the daemon runs.
+    /// List the changes not yet settled (or those in one state), oldest first.
+    ///
+    /// Orders are named by their public id. In the table, values longer than 60 characters are
+    /// shortened, with their full length noted (also when piped); --json prints them whole.
+    /// Read-only; safe while the daemon runs.
     List {
         /// Only changes in this state.
         #[arg(long, value_enum)]
         state: Option<OutboxState>,
-        /// Print JSON instead of a table.
+        /// Print JSON, every value whole, instead of a table.
         #[arg(long)]
         json: bool,
         /// Read this mirror file instead of the configured mirror.path.
@@ -135,6 +139,40 @@ pub enum OutboxAction {
         #[arg(long)]
         mirror: Option<PathBuf>,
     },
+    /// End failed changes, which Ecwid refused for good, recording who, when and why.
+    ///
+    /// A failed change was refused by Ecwid for good (a product deleted in Ecwid, a value
+    /// it does not accept). Dismissed, it is never sent, the mirror shows Ecwid's value
+    /// again, and it stays in the outbox as `dismissed` with who dismissed it (the operator:
+    /// $SUDO_USER, else $USER), when and why. Name one change by its id, or dismiss every
+    /// failed change of a product (--product, with --variation for one variation), of an
+    /// order (--order) or of the whole outbox (--all-failed). Only failed changes can be
+    /// dismissed: an uncertain one is settled with `outbox resolve`. Safe while the daemon
+    /// runs.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "product", "order", "all_failed"])))]
+    Dismiss {
+        /// The change's id, from `outbox list --state failed`.
+        id: Option<i64>,
+        /// Every failed change of this product and of its variations.
+        #[arg(long)]
+        product: Option<i64>,
+        /// With --product: only the failed changes of this variation.
+        #[arg(long, requires = "product")]
+        variation: Option<i64>,
+        /// Every failed change of this order, named by its public id (e.g. BK1G6) or its
+        /// number.
+        #[arg(long)]
+        order: Option<String>,
+        /// Every failed change in the outbox (none failed is no error).
+        #[arg(long)]
+        all_failed: bool,
+        /// Why the changes are dismissed, kept in each outbox row (up to 500 characters).
+        #[arg(long)]
+        reason: String,
+        /// Change this mirror file instead of the configured mirror.path.
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -144,6 +182,8 @@ pub enum OutboxState {
     Failed,
     Uncertain,
     Applied,
+    /// Failed changes the operator dismissed.
+    Dismissed,
 }
 
 impl OutboxState {
@@ -154,19 +194,23 @@ impl OutboxState {
             OutboxState::Failed => "failed",
             OutboxState::Uncertain => "uncertain",
             OutboxState::Applied => "applied",
+            OutboxState::Dismissed => "dismissed",
         }
     }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ConflictsAction {
-    /// List the open conflicts (with --all, every one ever found), oldest first: the field,
-    /// the value it had, the local and Ecwid's values and when each was made. Read-only.
+    /// List the open conflicts (with --all, every one ever found), oldest first.
+    ///
+    /// Each shows the field, the value it had, the local and Ecwid's values and when each
+    /// was made. Orders are named by their public id. Values longer than 60 characters are shortened, with their
+    /// full length noted (also when piped); --json prints them whole. Read-only.
     List {
         /// Also those already resolved, by policy or by the operator.
         #[arg(long)]
         all: bool,
-        /// Print JSON instead of a table.
+        /// Print JSON, every value whole, instead of a table.
         #[arg(long)]
         json: bool,
         /// Read this mirror file instead of the configured mirror.path.

@@ -26,6 +26,7 @@ macro_rules! outln {
 
 mod conflicts;
 mod outbox;
+mod shorten;
 
 /// A command's failure: the line for stderr and the exit code (see [`crate::exit_code`]).
 #[derive(Debug)]

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::outbox::mirror_path;
+use super::shorten;
 use super::{CommandError, emit, fmt_time};
 use crate::cli::{ConflictsAction, TakeSide};
 use crate::mirror::conflicts::{self, ResolveError, Take};
@@ -30,10 +31,10 @@ pub fn execute(config: &Path, action: ConflictsAction) -> Result<(), CommandErro
                     "{:>6}  {what} {}: was {}, mirror {} ({}), Ecwid {} ({}); {} [{}]",
                     c.id,
                     c.field,
-                    c.base,
-                    c.local,
+                    shorten::value(&c.base),
+                    shorten::value(&c.local),
                     fmt_time(Some(c.local_at)),
-                    c.remote,
+                    shorten::value(&c.remote),
                     fmt_time(c.remote_at),
                     settled,
                     c.policy

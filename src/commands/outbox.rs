@@ -2,8 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{CommandError, emit, fmt_time, load};
+use super::{CommandError, emit, fmt_time, load, shorten};
 use crate::cli::OutboxAction;
+use crate::mirror::dismiss::{self, DismissError, Target};
 use crate::mirror::outbox_review::{self, OutboxStatus, Resolution, ResolveError};
 use crate::mirror::{self, MirrorError};
 use crate::sync::push::PushSummary;
@@ -38,7 +39,18 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
                 let what = r.subject.to_string();
                 let change = match r.delta {
                     Some(delta) => format!("quantity {delta:+} (was {})", r.base),
-                    None => format!("{} = {} (was {})", r.field, r.value, r.base),
+                    None => format!(
+                        "{} = {} (was {})",
+                        r.field,
+                        shorten::value(&r.value),
+                        shorten::value(&r.base)
+                    ),
+                };
+                let note = match (&r.dismissed_by, &r.dismiss_reason) {
+                    (Some(by), Some(why)) => {
+                        format!("dismissed by {by}: {}", shorten::shorten(why))
+                    }
+                    _ => shorten::shorten(r.last_error.as_deref().unwrap_or("-")).into_owned(),
                 };
                 outln!(
                     out,
@@ -49,7 +61,7 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
                     change,
                     fmt_time(Some(r.created_at)),
                     r.attempts,
-                    r.last_error.as_deref().unwrap_or("-"),
+                    note,
                 );
             }
             if rows.is_empty() {
@@ -87,7 +99,70 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
             ));
             Ok(())
         }
+        OutboxAction::Dismiss {
+            id,
+            product,
+            variation,
+            order,
+            all_failed: _,
+            reason,
+            mirror,
+        } => {
+            let target = match (id, product, order) {
+                (Some(id), ..) => Target::Change(id),
+                (_, Some(product_id), _) => Target::Product {
+                    product_id,
+                    variation_id: variation,
+                },
+                (_, _, Some(order)) => Target::Order(order),
+                // clap requires exactly one of ID, --product, --order and --all-failed.
+                _ => Target::AllFailed,
+            };
+            let mut conn = mirror::open_existing(&mirror_path(config, mirror)?)?;
+            let operator = operator();
+            let dismissed =
+                dismiss::dismiss(&mut conn, &target, &reason, &operator).map_err(|e| match e {
+                    DismissError::Mirror(e) => CommandError::from(e),
+                    other => CommandError::usage(other.to_string()),
+                })?;
+            if dismissed.is_empty() {
+                emit("no failed changes: nothing dismissed\n");
+                return Ok(());
+            }
+            let mut out = String::new();
+            for d in &dismissed {
+                outln!(out, "change {}: {} {}: dismissed", d.id, d.subject, d.field);
+            }
+            outln!(
+                out,
+                "{} recorded as dismissed by {operator}; the mirror shows Ecwid's values again (`ecwid-sync outbox list --state dismissed` lists them)",
+                if dismissed.len() == 1 {
+                    "1 change".to_string()
+                } else {
+                    format!("{} changes", dismissed.len())
+                }
+            );
+            emit(&out);
+            Ok(())
+        }
     }
+}
+
+/// Who runs the command, for the record of a dismissal: the user behind sudo, else the
+/// login user, else the process's uid (a service account may have neither variable).
+fn operator() -> String {
+    use std::os::unix::fs::MetadataExt;
+    ["SUDO_USER", "USER"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .map(|user| user.trim().to_string())
+        .find(|user| !user.is_empty())
+        .or_else(|| {
+            std::fs::metadata("/proc/self")
+                .ok()
+                .map(|m| format!("uid {}", m.uid()))
+        })
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 pub(super) fn mirror_path(config: &Path, mirror: Option<PathBuf>) -> Result<PathBuf, CommandError> {
@@ -121,14 +196,23 @@ pub fn print_status(out: &mut String, o: &OutboxStatus) {
         .unwrap_or_default();
     outln!(
         out,
-        "local changes: {} pending, {} sending{oldest}, {} failed, {} uncertain, {} in conflict; last applied {}",
+        "local changes: {} pending, {} sending{oldest}, {} failed, {} uncertain, {} in conflict; last applied {}{}",
         o.counts.pending,
         o.counts.sending,
         o.counts.failed,
         o.counts.uncertain,
         o.counts.conflict,
         o.last_applied_at
-            .map_or_else(|| "never".into(), |at| fmt_time(Some(at)))
+            .map_or_else(|| "never".into(), |at| fmt_time(Some(at))),
+        // Settled, so beside the counts that need a person rather than among them.
+        if o.counts.dismissed > 0 {
+            format!(
+                "; {} dismissed by the operator (settled, kept as a record)",
+                o.counts.dismissed
+            )
+        } else {
+            String::new()
+        }
     );
     if o.counts.open_conflicts > 0 {
         outln!(
@@ -137,10 +221,16 @@ pub fn print_status(out: &mut String, o: &OutboxStatus) {
             o.counts.open_conflicts
         );
     }
-    if o.counts.failed + o.counts.uncertain > 0 {
+    if o.counts.failed > 0 {
         outln!(
             out,
-            "  see them with `ecwid-sync outbox list --state failed` or `--state uncertain`; settle with `ecwid-sync outbox resolve ID --applied|--resend`"
+            "  see the failed ones with `ecwid-sync outbox list --state failed`; once the cause is fixed, send one again with `ecwid-sync outbox resolve ID --resend`, or end it with `ecwid-sync outbox dismiss ID --reason TEXT` (the mirror shows Ecwid's value again)"
+        );
+    }
+    if o.counts.uncertain > 0 {
+        outln!(
+            out,
+            "  see the uncertain ones with `ecwid-sync outbox list --state uncertain`; settle each with `ecwid-sync outbox resolve ID --applied|--resend`"
         );
     }
 }

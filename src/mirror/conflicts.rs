@@ -13,6 +13,8 @@ use super::{MirrorError, unix_now};
 #[derive(Clone, Debug)]
 pub struct NewConflict {
     pub entity: Entity,
+    /// The entity as people know it (an order by its public id), for the log.
+    pub subject: Subject,
     pub field: &'static FieldSpec,
     pub base: Value,
     pub local: Value,
@@ -74,24 +76,25 @@ pub struct Listed {
 
 /// Open conflicts, or all of them with `all`, oldest first.
 pub fn list(conn: &Connection, all: bool) -> rusqlite::Result<Vec<Listed>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, entity, product_id, variation_id, order_number, field, base, local, remote,
-                local_at, remote_at, policy, state, resolution
-           FROM conflicts WHERE ?1 OR state = 'open' ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT c.id, {}, c.field, c.base, c.local, c.remote,
+                c.local_at, c.remote_at, c.policy, c.state, c.resolution
+           FROM conflicts c WHERE ?1 OR c.state = 'open' ORDER BY c.id",
+        Subject::columns("c")
+    ))?;
     stmt.query_map([all], |r| {
         Ok(Listed {
             id: r.get(0)?,
             subject: Subject::from_row(r, 1)?,
-            field: r.get(5)?,
-            base: fields::to_json(r.get(6)?),
-            local: fields::to_json(r.get(7)?),
-            remote: fields::to_json(r.get(8)?),
-            local_at: r.get(9)?,
-            remote_at: r.get(10)?,
-            policy: r.get(11)?,
-            state: r.get(12)?,
-            resolution: r.get(13)?,
+            field: r.get(6)?,
+            base: fields::to_json(r.get(7)?),
+            local: fields::to_json(r.get(8)?),
+            remote: fields::to_json(r.get(9)?),
+            local_at: r.get(10)?,
+            remote_at: r.get(11)?,
+            policy: r.get(12)?,
+            state: r.get(13)?,
+            resolution: r.get(14)?,
         })
     })?
     .collect()

@@ -226,13 +226,7 @@ impl Entity {
     /// What it is, as the outbox and the conflicts name it; `order_id` is an order's public
     /// id, when known.
     pub fn subject(&self, order_id: Option<&str>) -> Subject {
-        Subject {
-            entity: self.kind.name().to_string(),
-            product_id: self.product_id,
-            variation_id: self.variation_id,
-            order_number: self.order_number,
-            order_id: order_id.map(str::to_string),
-        }
+        Subject::of(self, order_id)
     }
 
     pub fn shown(&self) -> String {

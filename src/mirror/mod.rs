@@ -6,6 +6,7 @@ pub mod apply;
 pub mod capture;
 mod checkpointer;
 pub mod conflicts;
+pub mod dismiss;
 pub mod fields;
 pub mod full_progress;
 pub mod gaps;
@@ -49,6 +50,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "006_field_push",
         include_str!("../../schema/006_field_push.sql"),
+    ),
+    (
+        "007_dismissed_changes",
+        include_str!("../../schema/007_dismissed_changes.sql"),
     ),
     (
         "008_value_bounds",

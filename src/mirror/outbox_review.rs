@@ -20,6 +20,9 @@ pub struct StateCounts {
     pub conflict: i64,
     /// Open conflicts (`ecwid-sync conflicts list`).
     pub open_conflicts: i64,
+    /// Failed changes the operator ended (`ecwid-sync outbox dismiss`): settled, kept as a
+    /// record until pruned with the applied ones, so in no count that calls for a person.
+    pub dismissed: i64,
 }
 
 impl StateCounts {
@@ -37,6 +40,7 @@ impl StateCounts {
                 "failed" => counts.failed = n,
                 "uncertain" => counts.uncertain = n,
                 "conflict" => counts.conflict = n,
+                "dismissed" => counts.dismissed = n,
                 _ => {}
             }
         }
@@ -44,6 +48,8 @@ impl StateCounts {
         Ok(counts)
     }
 
+    /// The states of changes on their way or waiting for the operator (the gauge's), not
+    /// those settled (applied, dropped, dismissed).
     pub fn by_state(&self) -> [(&'static str, i64); 5] {
         [
             ("pending", self.pending),
@@ -108,30 +114,46 @@ pub struct Listed {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub batch_key: Option<String>,
+    /// When it became applied, failed, uncertain, dropped or dismissed.
+    pub settled_at: Option<i64>,
+    /// A dismissed change: the operator who dismissed it, and why.
+    pub dismissed_by: Option<String>,
+    pub dismiss_reason: Option<String>,
 }
 
-/// The rows in `state`, or every row not yet applied, oldest first.
+/// The rows in `state`, or every row not yet settled, oldest first.
 pub fn list(conn: &Connection, state: Option<&str>) -> rusqlite::Result<Vec<Listed>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, entity, product_id, variation_id, order_number, field, delta, value, base,
-                created_at, state, attempts, last_error, batch_key
-           FROM outbox
-          WHERE CASE WHEN ?1 IS NULL THEN state NOT IN ('applied', 'dropped') ELSE state = ?1 END
-          ORDER BY id",
-    )?;
+    // A mirror a daemon of this version has not migrated yet has no dismissals to show.
+    let dismissal_columns = if super::dismiss::recorded(conn)? {
+        "o.dismissed_by, o.dismiss_reason"
+    } else {
+        "NULL, NULL"
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT o.id, {}, o.field, o.delta, o.value, o.base, o.created_at, o.state,
+                o.attempts, o.last_error, o.batch_key, o.settled_at, {dismissal_columns}
+           FROM outbox o
+          WHERE CASE WHEN ?1 IS NULL THEN o.state NOT IN ('applied', 'dropped', 'dismissed')
+                     ELSE o.state = ?1 END
+          ORDER BY o.id",
+        Subject::columns("o")
+    ))?;
     stmt.query_map([state], |r| {
         Ok(Listed {
             id: r.get(0)?,
             subject: Subject::from_row(r, 1)?,
-            field: r.get(5)?,
-            delta: r.get(6)?,
-            value: super::fields::to_json(r.get(7)?),
-            base: super::fields::to_json(r.get(8)?),
-            created_at: r.get(9)?,
-            state: r.get(10)?,
-            attempts: r.get(11)?,
-            last_error: r.get(12)?,
-            batch_key: r.get(13)?,
+            field: r.get(6)?,
+            delta: r.get(7)?,
+            value: super::fields::to_json(r.get(8)?),
+            base: super::fields::to_json(r.get(9)?),
+            created_at: r.get(10)?,
+            state: r.get(11)?,
+            attempts: r.get(12)?,
+            last_error: r.get(13)?,
+            batch_key: r.get(14)?,
+            settled_at: r.get(15)?,
+            dismissed_by: r.get(16)?,
+            dismiss_reason: r.get(17)?,
         })
     })?
     .collect()
@@ -151,7 +173,7 @@ pub enum ResolveError {
     #[error("there is no change {0} in the outbox; `ecwid-sync outbox list` shows them")]
     NoSuchChange(i64),
     #[error(
-        "change {id} is {state}; only uncertain changes are settled by hand (and failed ones sent again with --resend)"
+        "change {id} is {state}; only uncertain changes are settled by hand (and failed ones sent again with --resend; `ecwid-sync outbox dismiss ID --reason TEXT` ends a failed one)"
     )]
     NotOpenToResolve { id: i64, state: String },
     #[error(transparent)]
@@ -215,10 +237,11 @@ pub fn resolve(
     Ok(ids)
 }
 
-/// Removes changes applied more than `days` ago, and the batches no change refers to.
+/// Removes changes applied or dismissed more than `days` ago, and the batches no change
+/// refers to.
 pub fn prune(conn: &Connection, days: u32, now: i64) -> rusqlite::Result<usize> {
     let removed = conn.execute(
-        "DELETE FROM outbox WHERE state = 'applied' AND settled_at < ?1",
+        "DELETE FROM outbox WHERE state IN ('applied', 'dismissed') AND settled_at < ?1",
         [now - i64::from(days) * 86_400],
     )?;
     conn.execute(

@@ -121,6 +121,12 @@ impl TestStore {
     }
 
     /// `order` is the string id or the internal id.
+    pub async fn admin_delete_order(&self, order: impl std::fmt::Display) {
+        self.control(reqwest::Method::DELETE, &format!("/orders/{order}"), None)
+            .await;
+    }
+
+    /// `order` is the string id or the internal id.
     pub async fn admin_edit_order(&self, order: impl std::fmt::Display, fields: Value) {
         self.control(
             reqwest::Method::PATCH,

@@ -12,6 +12,7 @@ use crate::mirror::MirrorError;
 use crate::mirror::conflicts::{self, NewConflict};
 use crate::mirror::fields::{self as mirror_fields, Entity, EntityType, FieldRow};
 use crate::mirror::outbox::Outcome;
+use crate::mirror::subject::Subject;
 
 /// The products and orders whose field changes wait to be decided: read again from Ecwid
 /// first, so that a decision never rests on an old copy.
@@ -72,8 +73,10 @@ pub fn decide_pending(
         conflicts::supersede(tx, &c.entity, c.field, now)?;
         let policy = policies.policy(c.field.group);
         let decision = fields::decide(&c.base, &c.local, &remote, policy, c.local_at, remote_at);
+        let subject = Subject::read(tx, &c.entity)?;
         let conflict = |resolution| NewConflict {
             entity: c.entity,
+            subject: subject.clone(),
             field: c.field,
             base: c.base.clone(),
             local: c.local.clone(),

@@ -171,7 +171,7 @@ impl Pusher {
         let (conflicts, _) = &decided;
         for c in conflicts {
             tracing::warn!(
-                entity = c.entity.shown(),
+                entity = %c.subject,
                 field = c.field.column,
                 local = fields::shown(&c.local),
                 remote = fields::shown(&c.remote),

@@ -24,7 +24,7 @@ pub fn settled(batch: &PlannedBatch, settled: &[Settled], updates: &[Outcome]) {
                 entity,
                 delta = change.delta,
                 error,
-                "Ecwid refused a local change; it stays in the outbox as failed"
+                "Ecwid refused a local change; it stays in the outbox as failed (`ecwid-sync outbox dismiss` ends it)"
             ),
             Outcome::NotRun(_) | Outcome::Uncertain(_) => {}
         }
@@ -44,7 +44,7 @@ pub fn settled(batch: &PlannedBatch, settled: &[Settled], updates: &[Outcome]) {
                 change,
                 entity,
                 error,
-                "Ecwid refused a local change; it stays in the outbox as failed"
+                "Ecwid refused a local change; it stays in the outbox as failed (`ecwid-sync outbox dismiss` ends it)"
             ),
             Outcome::NotRun(_) | Outcome::Uncertain(_) => {}
         }

@@ -132,7 +132,7 @@ impl PushWorker {
             Ok(0) => {}
             Ok(pruned) => tracing::info!(
                 pruned,
-                "applied local changes past push.keep_applied_days pruned"
+                "applied and dismissed changes past push.keep_applied_days pruned"
             ),
             // The next hour tries again; nothing depends on it meanwhile.
             Err(err) => tracing::warn!(error = %error_chain(&err), "cannot prune the outbox"),
