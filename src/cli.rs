@@ -49,7 +49,8 @@ impl From<LogFormatArg> for LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: scheduled pulls until SIGTERM or Ctrl-C.
+    /// Run the daemon: scheduled pulls until SIGTERM, SIGQUIT or Ctrl-C. SIGHUP (systemctl
+    /// reload) reads the configuration again and applies what may change while it runs.
     Run,
     /// Run one pass (full for kinds never pulled), then exit: 0 on success.
     Sync {

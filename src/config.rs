@@ -14,15 +14,18 @@ use serde::{Deserialize, Serialize, Serializer};
 mod conflicts;
 mod ecwid;
 mod file_errors;
+mod live;
 mod log;
 mod mirror;
 mod push;
+pub mod reload;
 mod secrets;
 mod sync;
 mod webhooks;
 
 pub use conflicts::ConflictsConfig;
 pub use ecwid::EcwidConfig;
+pub use live::Live;
 pub use log::{LogConfig, LogFormat, check_level};
 pub use mirror::MirrorConfig;
 pub use push::PushConfig;
