@@ -293,3 +293,178 @@ async fn sighup_stops_a_one_off_sync_cleanly_with_a_log_line_as_a_hung_up_termin
     );
     assert_eq!(rows % 100, 0, "only whole pages are committed: {rows}");
 }
+
+/// Posts a signed `product.updated` event created `age_secs` ago to `daemon`; the status.
+async fn deliver_aged_event(
+    store: &TestStore,
+    daemon: &WebhookDaemon,
+    event_id: &str,
+    age_secs: i64,
+) -> u16 {
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - age_secs;
+    let event = json!({
+        "eventId": event_id,
+        "eventType": "product.updated",
+        "eventCreated": created,
+        "storeId": store.config.store_id,
+        "entityId": store.state().await["products"][0]["id"],
+    });
+    reqwest::Client::new()
+        .post(format!("http://{}/webhooks/ecwid", daemon.listen))
+        .header(
+            "X-Ecwid-Webhook-Signature",
+            ecwid_emulator::signature(&store.config.client_secret, created, event_id),
+        )
+        .body(event.to_string())
+        .send()
+        .await
+        .expect("the daemon answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_reload_that_shortens_the_webhook_replay_window_applies_to_the_next_delivery() {
+    let store = TestStore::start(TestStore::small()).await;
+    let mut daemon = WebhookDaemon::start(&store).await;
+    let too_old = |id: &str| {
+        count(
+            &daemon.db,
+            &format!(
+                "SELECT count(*) FROM webhook_events WHERE event_id = '{id}' AND state = 'too_old'"
+            ),
+        )
+    };
+    assert_eq!(
+        deliver_aged_event(&store, &daemon, "before", 600).await,
+        200
+    );
+    assert_eq!(too_old("before"), 0, "within the default two days");
+
+    let listen = format!("listen = \"{}\"", daemon.listen);
+    std::fs::write(
+        daemon.db.with_extension("toml"),
+        webhook_config_text(&store, &daemon.db, daemon.listen, "")
+            .replace(&listen, &format!("{listen}\nmax_event_age_secs = 60")),
+    )
+    .unwrap();
+    let pid = daemon.child.id().unwrap() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            daemon.log.text().lines().any(|l| {
+                l.contains("configuration reloaded") && l.contains("webhooks.max_event_age_secs")
+            })
+        })
+        .await,
+        "{}",
+        daemon.log.text()
+    );
+
+    assert_eq!(deliver_aged_event(&store, &daemon, "after", 600).await, 200);
+    assert_eq!(too_old("after"), 1, "past the reloaded 60 s");
+    assert_eq!(terminate(&mut daemon.child).await.code(), Some(0));
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_a_conflict_policy_settles_the_next_conflict_by_the_new_policy() {
+    let store = TestStore::start(TestStore::small()).await;
+    let daemon = Running::start(&store, NEVER_DURING_A_TEST).await;
+    let id = store.state().await["products"][3]["id"].as_i64().unwrap();
+
+    // Prices start as `manual`: a conflict would wait for the operator.
+    daemon.rewrite_config(
+        &store,
+        &daemon.db.clone(),
+        &format!("{NEVER_DURING_A_TEST}\n[conflicts]\nprice = \"local_wins\"\n"),
+    );
+    daemon.signal(libc::SIGHUP);
+    let reloaded = daemon.line("configuration reloaded", |_| true).await;
+    assert_eq!(
+        reloaded["fields"]["changed"], "conflicts.price",
+        "{reloaded}"
+    );
+
+    // Changed in Ecwid, unseen by the mirror, then changed in the mirror by a tool.
+    store.admin_edit_product(id, json!({"price": 12.0})).await;
+    open(&daemon.db)
+        .execute(
+            &format!("UPDATE products SET price = 11 WHERE id = {id}"),
+            [],
+        )
+        .unwrap();
+
+    let store_price = || async {
+        let state = store.state().await;
+        state["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap()["price"]
+            .clone()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            store_price().await == json!(11.0)
+        })
+        .await,
+        "the local price wins: {}",
+        daemon.log.text()
+    );
+    assert_eq!(
+        query(
+            &open(&daemon.db),
+            "SELECT policy, state, resolution FROM conflicts"
+        ),
+        vec![json!(["local_wins", "resolved", "local"])]
+    );
+}
+
+#[tokio::test]
+async fn systemd_is_told_reloading_then_ready_around_a_reload() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let config = write_config(&store, &db, NEVER_DURING_A_TEST);
+    // Where systemd would listen for the service's notifications.
+    let socket_path = scratch.path("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let next = || async {
+        let mut buf = vec![0; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(20), socket.recv(&mut buf))
+            .await
+            .expect("a notification within 20 s")
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(next().await, "READY=1\n");
+
+    assert_eq!(
+        unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGHUP) },
+        0
+    );
+    let reloading = next().await;
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading:?}"
+    );
+    assert_eq!(next().await, "READY=1\n");
+
+    assert_eq!(terminate(&mut child).await.code(), Some(0));
+    assert_eq!(next().await, "STOPPING=1\n");
+}
