@@ -127,6 +127,8 @@ impl DeltaWorker {
         // Batches in a row that failed outside a read (the mirror refusing the inbox).
         let mut stalled = 0;
         loop {
+            // A reload applies from the next batch; the worker wakes every second at least.
+            self.follow();
             if Instant::now() >= next_prune {
                 next_prune = Instant::now() + PRUNE_EVERY;
                 match self.prune().await {
@@ -149,10 +151,6 @@ impl DeltaWorker {
                     continue;
                 }
                 _ = tokio::time::sleep_until(wake) => {}
-                _ = self.live.changed() => {
-                    self.follow();
-                    continue;
-                }
             }
             let started = Instant::now();
             let left = tokio::select! {

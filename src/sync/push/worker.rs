@@ -71,6 +71,8 @@ impl PushWorker {
                     continue;
                 }
             }
+            // Whichever branch woke the worker, a reload made before this look is in force.
+            self.follow();
             let outcome = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 outcome = self.look() => outcome,
