@@ -7,6 +7,8 @@
 //!   stops as on SIGINT, since its terminal hung up.
 //! - SIGUSR1, SIGUSR2: logged and ignored.
 
+use std::sync::Arc;
+
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -18,21 +20,35 @@ pub enum Hangup {
     Stop,
 }
 
+/// What a signal asks for; what SIGHUP does depends on the command ([`Hangup`]).
+#[derive(Clone, Copy)]
+enum Action {
+    Stop,
+    Hangup,
+    Ignore,
+}
+
 /// Handles the signals from now on (the handlers are in place when this returns), cancelling
 /// `shutdown` for those that stop.
 pub fn listen(shutdown: CancellationToken, hangup: Hangup) {
-    let hangup = std::sync::Arc::new(hangup);
-    for (kind, name) in [
-        (SignalKind::terminate(), "SIGTERM"),
-        (SignalKind::interrupt(), "SIGINT"),
-        (SignalKind::quit(), "SIGQUIT"),
-        (SignalKind::hangup(), "SIGHUP"),
-        (SignalKind::user_defined1(), "SIGUSR1"),
-        (SignalKind::user_defined2(), "SIGUSR2"),
+    let hangup = Arc::new(hangup);
+    for (kind, name, action) in [
+        (SignalKind::terminate(), "SIGTERM", Action::Stop),
+        (SignalKind::interrupt(), "SIGINT", Action::Stop),
+        (SignalKind::quit(), "SIGQUIT", Action::Stop),
+        (SignalKind::hangup(), "SIGHUP", Action::Hangup),
+        (SignalKind::user_defined1(), "SIGUSR1", Action::Ignore),
+        (SignalKind::user_defined2(), "SIGUSR2", Action::Ignore),
     ] {
         match signal(kind) {
             Ok(stream) => {
-                tokio::spawn(handle(stream, name, shutdown.clone(), hangup.clone()));
+                tokio::spawn(handle(
+                    stream,
+                    name,
+                    action,
+                    shutdown.clone(),
+                    hangup.clone(),
+                ));
             }
             Err(e) => tracing::warn!(signal = name, error = %e, "cannot handle the signal"),
         }
@@ -42,22 +58,23 @@ pub fn listen(shutdown: CancellationToken, hangup: Hangup) {
 async fn handle(
     mut stream: Signal,
     name: &'static str,
+    action: Action,
     shutdown: CancellationToken,
-    hangup: std::sync::Arc<Hangup>,
+    hangup: Arc<Hangup>,
 ) {
     while stream.recv().await.is_some() {
-        match (name, hangup.as_ref()) {
+        match (action, hangup.as_ref()) {
             // The reload logs its own line, saying what changed.
-            ("SIGHUP", Hangup::Reload(reload_tx)) => {
+            (Action::Hangup, Hangup::Reload(reload_tx)) => {
                 let _ = reload_tx.try_send(());
             }
-            ("SIGUSR1" | "SIGUSR2", _) => {
+            (Action::Ignore, _) => {
                 tracing::info!(
                     signal = name,
                     "signal ignored: ecwid-sync gives it no meaning"
                 )
             }
-            _ => {
+            (Action::Stop | Action::Hangup, _) => {
                 tracing::info!(
                     signal = name,
                     "shutdown requested; finishing the current page"
