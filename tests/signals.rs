@@ -21,10 +21,16 @@ struct Running {
 
 impl Running {
     async fn start(store: &TestStore, sync_extra: &str) -> Running {
+        Running::start_with(store, sync_extra, &[]).await
+    }
+
+    /// [`Running::start`] with `options` before `run`.
+    async fn start_with(store: &TestStore, sync_extra: &str, options: &[&str]) -> Running {
         let scratch = Scratch::new();
         let db = scratch.path("mirror.db");
         let config = write_config(store, &db, sync_extra);
-        let mut child = spawn_ecwid_sync(&config, &["--log-format", "json", "run"], Stdio::piped());
+        let args = [options, &["--log-format", "json", "run"]].concat();
+        let mut child = spawn_ecwid_sync(&config, &args, Stdio::piped());
         let log = StderrLog::collect(&mut child);
         assert!(first_pass_done(&db).await, "first pass: {}", log.text());
         Running {
@@ -137,6 +143,30 @@ async fn sighup_applies_a_new_schedule_and_log_level_and_sigterm_still_exits_zer
         !daemon.log.text().contains(&store.config.token),
         "the token leaked into the logs"
     );
+}
+
+#[tokio::test]
+async fn a_log_level_given_on_the_command_line_wins_over_the_files_at_a_reload_as_at_start() {
+    let store = TestStore::start(TestStore::small()).await;
+    let mut daemon = Running::start_with(&store, EVERY_SECOND, &["--log-level", "info"]).await;
+
+    daemon.rewrite_config(
+        &store,
+        &daemon.db.clone(),
+        &format!("{EVERY_SECOND}\n[log]\nlevel = \"debug\"\n"),
+    );
+    daemon.signal(libc::SIGHUP);
+
+    let reloaded = daemon.line("configuration reloaded", |_| true).await;
+    assert_eq!(reloaded["fields"]["changed"], "nothing", "{reloaded}");
+    // Passes every second meanwhile: none logs at debug.
+    assert!(daemon.follows_an_edit(&store, "Still at info").await);
+    assert!(
+        !daemon.log.contains("\"level\":\"DEBUG\""),
+        "{}",
+        daemon.log.text()
+    );
+    assert_eq!(terminate(&mut daemon.child).await.code(), Some(0));
 }
 
 #[tokio::test]
