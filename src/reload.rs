@@ -25,8 +25,8 @@ pub async fn follow(mut reloads: Reloads, publish: watch::Sender<Config>, stop: 
             _ = stop.cancelled() => return,
             asked = reloads.asked.recv() => if asked.is_none() { return },
         }
-        // systemd 253 and later want the time with RELOADING=1; `systemctl reload` then
-        // waits for READY=1.
+        // systemd shows the unit as reloading until READY=1; version 253 and later refuse
+        // RELOADING=1 without the time beside it.
         let mut reloading = vec![sd_notify::NotifyState::Reloading];
         reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
         let _ = sd_notify::notify(&reloading);

@@ -127,7 +127,7 @@ impl DeltaWorker {
         // Batches in a row that failed outside a read (the mirror refusing the inbox).
         let mut stalled = 0;
         loop {
-            // A reload applies from the next batch; the worker wakes every second at least.
+            // A reload applies from the next batch or wait.
             self.follow();
             if Instant::now() >= next_prune {
                 next_prune = Instant::now() + PRUNE_EVERY;
