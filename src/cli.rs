@@ -50,7 +50,9 @@ impl From<LogFormatArg> for LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the daemon: scheduled pulls, webhooks and pushes until SIGTERM or Ctrl-C.
+    /// Run the daemon: scheduled pulls, webhooks and pushes until SIGTERM, SIGQUIT or Ctrl-C.
+    /// SIGHUP (systemctl reload) reads the configuration again and applies what may change
+    /// while it runs.
     #[command(after_long_help = crate::exit_code::help_text())]
     Run,
     /// Run one pass (full for kinds never pulled), then exit: 0 on success.

@@ -1,7 +1,7 @@
 //! What each subcommand does. `main` only parses, sets up logging and turns a
 //! [`CommandError`] into one line on stderr and an exit code.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
@@ -12,6 +12,8 @@ use crate::ecwid::{ApiError, Client, Patience};
 use crate::errors::error_chain;
 use crate::exit_code;
 use crate::mirror::{self, MirrorError, MirrorWriter, state};
+use crate::reload::{Load, Reloads};
+use crate::signals::{self, Hangup};
 use crate::sync::progress::ProgressMode;
 use crate::sync::push::{PushSummary, Pusher};
 use crate::sync::{Kind, PullError, Puller, RunSummary};
@@ -116,7 +118,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
     match cli.command {
         Command::Demo { products, db, once } => {
             init_logging(&cli.log_format, &cli.log_level, None)?;
-            daemon::cancel_on_signals(shutdown.clone());
+            signals::listen(shutdown.clone(), Hangup::Stop);
             crate::demo::run(products, &db, once, shutdown).await
         }
         Command::Status { json, mirror } => {
@@ -158,7 +160,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             } else {
                 crate::config::parse_kinds("--only", &only)?
             };
-            daemon::cancel_on_signals(shutdown.clone());
+            signals::listen(shutdown.clone(), Hangup::Stop);
             let client = Client::new(&config.ecwid)?;
             if !client.check_token(Patience::Retry, &shutdown).await? {
                 return Ok(());
@@ -169,7 +171,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         Command::Push => {
             let config = load(&cli.config)?;
             init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
-            daemon::cancel_on_signals(shutdown.clone());
+            signals::listen(shutdown.clone(), Hangup::Stop);
             let summary = push_once(&config, shutdown).await?;
             emit(&outbox::summary_line(&summary));
             Ok(())
@@ -182,8 +184,13 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             for warning in config.warnings(&cli.config) {
                 tracing::warn!(key = warning.key, "{warning}");
             }
-            daemon::cancel_on_signals(shutdown.clone());
-            let outcome = daemon::run(&config, shutdown, || {
+            let (reload_tx, asked) = tokio::sync::mpsc::channel(1);
+            signals::listen(shutdown.clone(), Hangup::Reload(reload_tx));
+            let reloads = Reloads {
+                asked,
+                load: reload_loader(cli.config.clone(), &cli.log_level, &config),
+            };
+            let outcome = daemon::run(&config, Some(reloads), shutdown, || {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
             })
             .await;
@@ -195,6 +202,20 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
 
 fn load(path: &Path) -> Result<Config, ConfigError> {
     Config::load(path, &SecretEnv::from_process())
+}
+
+/// Reads `path` again as `run` read it at start. A level chosen by `--log-level` or
+/// `RUST_LOG` wins over the file's, as it did at start, so the file's never applies.
+fn reload_loader(path: PathBuf, flag_level: &Option<String>, started: &Config) -> Load {
+    let pinned_level = (flag_level.is_some() || crate::logging::level_from_env())
+        .then(|| started.log.level.clone());
+    Box::new(move || {
+        let mut config = load(&path)?;
+        if let Some(level) = &pinned_level {
+            config.log.level = level.clone();
+        }
+        Ok(config)
+    })
 }
 
 fn init_logging(

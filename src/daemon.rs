@@ -1,11 +1,14 @@
 //! The long-running daemon: schedules, the worker that runs passes, the delta worker that
 //! applies webhook events beside it, the pusher that sends local stock changes, the HTTP
-//! listener (webhooks, health, metrics), and shutdown.
+//! listener (webhooks, health, metrics), reloads of the configuration, and shutdown.
 //!
 //! The scheduler only raises flags; one worker runs passes one after another, so two runs
 //! never overlap. Ticks that arrive while a pass runs collapse into one pass after it, so a
 //! slow pull never turns into a backlog, and a full pull asked for is never lost to an
 //! incremental tick that came first.
+//!
+//! A reload reaches the tasks through [`Live`]: the scheduler is rebuilt when a schedule
+//! changed, the workers re-read their tunables; what they were built from stays.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,11 +20,12 @@ use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, SyncConfig};
+use crate::config::{Config, Live};
 use crate::ecwid::{ApiError, Client, Patience};
 use crate::health::PassHealth;
 use crate::metrics::Metrics;
 use crate::mirror::{MirrorError, MirrorWriter, unix_now};
+use crate::reload::Reloads;
 use crate::server::{self, Endpoints};
 use crate::sync::deltas::DeltaWorker;
 use crate::sync::deltas::counts::DeltaCounts;
@@ -79,19 +83,22 @@ pub struct Shared {
     pub deltas: Arc<DeltaCounts>,
 }
 
-/// Runs the daemon until `shutdown` is cancelled. `on_ready` is called once the mirror is
-/// open and migrated and the listener is bound (systemd's `READY=1`).
+/// Runs the daemon until `shutdown` is cancelled, reloading its configuration when
+/// `reloads` asks. `on_ready` is called once the mirror is open and migrated and the
+/// listener is bound (systemd's `READY=1`).
 pub async fn run(
     config: &Config,
+    reloads: Option<Reloads>,
     shutdown: CancellationToken,
     on_ready: impl FnOnce(),
 ) -> Result<(), DaemonError> {
-    run_with(config, Shared::default(), shutdown, on_ready).await
+    run_with(config, reloads, Shared::default(), shutdown, on_ready).await
 }
 
 /// [`run`] with the handles its tasks share.
 pub async fn run_with(
     config: &Config,
+    reloads: Option<Reloads>,
     shared: Shared,
     shutdown: CancellationToken,
     on_ready: impl FnOnce(),
@@ -121,13 +128,14 @@ pub async fn run_with(
         .map_err(|source| DaemonError::Listen { addr, source })?;
     let listening = listener.local_addr().unwrap_or(addr);
     on_ready();
+    let (publish, live) = Live::new(config.clone());
     let passes = Arc::new(PassHealth::default());
     let receiver = config.ecwid.client_secret.clone().map(|secret| {
         Arc::new(crate::webhooks::Receiver::new(
             secret,
             config.ecwid.store_id,
             config.sync.kinds.clone(),
-            config.webhooks.max_event_age,
+            live.clone(),
             crate::webhooks::Inbox::start(writer.clone(), metrics.clone(), shared.inbox.clone()),
             metrics.clone(),
         ))
@@ -137,7 +145,7 @@ pub async fn run_with(
             writer: writer.clone(),
             metrics: metrics.clone(),
             passes: passes.clone(),
-            ready_max_failing: config.webhooks.ready_max_failing,
+            config: live.clone(),
         },
         receiver
             .as_ref()
@@ -159,15 +167,14 @@ pub async fn run_with(
     )
     .with_metrics(metrics.pulls.clone());
     let pusher = PushWorker::new(
-        Pusher::new(client.clone(), writer.clone()).with_policies(config.conflicts),
-        &config.push,
+        Pusher::new(client.clone(), writer.clone()),
+        live.clone(),
         metrics.push.clone(),
     );
     let deltas = DeltaWorker::new(
         client,
         writer,
-        &config.sync,
-        &config.webhooks,
+        live.clone(),
         shared.inbox.clone(),
         shared.deltas.clone(),
     );
@@ -184,11 +191,11 @@ pub async fn run_with(
             "webhooks are off: ecwid.client_secret is not set, so the mirror follows the store through scheduled pulls only; /healthz, /readyz and /metrics are served"
         );
     }
-    let (schedule, deltas, pushes) = tokio::join!(
+    let (schedule, deltas, pushes, ()) = tokio::join!(
         async {
             let outcome = run_schedule(
                 &puller,
-                &config.sync,
+                live.clone(),
                 &config.sync.kinds,
                 &passes,
                 stop.clone(),
@@ -208,6 +215,11 @@ pub async fn run_with(
             stop.cancel();
             outcome
         },
+        async {
+            if let Some(reloads) = reloads {
+                crate::reload::follow(reloads, publish, stop.clone()).await;
+            }
+        },
     );
     server_stop.cancel();
     match tokio::time::timeout(SERVER_DRAIN, server).await {
@@ -221,22 +233,82 @@ pub async fn run_with(
         .and(pushes.map_err(DaemonError::from))
 }
 
-/// Runs passes on the configured schedules until `shutdown`. With `initial_pass`, one pass
-/// runs at once (it does a full pull of any kind the mirror has never had). Each pass's
-/// outcome goes to `passes`, for `/readyz`.
+/// Runs passes on the configured schedules until `shutdown`, following the schedules of
+/// `live`. With `initial_pass`, one pass runs at once (it does a full pull of any kind the
+/// mirror has never had). Each pass's outcome goes to `passes`, for `/readyz`.
 pub async fn run_schedule(
     puller: &Puller,
-    sync: &SyncConfig,
+    live: Live,
     kinds: &[Kind],
     passes: &PassHealth,
     shutdown: CancellationToken,
     initial_pass: bool,
 ) -> Result<(), DaemonError> {
     let pending = Arc::new(Pending::default());
-    let mut scheduler = JobScheduler::new()
+    let crons = live.read(Crons::of);
+    let scheduler = start_ticks(&crons, &pending).await?;
+    passes.set_schedules_running(true);
+    if initial_pass {
+        pending.ask(false);
+    }
+
+    // Ends the schedule follower with the passes.
+    let passes_done = CancellationToken::new();
+    let run_passes = async {
+        let outcome = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break Ok(()),
+                _ = pending.wake.notified() => {}
+            }
+            let full = pending.full.swap(false, Ordering::SeqCst);
+            match puller.pass(kinds, full).await {
+                Ok(_) => passes.pass_succeeded(unix_now()),
+                Err(PullError::Interrupted) => break Ok(()),
+                Err(err) if err.is_fatal() => break Err(err.into()),
+                // The next tick tries again; the error is in the log and in `status`.
+                Err(err) => {
+                    passes.pass_failed(unix_now());
+                    tracing::error!(
+                        error = %crate::errors::error_chain(&err),
+                        "pass failed; the next scheduled pass will retry"
+                    )
+                }
+            }
+        };
+        passes_done.cancel();
+        outcome
+    };
+    let (outcome, ()) = tokio::join!(
+        run_passes,
+        follow_schedules(live, scheduler, crons, &pending, passes_done.clone())
+    );
+    passes.set_schedules_running(false);
+    tracing::info!("ecwid-sync stopped");
+    outcome
+}
+
+/// The two schedules of `[sync]`.
+#[derive(Clone, PartialEq)]
+struct Crons {
+    incremental: String,
+    full: String,
+}
+
+impl Crons {
+    fn of(config: &Config) -> Crons {
+        Crons {
+            incremental: config.sync.incremental_cron.clone(),
+            full: config.sync.full_cron.clone(),
+        }
+    }
+}
+
+/// A scheduler that asks `pending` for a pass on each tick of `crons`.
+async fn start_ticks(crons: &Crons, pending: &Arc<Pending>) -> Result<JobScheduler, DaemonError> {
+    let scheduler = JobScheduler::new()
         .await
         .map_err(|e| DaemonError::Schedule(e.to_string()))?;
-    for (expr, full) in [(&sync.incremental_cron, false), (&sync.full_cron, true)] {
+    for (expr, full) in [(&crons.incremental, false), (&crons.full, true)] {
         let pending = pending.clone();
         let job = Job::new_async_tz(expr.as_str(), chrono::Local, move |_, _| {
             pending.ask(full);
@@ -252,56 +324,43 @@ pub async fn run_schedule(
         .start()
         .await
         .map_err(|e| DaemonError::Schedule(e.to_string()))?;
-    passes.set_schedules_running(true);
-    if initial_pass {
-        pending.ask(false);
-    }
-
-    let outcome = loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break Ok(()),
-            _ = pending.wake.notified() => {}
-        }
-        let full = pending.full.swap(false, Ordering::SeqCst);
-        match puller.pass(kinds, full).await {
-            Ok(_) => passes.pass_succeeded(unix_now()),
-            Err(PullError::Interrupted) => break Ok(()),
-            Err(err) if err.is_fatal() => break Err(err.into()),
-            // The next tick tries again; the error is in the log and in `status`.
-            Err(err) => {
-                passes.pass_failed(unix_now());
-                tracing::error!(
-                    error = %crate::errors::error_chain(&err),
-                    "pass failed; the next scheduled pass will retry"
-                )
-            }
-        }
-    };
-    passes.set_schedules_running(false);
-    // Stopping the scheduler only stops ticks; bound it so a stuck job cannot hold exit.
-    let _ = tokio::time::timeout(Duration::from_secs(5), scheduler.shutdown()).await;
-    tracing::info!("ecwid-sync stopped");
-    outcome
+    Ok(scheduler)
 }
 
-/// Cancels `token` on SIGTERM or SIGINT.
-pub fn cancel_on_signals(token: CancellationToken) {
-    tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    let _ = tokio::signal::ctrl_c().await;
-                    token.cancel();
-                    return;
-                }
-            };
+/// Replaces the scheduler when a reload changes a schedule, until `stop`. A tick due while
+/// the scheduler is replaced may be missed; the next one comes on the new schedule.
+async fn follow_schedules(
+    mut live: Live,
+    mut scheduler: JobScheduler,
+    mut crons: Crons,
+    pending: &Arc<Pending>,
+    stop: CancellationToken,
+) {
+    loop {
         tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = stop.cancelled() => break,
+            _ = live.changed() => {}
         }
-        tracing::info!("shutdown requested; finishing the current page");
-        token.cancel();
-    });
+        let wanted = live.read(Crons::of);
+        if wanted == crons {
+            continue;
+        }
+        match start_ticks(&wanted, pending).await {
+            Ok(new) => {
+                stop_ticks(std::mem::replace(&mut scheduler, new)).await;
+                crons = wanted;
+            }
+            // Validated crons are accepted; only the scheduler itself can fail here.
+            Err(e) => tracing::error!(
+                error = %e,
+                "cannot start the new schedules; the running ones are kept"
+            ),
+        }
+    }
+    stop_ticks(scheduler).await;
+}
+
+/// Stopping the scheduler only stops ticks; bound it so a stuck job cannot hold exit.
+async fn stop_ticks(mut scheduler: JobScheduler) {
+    let _ = tokio::time::timeout(Duration::from_secs(5), scheduler.shutdown()).await;
 }

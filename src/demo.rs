@@ -75,7 +75,7 @@ pub async fn run(
         let storefront = tokio::spawn(simulate_sales(emulator.url(), store, shutdown.clone()));
         let outcome = daemon::run_schedule(
             &puller,
-            &config.sync,
+            crate::config::Live::fixed(config.clone()),
             &config.sync.kinds,
             &crate::health::PassHealth::default(),
             shutdown,

@@ -16,7 +16,9 @@
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`mirror`]: the SQLite side: schema, the single writer, upserts, status queries, the
 //!   webhook inbox and webhook gaps.
+//! - [`reload`]: SIGHUP in the daemon: the configuration read again and applied.
 //! - [`server`]: the HTTP listener of `run`: webhooks, health, metrics.
+//! - [`signals`]: what each signal does: stop, reload, or a log line.
 //! - [`sync`]: the engine: full and incremental pulls, and the delta worker that turns
 //!   webhook events into mirror changes.
 //! - [`webhooks`]: signed webhooks received into the mirror's durable inbox.
@@ -35,6 +37,8 @@ pub mod kind;
 pub mod logging;
 pub mod metrics;
 pub mod mirror;
+pub mod reload;
 pub mod server;
+pub mod signals;
 pub mod sync;
 pub mod webhooks;

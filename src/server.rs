@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Live;
 use crate::errors::error_chain;
 use crate::health::{Liveness, PassHealth, Readiness};
 use crate::metrics::{self, Metrics};
@@ -32,7 +33,8 @@ pub struct Endpoints {
     pub writer: MirrorWriter,
     pub metrics: Arc<Metrics>,
     pub passes: Arc<PassHealth>,
-    pub ready_max_failing: Duration,
+    /// For `webhooks.ready_max_failing_secs`, which a reload may change.
+    pub config: Live,
 }
 
 /// The routes. Without `webhooks` (no client secret configured) the webhook path is not
@@ -109,7 +111,8 @@ async fn readyz(State(e): State<Arc<Endpoints>>) -> Response {
         SCHEMA_VERSION,
         &e.passes,
         unix_now(),
-        e.ready_max_failing.as_secs() as i64,
+        e.config
+            .read(|config| config.webhooks.ready_max_failing.as_secs() as i64),
     );
     json_answer(readiness.ready, &readiness)
 }

@@ -452,9 +452,9 @@ where
     let shutdown = CancellationToken::new();
     let run = {
         let (config, shutdown) = (config.clone(), shutdown.clone());
-        tokio::spawn(
-            async move { daemon::run_with(&config, Shared::default(), shutdown, || {}).await },
-        )
+        tokio::spawn(async move {
+            daemon::run_with(&config, None, Shared::default(), shutdown, || {}).await
+        })
     };
     let reached = wait_until(Duration::from_secs(20), done).await;
     shutdown.cancel();

@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use super::committer::{Inbox, Stored};
 use super::event::{Rules, Signed, classify};
 use super::signature;
-use crate::config::Secret;
+use crate::config::{Live, Secret};
 use crate::metrics::{Metrics, RejectReason};
 use crate::mirror::inbox::EventState;
 use crate::mirror::unix_now;
@@ -46,7 +46,8 @@ pub struct Receiver {
     client_secret: Secret,
     store_id: u64,
     kinds: Vec<Kind>,
-    max_event_age: i64,
+    /// For `webhooks.max_event_age_secs`, which a reload may change.
+    live: Live,
     inbox: Inbox,
     metrics: Arc<Metrics>,
 }
@@ -56,7 +57,7 @@ impl Receiver {
         client_secret: Secret,
         store_id: u64,
         kinds: Vec<Kind>,
-        max_event_age: std::time::Duration,
+        live: Live,
         inbox: Inbox,
         metrics: Arc<Metrics>,
     ) -> Receiver {
@@ -64,7 +65,7 @@ impl Receiver {
             client_secret,
             store_id,
             kinds,
-            max_event_age: max_event_age.as_secs() as i64,
+            live,
             inbox,
             metrics,
         }
@@ -236,7 +237,9 @@ pub async fn handle(
     }
     let rules = Rules {
         kinds: &r.kinds,
-        max_event_age: r.max_event_age,
+        max_event_age: r
+            .live
+            .read(|config| config.webhooks.max_event_age.as_secs() as i64),
     };
     let row = match classify(&event, &rules, unix_now()) {
         Ok(row) => row,
@@ -271,7 +274,7 @@ pub async fn handle(
                         event_id = %event.event_id,
                         event_type = %event.event_type,
                         age_secs = unix_now() - event.event_created,
-                        max_age_secs = r.max_event_age,
+                        max_age_secs = rules.max_event_age,
                         "webhook older than webhooks.max_event_age_secs acknowledged but not applied; the scheduled pull covers it"
                     );
                     "too_old"

@@ -950,8 +950,7 @@ impl Deltas {
         let worker = ecwid_sync::sync::deltas::DeltaWorker::new(
             client,
             writer,
-            &config.sync,
-            &config.webhooks,
+            ecwid_sync::config::Live::fixed(config.clone()),
             std::sync::Arc::clone(&inbox),
             std::sync::Arc::clone(&counts),
         );

@@ -31,7 +31,7 @@ use self::counts::DeltaCounts;
 use self::plan::Read;
 use super::fetch::{self, EntityRef};
 use super::{Kind, PullError};
-use crate::config::{SyncConfig, WebhooksConfig};
+use crate::config::Live;
 use crate::ecwid::Client;
 use crate::errors::error_chain;
 use crate::mirror::inbox::{DeltaOutcome, DeltaWrite};
@@ -53,6 +53,8 @@ pub struct DeltaWorker {
     client: Client,
     writer: MirrorWriter,
     kinds: Vec<Kind>,
+    /// `[webhooks]`, whose tunables a reload may change.
+    live: Live,
     debounce: Duration,
     read_interval: Duration,
     retention_secs: i64,
@@ -87,26 +89,37 @@ impl DeltaWorker {
     pub fn new(
         client: Client,
         writer: MirrorWriter,
-        sync: &SyncConfig,
-        webhooks: &WebhooksConfig,
+        live: Live,
         inbox: Arc<Notify>,
         counts: Arc<DeltaCounts>,
     ) -> DeltaWorker {
-        DeltaWorker {
+        let mut worker = DeltaWorker {
             client,
             writer,
-            kinds: sync.kinds.clone(),
-            debounce: webhooks.debounce,
-            read_interval: webhooks.read_interval,
-            retention_secs: i64::from(webhooks.retention_days) * 86_400,
+            kinds: live.read(|config| config.sync.kinds.clone()),
+            live,
+            debounce: Duration::ZERO,
+            read_interval: Duration::ZERO,
+            retention_secs: 0,
             inbox,
             counts,
-        }
+        };
+        worker.follow();
+        worker
+    }
+
+    /// Takes the tunables from the running configuration.
+    fn follow(&mut self) {
+        self.live.read(|config| {
+            self.debounce = config.webhooks.debounce;
+            self.read_interval = config.webhooks.read_interval;
+            self.retention_secs = i64::from(config.webhooks.retention_days) * 86_400;
+        });
     }
 
     /// Applies pending events until `shutdown`. Returns an error only for what ends the
     /// daemon (see [`PullError::is_fatal`]); everything else is logged and retried.
-    pub async fn run(self, shutdown: CancellationToken) -> Result<(), PullError> {
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), PullError> {
         let mut carried = Carried::default();
         let mut next_prune = Instant::now();
         // Events an earlier run left pending are read at once.
@@ -114,6 +127,8 @@ impl DeltaWorker {
         // Batches in a row that failed outside a read (the mirror refusing the inbox).
         let mut stalled = 0;
         loop {
+            // A reload applies from the next batch or wait.
+            self.follow();
             if Instant::now() >= next_prune {
                 next_prune = Instant::now() + PRUNE_EVERY;
                 match self.prune().await {

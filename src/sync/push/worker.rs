@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{PushSummary, Pusher};
-use crate::config::PushConfig;
+use crate::config::Live;
 use crate::errors::error_chain;
 use crate::metrics::PushMetrics;
 use crate::mirror::unix_now;
@@ -20,27 +20,40 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct PushWorker {
     pusher: Pusher,
+    /// `[push]` and `[conflicts]`, which a reload may change.
+    live: Live,
     poll: Duration,
     keep_applied_days: u32,
     metrics: PushMetrics,
 }
 
 impl PushWorker {
-    pub fn new(pusher: Pusher, config: &PushConfig, metrics: PushMetrics) -> PushWorker {
-        PushWorker {
-            pusher: pusher
-                .with_key_lifetime(config.key_lifetime)
-                .with_metrics(metrics.clone()),
-            poll: config.poll_interval,
-            keep_applied_days: config.keep_applied_days,
+    pub fn new(pusher: Pusher, live: Live, metrics: PushMetrics) -> PushWorker {
+        let mut worker = PushWorker {
+            pusher: pusher.with_metrics(metrics.clone()),
+            live,
+            poll: Duration::ZERO,
+            keep_applied_days: 0,
             metrics,
-        }
+        };
+        worker.follow();
+        worker
+    }
+
+    /// Takes the tunables and the conflict policies from the running configuration.
+    fn follow(&mut self) {
+        self.live.read(|config| {
+            self.poll = config.push.poll_interval;
+            self.keep_applied_days = config.push.keep_applied_days;
+            self.pusher.key_lifetime = config.push.key_lifetime;
+            self.pusher.policies = config.conflicts;
+        });
     }
 
     /// Runs until `shutdown`. Only an error no retry can fix (a refused token, a mirror that
     /// stayed unwritable) ends it early. Stopping mid-batch loses nothing: the batch's key
     /// was stored before it was sent.
-    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), PullError> {
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), PullError> {
         let mut failures = 0u32;
         let mut next_look = Instant::now();
         let mut next_counts = Instant::now();
@@ -49,7 +62,17 @@ impl PushWorker {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep_until(next_look) => {}
+                _ = self.live.changed() => {
+                    // A shorter interval need not wait out the longer one in progress.
+                    self.follow();
+                    if failures == 0 {
+                        next_look = next_look.min(Instant::now() + self.poll);
+                    }
+                    continue;
+                }
             }
+            // Whichever branch woke the worker, a reload made before this look is in force.
+            self.follow();
             let outcome = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 outcome = self.look() => outcome,
