@@ -303,7 +303,7 @@ async fn an_uncertain_change_the_store_does_not_show_is_sent_again_on_the_operat
     // Say the operator judged wrongly that the store lacks it: the change goes again, once.
     let id = count(&t.db, "SELECT id FROM outbox");
     ecwid_sync::mirror::outbox_review::resolve(
-        &mut open(&t.db),
+        &mut ecwid_sync::mirror::open_existing(&t.db).unwrap(),
         id,
         ecwid_sync::mirror::outbox_review::Resolution::Resend,
     )

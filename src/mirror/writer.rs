@@ -34,6 +34,9 @@ type Job = Box<dyn FnOnce(&mut Connection, &mut Stalls) + Send>;
 /// goes to [`Stalls`], which logs it and keeps retrying.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How often a checkpoint the mirror is too busy for is tried, 20 ms apart.
+const CHECKPOINT_TRIES: u32 = 10;
+
 /// Prepared statements the writer keeps compiled.
 const STATEMENT_CACHE: usize = 64;
 
@@ -254,18 +257,30 @@ impl MirrorWriter {
     /// of a transaction can keep part of the WAL alive; that is logged, not an error.
     pub async fn checkpoint(&self) -> Result<(), MirrorError> {
         self.call(|conn| {
-            let (busy, wal_pages, copied): (i64, i64, i64) =
-                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?;
-            if busy != 0 {
-                tracing::info!(
-                    wal_pages,
-                    copied,
-                    "a reader kept the mirror's WAL from being emptied; it is copied at the next checkpoint"
-                );
+            // The background checkpointer's own round makes this one busy at once: try again
+            // briefly, so that a clean exit leaves the main file complete. A reader's
+            // snapshot makes it busy only after the busy timeout: that is not waited twice.
+            let mut tries = 1;
+            loop {
+                let started = std::time::Instant::now();
+                let (busy, wal_pages, copied): (i64, i64, i64) =
+                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?;
+                if busy == 0 {
+                    return Ok(());
+                }
+                if tries == CHECKPOINT_TRIES || started.elapsed() > Duration::from_millis(100) {
+                    tracing::info!(
+                        wal_pages,
+                        copied,
+                        "a reader kept the mirror's WAL from being emptied; it is copied at the next checkpoint"
+                    );
+                    return Ok(());
+                }
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
             }
-            Ok(())
         })
         .await
     }
