@@ -15,6 +15,7 @@ mod multi_row;
 pub mod outbox;
 pub mod outbox_review;
 pub mod quarantine;
+pub mod repair;
 mod stall;
 pub mod state;
 pub mod subject;
@@ -50,6 +51,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "006_field_push",
         include_str!("../../schema/006_field_push.sql"),
     ),
+    ("009_repairs", include_str!("../../schema/009_repairs.sql")),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
