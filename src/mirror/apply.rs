@@ -679,20 +679,25 @@ fn upsert_product_sql(quantity: &str, over: Over) -> String {
     )
 }
 
-/// A product's quantity: Ecwid's, plus the stock changes still on their way.
-const PRODUCT_QUANTITY_OPEN: &str = "?6 + (SELECT coalesce(sum(delta), 0) FROM outbox
+/// A product's quantity from `?6` (Ecwid's), with `open_stock` plus the stock changes still
+/// on their way (`?1` is the product).
+pub(super) fn product_quantity(open_stock: bool) -> &'static str {
+    match open_stock {
+        true => {
+            "?6 + (SELECT coalesce(sum(delta), 0) FROM outbox
                    WHERE product_id = ?1 AND variation_id IS NULL
-                     AND state IN ('pending', 'sending'))";
+                     AND state IN ('pending', 'sending'))"
+        }
+        false => "?6",
+    }
+}
 
 /// The product upserts by whether stock changes are open, then by [`Over`].
 static UPSERT_PRODUCT: LazyLock<[[String; 2]; 2]> = LazyLock::new(|| {
-    let both = |quantity| {
-        [
-            upsert_product_sql(quantity, Over::Older),
-            upsert_product_sql(quantity, Over::Disagreeing),
-        ]
-    };
-    [both("?6"), both(PRODUCT_QUANTITY_OPEN)]
+    [false, true].map(|open_stock| {
+        [Over::Older, Over::Disagreeing]
+            .map(|over| upsert_product_sql(product_quantity(open_stock), over))
+    })
 });
 
 /// `open_stock`: whether any stock change waits to reach Ecwid ([`outbox::has_open`]); only

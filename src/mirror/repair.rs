@@ -7,9 +7,10 @@
 //! the ones that disagree again, and counts them per kind (`sync_state.rows_repaired`,
 //! `status`, `/metrics`).
 //!
-//! The comparison runs inside the page's transaction, in SQL: the upsert of a row that
-//! disagrees is the pull's own upsert with another `WHERE`, and child rows are compared a
-//! chunk of rows per statement. Rows the page wrote anyway (new or changed documents) are
+//! The comparison runs inside the page's transaction, in SQL, a chunk of rows per
+//! statement: the page's documents as `VALUES` joined with the mirror's rows. A row that
+//! disagrees is written by the pull's own upsert with another `WHERE`, child rows by the
+//! pull's own replacement. Rows the page wrote anyway (new or changed documents) are
 //! not compared, so a pull into a new mirror pays nothing for it.
 
 use std::collections::{HashMap, HashSet};
@@ -104,12 +105,14 @@ pub(super) fn differs(
         .map(|column| {
             let field = entity.and_then(|entity| fields::find(entity, column));
             match field {
+                // CASE, so that the lookup runs only for a column that differs.
                 Some(field) => format!(
-                    "({mirror}.{column} IS NOT {expected}.{column}
-                      AND NOT EXISTS (SELECT 1 FROM outbox
-                                       WHERE {key} = {expected}.{own_key} AND entity = '{name}'
-                                         AND field = '{column}'
-                                         AND state IN ('pending', 'sending')))",
+                    "(CASE WHEN {mirror}.{column} IS NOT {expected}.{column}
+                      THEN NOT EXISTS (SELECT 1 FROM outbox
+                                        WHERE {key} = {expected}.{own_key} AND entity = '{name}'
+                                          AND field = '{column}' AND state IN {open})
+                      ELSE 0 END)",
+                    open = super::capture::OPEN_STATES,
                     key = fields::outbox_key(field.entity),
                     own_key = match field.entity {
                         EntityType::Order => "order_number",
@@ -146,32 +149,77 @@ fn unwritten<'a, T>(
     last
 }
 
-/// Of `rows` (key, Ecwid's update time), the keys whose mirror row holds a document of that
-/// update time. Such a row holds the very document read: the page's upsert, which left it
-/// alone, would have written over another one of the same time.
-fn holding(
-    tx: &Transaction,
-    kind: Kind,
-    rows: &[(i64, Option<i64>)],
-) -> rusqlite::Result<HashSet<i64>> {
-    let tail: &'static str = match kind {
-        Kind::Products => {
-            ") SELECT e.key FROM e JOIN products t ON t.id = e.key
-                WHERE t.updated_at IS e.updated_at"
+/// Of the entities compared, which hold the document read, and of those, which rows
+/// disagree with it.
+struct Parents {
+    holding: HashSet<i64>,
+    differ: HashSet<i64>,
+}
+
+impl Parents {
+    /// Runs a comparison whose result rows are (key, disagrees): only rows whose mirror copy
+    /// has the document's update time come back. Such a row holds the very document read:
+    /// the page's upsert, which left it alone, would have written over another one of the
+    /// same time.
+    fn read<T, const N: usize>(
+        tx: &Transaction,
+        statement: (&'static str, &'static str, &'static str),
+        rows: &[T],
+        bind: impl Fn(&T) -> [&dyn ToSql; N],
+    ) -> rusqlite::Result<Parents> {
+        let mut parents = Parents {
+            holding: HashSet::new(),
+            differ: HashSet::new(),
+        };
+        let compared = multi_row::query(tx, statement, rows, bind, |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?))
+        })?;
+        for (key, differs) in compared {
+            parents.holding.insert(key);
+            if differs {
+                parents.differ.insert(key);
+            }
         }
-        _ => {
-            ") SELECT e.key FROM e JOIN orders t ON t.order_number = e.key
-                WHERE t.updated_at IS e.updated_at"
-        }
-    };
-    let keys = multi_row::query(
-        tx,
-        ("WITH e(key, updated_at) AS (VALUES ", "(?1, ?2)", tail),
-        rows,
-        |(key, at)| [key as &dyn ToSql, at],
-        |r| r.get(0),
-    )?;
-    Ok(keys.into_iter().collect())
+        Ok(parents)
+    }
+}
+
+/// A product's values as a row of `VALUES`, numbered as the product's upsert numbers them
+/// (up to its update time, ?13), its quantity with the open stock changes when `open_stock`.
+fn product_values(open_stock: bool) -> &'static str {
+    static ROWS: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+        [false, true].map(|open| {
+            format!(
+                "(?1, ?2, ?3, ?4, ?5, {}, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                apply::product_quantity(open)
+            )
+        })
+    });
+    ROWS[usize::from(open_stock)].as_str()
+}
+
+/// Compares the product rows of `e` (see [`Parents::read`]).
+fn products_tail() -> &'static str {
+    static TAIL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            ") SELECT e.id, {} FROM e JOIN products t ON t.id = e.id
+                WHERE t.updated_at IS e.updated_at",
+            differs("t", "e", PRODUCT_COLUMNS, Some(EntityType::Product))
+        )
+    });
+    TAIL.as_str()
+}
+
+/// Compares the order rows of `e` (see [`Parents::read`]).
+fn orders_tail() -> &'static str {
+    static TAIL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            ") SELECT e.order_number, {} FROM e JOIN orders t ON t.order_number = e.order_number
+                WHERE t.updated_at IS e.updated_at",
+            differs("t", "e", ORDER_COLUMNS, Some(EntityType::Order))
+        )
+    });
+    TAIL.as_str()
 }
 
 /// The mirror's child rows of `parents` as (parent, child key) pairs, by parent.
@@ -200,14 +248,39 @@ pub(super) fn products(
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    let times: Vec<(i64, Option<i64>)> = candidates.iter().map(|p| (p.id, p.updated_at)).collect();
-    let holding = holding(tx, Kind::Products, &times)?;
+    let parents = Parents::read(
+        tx,
+        (
+            "WITH e(id, sku, name, price, compare_to_price, quantity, unlimited, in_stock,
+                    enabled, weight, default_category_id, created_at, updated_at) AS (VALUES ",
+            product_values(open_stock),
+            products_tail(),
+        ),
+        &candidates,
+        |p| {
+            [
+                &p.id,
+                &p.sku,
+                &p.name,
+                &p.price,
+                &p.compare_to_price,
+                &p.quantity,
+                &p.unlimited,
+                &p.in_stock,
+                &p.enabled,
+                &p.weight,
+                &p.default_category_id,
+                &p.created_at,
+                &p.updated_at,
+            ]
+        },
+    )?;
     let candidates: Vec<&ProductRow> = candidates
         .into_iter()
-        .filter(|p| holding.contains(&p.id))
+        .filter(|p| parents.holding.contains(&p.id))
         .collect();
     let mut repaired = HashSet::new();
-    for p in &candidates {
+    for p in candidates.iter().filter(|p| parents.differ.contains(&p.id)) {
         if apply::upsert_product(tx, p, synced_at, open_stock, Over::Disagreeing)? {
             repaired.insert(p.id);
         }
@@ -293,17 +366,43 @@ pub(super) fn orders(
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    let times: Vec<(i64, Option<i64>)> = candidates
-        .iter()
-        .map(|o| (o.order_number, o.updated_at))
-        .collect();
-    let holding = holding(tx, Kind::Orders, &times)?;
+    let parents = Parents::read(
+        tx,
+        (
+            "WITH e(order_number, id, email, customer_id, payment_status, fulfillment_status,
+                    total, subtotal, tax, tracking_number, created_at, updated_at, hidden)
+               AS (VALUES ",
+            "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            orders_tail(),
+        ),
+        &candidates,
+        |o| {
+            [
+                &o.order_number,
+                &o.id,
+                &o.email,
+                &o.customer_id,
+                &o.payment_status,
+                &o.fulfillment_status,
+                &o.total,
+                &o.subtotal,
+                &o.tax,
+                &o.tracking_number,
+                &o.created_at,
+                &o.updated_at,
+                &o.hidden,
+            ]
+        },
+    )?;
     let candidates: Vec<&OrderRow> = candidates
         .into_iter()
-        .filter(|o| holding.contains(&o.order_number))
+        .filter(|o| parents.holding.contains(&o.order_number))
         .collect();
     let mut repaired = HashSet::new();
-    for o in &candidates {
+    for o in candidates
+        .iter()
+        .filter(|o| parents.differ.contains(&o.order_number))
+    {
         if apply::upsert_order(tx, o, synced_at, Over::Disagreeing)? {
             repaired.insert(o.order_number);
         }
