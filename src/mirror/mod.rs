@@ -1,6 +1,6 @@
 //! Everything that speaks SQLite: opening and migrating the mirror, the single writer, the
-//! upserts of remote documents, the capture of local stock changes and the read-only status
-//! queries.
+//! upserts of remote documents (and a full pull's repair of rows written around them), the
+//! capture of local stock changes and the read-only status queries.
 
 pub mod apply;
 pub mod capture;
