@@ -373,6 +373,14 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
                 .map_or_else(|| "-".into(), |n| n.to_string()),
         );
     }
+    for k in report.kinds.iter().filter(|k| k.rows_repaired > 0) {
+        outln!(
+            out,
+            "{}: {} row(s) repaired by full pulls (they disagreed with Ecwid's documents: something wrote the mirror around ecwid-sync; see the log's warnings)",
+            k.kind,
+            k.rows_repaired,
+        );
+    }
     for k in report.kinds.iter().filter(|k| k.quarantine.count > 0) {
         outln!(
             out,

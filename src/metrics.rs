@@ -309,6 +309,8 @@ pub struct PullMetrics {
     pub failures: Family<KindLabel, Counter>,
     /// Rows written (real changes) and removed, by kind and by what brought them.
     pub applied: Family<AppliedLabels, Counter>,
+    /// Entities whose rows disagreed with their documents and that full pulls wrote again.
+    pub repaired: Family<KindLabel, Counter>,
 }
 
 impl Default for PullMetrics {
@@ -318,12 +320,15 @@ impl Default for PullMetrics {
             last_success: Family::default(),
             failures: Family::default(),
             applied: Family::default(),
+            repaired: Family::default(),
         };
-        // Failures show from the start, at 0, so a rate over them is defined.
+        // Failures and repairs show from the start, at 0, so a rate over them is defined.
         for kind in crate::kind::Kind::ALL {
-            let _ = metrics.failures.get_or_create(&KindLabel {
+            let label = KindLabel {
                 kind: kind.name().to_string(),
-            });
+            };
+            let _ = metrics.failures.get_or_create(&label);
+            let _ = metrics.repaired.get_or_create(&label);
         }
         metrics
     }
@@ -351,6 +356,11 @@ impl PullMetrics {
             "Mirror rows written with a real change or removed, by kind and by what brought the change (pull, webhook)",
             self.applied.clone(),
         );
+        registry.register(
+            "rows_repaired",
+            "Entities whose mirror rows held Ecwid's document but disagreed with it (written around ecwid-sync), written again by a full pull, by kind",
+            self.repaired.clone(),
+        );
     }
 
     pub fn succeeded(&self, kind: &str, mode: &str, secs: f64, changed: u64, at: i64) {
@@ -366,6 +376,14 @@ impl PullMetrics {
             })
             .set(at);
         self.applied(kind, "pull", changed);
+    }
+
+    pub fn repaired(&self, kind: &str, count: u64) {
+        self.repaired
+            .get_or_create(&KindLabel {
+                kind: kind.to_string(),
+            })
+            .inc_by(count);
     }
 
     pub fn failed(&self, kind: &str) {

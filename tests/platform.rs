@@ -122,7 +122,12 @@ async fn mirror_by_id(config: &ecwid_sync::config::Config, kind: Kind, keys: &[i
     assert_eq!(found.rows.len(), keys.len());
     let writer = MirrorWriter::open(&config.mirror, CancellationToken::new()).unwrap();
     writer
-        .apply_page(found.rows, unix_now(), StateUpdate::default())
+        .apply_page(
+            found.rows,
+            unix_now(),
+            StateUpdate::default(),
+            Default::default(),
+        )
         .await
         .unwrap();
 }

@@ -191,7 +191,9 @@ pub fn apply_deltas(
         });
         let end = match key {
             Some(key) => match (changes.get(&key), unfit.get(&key)) {
-                (Some(RowChange::Written | RowChange::Removed), _) => TargetEnd::Changed,
+                (Some(RowChange::Written | RowChange::Removed | RowChange::Repaired), _) => {
+                    TargetEnd::Changed
+                }
                 (Some(RowChange::Unchanged), _) => TargetEnd::Unchanged,
                 (None, Some(error)) => TargetEnd::Quarantined(error.to_string()),
                 (None, None) => {

@@ -1,6 +1,6 @@
 //! Everything that speaks SQLite: opening and migrating the mirror, the single writer, the
-//! upserts of remote documents, the capture of local stock changes and the read-only status
-//! queries.
+//! upserts of remote documents (and a full pull's repair of rows written around them), the
+//! capture of local stock changes and the read-only status queries.
 
 pub mod apply;
 pub mod capture;
@@ -16,6 +16,7 @@ mod multi_row;
 pub mod outbox;
 pub mod outbox_review;
 pub mod quarantine;
+pub mod repair;
 mod stall;
 pub mod state;
 pub mod subject;
@@ -59,6 +60,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "008_value_bounds",
         include_str!("../../schema/008_value_bounds.sql"),
     ),
+    ("009_repairs", include_str!("../../schema/009_repairs.sql")),
     (
         "010_bookkeeping_refused",
         include_str!("../../schema/010_bookkeeping_refused.sql"),

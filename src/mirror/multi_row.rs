@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use rusqlite::types::ToSql;
-use rusqlite::{Statement, Transaction};
+use rusqlite::{Row, Statement, Transaction};
 
 /// The most rows one statement takes; larger sets run as several. Chunks are cut in powers
 /// of two, so each table needs at most a handful of distinct (cached) statements.
@@ -52,6 +52,40 @@ pub fn execute_in(tx: &Transaction, head: &'static str, keys: &[i64]) -> rusqlit
     Ok(changed)
 }
 
+/// Runs the query `head`, one `row` template per item and `tail`, in chunks as [`execute`]
+/// does, and maps every result row with `map`.
+pub fn query<T, R, const N: usize>(
+    tx: &Transaction,
+    (head, row, tail): (&'static str, &'static str, &'static str),
+    items: &[T],
+    bind: impl Fn(&T) -> [&dyn ToSql; N],
+    map: impl Fn(&Row) -> rusqlite::Result<R>,
+) -> rusqlite::Result<Vec<R>> {
+    let mut out = Vec::new();
+    for chunk in chunks(items) {
+        let mut stmt = with_statement((head, row, tail), N, chunk.len(), |sql| {
+            tx.prepare_cached(sql)
+        })?;
+        bind_all(&mut stmt, chunk, &bind)?;
+        let mut rows = stmt.raw_query();
+        while let Some(r) = rows.next()? {
+            out.push(map(r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the query `head`, which ends in `IN (`, with the list of `keys`, in chunks, and
+/// maps every result row with `map`.
+pub fn query_in<R>(
+    tx: &Transaction,
+    head: &'static str,
+    keys: &[i64],
+    map: impl Fn(&Row) -> rusqlite::Result<R>,
+) -> rusqlite::Result<Vec<R>> {
+    query(tx, (head, "?1", ")"), keys, |k| [k as &dyn ToSql], map)
+}
+
 /// `items` cut in chunks of the sizes [`execute`] uses.
 fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
@@ -84,11 +118,14 @@ fn bind_all<T, const N: usize>(
     Ok(())
 }
 
+/// A statement's parts, and how many rows it takes.
+type StatementKey = (&'static str, &'static str, &'static str, usize);
+
 thread_local! {
     /// The text of each statement built, by its parts: rusqlite's cache finds a prepared
     /// statement by its text, and building a text of 64 rows for every chunk cost as much
     /// as running it.
-    static TEXTS: RefCell<HashMap<(&'static str, &'static str, usize), String>> =
+    static TEXTS: RefCell<HashMap<StatementKey, String>> =
         RefCell::new(HashMap::new());
 }
 
@@ -102,7 +139,7 @@ fn with_statement<R>(
     TEXTS.with(|texts| {
         let mut texts = texts.borrow_mut();
         let text = texts
-            .entry((head, row, count))
+            .entry((head, row, tail, count))
             .or_insert_with(|| statement(head, row, n, count, tail));
         f(text)
     })

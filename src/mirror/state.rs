@@ -131,6 +131,9 @@ pub struct KindStatus {
     pub child_rows: Option<i64>,
     #[serde(flatten)]
     pub state: KindState,
+    /// Entities full pulls found disagreeing with Ecwid's documents and wrote again (see
+    /// [`super::repair`]).
+    pub rows_repaired: i64,
     /// Entities whose document does not fit the model: how many, and the first few.
     pub quarantine: quarantine::QuarantineSummary,
 }
@@ -185,6 +188,7 @@ fn kinds_status(conn: &Connection) -> rusqlite::Result<Vec<KindStatus>> {
                 rows: count(kind.table())?,
                 child_rows: kind.child_table().map(count).transpose()?,
                 state: read(conn, kind)?,
+                rows_repaired: super::repair::repaired(conn, kind)?,
                 quarantine: if has_quarantine {
                     quarantine::summary(conn, kind, quarantine::SHOWN)?
                 } else {

@@ -23,6 +23,7 @@ use super::gaps::{self, GapCounts};
 use super::inbox::{self, InboxRow};
 use super::lock::{MirrorLock, WriteStall};
 use super::quarantine::{self, QuarantineSummary};
+use super::repair::{self, Repair};
 use super::stall::Stalls;
 use super::state::{self, KindState, StateUpdate};
 use crate::config::MirrorConfig;
@@ -187,12 +188,15 @@ impl MirrorWriter {
 
     /// Writes one page of remote documents and the kind's bookkeeping in one transaction.
     /// Returns how many rows were written (documents older than the mirror's copy, or equal
-    /// to it, are not) and how many unfinished orders were removed.
+    /// to it, are not), how many unfinished orders were removed and, with [`Repair::On`],
+    /// which rows that disagreed with their documents were repaired (counted in
+    /// `sync_state.rows_repaired` in the same transaction).
     pub async fn apply_page(
         &self,
         rows: Rows,
         synced_at: i64,
         update: StateUpdate,
+        repair: Repair,
     ) -> Result<Applied, MirrorError> {
         let counting_gaps = self.gaps.is_some();
         let kind = rows.kind();
@@ -203,14 +207,16 @@ impl MirrorWriter {
                     true => gaps::previous_syncs(&tx, kind, &rows.keys())?,
                     false => None,
                 };
-                let changes = apply::apply_rows(&tx, &rows, synced_at)?;
+                let changes = apply::apply_rows_with(&tx, &rows, synced_at, repair)?;
                 let gaps = match &previous {
                     Some(previous) => gaps::count(&tx, kind, &changes, previous)?,
                     None => 0,
                 };
                 state::update(&tx, kind, &update)?;
+                let applied = Applied::of(&rows, &changes);
+                repair::count(&tx, kind, applied.repaired.len())?;
                 tx.commit()?;
-                Ok((Applied::of(&changes), gaps))
+                Ok((applied, gaps))
             })
             .await?;
         if let Some(counts) = &self.gaps {

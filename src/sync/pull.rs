@@ -22,7 +22,9 @@ use crate::ecwid::model::{LatestStats, parse_date};
 use crate::ecwid::{Client, CounterSnapshot};
 use crate::errors::error_chain;
 use crate::metrics::PullMetrics;
+use crate::mirror::apply::Rows;
 use crate::mirror::full_progress::{FullProgress, FullStep};
+use crate::mirror::repair::Repair;
 use crate::mirror::state::{KindState, StateUpdate};
 use crate::mirror::{MirrorWriter, unix_now};
 
@@ -66,6 +68,9 @@ pub struct RunSummary {
     pub removed: u64,
     /// Id-list requests Ecwid answered unfiltered (whose keys were then read one by one).
     pub ignored_filters: u64,
+    /// Entities whose rows held their documents but disagreed with them, written again
+    /// (full pulls only; see [`crate::mirror::repair`]).
+    pub repaired: u64,
     pub requests: u64,
     /// Answers that were 429 Too Many Requests.
     pub throttled: u64,
@@ -312,6 +317,10 @@ impl Puller {
     ) -> Result<RunSummary, PullError> {
         let run = RunStart::now(&self.client);
         let record = mode == Mode::Full;
+        let repair = match mode {
+            Mode::Full => Repair::On,
+            Mode::Incremental => Repair::Off,
+        };
         let mut listing = Listing::default();
         let mut progress = Progress::new(self.progress, kind);
         let resume = interrupted.filter(|p| {
@@ -342,6 +351,7 @@ impl Puller {
                 let from = ScanFrom {
                     offset: p.next_offset.saturating_sub(fetch::PAGE_SIZE),
                     record,
+                    repair,
                 };
                 (p.read_at, from)
             }
@@ -358,7 +368,12 @@ impl Puller {
                         },
                     )
                     .await?;
-                (stats.read_at, ScanFrom { offset: 0, record })
+                let from = ScanFrom {
+                    offset: 0,
+                    record,
+                    repair,
+                };
+                (stats.read_at, from)
             }
         };
         // Writes within the search lag may not show in the listing: reach back over them,
@@ -385,8 +400,11 @@ impl Puller {
         if kind.has_update_filter() {
             // Entities edited while the listing ran may have been read before the edit.
             let filter = [("updatedFrom", since.max(0).to_string())];
-            self.scan(kind, &filter, &mut listing, None, ScanFrom::default())
-                .await?;
+            let from = ScanFrom {
+                repair,
+                ..Default::default()
+            };
+            self.scan(kind, &filter, &mut listing, None, from).await?;
         }
         // Deleted after the listing returned them.
         if let Some(deleted) = deleted.filter(|d| !d.keys.is_empty()) {
@@ -406,8 +424,16 @@ impl Puller {
             .filter(|key| !listing.seen.contains(key) && !swept.contains(key))
             .collect();
         unseen.extend(swept.iter().filter(|key| !listing.seen.contains(key)));
-        self.remove_missing(kind, unseen, &mut listing, &mut removed)
+        self.remove_missing(kind, unseen, &mut listing, &mut removed, repair)
             .await?;
+        if listing.repaired > 0 {
+            tracing::warn!(
+                kind = kind.name(),
+                repaired = listing.repaired,
+                first = listing.repaired_first.join(", "),
+                "the full pull repaired rows that disagreed with Ecwid's documents (something wrote the mirror around ecwid-sync); they hold Ecwid's values again, open local changes on top"
+            );
+        }
         let now = unix_now();
         self.writer
             .update_state(
@@ -632,6 +658,28 @@ impl Puller {
         Ok(keys)
     }
 
+    /// Writes one page of documents with the kind's bookkeeping `update` (see
+    /// [`MirrorWriter::apply_page`]), and counts what it did into `listing` and the metrics.
+    pub(super) async fn apply(
+        &self,
+        rows: Rows,
+        update: StateUpdate,
+        repair: Repair,
+        listing: &mut Listing,
+    ) -> Result<(), PullError> {
+        let kind = rows.kind();
+        let applied = self
+            .writer
+            .apply_page(rows, unix_now(), update, repair)
+            .await?;
+        listing.written += applied.written as u64;
+        listing.removed += applied.removed as u64;
+        self.metrics
+            .repaired(kind.name(), applied.repaired.len() as u64);
+        listing.add_repaired(applied.repaired);
+        Ok(())
+    }
+
     /// Of `keys`, re-reads those Ecwid still has (into `listing`) and removes the rest from
     /// the mirror.
     pub(super) async fn remove_missing(
@@ -640,6 +688,7 @@ impl Puller {
         keys: Vec<i64>,
         listing: &mut Listing,
         removed: &mut u64,
+        repair: Repair,
     ) -> Result<(), PullError> {
         if keys.is_empty() {
             return Ok(());
@@ -659,12 +708,8 @@ impl Puller {
         listing.items += present.len() as u64;
         if !present.is_empty() {
             // An unfinished order among them is removed by its own document.
-            let applied = self
-                .writer
-                .apply_page(present, unix_now(), StateUpdate::default())
+            self.apply(present, StateUpdate::default(), repair, listing)
                 .await?;
-            listing.written += applied.written as u64;
-            listing.removed += applied.removed as u64;
         }
         let gone: Vec<i64> = keys
             .into_iter()
@@ -713,6 +758,7 @@ impl RunStart {
             pages: listing.pages,
             removed: removed + listing.removed,
             ignored_filters: listing.ignored_filters,
+            repaired: listing.repaired,
             requests: used.requests,
             throttled: used.throttled,
             secs: self.clock.elapsed().as_secs_f64(),
@@ -736,6 +782,7 @@ pub(super) fn log_summary(s: &RunSummary) {
         pages = s.pages,
         removed = s.removed,
         ignored_filters = s.ignored_filters,
+        repaired = s.repaired,
         requests = s.requests,
         throttled = s.throttled,
         secs = format!("{:.2}", s.secs),

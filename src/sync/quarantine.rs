@@ -9,6 +9,7 @@ use super::pull::{Puller, RunSummary, log_summary};
 use super::scan::Listing;
 use super::{Kind, PullError};
 use crate::mirror::apply::Unreadable;
+use crate::mirror::repair::Repair;
 use crate::mirror::unix_now;
 
 impl Puller {
@@ -22,7 +23,7 @@ impl Puller {
         }
         let mut read = Listing::default();
         let mut removed = 0;
-        self.remove_missing(kind, keys.clone(), &mut read, &mut removed)
+        self.remove_missing(kind, keys.clone(), &mut read, &mut removed, Repair::Off)
             .await?;
         let unfit = with_keys(&read.unreadable);
         let still: HashSet<i64> = unfit.iter().map(|(key, _)| *key).collect();

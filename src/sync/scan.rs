@@ -11,8 +11,8 @@ use super::pull::Puller;
 use super::{Kind, PullError};
 use crate::mirror::apply::Unreadable;
 use crate::mirror::full_progress::FullStep;
+use crate::mirror::repair::Repair;
 use crate::mirror::state::StateUpdate;
-use crate::mirror::unix_now;
 
 /// What one or more passes over a listing returned.
 #[derive(Default)]
@@ -33,7 +33,14 @@ pub struct Listing {
     pub unreadable: Vec<Unreadable>,
     /// Id-list requests Ecwid answered unfiltered.
     pub ignored_filters: u64,
+    /// Entities whose rows disagreed with their documents and were written again (see
+    /// [`crate::mirror::repair`]), and the first [`REPAIRS_SHOWN`] of them, for the log.
+    pub repaired: u64,
+    pub repaired_first: Vec<String>,
 }
+
+/// How many repaired entities a pull's log line names.
+pub const REPAIRS_SHOWN: usize = 5;
 
 impl Listing {
     /// Adds what another listing of the same run read and did, but not what it saw: its
@@ -45,6 +52,16 @@ impl Listing {
         self.pages += other.pages;
         self.unreadable.extend(other.unreadable);
         self.ignored_filters += other.ignored_filters;
+        let unnamed = other.repaired - other.repaired_first.len() as u64;
+        self.add_repaired(other.repaired_first);
+        self.repaired += unnamed;
+    }
+
+    /// Counts `repaired` entities, naming the first few.
+    pub fn add_repaired(&mut self, repaired: Vec<String>) {
+        self.repaired += repaired.len() as u64;
+        let room = REPAIRS_SHOWN.saturating_sub(self.repaired_first.len());
+        self.repaired_first.extend(repaired.into_iter().take(room));
     }
 
     /// How many entities existed when the listing ended yet were never returned. Offset
@@ -71,11 +88,13 @@ impl Listing {
     }
 }
 
-/// Where a scan starts, and whether it records each page as a full pull's progress.
+/// Where a scan starts, whether it records each page as a full pull's progress, and
+/// whether its pages repair the rows that disagree with their documents.
 #[derive(Clone, Copy, Default)]
 pub(super) struct ScanFrom {
     pub offset: u64,
     pub record: bool,
+    pub repair: Repair,
 }
 
 impl Puller {
@@ -138,12 +157,7 @@ impl Puller {
                 ..Default::default()
             };
             if !page.rows.is_empty() {
-                let applied = self
-                    .writer
-                    .apply_page(page.rows, unix_now(), update)
-                    .await?;
-                listing.written += applied.written as u64;
-                listing.removed += applied.removed as u64;
+                self.apply(page.rows, update, from.repair, listing).await?;
             } else if update.full.is_some() {
                 self.writer.update_state(kind, update).await?;
             }
