@@ -179,6 +179,21 @@ async fn daemon_with_a_refused_change() -> (TestStore, Scratch, PathBuf, PathBuf
     (store, scratch, db, config, id)
 }
 
+/// `ecwid-sync run` on `config`, once it has said it started.
+async fn started(config: &Path) -> (tokio::process::Child, StderrLog) {
+    let mut daemon = spawn_ecwid_sync(config, &["run"], Stdio::piped());
+    let log = StderrLog::collect(&mut daemon);
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            log.contains("ecwid-sync started")
+        })
+        .await,
+        "{}",
+        log.text()
+    );
+    (daemon, log)
+}
+
 async fn exits_with(child: &mut tokio::process::Child, log: &StderrLog) -> Option<i32> {
     tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
@@ -191,16 +206,7 @@ async fn exits_with(child: &mut tokio::process::Child, log: &StderrLog) -> Optio
 async fn a_mirror_deleted_under_the_daemon_stops_it_with_code_5_listing_the_open_changes_and_a_restart_pulls_anew()
  {
     let (store, _scratch, db, config, _) = daemon_with_a_refused_change().await;
-    let mut daemon = spawn_ecwid_sync(&config, &["run"], Stdio::piped());
-    let log = StderrLog::collect(&mut daemon);
-    assert!(
-        wait_until(Duration::from_secs(20), || async {
-            log.contains("ecwid-sync started")
-        })
-        .await,
-        "{}",
-        log.text()
-    );
+    let (mut daemon, log) = started(&config).await;
 
     for suffix in ["", "-wal", "-shm", ".lock"] {
         let mut name = db.as_os_str().to_owned();
@@ -239,16 +245,7 @@ async fn a_mirror_deleted_under_the_daemon_stops_it_with_code_5_listing_the_open
 #[tokio::test]
 async fn a_mirror_replaced_under_the_daemon_is_noticed_and_the_new_file_is_left_as_it_is() {
     let (_store, _scratch, db, config, _) = daemon_with_a_refused_change().await;
-    let mut daemon = spawn_ecwid_sync(&config, &["run"], Stdio::piped());
-    let log = StderrLog::collect(&mut daemon);
-    assert!(
-        wait_until(Duration::from_secs(20), || async {
-            log.contains("ecwid-sync started")
-        })
-        .await,
-        "{}",
-        log.text()
-    );
+    let (mut daemon, log) = started(&config).await;
 
     let other = db.with_file_name("other.db");
     std::fs::write(&other, b"").unwrap();
@@ -279,16 +276,7 @@ async fn a_mirror_replaced_under_the_daemon_is_noticed_and_the_new_file_is_left_
 #[tokio::test]
 async fn a_mirror_held_by_a_daemon_is_refused_through_a_symlink_a_dotdot_path_and_a_hard_link() {
     let (store, scratch, db, config) = synced().await;
-    let mut daemon = spawn_ecwid_sync(&config, &["run"], Stdio::piped());
-    let log = StderrLog::collect(&mut daemon);
-    assert!(
-        wait_until(Duration::from_secs(20), || async {
-            log.contains("ecwid-sync started")
-        })
-        .await,
-        "{}",
-        log.text()
-    );
+    let (mut daemon, _log) = started(&config).await;
     let pid = daemon.id().unwrap().to_string();
 
     let symlink = scratch.path("link.db");
