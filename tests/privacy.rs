@@ -371,3 +371,52 @@ async fn an_export_request_is_counted_and_the_export_command_prints_the_customer
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn tools_can_neither_undo_an_erasure_nor_change_what_erasure_blanks() {
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    drop(ecwid_sync::mirror::open_and_migrate(&db).unwrap());
+    open_as_daemon(&db)
+        .execute_batch(
+            "INSERT INTO erasures (customer_id, requested_at, erased_at, orders_redacted)
+                 VALUES (7, 1, 2, 1);
+             INSERT INTO erased_orders (order_number, customer_id) VALUES (900, 7);",
+        )
+        .unwrap();
+    let tool = open(&db);
+    for (sql, message) in [
+        (
+            "DELETE FROM erasures",
+            "rows cannot be deleted from erasures",
+        ),
+        (
+            "UPDATE erasures SET customer_id = 8",
+            "rows cannot be changed in erasures",
+        ),
+        (
+            "DELETE FROM erased_orders",
+            "rows cannot be deleted from erased_orders",
+        ),
+        (
+            "INSERT INTO privacy_requests (event_id, event_type, subject, request, requested_at, handled_at)
+                 VALUES ('x', 'customer.personalDataExportRequest', 'customer', 'export', 1, 1)",
+            "rows cannot be added to privacy_requests",
+        ),
+        (
+            "DELETE FROM privacy_policy WHERE field = 'email'",
+            "set them with `privacy.order_fields`",
+        ),
+    ] {
+        let err = tool.execute(sql, []).unwrap_err().to_string();
+        assert!(err.contains(message), "{sql}: {err}");
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM erasures"), 1);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM privacy_policy WHERE field = 'email'"
+        ),
+        1
+    );
+}
