@@ -420,3 +420,58 @@ fn tools_can_neither_undo_an_erasure_nor_change_what_erasure_blanks() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_privacy_setting_decides_which_order_fields_an_erasure_blanks() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let text = format!(
+        "{}\n[privacy]\norder_fields = [\"email\", \"ipAddress\"]\n",
+        config_text(&store, &db, &store.config.token, "")
+    );
+    let config =
+        ecwid_sync::config::Config::parse(&text, &ecwid_sync::config::SecretEnv::default())
+            .unwrap();
+    pass(&config, true).await;
+    let state = store.state().await;
+    let (customer, orders) = customer_with_orders(&state);
+    let id = customer["id"].as_i64().unwrap();
+
+    let deltas = Deltas::start(&config);
+    deltas.receive(
+        &db,
+        &[Webhook::new("customer.personalDataRemovalRequest", id)],
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            count(&db, "SELECT count(*) FROM erasures") == 1
+        })
+        .await
+    );
+    deltas.stop().await;
+    let kept = query(
+        &open(&db),
+        &format!(
+            "SELECT email, json_extract(raw_json, '$.ipAddress'),
+                    json_extract(raw_json, '$.billingPerson.name')
+               FROM orders WHERE customer_id = {id} ORDER BY order_number"
+        ),
+    );
+    let expected: Vec<Value> = {
+        let mut sorted = orders.clone();
+        sorted.sort_by_key(|o| o["internalId"].as_i64());
+        sorted
+            .iter()
+            .map(|o| json!([null, null, o["billingPerson"]["name"]]))
+            .collect()
+    };
+    assert_eq!(kept, expected, "only the listed fields are blanked");
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT count(*) FROM customers WHERE id = {id}")
+        ),
+        0
+    );
+}
