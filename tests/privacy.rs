@@ -241,6 +241,11 @@ async fn a_removal_request_leaves_no_trace_of_the_customer_keeps_their_orders_ac
         Vec::<String>::new(),
         "a full pull brings nothing back"
     );
+    assert_eq!(
+        count(&daemon.db, "SELECT sum(rows_repaired) FROM sync_state"),
+        0,
+        "redacted rows agree with the redacted documents: nothing to repair"
+    );
     assert_eq!(accounts(&daemon.db, &orders)[1..], expected[1..]);
     assert_eq!(
         count(

@@ -175,8 +175,10 @@ fn redact_document(text: &str, fields: &[String]) -> Result<String, MirrorError>
 /// the caller's transaction. A repeated request (the same eventId, or a second removal of
 /// one customer) changes nothing more.
 pub fn handle(tx: &Transaction, event: &PrivacyEvent, now: i64) -> Result<Handled, MirrorError> {
-    let (subject, request) =
-        request_of(&event.event_type).expect("only privacy requests are handled here");
+    // Another type is no privacy request: nothing to record, and the delta worker reads it.
+    let Some((subject, request)) = request_of(&event.event_type) else {
+        return Ok(Handled::default());
+    };
     tx.prepare_cached(
         "INSERT OR IGNORE INTO privacy_requests
              (event_id, event_type, subject, request, subject_id, requested_at, handled_at)
