@@ -5,7 +5,8 @@ use std::path::Path;
 use super::outbox::mirror_path;
 use super::{CommandError, emit, fmt_time};
 use crate::cli::CustomerAction;
-use crate::mirror::privacy::{self, PrivacyStatus};
+use crate::mirror::customer_export;
+use crate::mirror::privacy::PrivacyStatus;
 use crate::mirror::{self, MirrorError};
 
 pub fn execute(config: &Path, action: CustomerAction) -> Result<(), CommandError> {
@@ -17,7 +18,8 @@ pub fn execute(config: &Path, action: CustomerAction) -> Result<(), CommandError
                 ));
             }
             let conn = mirror::open_read_only(&mirror_path(config, mirror)?)?;
-            let export = privacy::export_customer(&conn, &customer).map_err(MirrorError::from)?;
+            let export =
+                customer_export::export_customer(&conn, &customer).map_err(MirrorError::from)?;
             let Some(export) = export else {
                 return Err(CommandError::usage(format!(
                     "customer export: the mirror holds no customer or order for {:?} (an id, or an email as the store has it)",

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod capture;
 mod checkpointer;
 pub mod conflicts;
+pub mod customer_export;
 pub mod dismiss;
 pub mod fields;
 pub mod full_progress;
