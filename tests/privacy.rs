@@ -122,6 +122,38 @@ fn accounts(db: &Path, orders: &[Value]) -> Vec<(i64, f64, f64, i64)> {
         .collect()
 }
 
+/// A storefront sale by a guest under `email`; its internal id.
+async fn guest_sale(store: &TestStore, state: &Value, email: &str) -> i64 {
+    // A variation with stock of its own, as every product of the small store has variations.
+    let (product, combination) = state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| {
+            let combination = p["combinations"].as_array()?.iter().find(|c| {
+                c["sku"].is_string()
+                    && !c["unlimited"].as_bool().unwrap_or(false)
+                    && c["quantity"].as_i64().unwrap_or(0) > 3
+            })?;
+            Some((p["id"].clone(), combination["id"].clone()))
+        })
+        .expect("a variation in stock");
+    let sale: Value = reqwest::Client::new()
+        .post(format!("{}/_emulator/orders", store.emulator.url()))
+        .json(&json!({
+            "items": [{"productId": product, "combinationId": combination, "quantity": 1}],
+            "paymentStatus": "PAID",
+            "email": email,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    sale["id"].as_i64().expect("the sale's internal id")
+}
+
 async fn ecwid_sync(config: &Path, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
         .arg("--config")
@@ -160,6 +192,19 @@ async fn a_removal_request_leaves_no_trace_of_the_customer_keeps_their_orders_ac
         })
         .collect();
     assert_eq!(accounts(&daemon.db, &orders), expected);
+    // A guest checkout under the customer's email is theirs too.
+    let guest = guest_sale(&store, &state, &email).await;
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            count(
+                &daemon.db,
+                &format!("SELECT count(*) FROM orders WHERE order_number = {guest} AND customer_id IS NULL"),
+            ) == 1
+        })
+        .await,
+        "the guest order reaches the mirror: {}",
+        daemon.log.text()
+    );
 
     store
         .send_webhook(json!({"eventType": "customer.personalDataRemovalRequest", "entityId": id}))
@@ -179,7 +224,7 @@ async fn a_removal_request_leaves_no_trace_of_the_customer_keeps_their_orders_ac
             &daemon.db,
             &format!(
                 "SELECT count(*) FROM erasures WHERE customer_id = {id} AND orders_redacted = {}",
-                orders.len()
+                orders.len() + 1
             )
         ),
         1
@@ -247,6 +292,14 @@ async fn a_removal_request_leaves_no_trace_of_the_customer_keeps_their_orders_ac
         "redacted rows agree with the redacted documents: nothing to repair"
     );
     assert_eq!(accounts(&daemon.db, &orders)[1..], expected[1..]);
+    assert_eq!(
+        count(
+            &daemon.db,
+            &format!("SELECT count(*) FROM orders WHERE order_number = {guest} AND email IS NULL")
+        ),
+        1,
+        "the guest order is kept, redacted"
+    );
     assert_eq!(
         count(
             &daemon.db,
