@@ -78,6 +78,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ConflictsAction,
     },
+    /// Answer a customer's privacy request from what the mirror holds.
+    Customer {
+        #[command(subcommand)]
+        action: CustomerAction,
+    },
     /// Show each kind's rows, cursors, last runs and last error. Read-only; safe while the
     /// daemon runs.
     Status {
@@ -228,6 +233,23 @@ pub enum ConflictsAction {
         #[arg(long, value_enum)]
         take: TakeSide,
         /// Change this mirror file instead of the configured mirror.path.
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomerAction {
+    /// Print as JSON everything the mirror holds about a customer: their `customers` row
+    /// and their orders (by customer id, and guest orders under their email) with items.
+    ///
+    /// For answering a personal data export request (customer.personalDataExportRequest):
+    /// the log's warning names the customer id. Exit code 2 when the mirror holds nothing
+    /// about them. Read-only; safe while the daemon runs.
+    Export {
+        /// The customer's id (digits) or email (any case).
+        customer: String,
+        /// Read this mirror file instead of the configured mirror.path.
         #[arg(long)]
         mirror: Option<PathBuf>,
     },

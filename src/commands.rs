@@ -27,6 +27,7 @@ macro_rules! outln {
 }
 
 mod conflicts;
+mod customer;
 mod outbox;
 mod shorten;
 
@@ -178,6 +179,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Outbox { action } => outbox::execute(&cli.config, action),
         Command::Conflicts { action } => conflicts::execute(&cli.config, action),
+        Command::Customer { action } => customer::execute(&cli.config, action),
         Command::Run => {
             let config = load(&cli.config)?;
             init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
@@ -261,6 +263,9 @@ async fn pass_with(
     shutdown: CancellationToken,
 ) -> Result<Vec<RunSummary>, DaemonError> {
     let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
+    writer
+        .set_privacy_policy(config.privacy.order_fields.clone())
+        .await?;
     let puller = Puller::new(client, writer, &config.sync, progress, shutdown);
     let outcome = puller.pass(kinds, full).await;
     puller.checkpoint().await;
@@ -277,6 +282,9 @@ pub async fn push_once(
     shutdown: CancellationToken,
 ) -> Result<PushSummary, CommandError> {
     let writer = MirrorWriter::open(&config.mirror, shutdown)?;
+    writer
+        .set_privacy_policy(config.privacy.order_fields.clone())
+        .await?;
     let client = Client::new(&config.ecwid)?;
     let pusher = Pusher::new(client, writer)
         .with_key_lifetime(config.push.key_lifetime)
@@ -336,6 +344,9 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
     }
     if let Some(outbox) = &report.outbox {
         outbox::print_status(&mut out, outbox);
+    }
+    if let Some(privacy) = &report.privacy {
+        customer::print_status(&mut out, privacy);
     }
     outln!(
         out,

@@ -19,6 +19,7 @@ mod file_errors;
 mod live;
 mod log;
 mod mirror;
+mod privacy;
 mod push;
 pub mod reload;
 mod secrets;
@@ -31,6 +32,7 @@ pub use ecwid::EcwidConfig;
 pub use live::Live;
 pub use log::{LogConfig, LogFormat, check_level};
 pub use mirror::MirrorConfig;
+pub use privacy::PrivacyConfig;
 pub use push::PushConfig;
 pub use sync::{SyncConfig, parse_kinds};
 pub use warnings::Warning;
@@ -111,6 +113,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub push: PushConfig,
     pub conflicts: ConflictsConfig,
+    pub privacy: PrivacyConfig,
     pub log: LogConfig,
 }
 
@@ -133,6 +136,7 @@ struct RawConfig {
     webhooks: Option<RawWebhooks>,
     push: Option<push::RawPush>,
     conflicts: Option<conflicts::RawConflicts>,
+    privacy: Option<privacy::RawPrivacy>,
     log: Option<RawLog>,
 }
 
@@ -219,6 +223,7 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
         webhooks: raw.webhooks.unwrap_or_default().validate()?,
         push: raw.push.unwrap_or_default().validate()?,
         conflicts: raw.conflicts.unwrap_or_default().validate()?,
+        privacy: raw.privacy.unwrap_or_default().validate()?,
         log: raw.log.unwrap_or_default().validate()?,
     })
 }

@@ -121,6 +121,9 @@ pub async fn run_with(
         return Ok(());
     };
     let writer = writer.counting_webhook_gaps(gap_counts);
+    writer
+        .set_privacy_policy(config.privacy.order_fields.clone())
+        .await?;
     // After the mirror's lock: a second instance is told about the first one, not the port.
     let addr = config.webhooks.listen;
     let listener = TcpListener::bind(addr)

@@ -53,6 +53,9 @@ pub async fn run(
     );
     let writer = MirrorWriter::open(&config.mirror, shutdown.clone())?;
     writer.mark_as_demo().await?;
+    writer
+        .set_privacy_policy(config.privacy.order_fields.clone())
+        .await?;
     let client = Client::new(&config.ecwid)?;
     let puller = Puller::new(
         client,

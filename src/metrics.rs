@@ -27,7 +27,7 @@ mod push;
 pub use push::PushMetrics;
 
 use crate::kind::Kind;
-use crate::sync::deltas::counts::DeltaCounts;
+use crate::sync::deltas::counts::{DeltaCounts, PRIVACY_TYPES};
 
 /// The content type of [`Metrics::encode`]'s text (OpenMetrics, which Prometheus scrapes).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -283,6 +283,13 @@ pub struct KindLabel {
     pub kind: String,
 }
 
+/// A privacy request's type: `customer_removal`, `customer_export`, `profile_removal`,
+/// `profile_export`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabel {
+    request: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PullLabels {
     pub kind: String,
@@ -438,6 +445,11 @@ impl Collector for DeltaCollector {
                 "Delta worker reads that failed and are retried (their events stay pending)",
                 load(&c.fetch_failures),
             ),
+            (
+                "privacy_customers_erased",
+                "Customers whose personal data the mirror erased at their request (personalDataRemovalRequest)",
+                load(&c.customers_erased),
+            ),
         ] {
             let counter = ConstCounter::new(value);
             counter.encode(encoder.encode_descriptor(
@@ -471,6 +483,19 @@ impl Collector for DeltaCollector {
             "Rows a scheduled pull changed that no webhook had announced (lost or late webhooks), by kind",
             &|kind| c.gaps.get(kind),
         )?;
+        let mut family = encoder.encode_descriptor(
+            "privacy_requests",
+            "Privacy requests received by webhook, by type (customer_removal, customer_export, profile_removal, profile_export)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (index, (_, _, name)) in PRIVACY_TYPES.iter().enumerate() {
+            let label = RequestLabel {
+                request: name.to_string(),
+            };
+            ConstCounter::new(load(&c.privacy_requests[index]))
+                .encode(family.encode_family(&label)?)?;
+        }
         let pending = ConstGauge::new(load(&c.pending) as i64);
         pending.encode(encoder.encode_descriptor(
             "webhook_events_pending",

@@ -353,6 +353,7 @@ async fn every_command_has_help() {
         vec!["status", "--help"],
         vec!["check-config", "--help"],
         vec!["demo", "--help"],
+        vec!["customer", "export", "--help"],
     ] {
         let out = run(&args, None).await;
         assert_eq!(out.status.code(), Some(0));

@@ -88,6 +88,8 @@ const KEYS: &[Key] = &[
     live!("conflicts.catalog", conflicts.catalog),
     live!("conflicts.order_status", conflicts.order_status),
     live!("conflicts.tracking", conflicts.tracking),
+    // The daemon writes the policy into the mirror when it opens it.
+    restart!("privacy.order_fields", privacy.order_fields),
     restart!("log.format", log.format),
     live!("log.level", log.level),
 ];

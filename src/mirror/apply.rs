@@ -12,6 +12,7 @@ use super::capture;
 use super::fields::{self, EntityType};
 use super::multi_row;
 use super::outbox;
+use super::privacy;
 use super::repair::{self, Repair};
 use crate::ecwid::model::{
     self, Category, Customer, Order, Product, SelectedOption, UNFINISHED_PAYMENT_STATUS, Variation,
@@ -68,7 +69,7 @@ pub struct CategoryRow {
     pub raw_json: String,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct OrderRow {
     pub order_number: i64,
     pub id: Option<String>,
@@ -95,7 +96,7 @@ impl OrderRow {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct OrderItemRow {
     pub item_id: Option<i64>,
     pub product_id: Option<i64>,
@@ -372,7 +373,7 @@ fn category_row(raw: &RawValue) -> Result<CategoryRow, MirrorError> {
     })
 }
 
-fn order_row(raw: &RawValue) -> Result<OrderRow, MirrorError> {
+pub(super) fn order_row(raw: &RawValue) -> Result<OrderRow, MirrorError> {
     let o: Order = parse_doc(raw.get())?;
     let order_number = o.key().ok_or_else(|| MirrorError::Field {
         path: "internalId".into(),
@@ -506,6 +507,10 @@ pub fn apply_rows_with(
     synced_at: i64,
     repair: Repair,
 ) -> Result<Vec<(i64, RowChange)>, MirrorError> {
+    // The one place documents become rows: what a customer had erased stays erased,
+    // whichever pull or webhook brings their documents again.
+    let redacted = privacy::redact_erased(tx, rows)?;
+    let rows = redacted.as_ref().unwrap_or(rows);
     let changes = capture::uncaptured(tx, || apply_remote_rows(tx, rows, synced_at, repair))?;
     // A field change still on its way stays on top of the value Ecwid sent.
     if fields::any_open(tx)? {
@@ -589,12 +594,20 @@ fn apply_remote_rows(
             }
         }
         Rows::Customers(rows) => {
+            // An erased customer's document is personal data through and through: it is
+            // never stored, by an upsert or a repair.
+            let mut kept = Vec::with_capacity(rows.len());
             for row in rows {
+                if privacy::is_erased(tx, row.id)? {
+                    changes.push((row.id, RowChange::Unchanged));
+                    continue;
+                }
+                kept.push(row);
                 let changed = upsert_customer(tx, row, synced_at, Over::Older)?;
                 changes.push((row.id, written(changed)));
             }
             if repair == Repair::On {
-                let repaired = repair::customers(tx, rows, &changes, synced_at)?;
+                let repaired = repair::customers(tx, &kept, &changes, synced_at)?;
                 mark_repaired(&mut changes, &repaired);
             }
         }

@@ -86,6 +86,8 @@ pub struct PendingEvent {
     pub entity_key: Option<i64>,
     /// Orders: the public string id.
     pub order_id: Option<String>,
+    /// Ecwid's time of the event.
+    pub event_created: i64,
 }
 
 /// One entity read again for the events that named it.
@@ -131,7 +133,8 @@ enum TargetEnd {
 /// Pending events, oldest first, at most `limit`.
 pub fn pending(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<PendingEvent>> {
     conn.prepare_cached(
-        "SELECT event_id, event_type, kind, entity_key, order_id FROM webhook_events
+        "SELECT event_id, event_type, kind, entity_key, order_id, event_created
+           FROM webhook_events
           WHERE state = 'pending' ORDER BY received_at, rowid LIMIT ?1",
     )?
     .query_map([limit as i64], |r| {
@@ -141,6 +144,7 @@ pub fn pending(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<PendingE
             kind: r.get(2)?,
             entity_key: r.get(3)?,
             order_id: r.get(4)?,
+            event_created: r.get(5)?,
         })
     })?
     .collect()

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod capture;
 mod checkpointer;
 pub mod conflicts;
+pub mod customer_export;
 pub mod dismiss;
 pub mod fields;
 pub mod full_progress;
@@ -15,6 +16,7 @@ pub mod lock;
 mod multi_row;
 pub mod outbox;
 pub mod outbox_review;
+pub mod privacy;
 pub mod quarantine;
 pub mod repair;
 mod stall;
@@ -65,6 +67,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "010_bookkeeping_refused",
         include_str!("../../schema/010_bookkeeping_refused.sql"),
     ),
+    ("011_privacy", include_str!("../../schema/011_privacy.sql")),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -486,7 +486,7 @@ pub(super) fn categories(
 /// Repairs the customers of a page. Returns the keys of those repaired.
 pub(super) fn customers(
     tx: &Transaction,
-    rows: &[CustomerRow],
+    rows: &[&CustomerRow],
     changes: &[(i64, RowChange)],
     synced_at: i64,
 ) -> rusqlite::Result<Vec<i64>> {

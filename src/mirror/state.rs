@@ -158,6 +158,9 @@ pub struct Status {
     /// Local stock changes on their way to Ecwid or waiting for the operator; `null` for a
     /// mirror without the outbox.
     pub outbox: Option<super::outbox_review::OutboxStatus>,
+    /// Privacy requests received and customers erased; `null` for a mirror without the
+    /// privacy tables.
+    pub privacy: Option<super::privacy::PrivacyStatus>,
 }
 
 impl Status {
@@ -171,6 +174,7 @@ impl Status {
             kinds: kinds_status(conn)?,
             webhooks: inbox::status(conn, super::unix_now())?,
             outbox: super::outbox_review::OutboxStatus::read(conn)?,
+            privacy: super::privacy::status(conn)?,
         })
     }
 }

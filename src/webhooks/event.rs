@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::mirror::inbox::{EventState, InboxRow};
+use crate::mirror::privacy;
 use crate::sync::Kind;
 
 /// Why a body is refused with 400: which field, never its value.
@@ -148,6 +149,20 @@ pub fn classify(event: &Event, rules: &Rules, received_at: i64) -> Result<InboxR
             .filter(|&id| id > 0)
             .ok_or_else(|| malformed("field entityId: expected a positive id"))
     };
+    // A privacy request binds the shop whatever it mirrors and however late it comes: the
+    // delta worker handles it without reading any entity (see `mirror::privacy`).
+    if privacy::request_of(&event.event_type).is_some() {
+        return Ok(InboxRow {
+            event_id: event.event_id.clone(),
+            event_type: event.event_type.clone(),
+            kind: None,
+            entity_key: event.entity_id,
+            order_id: None,
+            event_created: event.event_created,
+            received_at,
+            state: EventState::Pending,
+        });
+    }
     let (kind, entity_key, order_id) = match family {
         "product" => (Some(Kind::Products), Some(positive()?), None),
         "category" => (Some(Kind::Categories), Some(positive()?), None),
@@ -353,6 +368,25 @@ mod tests {
             body("unfinished_order.created", json!(-1), None),
         ] {
             assert!(row_of(b.clone(), &ALL).is_err(), "{b}");
+        }
+    }
+
+    #[test]
+    fn privacy_requests_are_pending_whatever_is_mirrored_and_however_old() {
+        for t in [
+            "customer.personalDataRemovalRequest",
+            "customer.personalDataExportRequest",
+            "profile.personalDataRemovalRequest",
+            "profile.personalDataExportRequest",
+        ] {
+            let mut b = body(t, json!(7), None);
+            b["eventCreated"] = json!(NOW - 400_000);
+            let row = row_of(b, &[Kind::Products]).unwrap();
+            assert_eq!(
+                (row.kind, row.entity_key, row.state),
+                (None, Some(7), EventState::Pending),
+                "{t}"
+            );
         }
     }
 

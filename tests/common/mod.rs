@@ -859,6 +859,10 @@ impl Webhook {
         Option<&str>,
         &'static str,
     ) {
+        // Privacy requests are pending whatever is mirrored (see mirror::privacy).
+        if ecwid_sync::mirror::privacy::request_of(&self.event_type).is_some() {
+            return (None, Some(self.entity_id), None, "pending");
+        }
         let family = self.event_type.split('.').next().unwrap_or_default();
         let kind = match family {
             "product" => Some("products"),

@@ -8,6 +8,24 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use crate::kind::Kind;
 use crate::mirror::gaps::GapCounts;
 use crate::mirror::inbox::DeltaOutcome;
+use crate::mirror::privacy::{Request, Subject};
+
+/// The privacy request types in the order of [`DeltaCounts::privacy_requests`], with the
+/// names `/metrics` gives them.
+pub const PRIVACY_TYPES: [(Subject, Request, &str); 4] = [
+    (Subject::Customer, Request::Removal, "customer_removal"),
+    (Subject::Customer, Request::Export, "customer_export"),
+    (Subject::Profile, Request::Removal, "profile_removal"),
+    (Subject::Profile, Request::Export, "profile_export"),
+];
+
+/// Where a request type counts in [`DeltaCounts::privacy_requests`].
+pub fn privacy_index(subject: Subject, request: Request) -> usize {
+    PRIVACY_TYPES
+        .iter()
+        .position(|(s, r, _)| *s == subject && *r == request)
+        .expect("every request type is listed")
+}
 
 #[derive(Debug, Default)]
 pub struct DeltaCounts {
@@ -31,6 +49,11 @@ pub struct DeltaCounts {
     /// Entities pulls found changed that no webhook had announced, per kind (counted only
     /// while webhooks are configured). Shared with the mirror writer, which counts them.
     pub gaps: Arc<GapCounts>,
+    /// Privacy requests handled, by [`privacy_index`] (customer removal, customer export,
+    /// profile removal, profile export).
+    pub privacy_requests: [AtomicU64; 4],
+    /// Customers erased at their request (a repeated request not counted again).
+    pub customers_erased: AtomicU64,
     /// Events pending at the last look.
     pub pending: AtomicU64,
     /// When the oldest pending event was received (unix seconds), 0 when none is pending.
@@ -58,6 +81,13 @@ impl DeltaCounts {
             .fetch_add(outcome.echoes, Ordering::Relaxed);
         self.entities_applied[kind.index()]
             .fetch_add(outcome.written + outcome.removed, Ordering::Relaxed);
+    }
+
+    pub(super) fn add_privacy(&self, subject: Subject, request: Request, erased: bool) {
+        self.privacy_requests[privacy_index(subject, request)].fetch_add(1, Ordering::Relaxed);
+        if erased {
+            self.customers_erased.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(super) fn set_pending(&self, pending: u64, oldest: Option<i64>) {

@@ -35,6 +35,7 @@ use crate::config::Live;
 use crate::ecwid::Client;
 use crate::errors::error_chain;
 use crate::mirror::inbox::{DeltaOutcome, DeltaWrite};
+use crate::mirror::privacy::{self, PrivacyEvent, Request, Subject};
 use crate::mirror::{MirrorWriter, unix_now};
 
 /// How often an idle worker looks for pending events nobody woke it for.
@@ -211,6 +212,9 @@ impl DeltaWorker {
             .collect();
         let plan = plan::plan(&events, &self.kinds, &waiting);
         self.ignore(plan.ignored).await?;
+        for request in plan.privacy {
+            self.privacy_request(request).await?;
+        }
         let mut failed = HashSet::new();
         let mut held: Vec<Instant> = Vec::new();
         for read in plan.reads {
@@ -336,6 +340,38 @@ impl DeltaWorker {
         };
         let outcome = self.writer.apply_deltas(write, unix_now()).await?;
         Ok((outcome, found.requests))
+    }
+
+    /// Records a privacy request and, for a customer's removal, erases them; one warning
+    /// each, since a person must answer the request in the store and everywhere else.
+    async fn privacy_request(&self, event: PrivacyEvent) -> Result<(), PullError> {
+        let Some((subject, request)) = privacy::request_of(&event.event_type) else {
+            return Ok(());
+        };
+        let subject_id = event.subject_id;
+        let handled = self
+            .writer
+            .handle_privacy_request(event, unix_now())
+            .await?;
+        self.counts.add_privacy(subject, request, handled.erased);
+        let id = subject_id.map_or_else(|| "(none)".to_string(), |id| id.to_string());
+        match (subject, request) {
+            (Subject::Customer, Request::Removal) => tracing::warn!(
+                customer_id = %id,
+                orders_redacted = handled.orders_redacted,
+                "a customer asked to be erased: their row and the personal fields of their orders are removed from the mirror, and stay removed"
+            ),
+            (Subject::Customer, Request::Export) => tracing::warn!(
+                customer_id = %id,
+                "a customer asked for their personal data: `ecwid-sync customer export {id}` prints what the mirror holds"
+            ),
+            (Subject::Profile, request) => tracing::warn!(
+                store_id = %id,
+                request = request.as_str(),
+                "the store owner made a privacy request about their own data; the mirror holds none of it"
+            ),
+        }
+        Ok(())
     }
 
     async fn ignore(&self, ignored: Vec<(String, &'static str)>) -> Result<(), PullError> {

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::super::fetch::{EntityRef, PAGE_SIZE};
 use crate::kind::Kind;
 use crate::mirror::inbox::{DeltaTarget, PendingEvent};
+use crate::mirror::privacy::{self, PrivacyEvent};
 
 /// The order reads go in: stock first, since that is what goes stale by the second.
 pub const READ_ORDER: [Kind; 4] = [
@@ -57,6 +58,9 @@ pub struct Plan {
     pub ignored: Vec<(String, &'static str)>,
     /// Events left pending because their kind waits to retry a failed read.
     pub waiting: usize,
+    /// Privacy requests, handled without any read (whatever `kinds` holds: a customer's
+    /// orders are erased even where customers are not mirrored).
+    pub privacy: Vec<PrivacyEvent>,
 }
 
 impl Read {
@@ -75,6 +79,15 @@ pub fn plan(events: &[PendingEvent], kinds: &[Kind], waiting: &HashSet<Kind>) ->
     let mut per_kind: HashMap<Kind, Vec<Target>> = HashMap::new();
     let mut index: HashMap<(Kind, EntityRef), usize> = HashMap::new();
     for event in events {
+        if privacy::request_of(&event.event_type).is_some() {
+            plan.privacy.push(PrivacyEvent {
+                event_id: event.event_id.clone(),
+                event_type: event.event_type.clone(),
+                subject_id: event.entity_key,
+                requested_at: event.event_created,
+            });
+            continue;
+        }
         let kind = match event.kind.as_deref().map(str::parse::<Kind>) {
             Some(Ok(kind)) if kinds.contains(&kind) => kind,
             _ => {
@@ -135,6 +148,7 @@ mod tests {
             kind: kind.map(str::to_string),
             entity_key: key,
             order_id: order_id.map(str::to_string),
+            event_created: 1_700_000_000,
         }
     }
 
