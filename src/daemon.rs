@@ -154,7 +154,12 @@ pub async fn run_with(
     // Stopped after the schedule loop, not with it, so that webhooks being committed at
     // shutdown still get their answer before the final checkpoint.
     let server_stop = CancellationToken::new();
-    let server = tokio::spawn(server::serve(listener, router, server_stop.clone()));
+    let server = tokio::spawn(server::serve(
+        listener,
+        router,
+        crate::listener::Limits::of(&config.webhooks),
+        server_stop.clone(),
+    ));
 
     // Stops the schedule and the delta worker together, on shutdown or when either fails.
     let stop = shutdown.child_token();

@@ -65,6 +65,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "010_bookkeeping_refused",
         include_str!("../../schema/010_bookkeeping_refused.sql"),
     ),
+    (
+        "012_stock_levels_shared",
+        include_str!("../../schema/012_stock_levels_shared.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
