@@ -84,6 +84,15 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
         let (stream, remote) = match accepted {
             Ok(accepted) => accepted,
+            // A client that gave up before its connection was accepted: nothing to wait out.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue;
+            }
             Err(e) => {
                 if let Some(count) = accept_errors.note(std::time::Instant::now()) {
                     tracing::warn!(error = %e, count, "the listener cannot accept connections");
