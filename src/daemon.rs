@@ -123,6 +123,7 @@ pub async fn run_with(
     let writer = writer.counting_webhook_gaps(gap_counts);
     // After the mirror's lock: a second instance is told about the first one, not the port.
     let addr = config.webhooks.listen;
+    crate::listener::make_room_for(config.webhooks.max_connections as usize);
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| DaemonError::Listen { addr, source })?;

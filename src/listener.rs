@@ -65,6 +65,48 @@ impl Limits {
     }
 }
 
+/// Files the daemon needs besides the listener's connections: the mirror and its side
+/// files, its connections to Ecwid, the journal, with room to spare.
+const OWN_FILES: u64 = 256;
+
+/// Raises the process's soft limit on open files, within its hard limit, to what
+/// `max_connections` connections and the daemon's own files need; warns when the hard
+/// limit is lower. systemd's default soft limit (1024) is far below its hard limit.
+pub fn make_room_for(max_connections: usize) {
+    let wanted = max_connections as u64 + OWN_FILES;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    let current = limit.rlim_cur as u64;
+    if current >= wanted {
+        return;
+    }
+    let raised = wanted.min(limit.rlim_max as u64);
+    if raised > current {
+        let raised_limit = libc::rlimit {
+            rlim_cur: raised as libc::rlim_t,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised_limit) } != 0 {
+            return;
+        }
+    }
+    if raised < wanted {
+        tracing::warn!(
+            file_limit = raised,
+            max_connections,
+            wanted,
+            "the process may open fewer files than webhooks.max_connections plus the daemon's own need; raise LimitNOFILE in the unit or lower webhooks.max_connections"
+        );
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown`, then lets requests in progress finish.
 pub async fn serve(
     listener: TcpListener,

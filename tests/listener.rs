@@ -269,6 +269,13 @@ async fn stalled_connections_past_the_file_limit_are_closed_while_webhooks_and_h
         "{}",
         daemon.log.text()
     );
+    // The cap and the daemon's own files need more than the hard limit allows: said once.
+    assert_eq!(
+        daemon.log.text().matches("raise LimitNOFILE").count(),
+        1,
+        "{}",
+        daemon.log.text()
+    );
 }
 
 /// How many of `streams` the server closes before `deadline`.
