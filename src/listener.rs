@@ -67,13 +67,13 @@ impl Limits {
 
 /// Files the daemon needs besides the listener's connections: the mirror and its side
 /// files, its connections to Ecwid, the journal, with room to spare.
-const OWN_FILES: u64 = 256;
+const OWN_FILES: libc::rlim_t = 256;
 
 /// Raises the process's soft limit on open files, within its hard limit, to what
 /// `max_connections` connections and the daemon's own files need; warns when the hard
 /// limit is lower. systemd's default soft limit (1024) is far below its hard limit.
 pub fn make_room_for(max_connections: usize) {
-    let wanted = max_connections as u64 + OWN_FILES;
+    let wanted = max_connections as libc::rlim_t + OWN_FILES;
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -82,14 +82,14 @@ pub fn make_room_for(max_connections: usize) {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return;
     }
-    let current = limit.rlim_cur as u64;
+    let current = limit.rlim_cur;
     if current >= wanted {
         return;
     }
-    let raised = wanted.min(limit.rlim_max as u64);
+    let raised = wanted.min(limit.rlim_max);
     if raised > current {
         let raised_limit = libc::rlimit {
-            rlim_cur: raised as libc::rlim_t,
+            rlim_cur: raised,
             rlim_max: limit.rlim_max,
         };
         // SAFETY: as above.
