@@ -464,3 +464,30 @@ pub fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn room_is_made_by_closing_the_oldest_connection_not_being_answered() {
+        let open = Open::default();
+        let conns: Vec<Arc<Conn>> = (0..3).map(|_| open.add()).collect();
+        let _answering = Answering::begin(conns[0].clone());
+        conns[1].set(Some(Phase::Idle), Phase::ReadingHead);
+        open.close_one();
+        assert!(!conns[0].evicted.is_cancelled(), "being answered");
+        assert!(
+            conns[1].evicted.is_cancelled(),
+            "the oldest not being answered"
+        );
+        assert!(!conns[2].evicted.is_cancelled());
+        assert_eq!(open.len(), 2);
+
+        // When every connection is being answered, the oldest goes.
+        let _also = Answering::begin(conns[2].clone());
+        open.close_one();
+        assert!(conns[0].evicted.is_cancelled());
+        assert_eq!(open.len(), 1);
+    }
+}
