@@ -292,7 +292,8 @@ async fn futures_closed(streams: Vec<TcpStream>, deadline: tokio::time::Instant)
 }
 
 #[tokio::test]
-async fn a_webhook_whose_headers_and_body_trickle_in_under_their_timeouts_is_answered_200() {
+async fn a_webhook_trickling_in_under_its_timeouts_is_answered_200_and_one_that_stops_half_way_408()
+{
     let store = TestStore::start(TestStore::small()).await;
     let daemon = Daemon::start(&store, None, "info").await;
     let event = product_event("slow-but-honest", 1);
