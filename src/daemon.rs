@@ -155,6 +155,10 @@ pub async fn run_with(
     // Stopped after the schedule loop, not with it, so that webhooks being committed at
     // shutdown still get their answer before the final checkpoint.
     let server_stop = CancellationToken::new();
+    if let Some(receiver) = receiver.clone() {
+        let stop = server_stop.clone();
+        tokio::spawn(async move { receiver.report_held_refusals(stop).await });
+    }
     let server = tokio::spawn(server::serve(
         listener,
         router,

@@ -41,6 +41,19 @@ impl Summary {
         self.last_line = Some(now);
         Some(std::mem::take(&mut self.since_line))
     }
+
+    /// The count held back since the last line, once `interval` has passed since it, for a
+    /// line of its own: a flood that stops is still reported.
+    pub fn flush(&mut self, now: Instant) -> Option<u64> {
+        let due = self
+            .last_line
+            .is_some_and(|last| now.saturating_duration_since(last) >= self.interval);
+        if !due || self.since_line == 0 {
+            return None;
+        }
+        self.last_line = Some(now);
+        Some(std::mem::take(&mut self.since_line))
+    }
 }
 
 #[cfg(test)]
@@ -63,5 +76,26 @@ mod tests {
         // After a quiet spell, the next one is logged at once, counted with what was held.
         assert_eq!(summary.note(at(600_000)), Some(2));
         assert_eq!(summary.note(at(600_000)), None);
+    }
+
+    #[test]
+    fn what_was_held_back_is_flushed_once_the_interval_has_passed_and_only_then() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut summary = Summary::new(Duration::from_secs(60));
+        assert_eq!(summary.flush(at(0)), None, "nothing yet");
+        assert_eq!(summary.note(at(0)), Some(1));
+        assert_eq!(summary.note(at(1_000)), None);
+        assert_eq!(summary.note(at(2_000)), None);
+        assert_eq!(summary.flush(at(30_000)), None, "within the interval");
+        assert_eq!(summary.flush(at(60_000)), Some(2));
+        assert_eq!(summary.flush(at(300_000)), None, "nothing held back");
+        // The flushed line counts as a line: the next event waits for the interval.
+        let mut summary = Summary::new(Duration::from_secs(60));
+        summary.note(at(0));
+        summary.note(at(1_000));
+        assert_eq!(summary.flush(at(60_000)), Some(1));
+        assert_eq!(summary.note(at(60_001)), None);
+        assert_eq!(summary.flush(at(120_000)), Some(1));
     }
 }

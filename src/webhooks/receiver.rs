@@ -88,6 +88,34 @@ impl Receiver {
         self
     }
 
+    /// Logs, for each reason, the refusals held back since its last line once a whole
+    /// interval has passed since that line. Runs until `stop`.
+    pub async fn report_held_refusals(&self, stop: tokio_util::sync::CancellationToken) {
+        let mut ticks = tokio::time::interval(self.refusal_log_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            let now = Instant::now();
+            let held: Vec<(RejectReason, u64)> = self
+                .refusals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter_mut()
+                .filter_map(|(reason, summary)| Some((*reason, summary.flush(now)?)))
+                .collect();
+            for (reason, refused) in held {
+                tracing::warn!(
+                    reason = reason.as_str(),
+                    refused,
+                    "webhooks refused since the last line of this reason"
+                );
+            }
+        }
+    }
+
     /// Whether this refusal gets a log line, and with how many since the last one.
     fn refusal_line(&self, reason: RejectReason) -> Option<u64> {
         self.refusals
