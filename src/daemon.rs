@@ -126,6 +126,7 @@ pub async fn run_with(
         .await?;
     // After the mirror's lock: a second instance is told about the first one, not the port.
     let addr = config.webhooks.listen;
+    crate::listener::make_room_for(config.webhooks.max_connections as usize);
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| DaemonError::Listen { addr, source })?;
@@ -157,7 +158,16 @@ pub async fn run_with(
     // Stopped after the schedule loop, not with it, so that webhooks being committed at
     // shutdown still get their answer before the final checkpoint.
     let server_stop = CancellationToken::new();
-    let server = tokio::spawn(server::serve(listener, router, server_stop.clone()));
+    if let Some(receiver) = receiver.clone() {
+        let stop = server_stop.clone();
+        tokio::spawn(async move { receiver.report_held_refusals(stop).await });
+    }
+    let server = tokio::spawn(server::serve(
+        listener,
+        router,
+        crate::listener::Limits::of(&config.webhooks),
+        server_stop.clone(),
+    ));
 
     // Stops the schedule and the delta worker together, on shutdown or when either fails.
     let stop = shutdown.child_token();

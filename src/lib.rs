@@ -12,6 +12,8 @@
 //! - [`exit_code`]: the exit codes, and which of them the service manager restarts after.
 //! - [`health`]: what `/healthz` and `/readyz` report.
 //! - [`kind`]: the kinds of entity mirrored and where each lives.
+//! - [`listener`]: the accept loop of `run`'s listener: deadlines and a cap on connections.
+//! - [`log_summary`]: one line per minute for a log event that may repeat by the thousand.
 //! - [`logging`]: text or JSON logs.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`mirror`]: the SQLite side: schema, the single writer, upserts, status queries, the
@@ -34,6 +36,8 @@ pub mod errors;
 pub mod exit_code;
 pub mod health;
 pub mod kind;
+pub mod listener;
+pub mod log_summary;
 pub mod logging;
 pub mod metrics;
 pub mod mirror;

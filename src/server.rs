@@ -1,7 +1,6 @@
 //! The HTTP listener of `ecwid-sync run` (`webhooks.listen`): the webhook receiver,
 //! `/healthz`, `/readyz` and `/metrics`. Plain HTTP: TLS is the reverse proxy's job.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Live;
 use crate::errors::error_chain;
 use crate::health::{Liveness, PassHealth, Readiness};
+use crate::listener::Limits;
 use crate::metrics::{self, Metrics};
 use crate::mirror::{MirrorWriter, SCHEMA_VERSION, unix_now};
 use crate::webhooks::Receiver;
@@ -58,17 +58,14 @@ pub fn router(endpoints: Endpoints, webhooks: Option<(&str, Arc<Receiver>)>) -> 
 
 /// Serves `router` on `listener` until `shutdown`, then lets requests in progress finish
 /// (a webhook being committed still gets its answer).
+/// Stalled clients are cut off by `limits` (see [`crate::listener`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: Limits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    crate::listener::serve(listener, router, limits, shutdown).await
 }
 
 /// The writer's answer to a write-locked job; while the writer waits out a refused write,

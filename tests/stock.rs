@@ -285,3 +285,51 @@ async fn a_pending_stock_change_stays_on_top_of_the_stores_quantity_through_pull
         "the daemon's writes added nothing"
     );
 }
+
+/// The query schema/README.md gives for the units on hand, counting each unit once.
+const UNITS_ON_HAND: &str = "
+SELECT sum(quantity) FROM (
+    SELECT quantity FROM stock_levels WHERE shares_product_stock = 0
+    UNION ALL
+    SELECT p.quantity FROM products p
+     WHERE p.unlimited = 0
+       AND EXISTS (SELECT 1 FROM product_variations v WHERE v.product_id = p.id)
+)";
+
+#[tokio::test]
+async fn the_documented_sum_of_stock_levels_equals_the_stores_own_total_of_tracked_units() {
+    let (store, _scratch, db, _config) = mirrored(TestStore::small()).await;
+    let state = store.state().await;
+    let store_total: i64 = common::stock::store_stock(&state).values().sum();
+    let sharing: i64 = state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["combinations"].as_array().cloned().unwrap_or_default())
+        .filter(|c| !c["sku"].is_string())
+        .count() as i64;
+    assert!(
+        sharing > 0,
+        "the store has variations without a SKU of their own"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM stock_levels WHERE shares_product_stock = 1"
+        ),
+        sharing,
+        "every variation without its own SKU, and no other row, is marked"
+    );
+    assert_eq!(count(&db, UNITS_ON_HAND), store_total);
+    // Summed naively, the rows count shared stock once per variation that shows it.
+    assert!(
+        count(
+            &db,
+            "SELECT sum(quantity) FROM stock_levels WHERE shares_product_stock = 1"
+        ) > count(
+            &db,
+            "SELECT sum(quantity) FROM products
+              WHERE id IN (SELECT product_id FROM stock_levels WHERE shares_product_stock = 1)"
+        )
+    );
+}

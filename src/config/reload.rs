@@ -80,6 +80,16 @@ const KEYS: &[Key] = &[
     live!("webhooks.debounce_ms", webhooks.debounce),
     live!("webhooks.read_interval_ms", webhooks.read_interval),
     live!("webhooks.retention_days", webhooks.retention_days),
+    restart!(
+        "webhooks.header_read_timeout_secs",
+        webhooks.header_read_timeout
+    ),
+    restart!(
+        "webhooks.body_read_timeout_secs",
+        webhooks.body_read_timeout
+    ),
+    restart!("webhooks.idle_timeout_secs", webhooks.idle_timeout),
+    restart!("webhooks.max_connections", webhooks.max_connections),
     live!("push.poll_interval_ms", push.poll_interval),
     live!("push.key_lifetime_secs", push.key_lifetime),
     live!("push.keep_applied_days", push.keep_applied_days),

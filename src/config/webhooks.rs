@@ -29,6 +29,17 @@ pub struct WebhooksConfig {
     pub read_interval: Duration,
     /// How long processed events stay in `webhook_events` before they are pruned.
     pub retention_days: u32,
+    /// A request's line and headers must arrive within this of its first byte.
+    #[serde(rename = "header_read_timeout_secs", serialize_with = "as_secs")]
+    pub header_read_timeout: Duration,
+    /// A request's body must arrive within this of its headers.
+    #[serde(rename = "body_read_timeout_secs", serialize_with = "as_secs")]
+    pub body_read_timeout: Duration,
+    /// A connection with no request for this long is closed.
+    #[serde(rename = "idle_timeout_secs", serialize_with = "as_secs")]
+    pub idle_timeout: Duration,
+    /// Connections open at once; the next one closes the oldest not being answered.
+    pub max_connections: u32,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -41,6 +52,10 @@ pub(super) struct RawWebhooks {
     debounce_ms: Option<u64>,
     read_interval_ms: Option<u64>,
     retention_days: Option<u32>,
+    header_read_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    max_connections: Option<u32>,
 }
 
 impl RawWebhooks {
@@ -92,6 +107,34 @@ impl RawWebhooks {
                 "days",
                 "",
             )?,
+            header_read_timeout: Duration::from_secs(within(
+                "webhooks.header_read_timeout_secs",
+                self.header_read_timeout_secs.unwrap_or(10),
+                1..=300,
+                "seconds",
+                "",
+            )?),
+            body_read_timeout: Duration::from_secs(within(
+                "webhooks.body_read_timeout_secs",
+                self.body_read_timeout_secs.unwrap_or(10),
+                1..=300,
+                "seconds",
+                "",
+            )?),
+            idle_timeout: Duration::from_secs(within(
+                "webhooks.idle_timeout_secs",
+                self.idle_timeout_secs.unwrap_or(75),
+                1..=3600,
+                "seconds",
+                "",
+            )?),
+            max_connections: within(
+                "webhooks.max_connections",
+                self.max_connections.unwrap_or(512),
+                1..=65_536,
+                "connections",
+                "",
+            )?,
         })
     }
 }
@@ -132,6 +175,10 @@ mod tests {
         assert_eq!(c.webhooks.debounce, Duration::from_millis(200));
         assert_eq!(c.webhooks.read_interval, Duration::from_secs(1));
         assert_eq!(c.webhooks.retention_days, 7);
+        assert_eq!(c.webhooks.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.webhooks.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.webhooks.idle_timeout, Duration::from_secs(75));
+        assert_eq!(c.webhooks.max_connections, 512);
         let with = |keys: &str| {
             Config::parse(
                 &format!("{MINIMAL}[webhooks]\n{keys}\n"),
@@ -141,6 +188,14 @@ mod tests {
         let c = with("listen = \"0.0.0.0:9000\"\nmax_event_age_secs = 86400").unwrap();
         assert_eq!(c.webhooks.listen, "0.0.0.0:9000".parse().unwrap());
         assert_eq!(c.webhooks.max_event_age, Duration::from_secs(86_400));
+        let c = with(
+            "header_read_timeout_secs = 2\nbody_read_timeout_secs = 3\nidle_timeout_secs = 4\nmax_connections = 5",
+        )
+        .unwrap();
+        assert_eq!(c.webhooks.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(c.webhooks.body_read_timeout, Duration::from_secs(3));
+        assert_eq!(c.webhooks.idle_timeout, Duration::from_secs(4));
+        assert_eq!(c.webhooks.max_connections, 5);
         let c = with("debounce_ms = 0\nretention_days = 30").unwrap();
         assert_eq!(c.webhooks.debounce, Duration::ZERO);
         assert_eq!(c.webhooks.retention_days, 30);
@@ -174,6 +229,22 @@ mod tests {
             (
                 "retention_days = 0",
                 "webhooks.retention_days: expected days from 1 to 3650, got 0",
+            ),
+            (
+                "header_read_timeout_secs = 0",
+                "webhooks.header_read_timeout_secs: expected seconds from 1 to 300, got 0",
+            ),
+            (
+                "body_read_timeout_secs = 301",
+                "webhooks.body_read_timeout_secs: expected seconds from 1 to 300, got 301",
+            ),
+            (
+                "idle_timeout_secs = 3601",
+                "webhooks.idle_timeout_secs: expected seconds from 1 to 3600, got 3601",
+            ),
+            (
+                "max_connections = 0",
+                "webhooks.max_connections: expected connections from 1 to 65536, got 0",
             ),
             (
                 "debounce_ms = -1",

@@ -68,6 +68,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/010_bookkeeping_refused.sql"),
     ),
     ("011_privacy", include_str!("../../schema/011_privacy.sql")),
+    (
+        "012_stock_levels_shared",
+        include_str!("../../schema/012_stock_levels_shared.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

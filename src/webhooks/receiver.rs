@@ -8,6 +8,7 @@
 //! | delivery | answer | stored |
 //! |---|---|---|
 //! | body over 64 KiB | 413 | no |
+//! | body not in within `webhooks.body_read_timeout_secs` | 408 | no |
 //! | not JSON, or eventId / eventCreated missing or mistyped | 400 | no |
 //! | signature missing or wrong | 401 | no |
 //! | signed, other fields missing or mistyped | 400 | no |
@@ -18,8 +19,10 @@
 //! | signed | 200 | `pending` |
 //! | the mirror did not commit it in time | 503 | maybe; the retry is then a duplicate |
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -31,6 +34,8 @@ use super::committer::{Inbox, Stored};
 use super::event::{Rules, Signed, classify};
 use super::signature;
 use crate::config::{Live, Secret};
+use crate::listener::is_body_timeout;
+use crate::log_summary::{self, Summary};
 use crate::metrics::{Metrics, RejectReason};
 use crate::mirror::inbox::EventState;
 use crate::mirror::unix_now;
@@ -50,6 +55,9 @@ pub struct Receiver {
     live: Live,
     inbox: Inbox,
     metrics: Arc<Metrics>,
+    /// The log lines of refusals, by reason (see [`log_summary`]).
+    refusals: Mutex<HashMap<RejectReason, Summary>>,
+    refusal_log_interval: Duration,
 }
 
 impl Receiver {
@@ -68,7 +76,54 @@ impl Receiver {
             live,
             inbox,
             metrics,
+            refusals: Mutex::default(),
+            refusal_log_interval: log_summary::INTERVAL,
         }
+    }
+
+    /// Logs refusals of one reason at most once per `interval` rather than once a minute
+    /// (tests).
+    pub fn summarising_refusals_every(mut self, interval: Duration) -> Receiver {
+        self.refusal_log_interval = interval;
+        self
+    }
+
+    /// Logs, for each reason, the refusals held back since its last line once a whole
+    /// interval has passed since that line. Runs until `stop`.
+    pub async fn report_held_refusals(&self, stop: tokio_util::sync::CancellationToken) {
+        let mut ticks = tokio::time::interval(self.refusal_log_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            let now = Instant::now();
+            let held: Vec<(RejectReason, u64)> = self
+                .refusals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter_mut()
+                .filter_map(|(reason, summary)| Some((*reason, summary.flush(now)?)))
+                .collect();
+            for (reason, refused) in held {
+                tracing::warn!(
+                    reason = reason.as_str(),
+                    refused,
+                    "webhooks refused since the last line of this reason"
+                );
+            }
+        }
+    }
+
+    /// Whether this refusal gets a log line, and with how many since the last one.
+    fn refusal_line(&self, reason: RejectReason) -> Option<u64> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason)
+            .or_insert_with(|| Summary::new(self.refusal_log_interval))
+            .note(Instant::now())
     }
 }
 
@@ -104,8 +159,10 @@ fn shorten(text: &str, max: usize) -> &str {
     }
 }
 
-/// A refused delivery: counted, logged once (who sent it and what it claimed to be; never
-/// the signature or the secret) and answered.
+/// A refused delivery: counted and answered. The first refusal of a reason is logged (who
+/// sent it and what it claimed to be; never the signature or the secret), then one line per
+/// interval with the count since the last line and the latest one's details: a flood of
+/// forgeries must not crowd the daemon's real errors out of the journal.
 fn refuse(
     receiver: &Receiver,
     sender: &Sender,
@@ -115,6 +172,9 @@ fn refuse(
     detail: String,
 ) -> Response {
     receiver.metrics.webhooks.reject(reason);
+    let Some(refused) = receiver.refusal_line(reason) else {
+        return (status, detail).into_response();
+    };
     let event_type = event_type
         .or_else(|| sender.query_event_type())
         .map(|t| shorten(t, 100));
@@ -126,7 +186,13 @@ fn refuse(
         reason = reason.as_str(),
         status = status.as_u16(),
         detail = %detail,
-        "webhook refused"
+        refused,
+        "{}",
+        if refused == 1 {
+            "webhook refused"
+        } else {
+            "webhooks refused since the last line of this reason"
+        }
     );
     (status, detail).into_response()
 }
@@ -154,6 +220,16 @@ pub async fn handle(
                 RejectReason::TooLarge,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the body is over {MAX_BODY} bytes"),
+            );
+        }
+        Err(rejection) if is_body_timeout(&rejection) => {
+            return refuse(
+                r,
+                &sender,
+                None,
+                RejectReason::Malformed,
+                StatusCode::REQUEST_TIMEOUT,
+                rejection.body_text(),
             );
         }
         Err(rejection) => {
