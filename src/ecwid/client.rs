@@ -380,6 +380,7 @@ impl Client {
         let verdict = self.throttle_state().on_throttled(
             tokio::time::Instant::now(),
             retry_after,
+            chance(),
             &inner.throttle_policy,
         );
         // Every caller waits from now on, not only this one when it retries: a request
@@ -397,7 +398,7 @@ impl Client {
                 tracing::warn!(
                     retry_after_secs,
                     max_throttled_secs = inner.throttle_policy.max_throttled.as_secs(),
-                    "Ecwid is throttling requests (429); every request waits, longer while it goes on"
+                    "Ecwid is throttling requests (429); every request waits what Ecwid asks, longer only if it goes on well past that"
                 );
             }
             Verdict::Wait { wait, .. } => {
@@ -460,6 +461,16 @@ impl Client {
             _ => Ok(()),
         }
     }
+}
+
+/// A number in [0, 1) for the throttling's jitter. Std's per-map random keys are seeded from
+/// the system, which is all the spread a jitter needs, without a dependency for it.
+fn chance() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A successful answer.
