@@ -49,6 +49,17 @@ pub enum ApiError {
         wait: Duration,
         max: Duration,
     },
+    #[error(
+        "cannot reach Ecwid at {address}: tried for {} s, and a one-off command gives up after ecwid.unreachable_give_up_secs ({} s); check the network and ecwid.api_base, then run it again",
+        tried_for.as_secs(), max.as_secs()
+    )]
+    Unreachable {
+        address: String,
+        tried_for: Duration,
+        max: Duration,
+        #[source]
+        source: Box<ApiError>,
+    },
     #[error("{method} {path} failed before Ecwid answered")]
     Transport {
         method: Method,
@@ -77,6 +88,7 @@ impl ApiError {
             | ApiError::Decode { .. }
             | ApiError::CooledDown { .. }
             | ApiError::Throttled { .. }
+            | ApiError::Unreachable { .. }
             | ApiError::Request { .. } => false,
         }
     }
@@ -125,6 +137,8 @@ pub struct Client {
 struct Inner {
     http: reqwest::Client,
     store_id: u64,
+    /// `ecwid.api_base`, named in what the log and errors say about an unreachable store.
+    api_base: String,
     store_base: String,
     token: Secret,
     budget: Budget,
@@ -132,17 +146,43 @@ struct Inner {
     throttle_policy: ThrottlePolicy,
     /// Shared by every caller: one store, one throttling.
     throttle: Mutex<Throttle>,
+    /// How long a one-off command keeps trying a store it cannot reach; `None` for the
+    /// daemon, whose passes come again anyway.
+    give_up_unreachable: Option<Duration>,
+    /// Shared by every caller, so that the bound is the pass's and one warning tells of it.
+    outage: Mutex<Option<Outage>>,
     counters: Counters,
     metrics: ApiMetrics,
 }
 
+/// Since when no request has reached the store: from a failure to connect (or any failure
+/// before an answer) to the next answer of any kind.
+#[derive(Clone, Copy, Debug)]
+struct Outage {
+    since: tokio::time::Instant,
+    /// Whether the outage's first failed attempt has been logged as a warning: one per
+    /// outage, not one per request and retry.
+    warned: bool,
+}
+
 impl Client {
+    /// A client for a one-off command (`sync`, `push`): a store it cannot reach fails the
+    /// command after `ecwid.unreachable_give_up_secs`, so nobody waits minutes for nothing.
     pub fn new(config: &EcwidConfig) -> Result<Client, ApiError> {
-        Self::with_metrics(config, ApiMetrics::default())
+        Self::build(config, ApiMetrics::default(), Some(config.unreachable_give_up))
     }
 
-    /// A client that counts its requests into `metrics` (the daemon's `/metrics`).
-    pub fn with_metrics(config: &EcwidConfig, metrics: ApiMetrics) -> Result<Client, ApiError> {
+    /// The daemon's client: counts its requests into `metrics` (the daemon's `/metrics`),
+    /// and keeps trying a store it cannot reach.
+    pub fn for_daemon(config: &EcwidConfig, metrics: ApiMetrics) -> Result<Client, ApiError> {
+        Self::build(config, metrics, None)
+    }
+
+    fn build(
+        config: &EcwidConfig,
+        metrics: ApiMetrics,
+        give_up_unreachable: Option<Duration>,
+    ) -> Result<Client, ApiError> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
@@ -157,6 +197,7 @@ impl Client {
             inner: Arc::new(Inner {
                 http,
                 store_id: config.store_id,
+                api_base: config.api_base.clone(),
                 store_base: format!("{}/{}", config.api_base, config.store_id),
                 token: config.token.clone(),
                 budget: Budget::new(config.requests_per_minute, config.burst),
@@ -166,6 +207,8 @@ impl Client {
                     max_throttled: config.max_throttled,
                 },
                 throttle: Mutex::new(Throttle::default()),
+                give_up_unreachable,
+                outage: Mutex::new(None),
                 counters: Counters::default(),
                 metrics,
             }),
@@ -249,6 +292,7 @@ impl Client {
             .when(ApiError::is_retryable)
             .adjust(|err, planned| self.before_retry(err, planned))
             .await
+            .map_err(|err| self.unreachable_error(err))
     }
 
     /// One request, sent again after every 429 until the store answers otherwise. The
@@ -280,12 +324,83 @@ impl Client {
 
     /// Called before each retry of a failure (5xx, 449, network; 429s never get here).
     fn before_retry(&self, err: &ApiError, planned: Option<Duration>) -> Option<Duration> {
-        let planned = planned?;
+        let mut planned = planned?;
+        if matches!(err, ApiError::Transport { .. }) {
+            planned = self.before_retry_unreachable(err, planned)?;
+        } else {
+            // Operators tailing the log should see a struggling store, not a silent pause.
+            tracing::warn!(error = %crate::errors::error_chain(err), retry_in_ms = planned.as_millis() as u64, "request failed; retrying");
+        }
         self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
         self.inner.metrics.retries.inc();
-        // Operators tailing the log should see a struggling store, not a silent pause.
-        tracing::warn!(error = %crate::errors::error_chain(err), retry_in_ms = planned.as_millis() as u64, "request failed; retrying");
         Some(planned)
+    }
+
+    /// The retry after a request that did not reach the store: the outage's first is a
+    /// warning (a one-off command on a terminal shows that it waits, and for what), later
+    /// ones are not. A one-off command's last wait is cut to its bound; `None` once the
+    /// bound has passed.
+    fn before_retry_unreachable(&self, err: &ApiError, planned: Duration) -> Option<Duration> {
+        let inner = &self.inner;
+        let mut outage = self.outage_state();
+        let now = tokio::time::Instant::now();
+        let outage = outage.get_or_insert(Outage {
+            since: now,
+            warned: false,
+        });
+        let tried_for = now.saturating_duration_since(outage.since);
+        let planned = match inner.give_up_unreachable {
+            Some(bound) => planned.min(bound.checked_sub(tried_for).filter(|left| !left.is_zero())?),
+            None => planned,
+        };
+        let gives_up_in_secs = inner
+            .give_up_unreachable
+            .map(|bound| bound.saturating_sub(tried_for).as_secs());
+        let error = crate::errors::error_chain(err);
+        let next_attempt_in_secs = (planned.as_secs_f64() * 10.0).round() / 10.0;
+        if std::mem::replace(&mut outage.warned, true) {
+            tracing::info!(address = %inner.api_base, %error, next_attempt_in_secs, gives_up_in_secs, "still cannot reach Ecwid; trying again");
+        } else {
+            tracing::warn!(address = %inner.api_base, %error, next_attempt_in_secs, gives_up_in_secs, "cannot reach Ecwid; trying again");
+        }
+        Some(planned)
+    }
+
+    /// A one-off command's request that never reached the store fails naming the address
+    /// and the bound, rather than with the last connection error alone.
+    fn unreachable_error(&self, err: ApiError) -> ApiError {
+        let Some(max) = self.inner.give_up_unreachable else {
+            return err;
+        };
+        let outage = *self.outage_state();
+        match (&err, outage) {
+            (ApiError::Transport { .. }, Some(outage)) => ApiError::Unreachable {
+                address: self.inner.api_base.clone(),
+                tried_for: outage.since.elapsed(),
+                max,
+                source: Box::new(err),
+            },
+            _ => err,
+        }
+    }
+
+    /// Whole after every call, so a poisoned lock is still good to use.
+    fn outage_state(&self) -> std::sync::MutexGuard<'_, Option<Outage>> {
+        self.inner
+            .outage
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The store answered: an outage, if there was one, is over.
+    fn reached(&self) {
+        if let Some(outage) = self.outage_state().take() {
+            tracing::info!(
+                address = %self.inner.api_base,
+                secs = outage.since.elapsed().as_secs(),
+                "Ecwid can be reached again"
+            );
+        }
     }
 
     /// One request, no retry. Public for writes whose retry needs a decision of its own
@@ -326,6 +441,7 @@ impl Client {
             inner.metrics.answered(method.as_str(), path, None);
             transport(e)
         })?;
+        self.reached();
         let status = response.status();
         inner
             .metrics
