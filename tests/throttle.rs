@@ -165,3 +165,29 @@ async fn two_throttling_answers_cost_the_two_seconds_their_retry_after_asked_for
     assert_eq!(client.counters().retries, 0, "429s use no retries");
     assert_eq!(store.stats().await["early_requests"], 0);
 }
+
+#[tokio::test]
+async fn callers_waiting_out_a_storm_together_send_one_request_at_a_time_until_it_ends() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let client = Client::new(&config(&store, &scratch.path("unused.db")).ecwid).unwrap();
+    store.set_faults(json!({"storm_429_requests": 5})).await;
+    let read = |client: Client| async move { client.get_bytes("/latest-stats", &[]).await };
+    let first = tokio::spawn(read(client.clone()));
+    let throttled = wait_until(Duration::from_secs(5), || async {
+        store.stats().await["status"]["429"] == 1
+    })
+    .await;
+    assert!(throttled);
+
+    // Seven more callers join while the first waits; released together, they would all
+    // reach the store inside the cool-down the next answer announces.
+    let others: Vec<_> = (0..7).map(|_| tokio::spawn(read(client.clone()))).collect();
+    for task in std::iter::once(first).chain(others) {
+        task.await.unwrap().expect("every read succeeds once the storm is over");
+    }
+
+    let stats = store.stats().await;
+    assert_eq!(stats["status"]["429"], 5, "{stats}");
+    assert_eq!(stats["early_requests"], 0, "{stats}");
+}

@@ -146,6 +146,10 @@ struct Inner {
     throttle_policy: ThrottlePolicy,
     /// Shared by every caller: one store, one throttling.
     throttle: Mutex<Throttle>,
+    /// Held by the one request that, while the store throttles, finds out whether it takes
+    /// requests again. Callers released together at the end of a wait would otherwise all
+    /// send at once, and every one after the first would arrive inside the next cool-down.
+    probe: tokio::sync::Mutex<()>,
     /// How long a one-off command keeps trying a store it cannot reach; `None` for the
     /// daemon, whose passes come again anyway.
     give_up_unreachable: Option<Duration>,
@@ -207,6 +211,7 @@ impl Client {
                     max_throttled: config.max_throttled,
                 },
                 throttle: Mutex::new(Throttle::default()),
+                probe: tokio::sync::Mutex::new(()),
                 give_up_unreachable,
                 outage: Mutex::new(None),
                 counters: Counters::default(),
@@ -416,6 +421,7 @@ impl Client {
         self.check_pause()?;
         let waiting = std::time::Instant::now();
         inner.budget.acquire(self.priority).await;
+        let _probe = self.probe_while_throttled().await?;
         inner
             .metrics
             .budget_wait_seconds
@@ -544,6 +550,29 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// While the store throttles, waits for the turn to send the one request in flight and
+    /// for the pause after the previous one's answer; `None` (no turn needed) otherwise.
+    /// Checked after the budget's wait as well as before it, since a 429 may have arrived
+    /// meanwhile.
+    async fn probe_while_throttled(
+        &self,
+    ) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>, ApiError> {
+        if !self.is_throttled() {
+            return Ok(None);
+        }
+        let probe = self.inner.probe.lock().await;
+        if !self.is_throttled() {
+            return Ok(None);
+        }
+        self.check_pause()?;
+        self.inner.budget.pause_over().await;
+        Ok(Some(probe))
+    }
+
+    fn is_throttled(&self) -> bool {
+        self.throttle_state().is_throttled()
     }
 
     /// The state is whole after every call (no call can panic halfway), so a poisoned lock

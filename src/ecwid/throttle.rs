@@ -134,6 +134,11 @@ impl Throttle {
         Verdict::Wait { wait, first }
     }
 
+    /// Whether a run of 429 answers is going on.
+    pub fn is_throttled(&self) -> bool {
+        self.spell.is_some()
+    }
+
     /// Records an answer other than 429: the throttling, if any, is over.
     pub fn on_answer(&mut self, now: Instant) -> Option<SpellEnded> {
         self.spell.take().map(|spell| SpellEnded {
