@@ -605,8 +605,16 @@ async fn sync_against_a_store_it_cannot_reach_warns_at_once_and_exits_1_within_i
     assert!(took < std::time::Duration::from_secs(15), "{took:?}");
     let warnings: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(warnings.len(), 1, "one warning for the outage: {text}");
-    for needle in [api_base.as_str(), "Connection refused", "next_attempt_in_secs="] {
-        assert!(warnings[0].contains(needle), "{needle:?} not in {}", warnings[0]);
+    for needle in [
+        api_base.as_str(),
+        "Connection refused",
+        "next_attempt_in_secs=",
+    ] {
+        assert!(
+            warnings[0].contains(needle),
+            "{needle:?} not in {}",
+            warnings[0]
+        );
     }
     let errors: Vec<&str> = text
         .lines()
@@ -617,7 +625,11 @@ async fn sync_against_a_store_it_cannot_reach_warns_at_once_and_exits_1_within_i
         format!("cannot reach Ecwid at {api_base}"),
         "ecwid.unreachable_give_up_secs (5 s)".to_string(),
     ] {
-        assert!(errors[0].contains(&needle), "{needle:?} not in {}", errors[0]);
+        assert!(
+            errors[0].contains(&needle),
+            "{needle:?} not in {}",
+            errors[0]
+        );
     }
     assert!(!db.exists(), "nothing is written before the store answers");
 }

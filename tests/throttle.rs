@@ -90,13 +90,19 @@ async fn a_sale_announced_by_webhook_during_a_storm_reaches_the_mirror_soon_afte
         store.stats().await["status"]["429"] == 15
     })
     .await;
-    assert!(storm_over, "the storm's answers are all given: {}", daemon.log.text());
+    assert!(
+        storm_over,
+        "the storm's answers are all given: {}",
+        daemon.log.text()
+    );
     let storm_ended = Instant::now();
     let in_mirror = || {
         open(&daemon.db)
-            .query_row("SELECT quantity FROM products WHERE id = ?1", [product], |r| {
-                r.get::<_, Option<i64>>(0)
-            })
+            .query_row(
+                "SELECT quantity FROM products WHERE id = ?1",
+                [product],
+                |r| r.get::<_, Option<i64>>(0),
+            )
             .unwrap()
     };
     let arrived = wait_until(Duration::from_secs(30), || async {
@@ -184,7 +190,9 @@ async fn callers_waiting_out_a_storm_together_send_one_request_at_a_time_until_i
     // reach the store inside the cool-down the next answer announces.
     let others: Vec<_> = (0..7).map(|_| tokio::spawn(read(client.clone()))).collect();
     for task in std::iter::once(first).chain(others) {
-        task.await.unwrap().expect("every read succeeds once the storm is over");
+        task.await
+            .unwrap()
+            .expect("every read succeeds once the storm is over");
     }
 
     let stats = store.stats().await;

@@ -173,7 +173,11 @@ impl Client {
     /// A client for a one-off command (`sync`, `push`): a store it cannot reach fails the
     /// command after `ecwid.unreachable_give_up_secs`, so nobody waits minutes for nothing.
     pub fn new(config: &EcwidConfig) -> Result<Client, ApiError> {
-        Self::build(config, ApiMetrics::default(), Some(config.unreachable_give_up))
+        Self::build(
+            config,
+            ApiMetrics::default(),
+            Some(config.unreachable_give_up),
+        )
     }
 
     /// The daemon's client: counts its requests into `metrics` (the daemon's `/metrics`),
@@ -355,7 +359,11 @@ impl Client {
         });
         let tried_for = now.saturating_duration_since(outage.since);
         let planned = match inner.give_up_unreachable {
-            Some(bound) => planned.min(bound.checked_sub(tried_for).filter(|left| !left.is_zero())?),
+            Some(bound) => planned.min(
+                bound
+                    .checked_sub(tried_for)
+                    .filter(|left| !left.is_zero())?,
+            ),
             None => planned,
         };
         let gives_up_in_secs = inner

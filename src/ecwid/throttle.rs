@@ -234,11 +234,14 @@ mod tests {
 
     #[test]
     fn jitter_only_ever_lengthens_a_wait_and_stays_within_the_longest_wait() {
-        let wait = |retry_after, chance| {
-            match Throttle::default().on_throttled(Instant::now(), retry_after, chance, &POLICY) {
-                Verdict::Wait { wait, .. } => wait,
-                other => panic!("{other:?}"),
-            }
+        let wait = |retry_after, chance| match Throttle::default().on_throttled(
+            Instant::now(),
+            retry_after,
+            chance,
+            &POLICY,
+        ) {
+            Verdict::Wait { wait, .. } => wait,
+            other => panic!("{other:?}"),
         };
         assert_eq!(wait(Some(secs(1)), 1.0), Duration::from_millis(1100));
         assert_eq!(wait(Some(secs(1)), 0.5), Duration::from_millis(1050));
