@@ -111,7 +111,7 @@ pub async fn run_with(
         .is_some()
         .then(|| shared.deltas.gaps.clone());
     let metrics = Metrics::with_deltas(shared.deltas.clone());
-    let client = Client::with_metrics(&config.ecwid, metrics.api.clone())?;
+    let client = Client::for_daemon(&config.ecwid, metrics.api.clone())?;
     if !client.check_token(Patience::Once, &shutdown).await? {
         return Ok(());
     }

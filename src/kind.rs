@@ -149,8 +149,8 @@ impl Kind {
     /// This kind's entity count in `latest-stats`, where Ecwid sends one.
     pub fn stats_count(self, stats: &LatestStats) -> Option<u64> {
         match self {
-            Kind::Products => stats.product_count,
-            Kind::Categories => stats.category_count,
+            Kind::Products => stats.product_count(),
+            Kind::Categories => stats.category_count(),
             Kind::Orders | Kind::Customers => None,
         }
     }

@@ -566,3 +566,71 @@ async fn check_config_refuses_a_mirror_path_a_run_could_not_use() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!db.exists(), "check-config creates no mirror");
 }
+
+#[tokio::test]
+async fn sync_against_a_store_it_cannot_reach_warns_at_once_and_exits_1_within_its_bound() {
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    // A port that was free a moment ago and that nothing listens on now.
+    let closed = free_local_addr();
+    let config = scratch.path("config.toml");
+    let api_base = format!("http://{closed}/api/v3");
+    std::fs::write(
+        &config,
+        format!(
+            "[ecwid]\nstore_id = 1003\ntoken = \"secret_test\"\napi_base = \"{api_base}\"\n\
+             max_retries = 50\nunreachable_give_up_secs = 5\n\n[mirror]\npath = \"{}\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut child = spawn_ecwid_sync(&config, &["sync"], std::process::Stdio::piped());
+    let log = StderrLog::collect(&mut child);
+
+    // The person at the terminal learns at once that it waits, for what, and until when.
+    let warned = wait_until(std::time::Duration::from_secs(10), || async {
+        log.contains("WARN")
+    })
+    .await;
+    assert!(warned, "a warning within 10 s: {}", log.text());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("sync gives up")
+        .unwrap();
+
+    let took = started.elapsed();
+    let text = log.text();
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(took >= std::time::Duration::from_secs(4), "{took:?}");
+    assert!(took < std::time::Duration::from_secs(15), "{took:?}");
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
+    assert_eq!(warnings.len(), 1, "one warning for the outage: {text}");
+    for needle in [
+        api_base.as_str(),
+        "Connection refused",
+        "next_attempt_in_secs=",
+    ] {
+        assert!(
+            warnings[0].contains(needle),
+            "{needle:?} not in {}",
+            warnings[0]
+        );
+    }
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("ecwid-sync:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{text}");
+    for needle in [
+        format!("cannot reach Ecwid at {api_base}"),
+        "ecwid.unreachable_give_up_secs (5 s)".to_string(),
+    ] {
+        assert!(
+            errors[0].contains(&needle),
+            "{needle:?} not in {}",
+            errors[0]
+        );
+    }
+    assert!(!db.exists(), "nothing is written before the store answers");
+}

@@ -412,7 +412,18 @@ async fn a_mirror_whose_last_pull_is_older_than_the_deletion_records_pulls_every
 
 #[tokio::test]
 async fn latest_stats_counts_that_disagree_with_a_quiet_mirror_schedule_one_full_pull() {
+    counts_that_disagree_schedule_one_full_pull("sdk").await;
+}
+
+#[tokio::test]
+async fn latest_stats_counts_named_as_in_the_rest_reference_are_checked_too() {
+    counts_that_disagree_schedule_one_full_pull("reference").await;
+}
+
+/// `count_names`: the emulator's setting for which names `latest-stats` gives its counts.
+async fn counts_that_disagree_schedule_one_full_pull(count_names: &str) {
     let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    store.set_faults(json!({"count_names": count_names})).await;
     // Quiet for longer than the allowance (0 in tests): the marker is settled.
     let quiet = pass(&config, false).await;
     assert!(quiet.iter().all(|s| s.skipped), "{quiet:?}");

@@ -56,7 +56,7 @@ pub async fn faults(knobs: Knobs) -> Vec<Row> {
         errors += report.answered_5xx;
     }
     let setting = format!(
-        "{seeds} seeded runs of 8 waves (12 local changes and 3 sales each): 5% 500/503, 2% dropped connections (half after applying), 429 storms from the 5th wave, search lag 1 s; {storms} 429 and {errors} 5xx answers in all"
+        "{seeds} seeded runs of 8 waves (12 local changes and 3 sales each): 5% 500/503, 2% dropped connections (half after applying), a storm of 15 answers of 429 at the 5th wave, search lag 1 s; {storms} 429 and {errors} 5xx answers in all"
     );
     vec![
         Row::new("9a", "fault drill: runs converged / runs", converged as f64 / seeds as f64, format!("{converged} / {seeds}"))

@@ -6,7 +6,7 @@
 //!
 //! `ECWID_SYNC_BENCH_QUICK=1` measures small sizes, once each (about two minutes);
 //! `ECWID_SYNC_BENCH_ONLY=pull,push` runs only the named sections (pull, limited, quiet,
-//! ack, sales, burst, push, crash, faults).
+//! ack, sales, burst, push, crash, faults, storm).
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -16,6 +16,7 @@ mod drills;
 mod pull;
 mod push;
 mod report;
+mod storm;
 mod webhooks;
 
 use std::future::Future;
@@ -24,8 +25,8 @@ use std::time::Instant;
 use report::Row;
 
 /// The sections, in the order they run; `ECWID_SYNC_BENCH_ONLY` names some of them.
-const SECTIONS: [&str; 9] = [
-    "pull", "limited", "quiet", "ack", "sales", "burst", "push", "crash", "faults",
+const SECTIONS: [&str; 10] = [
+    "pull", "limited", "quiet", "ack", "sales", "burst", "push", "crash", "faults", "storm",
 ];
 
 /// How big and how often: the full run, or the quick one.
@@ -112,6 +113,7 @@ async fn main() {
     section(&mut rows, &only, "6", "push", push::run(knobs)).await;
     section(&mut rows, &only, "8", "crash", drills::crash(knobs)).await;
     section(&mut rows, &only, "9", "faults", drills::faults(knobs)).await;
+    section(&mut rows, &only, "11", "storm", storm::run(knobs)).await;
     // By row number, then letter: 1a, 1b, 2a, ..., 10b.
     rows.sort_by_key(|r| {
         let digits = r.id.trim_end_matches(|c: char| c.is_ascii_alphabetic());

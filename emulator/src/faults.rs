@@ -33,6 +33,31 @@ pub struct FaultSettings {
     /// does not know (or no longer knows): `["ids"]` answers an id lookup with the
     /// unfiltered listing. Applies to all API paths.
     pub ignored_params: Vec<String>,
+    /// The names `latest-stats` gives the counts it is asked for: Ecwid's Java SDK reads
+    /// `productCount`, the REST reference's field table says `productCountRequired`, and a
+    /// client must understand a store answering either way.
+    pub count_names: CountNames,
+}
+
+/// How `latest-stats` names its counts.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CountNames {
+    /// `productCount`, `categoryCount` (Ecwid's Java SDK).
+    #[default]
+    Sdk,
+    /// `productCountRequired`, `categoryCountRequired` (the REST reference's field table).
+    Reference,
+}
+
+impl CountNames {
+    /// The field names for the product count and the category count.
+    pub fn fields(self) -> (&'static str, &'static str) {
+        match self {
+            CountNames::Sdk => ("productCount", "categoryCount"),
+            CountNames::Reference => ("productCountRequired", "categoryCountRequired"),
+        }
+    }
 }
 
 impl FaultSettings {
@@ -155,6 +180,12 @@ impl Faults {
     pub fn retry_after(&self) -> Option<u64> {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         (s.settings.retry_after_secs > 0).then_some(s.settings.retry_after_secs)
+    }
+
+    /// How `latest-stats` names its counts.
+    pub fn count_names(&self) -> CountNames {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.settings.count_names
     }
 
     pub fn settings(&self) -> FaultSettings {

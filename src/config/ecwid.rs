@@ -46,6 +46,10 @@ pub struct EcwidConfig {
     /// How long a request waits out a store that keeps answering 429 before it fails.
     #[serde(rename = "max_throttled_secs", serialize_with = "as_secs")]
     pub max_throttled: Duration,
+    /// How long a one-off command (`sync`, `push`) keeps trying a store it cannot reach
+    /// before it fails; the daemon keeps trying.
+    #[serde(rename = "unreachable_give_up_secs", serialize_with = "as_secs")]
+    pub unreachable_give_up: Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +68,7 @@ pub(super) struct RawEcwid {
     max_retries: Option<usize>,
     max_retry_after_secs: Option<u64>,
     max_throttled_secs: Option<u64>,
+    unreachable_give_up_secs: Option<u64>,
 }
 
 impl RawEcwid {
@@ -193,6 +198,13 @@ impl RawEcwid {
             )?,
             max_retry_after,
             max_throttled,
+            unreachable_give_up: Duration::from_secs(within(
+                "ecwid.unreachable_give_up_secs",
+                self.unreachable_give_up_secs.unwrap_or(60),
+                1..=86_400,
+                "seconds",
+                " (one day)",
+            )?),
         })
     }
 }
@@ -214,6 +226,7 @@ mod tests {
                 &SecretEnv::default(),
             )
         };
+        assert_eq!(c.ecwid.unreachable_give_up, Duration::from_secs(60));
         let c = with("max_retry_after_secs = 5\nmax_throttled_secs = 30").unwrap();
         assert_eq!(c.ecwid.max_throttled, Duration::from_secs(30));
         for (keys, needle) in [
@@ -248,6 +261,10 @@ mod tests {
             (
                 "request_timeout_secs = 0",
                 "ecwid.request_timeout_secs: expected seconds from 1 to 3600, got 0",
+            ),
+            (
+                "unreachable_give_up_secs = 0",
+                "ecwid.unreachable_give_up_secs: expected seconds from 1 to 86400 (one day), got 0",
             ),
             (
                 "api_base = \"app.ecwid.com\"",

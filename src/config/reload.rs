@@ -61,6 +61,7 @@ const KEYS: &[Key] = &[
     restart!("ecwid.max_retries", ecwid.max_retries),
     restart!("ecwid.max_retry_after_secs", ecwid.max_retry_after),
     restart!("ecwid.max_throttled_secs", ecwid.max_throttled),
+    restart!("ecwid.unreachable_give_up_secs", ecwid.unreachable_give_up),
     restart!("mirror.path", mirror.path),
     restart!("mirror.write_retry_secs", mirror.write_retry),
     restart!("mirror.lock_wait_secs", mirror.lock_wait),

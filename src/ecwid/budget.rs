@@ -77,13 +77,7 @@ impl Budget {
 
     /// Waits until a request may be sent.
     pub async fn acquire(&self, priority: Priority) {
-        loop {
-            let pause = *self.paused_until.lock().expect("budget lock");
-            match pause {
-                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
-                _ => break,
-            }
-        }
+        self.pause_over().await;
         match priority {
             Priority::Urgent => {
                 let _waiting = UrgentWaiting::new(self);
@@ -114,6 +108,17 @@ impl Budget {
                 return;
             }
             gone.await;
+        }
+    }
+
+    /// Returns once no pause holds the callers back (at once when there is none).
+    pub async fn pause_over(&self) {
+        loop {
+            let pause = *self.paused_until.lock().expect("budget lock");
+            match pause {
+                Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                _ => break,
+            }
         }
     }
 

@@ -49,6 +49,17 @@ pub enum ApiError {
         wait: Duration,
         max: Duration,
     },
+    #[error(
+        "cannot reach Ecwid at {address}: tried for {} s, and a one-off command gives up after ecwid.unreachable_give_up_secs ({} s); check the network and ecwid.api_base, then run it again",
+        tried_for.as_secs(), max.as_secs()
+    )]
+    Unreachable {
+        address: String,
+        tried_for: Duration,
+        max: Duration,
+        #[source]
+        source: Box<ApiError>,
+    },
     #[error("{method} {path} failed before Ecwid answered")]
     Transport {
         method: Method,
@@ -77,6 +88,7 @@ impl ApiError {
             | ApiError::Decode { .. }
             | ApiError::CooledDown { .. }
             | ApiError::Throttled { .. }
+            | ApiError::Unreachable { .. }
             | ApiError::Request { .. } => false,
         }
     }
@@ -125,6 +137,8 @@ pub struct Client {
 struct Inner {
     http: reqwest::Client,
     store_id: u64,
+    /// `ecwid.api_base`, named in what the log and errors say about an unreachable store.
+    api_base: String,
     store_base: String,
     token: Secret,
     budget: Budget,
@@ -132,17 +146,51 @@ struct Inner {
     throttle_policy: ThrottlePolicy,
     /// Shared by every caller: one store, one throttling.
     throttle: Mutex<Throttle>,
+    /// Held by the one request that, while the store throttles, finds out whether it takes
+    /// requests again. Callers released together at the end of a wait would otherwise all
+    /// send at once, and every one after the first would arrive inside the next cool-down.
+    probe: tokio::sync::Mutex<()>,
+    /// How long a one-off command keeps trying a store it cannot reach; `None` for the
+    /// daemon, whose passes come again anyway.
+    give_up_unreachable: Option<Duration>,
+    /// Shared by every caller, so that the bound is the pass's and one warning tells of it.
+    outage: Mutex<Option<Outage>>,
     counters: Counters,
     metrics: ApiMetrics,
 }
 
+/// Since when no request has reached the store: from a failure to connect (or any failure
+/// before an answer) to the next answer of any kind.
+#[derive(Clone, Copy, Debug)]
+struct Outage {
+    since: tokio::time::Instant,
+    /// Whether the outage's first failed attempt has been logged as a warning: one per
+    /// outage, not one per request and retry.
+    warned: bool,
+}
+
 impl Client {
+    /// A client for a one-off command (`sync`, `push`): a store it cannot reach fails the
+    /// command after `ecwid.unreachable_give_up_secs`, so nobody waits minutes for nothing.
     pub fn new(config: &EcwidConfig) -> Result<Client, ApiError> {
-        Self::with_metrics(config, ApiMetrics::default())
+        Self::build(
+            config,
+            ApiMetrics::default(),
+            Some(config.unreachable_give_up),
+        )
     }
 
-    /// A client that counts its requests into `metrics` (the daemon's `/metrics`).
-    pub fn with_metrics(config: &EcwidConfig, metrics: ApiMetrics) -> Result<Client, ApiError> {
+    /// The daemon's client: counts its requests into `metrics` (the daemon's `/metrics`),
+    /// and keeps trying a store it cannot reach.
+    pub fn for_daemon(config: &EcwidConfig, metrics: ApiMetrics) -> Result<Client, ApiError> {
+        Self::build(config, metrics, None)
+    }
+
+    fn build(
+        config: &EcwidConfig,
+        metrics: ApiMetrics,
+        give_up_unreachable: Option<Duration>,
+    ) -> Result<Client, ApiError> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
@@ -157,6 +205,7 @@ impl Client {
             inner: Arc::new(Inner {
                 http,
                 store_id: config.store_id,
+                api_base: config.api_base.clone(),
                 store_base: format!("{}/{}", config.api_base, config.store_id),
                 token: config.token.clone(),
                 budget: Budget::new(config.requests_per_minute, config.burst),
@@ -166,6 +215,9 @@ impl Client {
                     max_throttled: config.max_throttled,
                 },
                 throttle: Mutex::new(Throttle::default()),
+                probe: tokio::sync::Mutex::new(()),
+                give_up_unreachable,
+                outage: Mutex::new(None),
                 counters: Counters::default(),
                 metrics,
             }),
@@ -249,6 +301,7 @@ impl Client {
             .when(ApiError::is_retryable)
             .adjust(|err, planned| self.before_retry(err, planned))
             .await
+            .map_err(|err| self.unreachable_error(err))
     }
 
     /// One request, sent again after every 429 until the store answers otherwise. The
@@ -280,12 +333,87 @@ impl Client {
 
     /// Called before each retry of a failure (5xx, 449, network; 429s never get here).
     fn before_retry(&self, err: &ApiError, planned: Option<Duration>) -> Option<Duration> {
-        let planned = planned?;
+        let mut planned = planned?;
+        if matches!(err, ApiError::Transport { .. }) {
+            planned = self.before_retry_unreachable(err, planned)?;
+        } else {
+            // Operators tailing the log should see a struggling store, not a silent pause.
+            tracing::warn!(error = %crate::errors::error_chain(err), retry_in_ms = planned.as_millis() as u64, "request failed; retrying");
+        }
         self.inner.counters.retries.fetch_add(1, Ordering::Relaxed);
         self.inner.metrics.retries.inc();
-        // Operators tailing the log should see a struggling store, not a silent pause.
-        tracing::warn!(error = %crate::errors::error_chain(err), retry_in_ms = planned.as_millis() as u64, "request failed; retrying");
         Some(planned)
+    }
+
+    /// The retry after a request that did not reach the store: the outage's first is a
+    /// warning (a one-off command on a terminal shows that it waits, and for what), later
+    /// ones are not. A one-off command's last wait is cut to its bound; `None` once the
+    /// bound has passed.
+    fn before_retry_unreachable(&self, err: &ApiError, planned: Duration) -> Option<Duration> {
+        let inner = &self.inner;
+        let mut outage = self.outage_state();
+        let now = tokio::time::Instant::now();
+        let outage = outage.get_or_insert(Outage {
+            since: now,
+            warned: false,
+        });
+        let tried_for = now.saturating_duration_since(outage.since);
+        let planned = match inner.give_up_unreachable {
+            Some(bound) => planned.min(
+                bound
+                    .checked_sub(tried_for)
+                    .filter(|left| !left.is_zero())?,
+            ),
+            None => planned,
+        };
+        let gives_up_in_secs = inner
+            .give_up_unreachable
+            .map(|bound| bound.saturating_sub(tried_for).as_secs());
+        let error = crate::errors::error_chain(err);
+        let next_attempt_in_secs = (planned.as_secs_f64() * 10.0).round() / 10.0;
+        if std::mem::replace(&mut outage.warned, true) {
+            tracing::info!(address = %inner.api_base, %error, next_attempt_in_secs, gives_up_in_secs, "still cannot reach Ecwid; trying again");
+        } else {
+            tracing::warn!(address = %inner.api_base, %error, next_attempt_in_secs, gives_up_in_secs, "cannot reach Ecwid; trying again");
+        }
+        Some(planned)
+    }
+
+    /// A one-off command's request that never reached the store fails naming the address
+    /// and the bound, rather than with the last connection error alone.
+    fn unreachable_error(&self, err: ApiError) -> ApiError {
+        let Some(max) = self.inner.give_up_unreachable else {
+            return err;
+        };
+        let outage = *self.outage_state();
+        match (&err, outage) {
+            (ApiError::Transport { .. }, Some(outage)) => ApiError::Unreachable {
+                address: self.inner.api_base.clone(),
+                tried_for: outage.since.elapsed(),
+                max,
+                source: Box::new(err),
+            },
+            _ => err,
+        }
+    }
+
+    /// Whole after every call, so a poisoned lock is still good to use.
+    fn outage_state(&self) -> std::sync::MutexGuard<'_, Option<Outage>> {
+        self.inner
+            .outage
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The store answered: an outage, if there was one, is over.
+    fn reached(&self) {
+        if let Some(outage) = self.outage_state().take() {
+            tracing::info!(
+                address = %self.inner.api_base,
+                secs = outage.since.elapsed().as_secs(),
+                "Ecwid can be reached again"
+            );
+        }
     }
 
     /// One request, no retry. Public for writes whose retry needs a decision of its own
@@ -301,6 +429,7 @@ impl Client {
         self.check_pause()?;
         let waiting = std::time::Instant::now();
         inner.budget.acquire(self.priority).await;
+        let _probe = self.probe_while_throttled().await?;
         inner
             .metrics
             .budget_wait_seconds
@@ -326,6 +455,7 @@ impl Client {
             inner.metrics.answered(method.as_str(), path, None);
             transport(e)
         })?;
+        self.reached();
         let status = response.status();
         inner
             .metrics
@@ -380,6 +510,7 @@ impl Client {
         let verdict = self.throttle_state().on_throttled(
             tokio::time::Instant::now(),
             retry_after,
+            chance(),
             &inner.throttle_policy,
         );
         // Every caller waits from now on, not only this one when it retries: a request
@@ -397,7 +528,7 @@ impl Client {
                 tracing::warn!(
                     retry_after_secs,
                     max_throttled_secs = inner.throttle_policy.max_throttled.as_secs(),
-                    "Ecwid is throttling requests (429); every request waits, longer while it goes on"
+                    "Ecwid is throttling requests (429); every request waits what Ecwid asks, longer only if it goes on well past that"
                 );
             }
             Verdict::Wait { wait, .. } => {
@@ -427,6 +558,29 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// While the store throttles, waits for the turn to send the one request in flight and
+    /// for the pause after the previous one's answer; `None` (no turn needed) otherwise.
+    /// Checked after the budget's wait as well as before it, since a 429 may have arrived
+    /// meanwhile.
+    async fn probe_while_throttled(
+        &self,
+    ) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>, ApiError> {
+        if !self.is_throttled() {
+            return Ok(None);
+        }
+        let probe = self.inner.probe.lock().await;
+        if !self.is_throttled() {
+            return Ok(None);
+        }
+        self.check_pause()?;
+        self.inner.budget.pause_over().await;
+        Ok(Some(probe))
+    }
+
+    fn is_throttled(&self) -> bool {
+        self.throttle_state().is_throttled()
     }
 
     /// The state is whole after every call (no call can panic halfway), so a poisoned lock
@@ -460,6 +614,16 @@ impl Client {
             _ => Ok(()),
         }
     }
+}
+
+/// A number in [0, 1) for the throttling's jitter. Std's per-map random keys are seeded from
+/// the system, which is all the spread a jitter needs, without a dependency for it.
+fn chance() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// A successful answer.

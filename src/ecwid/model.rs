@@ -197,10 +197,27 @@ pub struct LatestStats {
     pub categories_updated: Option<String>,
     pub orders_updated: Option<String>,
     pub customers_updated: Option<String>,
-    /// Sent when asked for with `productCountRequired=true`.
-    pub product_count: Option<u64>,
-    /// Sent when asked for with `categoryCountRequired=true`.
-    pub category_count: Option<u64>,
+    /// Sent when asked for with `productCountRequired=true`. Ecwid's Java SDK reads it as
+    /// `productCount`, the REST reference's field table names it after the parameter: both
+    /// are read, since a store answering under the name not read would silently skip the
+    /// count check. Separate fields, not a serde alias, so an answer with both still parses.
+    product_count: Option<u64>,
+    product_count_required: Option<u64>,
+    /// Sent when asked for with `categoryCountRequired=true`; named either way, as above.
+    category_count: Option<u64>,
+    category_count_required: Option<u64>,
+}
+
+impl LatestStats {
+    /// All products, enabled or not, under whichever name the store used.
+    pub fn product_count(&self) -> Option<u64> {
+        self.product_count.or(self.product_count_required)
+    }
+
+    /// All categories, under whichever name the store used.
+    pub fn category_count(&self) -> Option<u64> {
+        self.category_count.or(self.category_count_required)
+    }
 }
 
 /// One entry of a `*/deleted` listing: product id, order internal id (with the string

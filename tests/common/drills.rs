@@ -430,7 +430,8 @@ pub fn fault_store() -> EmulatorConfig {
 
 /// `waves` waves of local changes and sales while the store answers 5% of requests with
 /// 500 or 503, drops 2% of connections (half of them after applying the request), lags its
-/// searches by a second, and from the middle on answers bursts of requests with 429.
+/// searches by a second, and in the middle answers a storm of 15 requests with 429
+/// (`Retry-After: 1`), which costs the waves about the 15 s it asks for.
 pub async fn fault_drill(seed: u64, waves: usize, within: Duration) -> FaultReport {
     let mut drill = Drill::start(fault_store(), seed, 3).await;
     let faults = |storm: u64| {
@@ -450,7 +451,7 @@ pub async fn fault_drill(seed: u64, waves: usize, within: Duration) -> FaultRepo
     drill.store.set_faults(faults(0)).await;
     for wave in 0..waves {
         if wave == waves / 2 {
-            drill.store.set_faults(faults(3)).await;
+            drill.store.set_faults(faults(15)).await;
         }
         drill.local_changes(12);
         drill.sales(3).await;

@@ -30,13 +30,14 @@ pub fn latest_stats(app: &Arc<App>, q: &Query) -> ApiResult<Reply> {
         q.bool("productCountRequired")?.unwrap_or(false),
         q.bool("categoryCountRequired")?.unwrap_or(false),
     );
+    let (product_field, category_field) = app.faults.count_names().fields();
     let store = app.read();
     let mut stats = store.latest_stats_json();
     if products {
-        stats["productCount"] = json!(store.products.len());
+        stats[product_field] = json!(store.products.len());
     }
     if categories {
-        stats["categoryCount"] = json!(store.categories.len());
+        stats[category_field] = json!(store.categories.len());
     }
     Ok(Reply::json(&stats))
 }
