@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -92,23 +92,6 @@ fn fresh_client() -> reqwest::Client {
         .pool_max_idle_per_host(0)
         .build()
         .unwrap()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn product_event(event_id: &str, product_id: i64) -> Value {
-    json!({
-        "eventId": event_id,
-        "eventType": "product.updated",
-        "eventCreated": now(),
-        "storeId": 1003,
-        "entityId": product_id,
-    })
 }
 
 fn signature_of(store: &TestStore, event: &Value) -> String {

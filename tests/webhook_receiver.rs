@@ -127,23 +127,6 @@ impl Daemon {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn product_event(event_id: &str, product_id: i64) -> Value {
-    json!({
-        "eventId": event_id,
-        "eventType": "product.updated",
-        "eventCreated": now(),
-        "storeId": 1003,
-        "entityId": product_id,
-    })
-}
-
 fn rejected(metrics: &HashMap<String, f64>, reason: &str) -> f64 {
     metrics[&format!("ecwid_sync_webhooks_rejected_total{{reason=\"{reason}\"}}")]
 }
@@ -378,7 +361,7 @@ async fn an_event_delivered_five_times_is_stored_once_and_old_events_are_acknowl
     );
 
     let mut old = product_event("e-old", 303);
-    old["eventCreated"] = json!(now() - 172_800 - 60);
+    old["eventCreated"] = json!(ecwid_sync::mirror::unix_now() - 172_800 - 60);
     assert_eq!(daemon.deliver_signed(&old, &secret).await, 200);
     assert_eq!(daemon.events("event_id = 'e-old' AND state = 'too_old'"), 1);
     assert!(

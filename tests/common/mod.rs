@@ -281,6 +281,17 @@ pub fn spawn_ecwid_sync(config: &Path, args: &[&str], stderr: Stdio) -> tokio::p
         .expect("start ecwid-sync")
 }
 
+/// The body of a `product.updated` webhook for the emulator's store, created now.
+pub fn product_event(event_id: &str, product_id: i64) -> Value {
+    json!({
+        "eventId": event_id,
+        "eventType": "product.updated",
+        "eventCreated": ecwid_sync::mirror::unix_now(),
+        "storeId": 1003,
+        "entityId": product_id,
+    })
+}
+
 /// Sends SIGTERM, as systemd does, and waits up to 20 s for the process to exit.
 pub async fn terminate(child: &mut tokio::process::Child) -> ExitStatus {
     let pid = child.id().expect("still running") as i32;
