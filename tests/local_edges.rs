@@ -536,3 +536,33 @@ fn status_since(body: &Value) -> Option<i64> {
     let rest = error.split("the mirror is locked since ").nth(1)?;
     rest.split_whitespace().next()?.parse().ok()
 }
+
+#[tokio::test]
+async fn a_lost_mirror_fails_every_write_and_the_health_probe_saying_what_became_of_it() {
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let mirror = ecwid_sync::config::MirrorConfig {
+        path: db.clone(),
+        write_retry: Duration::from_secs(5),
+        lock_wait: Duration::ZERO,
+    };
+    let writer =
+        ecwid_sync::mirror::MirrorWriter::open(&mirror, tokio_util::sync::CancellationToken::new())
+            .unwrap();
+    assert!(writer.probe().await.is_ok());
+
+    std::fs::remove_file(&db).unwrap();
+
+    // What `/healthz` reads: the probe's error and the writer's record of the refusal.
+    for _ in 0..2 {
+        let err = writer.probe().await.unwrap_err();
+        assert!(
+            matches!(err, ecwid_sync::mirror::MirrorError::Replaced { .. })
+                && err.to_string().contains("was deleted or moved away"),
+            "{err}"
+        );
+    }
+    let stall = writer.write_stall().expect("the loss is recorded");
+    assert_eq!(stall.problem, "lost");
+    assert!(!db.exists(), "nothing was created in its place");
+}
