@@ -600,7 +600,7 @@ async fn sync_against_a_store_it_cannot_reach_warns_at_once_and_exits_1_within_i
         .unwrap();
 
     let took = started.elapsed();
-    let text = log.text();
+    let text = log.whole().await;
     assert_eq!(status.code(), Some(1), "{text}");
     assert!(took >= std::time::Duration::from_secs(4), "{took:?}");
     assert!(took < std::time::Duration::from_secs(15), "{took:?}");

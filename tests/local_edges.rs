@@ -194,12 +194,15 @@ async fn started(config: &Path) -> (tokio::process::Child, StderrLog) {
     (daemon, log)
 }
 
+/// The exit code of `child`, once every line it wrote is in `log`.
 async fn exits_with(child: &mut tokio::process::Child, log: &StderrLog) -> Option<i32> {
-    tokio::time::timeout(Duration::from_secs(20), child.wait())
+    let code = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
         .unwrap_or_else(|_| panic!("the daemon did not stop: {}", log.text()))
         .unwrap()
-        .code()
+        .code();
+    log.whole().await;
+    code
 }
 
 #[tokio::test]

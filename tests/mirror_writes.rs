@@ -220,8 +220,9 @@ async fn a_mirror_that_cannot_be_written_shows_in_status_and_stops_the_daemon_wi
         .await
         .expect("the daemon stops once the bound has passed")
         .unwrap();
-    assert_eq!(exit.code(), Some(4), "{}", log.text());
-    let last = log.text().lines().last().unwrap_or_default().to_string();
+    let whole = log.whole().await;
+    assert_eq!(exit.code(), Some(4), "{whole}");
+    let last = whole.lines().last().unwrap_or_default().to_string();
     assert!(
         last.contains(&format!("cannot write the mirror {}", db.display())),
         "{last}"

@@ -789,32 +789,51 @@ pub fn query(conn: &Connection, sql: &str) -> Vec<Value> {
 
 /// A child process's stderr, collected as it arrives, for tests that wait on a log line.
 #[derive(Clone)]
-pub struct StderrLog(std::sync::Arc<std::sync::Mutex<String>>);
+pub struct StderrLog {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    /// Set once stderr has closed: every line the process wrote has been read.
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl StderrLog {
     /// Takes `child`'s piped stderr and reads it in the background until it closes.
     pub fn collect(child: &mut tokio::process::Child) -> StderrLog {
         use tokio::io::AsyncBufReadExt;
-        let log = StderrLog(Default::default());
+        let log = StderrLog {
+            text: Default::default(),
+            closed: Default::default(),
+        };
         let mut lines =
             tokio::io::BufReader::new(child.stderr.take().expect("stderr piped")).lines();
-        let sink = log.clone();
+        let (sink, closed) = (log.text.clone(), log.closed.clone());
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
-                let mut text = sink.0.lock().unwrap();
+                let mut text = sink.lock().unwrap();
                 text.push_str(&line);
                 text.push('\n');
             }
+            closed.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         log
     }
 
     pub fn text(&self) -> String {
-        self.0.lock().unwrap().clone()
+        self.text.lock().unwrap().clone()
     }
 
     pub fn contains(&self, needle: &str) -> bool {
-        self.0.lock().unwrap().contains(needle)
+        self.text.lock().unwrap().contains(needle)
+    }
+
+    /// Everything the process wrote, once its stderr has closed (it has exited): the last
+    /// lines may still be on their way when `wait` returns.
+    pub async fn whole(&self) -> String {
+        let closed = wait_until(Duration::from_secs(10), || async {
+            self.closed.load(std::sync::atomic::Ordering::SeqCst)
+        })
+        .await;
+        assert!(closed, "stderr stays open: {}", self.text());
+        self.text()
     }
 }
 
