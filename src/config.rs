@@ -27,7 +27,7 @@ mod sync;
 mod warnings;
 mod webhooks;
 
-pub use conflicts::ConflictsConfig;
+pub use conflicts::{ConflictsConfig, Group, Policy};
 pub use ecwid::EcwidConfig;
 pub use live::Live;
 pub use log::{LogConfig, LogFormat, check_level};
@@ -265,7 +265,7 @@ fn positive_secs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::Kind;
+    use crate::kind::Kind;
 
     pub(super) const MINIMAL: &str =
         "[ecwid]\nstore_id = 1003\ntoken = \"secret_abc\"\n[mirror]\npath = \"m.db\"\n";

@@ -21,9 +21,6 @@ use crate::mirror::{MirrorWriter, SCHEMA_VERSION, unix_now};
 use crate::webhooks::Receiver;
 use crate::webhooks::receiver::{self, MAX_BODY};
 
-/// Paths the webhook path may not take.
-pub const RESERVED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
-
 /// How long the health endpoints wait for the mirror's writer. A writer busy longer than
 /// this (a stalled mirror, another process's write lock) counts as not writable.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -3,8 +3,46 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, invalid};
-use crate::mirror::fields::Group;
-use crate::sync::push::fields::Policy;
+
+/// Which fields a conflict policy covers (`[conflicts]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Group {
+    /// Product and variation prices, and the compare-to price.
+    Price,
+    /// Product names.
+    Name,
+    /// Product visibility, SKUs (also variations') and weights.
+    Catalog,
+    /// An order's fulfillment and payment status.
+    OrderStatus,
+    /// An order's tracking number.
+    Tracking,
+}
+
+/// How a conflict of a field group is settled (`[conflicts]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// Ecwid's value stays; the local change is dropped.
+    RemoteWins,
+    /// The local value is sent, over Ecwid's.
+    LocalWins,
+    /// The later of the two changes wins: the tool's write against Ecwid's update time.
+    NewestWins,
+    /// Held for the operator in `conflicts`; the mirror shows Ecwid's value meanwhile.
+    Manual,
+}
+
+impl Policy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::RemoteWins => "remote_wins",
+            Policy::LocalWins => "local_wins",
+            Policy::NewestWins => "newest_wins",
+            Policy::Manual => "manual",
+        }
+    }
+}
 
 /// A policy per field group. Prices and names default to `manual`: a wrong price sells at a
 /// loss and a wrong name misleads buyers, so a person decides. The rest default to

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, as_secs, invalid, within};
-use crate::sync::Kind;
+use crate::kind::Kind;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SyncConfig {
@@ -165,6 +165,6 @@ mod tests {
         // Rare is not never: 29 February and Friday the 13th come.
         with("full_cron = \"0 0 0 29 2 *\"\nincremental_cron = \"0 0 0 13 * 5\"").unwrap();
         let c = with("kinds = [\"orders\", \"orders\"]\noverlap_secs = 0").unwrap();
-        assert_eq!(c.sync.kinds, vec![crate::sync::Kind::Orders]);
+        assert_eq!(c.sync.kinds, vec![crate::kind::Kind::Orders]);
     }
 }

@@ -139,6 +139,9 @@ impl RawWebhooks {
     }
 }
 
+/// The paths the listener serves besides the webhook path, which may not take them.
+pub const RESERVED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
 /// The webhook path becomes an axum route beside the health and metrics endpoints: plain
 /// URL characters only (no `{capture}` syntax), and none of theirs.
 fn check_hook_path(key: &'static str, path: &str) -> Result<(), ConfigError> {
@@ -151,7 +154,7 @@ fn check_hook_path(key: &'static str, path: &str) -> Result<(), ConfigError> {
             ),
         ));
     }
-    if crate::server::RESERVED_PATHS.contains(&path) {
+    if RESERVED_PATHS.contains(&path) {
         return Err(invalid(
             key,
             format!("{path:?} is taken by the health and metrics endpoints; choose another path"),

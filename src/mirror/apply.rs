@@ -17,7 +17,7 @@ use super::repair::{self, Repair};
 use crate::ecwid::model::{
     self, Category, Customer, Order, Product, SelectedOption, UNFINISHED_PAYMENT_STATUS, Variation,
 };
-use crate::sync::Kind;
+use crate::kind::Kind;
 
 /// A page of documents of one kind, turned into rows.
 #[derive(Debug)]

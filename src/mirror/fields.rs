@@ -12,21 +12,7 @@ use rusqlite::{Connection, Transaction, params};
 use super::MirrorError;
 use super::capture;
 use super::subject::Subject;
-
-/// Which fields a conflict policy covers (`[conflicts]`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Group {
-    /// Product and variation prices, and the compare-to price.
-    Price,
-    /// Product names.
-    Name,
-    /// Product visibility, SKUs (also variations') and weights.
-    Catalog,
-    /// An order's fulfillment and payment status.
-    OrderStatus,
-    /// An order's tracking number.
-    Tracking,
-}
+pub use crate::config::Group;
 
 /// How a value is written in Ecwid's JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

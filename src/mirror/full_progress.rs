@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::sync::Kind;
+use crate::kind::Kind;
 
 /// A step of a full pull, recorded in the transaction of the work it describes.
 #[derive(Clone, Debug)]

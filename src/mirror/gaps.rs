@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::apply::RowChange;
-use crate::sync::Kind;
+use crate::kind::Kind;
 
 /// Gaps counted since the process started, per kind (in [`Kind::ALL`] order), beside the
 /// running totals in `sync_state.webhook_gaps`.

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::apply::{self, RowChange, Rows};
 use super::{MirrorError, MirrorWriter, quarantine};
-use crate::sync::Kind;
+use crate::kind::Kind;
 
 /// What becomes of an event, as `webhook_events.state` holds it. The receiver writes the
 /// first three; the delta worker moves `pending` rows on.

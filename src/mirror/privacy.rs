@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 
 use super::apply::{self, Rows};
 use super::{MirrorError, MirrorWriter};
-use crate::sync::Kind;
+use crate::kind::Kind;
 
 /// Who a privacy request is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

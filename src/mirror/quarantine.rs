@@ -4,7 +4,7 @@
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
-use crate::sync::Kind;
+use crate::kind::Kind;
 
 /// How many quarantined entities of a kind `status` lists.
 pub const SHOWN: usize = 5;

@@ -23,7 +23,7 @@ use super::apply::{
 };
 use super::fields::{self, EntityType};
 use super::multi_row;
-use crate::sync::Kind;
+use crate::kind::Kind;
 
 /// Whether applying a page also repairs the rows that hold its documents but disagree with
 /// them.

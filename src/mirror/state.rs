@@ -10,7 +10,7 @@ use super::full_progress::{self, FullStep};
 use super::inbox::{self, WebhookStatus};
 use super::lock::{self, LockReport};
 use super::quarantine;
-use crate::sync::Kind;
+use crate::kind::Kind;
 
 /// One kind's row of `sync_state`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

@@ -27,7 +27,7 @@ use super::repair::{self, Repair};
 use super::stall::Stalls;
 use super::state::{self, KindState, StateUpdate};
 use crate::config::MirrorConfig;
-use crate::sync::Kind;
+use crate::kind::Kind;
 
 type Job = Box<dyn FnOnce(&mut Connection, &mut Stalls) + Send>;
 

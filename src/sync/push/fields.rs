@@ -8,34 +8,9 @@
 use std::collections::BTreeMap;
 
 use rusqlite::types::Value;
-use serde::{Deserialize, Serialize};
 
+pub use crate::config::Policy;
 use crate::mirror::fields::{Entity, FieldRow, FieldSpec, Shape};
-
-/// How a conflict of a field group is settled (`[conflicts]`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Policy {
-    /// Ecwid's value stays; the local change is dropped.
-    RemoteWins,
-    /// The local value is sent, over Ecwid's.
-    LocalWins,
-    /// The later of the two changes wins: the tool's write against Ecwid's update time.
-    NewestWins,
-    /// Held for the operator in `conflicts`; the mirror shows Ecwid's value meanwhile.
-    Manual,
-}
-
-impl Policy {
-    pub fn name(self) -> &'static str {
-        match self {
-            Policy::RemoteWins => "remote_wins",
-            Policy::LocalWins => "local_wins",
-            Policy::NewestWins => "newest_wins",
-            Policy::Manual => "manual",
-        }
-    }
-}
 
 /// What becomes of a field change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
