@@ -1,9 +1,11 @@
 //! Local stock changes and the daemon's own writes.
 //!
 //! Triggers (schema 005) record every change a tool makes to a quantity in `outbox`. The
-//! daemon's writes of what Ecwid reports must not be recorded: they run inside
-//! [`uncaptured`], which raises the flag the triggers check in `capture_paused` for the
-//! length of the write only. The flag is a row that is never committed, so no other
+//! daemon's writes of what Ecwid reports must not be recorded. Its own connections run with
+//! triggers off (see `mirror::own_writes`), which already keeps them silent; the writes of
+//! remote values also run inside [`uncaptured`], which raises the flag the triggers check in
+//! `capture_paused` for the length of the write only, so that they stay uncaptured on any
+//! connection that has triggers on. The flag is a row that is never committed, so no other
 //! connection can ever see it.
 
 use rusqlite::Connection;
