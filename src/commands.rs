@@ -65,7 +65,13 @@ impl From<DaemonError> for CommandError {
         };
         let code = match (api, mirror) {
             // Restarting cannot free a port another program holds, nor fix an address.
-            _ if matches!(e, DaemonError::Listen { .. }) => exit_code::USAGE,
+            _ if matches!(
+                e,
+                DaemonError::Listen { .. } | DaemonError::ConsoleToken { .. }
+            ) =>
+            {
+                exit_code::USAGE
+            }
             (Some(ApiError::Auth { .. }), _) => exit_code::TOKEN_REFUSED,
             (_, Some(MirrorError::Busy { .. } | MirrorError::BusyElsewhere { .. })) => {
                 exit_code::MIRROR_BUSY
@@ -463,18 +469,4 @@ fn print_webhooks(out: &mut String, w: &crate::mirror::inbox::WebhookStatus) {
     );
 }
 
-fn fmt_bytes(bytes: u64) -> String {
-    if bytes < 1024 * 1024 {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    } else {
-        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-    }
-}
-
-/// Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC), `-` when never.
-pub fn fmt_time(ts: Option<i64>) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    ts.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_else(|| "-".to_string())
-}
+pub use crate::when::{fmt_bytes, fmt_time};

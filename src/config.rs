@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 
 mod conflicts;
+mod console;
 mod ecwid;
 mod file_errors;
 mod live;
@@ -28,6 +29,7 @@ mod warnings;
 mod webhooks;
 
 pub use conflicts::{ConflictsConfig, Group, Policy};
+pub use console::{CONSOLE_TOKEN_ENV, ConsoleConfig};
 pub use ecwid::EcwidConfig;
 pub use live::Live;
 pub use log::{LogConfig, LogFormat, check_level};
@@ -114,6 +116,7 @@ pub struct Config {
     pub push: PushConfig,
     pub conflicts: ConflictsConfig,
     pub privacy: PrivacyConfig,
+    pub console: ConsoleConfig,
     pub log: LogConfig,
 }
 
@@ -137,6 +140,7 @@ struct RawConfig {
     push: Option<push::RawPush>,
     conflicts: Option<conflicts::RawConflicts>,
     privacy: Option<privacy::RawPrivacy>,
+    console: Option<console::RawConsole>,
     log: Option<RawLog>,
 }
 
@@ -146,6 +150,8 @@ struct RawConfig {
 pub struct SecretEnv {
     pub token: Option<String>,
     pub client_secret: Option<String>,
+    /// The console's sign-in token ([`CONSOLE_TOKEN_ENV`]).
+    pub console_token: Option<String>,
     /// Where to find the unit that loads a systemd credential named as a secret file, when
     /// read outside the service (see [`crate::credentials`]). Empty: look nowhere.
     pub unit_dirs: Vec<PathBuf>,
@@ -156,6 +162,9 @@ impl SecretEnv {
         SecretEnv {
             token: std::env::var(TOKEN_ENV).ok().filter(|v| !v.is_empty()),
             client_secret: std::env::var(CLIENT_SECRET_ENV)
+                .ok()
+                .filter(|v| !v.is_empty()),
+            console_token: std::env::var(CONSOLE_TOKEN_ENV)
                 .ok()
                 .filter(|v| !v.is_empty()),
             unit_dirs: crate::credentials::SYSTEM_UNIT_DIRS
@@ -224,6 +233,10 @@ fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {
         push: raw.push.unwrap_or_default().validate()?,
         conflicts: raw.conflicts.unwrap_or_default().validate()?,
         privacy: raw.privacy.unwrap_or_default().validate()?,
+        console: raw
+            .console
+            .unwrap_or_default()
+            .validate(env.console_token.clone(), &env.unit_dirs)?,
         log: raw.log.unwrap_or_default().validate()?,
     })
 }

@@ -21,6 +21,7 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Live};
+use crate::console::{Console, StoreSite};
 use crate::ecwid::{ApiError, Client, Patience};
 use crate::health::PassHealth;
 use crate::metrics::Metrics;
@@ -42,12 +43,21 @@ pub enum DaemonError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Pull(#[from] PullError),
+    #[error(
+        "cannot make the console's token beside the mirror {path} (set console.token_file, or console.enabled = false): {source}"
+    )]
+    ConsoleToken {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot set up the schedule: {0}")]
     Schedule(String),
     #[error(
-        "cannot listen on {addr} (webhooks.listen): {source}; is another program using that port? Choose another in webhooks.listen"
+        "cannot listen on {addr} ({key}): {source}; is another program using that port? Choose another in {key}"
     )]
     Listen {
+        key: &'static str,
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
@@ -81,6 +91,8 @@ pub struct Shared {
     pub inbox: Arc<Notify>,
     /// What the delta worker did, and the webhook gaps pulls counted.
     pub deltas: Arc<DeltaCounts>,
+    /// The console, once it listens (for the demo's sign-in link).
+    pub console: Arc<std::sync::OnceLock<Arc<Console>>>,
 }
 
 /// Runs the daemon until `shutdown` is cancelled, reloading its configuration when
@@ -129,10 +141,18 @@ pub async fn run_with(
     crate::listener::make_room_for(config.webhooks.max_connections as usize);
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| DaemonError::Listen { addr, source })?;
+        .map_err(|source| DaemonError::Listen {
+            key: "webhooks.listen",
+            addr,
+            source,
+        })?;
     let listening = listener.local_addr().unwrap_or(addr);
-    on_ready();
     let (publish, live) = Live::new(config.clone());
+    let console = match config.console.enabled {
+        true => Some(open_console(config, &live, &writer, &metrics).await?),
+        false => None,
+    };
+    on_ready();
     let passes = Arc::new(PassHealth::default());
     let receiver = config.ecwid.client_secret.clone().map(|secret| {
         Arc::new(crate::webhooks::Receiver::new(
@@ -168,6 +188,16 @@ pub async fn run_with(
         crate::listener::Limits::of(&config.webhooks),
         server_stop.clone(),
     ));
+    let console_server = console.map(|(console, console_listener)| {
+        let router = crate::console::router(console.clone());
+        let _ = shared.console.set(console);
+        tokio::spawn(server::serve(
+            console_listener,
+            router,
+            CONSOLE_LIMITS,
+            server_stop.clone(),
+        ))
+    });
 
     // Stops the schedule and the delta worker together, on shutdown or when either fails.
     let stop = shutdown.child_token();
@@ -240,10 +270,68 @@ pub async fn run_with(
         Err(_) => tracing::warn!("requests still in progress at exit were dropped"),
         _ => {}
     }
+    if let Some(console) = console_server {
+        // An action in progress settles in its own transaction; waiting is not needed.
+        let _ = tokio::time::timeout(SERVER_DRAIN, console).await;
+    }
     puller.checkpoint().await;
     schedule
         .and(deltas.map_err(DaemonError::from))
         .and(pushes.map_err(DaemonError::from))
+}
+
+/// The console's connections: a few operators' browsers, never a crowd.
+const CONSOLE_LIMITS: crate::listener::Limits = crate::listener::Limits {
+    header_read: Duration::from_secs(10),
+    body_read: Duration::from_secs(10),
+    idle: Duration::from_secs(75),
+    max_connections: 64,
+};
+
+/// The console's token (made beside the mirror when none is configured) and its bound
+/// listener.
+async fn open_console(
+    config: &Config,
+    live: &Live,
+    writer: &MirrorWriter,
+    metrics: &Arc<Metrics>,
+) -> Result<(Arc<Console>, TcpListener), DaemonError> {
+    let (token, token_source) = crate::console::auth::token_or_make(
+        config.console.token.as_ref(),
+        config.console.token_file.as_deref(),
+        &config.mirror.path,
+    )
+    .map_err(|source| DaemonError::ConsoleToken {
+        path: config.mirror.path.clone(),
+        source,
+    })?;
+    let addr = config.console.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            key: "console.listen",
+            addr,
+            source,
+        })?;
+    let address = listener.local_addr().unwrap_or(addr);
+    tracing::info!(
+        console = %format!("http://{address}/"),
+        token_file = %token_source.display(),
+        "the operator console listens; sign in with the token in token_file"
+    );
+    let console = Console::new(
+        vec![StoreSite {
+            store_id: config.ecwid.store_id,
+            mirror: config.mirror.path.clone(),
+            writer: writer.clone(),
+        }],
+        live.clone(),
+        metrics.clone(),
+        &token,
+        token_source,
+        address,
+    );
+    Ok((console, listener))
 }
 
 /// Runs passes on the configured schedules until `shutdown`, following the schedules of

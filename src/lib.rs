@@ -2,6 +2,7 @@
 //!
 //! - [`cli`]: the command line definitions.
 //! - [`commands`]: what each subcommand does (called by `main`).
+//! - [`console`]: the operator console: what needs a person, settled in a browser.
 //! - [`config`]: the TOML configuration, secrets, validation and warnings.
 //! - [`credentials`]: a systemd credential read outside its service: the unit's source file.
 //! - [`daemon`]: schedules, the worker that runs passes, and shutdown.
@@ -24,16 +25,19 @@
 //! - [`sync`]: the engine: full and incremental pulls, and the delta worker that turns
 //!   webhook events into mirror changes.
 //! - [`webhooks`]: signed webhooks received into the mirror's durable inbox.
+//! - [`when`]: times and sizes as the CLI and the console print them.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod credentials;
 pub mod daemon;
 pub mod demo;
 pub mod ecwid;
 pub mod errors;
 pub mod exit_code;
+pub mod freshness;
 pub mod health;
 pub mod kind;
 pub mod listener;
@@ -46,3 +50,4 @@ pub mod server;
 pub mod signals;
 pub mod sync;
 pub mod webhooks;
+pub mod when;

@@ -217,9 +217,11 @@ async fn check_config_warns_of_a_listener_open_to_the_network_and_a_token_others
  {
     use std::os::unix::fs::PermissionsExt;
     let (_store, _scratch, _db, config) = store_and_config("secret_test", "").await;
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:0\"");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"0.0.0.0:0\"",
+        1,
+    );
     std::fs::write(&config, text).unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
 
@@ -266,9 +268,11 @@ async fn check_config_warns_of_a_listener_open_to_the_network_and_a_token_others
 #[tokio::test]
 async fn run_logs_the_warning_about_a_listener_open_to_the_network_once_at_start() {
     let (_store, _scratch, db, config) = store_and_config("secret_test", "").await;
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:0\"");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"0.0.0.0:0\"",
+        1,
+    );
     std::fs::write(&config, text).unwrap();
     let mut daemon = spawn_ecwid_sync(&config, &["run"], std::process::Stdio::piped());
     let log = StderrLog::collect(&mut daemon);

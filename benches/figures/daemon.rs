@@ -57,7 +57,9 @@ impl Daemon {
         let setup = Setup::new(
             store,
             "",
-            &format!("[sync]\n{sync}\n[webhooks]\nlisten = \"{listen}\"\n"),
+            &format!(
+                "[sync]\n{sync}\n[webhooks]\nlisten = \"{listen}\"\n[console]\nlisten = \"127.0.0.1:0\"\n"
+            ),
         );
         let child = spawn_ecwid_sync(&setup.config, &["run"], Stdio::null());
         // Products, categories and orders: the kinds mirrored by default.

@@ -101,6 +101,11 @@ const KEYS: &[Key] = &[
     live!("conflicts.tracking", conflicts.tracking),
     // The daemon writes the policy into the mirror when it opens it.
     restart!("privacy.order_fields", privacy.order_fields),
+    restart!("console.enabled", console.enabled),
+    restart!("console.listen", console.listen),
+    restart!("console.token_file", console.token_file),
+    live!("console.pending_attention_secs", console.pending_attention),
+    live!("console.session_hours", console.session_hours),
     restart!("log.format", log.format),
     live!("log.level", log.level),
 ];

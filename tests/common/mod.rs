@@ -2,6 +2,7 @@
 //! expected mirror contents derived independently from the store's own state.
 #![allow(dead_code)]
 
+pub mod console;
 pub mod drills;
 pub mod stock;
 
@@ -196,6 +197,9 @@ pub fn config_text(store: &TestStore, db: &Path, token: &str, sync_extra: &str) 
 [webhooks]
 listen = "127.0.0.1:0"
 
+[console]
+listen = "127.0.0.1:0"
+
 [ecwid]
 store_id = {store_id}
 token = "{token}"
@@ -235,9 +239,11 @@ pub fn webhook_config_text(
                 store.config.client_secret
             ),
         )
-        .replace(
+        // The first listener is the webhook one; the console's stays on port 0.
+        .replacen(
             "listen = \"127.0.0.1:0\"",
             &format!("listen = \"{listen}\""),
+            1,
         )
 }
 

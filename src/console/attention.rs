@@ -1,0 +1,194 @@
+//! Needs attention: one list of everything a person must decide, each with its reason in
+//! plain words and the actions the CLI has for it, one at a time or ticked in bulk with a
+//! reason that is recorded.
+
+use std::sync::Arc;
+
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use maud::{Markup, html};
+
+use super::conflicts::conflict_rows;
+use super::layout::{Nav, form_token, state, store_url, value};
+use super::{Console, Visit};
+use crate::kind::Kind;
+use crate::mirror::outbox_review::{self, Listed};
+use crate::mirror::quarantine::{self, QuarantineSummary};
+use crate::mirror::{conflicts, unix_now};
+use crate::when::{fmt_age, fmt_time};
+
+/// Quarantined documents listed per kind.
+const QUARANTINE_SHOWN: usize = 50;
+
+pub async fn page(
+    State(console): State<Arc<Console>>,
+    Path(store): Path<u64>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let visit = match Visit::start(&console, store, &headers, uri.path()) {
+        Ok(v) => v,
+        Err(answer) => return answer,
+    };
+    let read = visit
+        .read(|conn| {
+            let quarantined = if quarantine::table_exists(conn)? {
+                Kind::ALL
+                    .iter()
+                    .map(|&k| Ok((k, quarantine::summary(conn, k, QUARANTINE_SHOWN)?)))
+                    .collect::<rusqlite::Result<Vec<_>>>()?
+            } else {
+                Vec::new()
+            };
+            Ok((
+                outbox_review::list(conn, None)?,
+                conflicts::list(conn, false)?,
+                quarantined,
+            ))
+        })
+        .await;
+    let (open, open_conflicts, quarantined) = match read {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    let now = unix_now();
+    let late = console
+        .config
+        .read(|c| c.console.pending_attention.as_secs() as i64);
+    let failed: Vec<&Listed> = open.iter().filter(|c| c.state == "failed").collect();
+    let uncertain: Vec<&Listed> = open.iter().filter(|c| c.state == "uncertain").collect();
+    let waiting: Vec<&Listed> = open
+        .iter()
+        .filter(|c| matches!(c.state.as_str(), "pending" | "sending") && now - c.created_at > late)
+        .collect();
+    let held: Vec<&(Kind, QuarantineSummary)> =
+        quarantined.iter().filter(|(_, q)| q.count > 0).collect();
+    let nothing = failed.is_empty()
+        && uncertain.is_empty()
+        && waiting.is_empty()
+        && open_conflicts.is_empty()
+        && held.is_empty();
+    let act = store_url(store, "/act");
+    let back = store_url(store, Nav::Attention.path());
+    let token = &visit.form_token;
+    let main = html! {
+        h1 { "Needs attention" }
+        @if nothing {
+            p.flash { "Nothing needs a person: no failed, uncertain or long-waiting changes, no open conflicts, no quarantined documents." }
+        }
+        @if !failed.is_empty() {
+            h2 { "Refused by Ecwid (" (failed.len()) ")" }
+            p { "Ecwid refused these changes for good (a product deleted in Ecwid, a value it does not accept). "
+                "Fix the cause and re-send, or dismiss: the mirror then shows Ecwid's value again." }
+            form method="post" action=(act) {
+                (form_token(token))
+                input type="hidden" name="back" value=(back);
+                (changes_table(&failed, &[("resend", "Re-send"), ("dismiss", "Dismiss")]))
+                (bulk(&[("resend", "Re-send ticked"), ("dismiss", "Dismiss ticked")], true))
+            }
+        }
+        @if !uncertain.is_empty() {
+            h2 { "Outcome unknown (" (uncertain.len()) ")" }
+            p { "Ecwid's answers could not say whether these were applied. Check the store: "
+                "if it shows the change, mark it applied; if not, re-send it." }
+            form method="post" action=(act) {
+                (form_token(token))
+                input type="hidden" name="back" value=(back);
+                (changes_table(&uncertain, &[("applied", "Applied"), ("resend", "Re-send")]))
+                (bulk(&[("applied", "Mark ticked applied"), ("resend", "Re-send ticked")], false))
+            }
+        }
+        @if !open_conflicts.is_empty() {
+            h2 { "Conflicts (" (open_conflicts.len()) ")" }
+            p { "The field changed both in the mirror and in Ecwid since the last pull. Choose whose value the store keeps "
+                "(" a href=(store_url(store, Nav::Conflicts.path())) { "side by side on the conflicts page" } ")." }
+            form method="post" action=(act) {
+                (form_token(token))
+                input type="hidden" name="back" value=(back);
+                (conflict_rows(&open_conflicts, true))
+                (bulk(&[("take_local", "Keep the mirror's values"), ("take_remote", "Keep Ecwid's values")], false))
+            }
+        }
+        @if !waiting.is_empty() {
+            h2 { "Waiting long (" (waiting.len()) ")" }
+            p { "These changes have waited more than " (fmt_age(late)) " to reach Ecwid. The daemon keeps trying; "
+                "if they stay, check the log, the overview's request figures and whether the daemon runs." }
+            (changes_table(&waiting, &[]))
+        }
+        @if !held.is_empty() {
+            h2 { "Quarantined documents" }
+            p { "Ecwid sent documents that do not fit the mirror's model. Their rows keep the last copy that did, "
+                "and every pass reads them again; if they stay, report the error with the document's id." }
+            table {
+                thead { tr { th { "Kind" } th { "Id" } th { "Problem" } th { "Since" } th { "Last read" } } }
+                tbody {
+                    @for (kind, q) in &held {
+                        @for d in &q.first {
+                            tr { td { (kind.name()) } td { (d.key) } td { (d.error) }
+                                 td { (fmt_time(Some(d.first_seen))) } td { (fmt_time(Some(d.last_seen))) } }
+                        }
+                        @if q.count > q.first.len() as i64 {
+                            tr { td colspan="5" .muted { "... and " (q.count - q.first.len() as i64) " more " (kind.name()) " (table quarantine)" } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    visit.render(Nav::Attention, "Needs attention", main)
+}
+
+/// Local changes with a tick box and per-row buttons (`one` = `action:id`).
+pub fn changes_table(rows: &[&Listed], actions: &[(&str, &str)]) -> Markup {
+    html! {
+        table {
+            thead { tr {
+                @if !actions.is_empty() { th { span.muted { "Tick" } } }
+                th.num { "Id" } th { "What" } th { "Change" } th { "Made" } th { "State" } th.num { "Tries" } th { "Why" }
+                @if !actions.is_empty() { th { "Act" } }
+            } }
+            tbody {
+                @for c in rows {
+                    tr data-change=(c.id) {
+                        @if !actions.is_empty() {
+                            td { input type="checkbox" name="change" value=(c.id) aria-label={ "change " (c.id) }; }
+                        }
+                        td.num { (c.id) }
+                        td { (c.subject.to_string()) }
+                        td { (change_text(c)) }
+                        td { (fmt_time(Some(c.created_at))) }
+                        td { (state(&c.state)) }
+                        td.num { (c.attempts) }
+                        td { (c.last_error.as_deref().unwrap_or("")) }
+                        @if !actions.is_empty() {
+                            td { @for (action, label) in actions {
+                                button type="submit" name="one" value={ (action) ":" (c.id) } { (label) } " "
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn change_text(c: &Listed) -> Markup {
+    match c.delta {
+        Some(delta) => html! { "quantity " (format!("{delta:+}")) " (was " (value(&c.base)) ")" },
+        None => html! { (c.field) " = " (value(&c.value)) " (was " (value(&c.base)) ")" },
+    }
+}
+
+/// The bulk buttons under a table, with the reason field (required for dismissals).
+fn bulk(actions: &[(&str, &str)], reason_required: bool) -> Markup {
+    html! {
+        div.actions {
+            label { "Reason " input type="text" name="reason" maxlength="500"
+                placeholder=(if reason_required { "why (required to dismiss)" } else { "why (optional, recorded)" }); }
+            @for (action, label) in actions {
+                button type="submit" name="action" value=(action) { (label) }
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The webhook inbox: recent events with what became of each, and counts per type today.
+
+use std::sync::Arc;
+
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use maud::{Markup, html};
+
+use super::layout::{Nav, state, store_url};
+use super::{Console, Visit};
+use crate::mirror::inbox_review::{self, EventFilter, RecentEvent, STATES};
+use crate::when::fmt_time;
+
+/// Events one page lists.
+const SHOWN: usize = 200;
+
+#[derive(serde::Deserialize)]
+pub struct Filter {
+    state: Option<String>,
+    r#type: Option<String>,
+}
+
+pub async fn page(
+    State(console): State<Arc<Console>>,
+    Path(store): Path<u64>,
+    Query(q): Query<Filter>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let visit = match Visit::start(&console, store, &headers, uri.path()) {
+        Ok(v) => v,
+        Err(answer) => return answer,
+    };
+    let filter = EventFilter {
+        state: q.state.filter(|s| STATES.contains(&s.as_str())),
+        event_type: q.r#type.filter(|t| !t.is_empty()),
+        entity: None,
+    };
+    let since = crate::mirror::unix_now() - 86_400;
+    let shown_filter = filter.clone();
+    let read = visit
+        .read(move |conn| {
+            Ok((
+                inbox_review::recent(conn, &shown_filter, SHOWN)?,
+                inbox_review::counts(conn, since)?,
+            ))
+        })
+        .await;
+    let (events, counts) = match read {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
+    let here = store_url(store, Nav::Webhooks.path());
+    let main = html! {
+        h1 { "Webhook inbox" }
+        h2 { "The last 24 hours, per type" }
+        @if counts.is_empty() {
+            p.muted { "No webhook events in the last 24 hours." }
+        } @else {
+            table {
+                thead { tr { th { "Type" } th.num { "All" }
+                    @for s in STATES { th.num { (s) } } } }
+                tbody {
+                    @for c in &counts {
+                        tr {
+                            td { a href={ (here) "?type=" (c.event_type) } { (c.event_type) } }
+                            td.num { (c.total) }
+                            @for s in STATES {
+                                td.num { (c.by_state.get(s).copied().unwrap_or(0)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Recent events" }
+        form.actions method="get" action=(here) {
+            label { "State " select name="state" {
+                option value="" { "any" }
+                @for s in STATES {
+                    option value=(s) selected[filter.state.as_deref() == Some(s)] { (s) }
+                }
+            } }
+            label { " Type " input type="text" name="type" value=(filter.event_type.clone().unwrap_or_default()) placeholder="product.updated"; }
+            button type="submit" { "Show" }
+        }
+        (events_table(store, &events))
+    };
+    visit.render(Nav::Webhooks, "Webhook inbox", main)
+}
+
+/// Events as a table; also on the entity page.
+pub fn events_table(store: u64, events: &[RecentEvent]) -> Markup {
+    html! {
+        @if events.is_empty() {
+            p.muted { "No events." }
+        } @else {
+            table {
+                thead { tr { th { "Received" } th { "Type" } th { "About" } th { "State" } th.num { "Reads" } th { "Last error" } } }
+                tbody {
+                    @for e in events {
+                        tr {
+                            td { (fmt_time(Some(e.received))) }
+                            td { (e.event_type) }
+                            td { (about(store, e)) }
+                            td { (state(&e.state)) }
+                            td.num { (e.attempts) }
+                            td { (e.last_error.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn about(store: u64, e: &RecentEvent) -> Markup {
+    let find = |q: String, label: String| {
+        html! { a href={ (store_url(store, Nav::Find.path())) "?q=" (q) } { (label) } }
+    };
+    match (e.kind.as_deref(), e.entity_key, e.order_id.as_deref()) {
+        (Some("products"), Some(id), _) => find(id.to_string(), format!("product {id}")),
+        (Some("orders"), _, Some(public)) => find(public.to_string(), format!("order {public}")),
+        (Some(kind), Some(key), _) => html! { (kind) " " (key) },
+        _ => html! { span.muted { "-" } },
+    }
+}
