@@ -228,11 +228,11 @@ mod tests {
     fn every_key_of_the_configuration_is_either_live_or_named_as_needing_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let token = dir.path().join("token");
-        std::fs::write(&token, "secret_in_file").unwrap();
+        std::fs::write(&token, "secret_in_file_0123").unwrap();
         let config = Config::parse(
             &format!(
                 "[ecwid]\nstore_id = 1\ntoken_file = {token:?}\nclient_secret_file = {token:?}\n\
-                 [mirror]\npath = \"m.db\"\n"
+                 [mirror]\npath = \"m.db\"\n[console]\ntoken_file = {token:?}\n"
             ),
             &SecretEnv::default(),
         )

@@ -28,8 +28,25 @@ pub(super) fn warnings(config: &Config, file: &Path) -> Vec<Warning> {
         config.webhooks.listen,
         &config.webhooks.path,
     ));
+    found.extend(exposed_console(&config.console));
     found.extend(readable_secrets(&config.ecwid.secrets_in_file, file));
     found
+}
+
+/// A console open to the network (allowed only with a token) speaks plain HTTP: the token
+/// and the session cookie would cross the network readable by anyone on the way.
+fn exposed_console(console: &super::ConsoleConfig) -> Option<Warning> {
+    if !console.enabled || console.listen.ip().is_loopback() {
+        return None;
+    }
+    let port = console.listen.port();
+    Some(Warning {
+        key: "console.listen",
+        message: format!(
+            "{} is not a loopback address, and the console speaks plain HTTP: the sign-in token and the session cookie cross the network unencrypted. Listen on 127.0.0.1:{port} and reach it through an SSH tunnel (ssh -L {port}:127.0.0.1:{port} this-server) or a reverse proxy that terminates TLS",
+            console.listen
+        ),
+    })
 }
 
 /// Everything the daemon serves shares one listener, so an address other than loopback
@@ -119,6 +136,26 @@ mod tests {
                 && text.contains("Listen on 127.0.0.1:9000")
                 && text.contains("location = /hooks/e {")
                 && text.contains("proxy_pass http://127.0.0.1:9000;"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_console_open_to_the_network_is_named_with_a_safer_way_to_reach_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("console-token");
+        std::fs::write(&token, "0123456789abcdef0123").unwrap();
+        let text = format!(
+            "{MINIMAL}[console]\nlisten = \"0.0.0.0:8090\"\ntoken_file = {:?}\n",
+            token.display().to_string()
+        );
+        let (_dir, path, config) = config_file(&text, 0o600);
+        let found = warnings(&config, &path);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let text = found[0].to_string();
+        assert!(
+            text.starts_with("console.listen: 0.0.0.0:8090 is not a loopback address")
+                && text.contains("ssh -L 8090:127.0.0.1:8090"),
             "{text}"
         );
     }
