@@ -27,7 +27,7 @@ pub async fn page(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    let visit = match Visit::start(&console, store, &headers, uri.path()) {
+    let visit = match Visit::start(&console, store, &headers, &uri) {
         Ok(v) => v,
         Err(answer) => return answer,
     };

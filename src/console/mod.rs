@@ -134,10 +134,11 @@ impl<'a> Visit<'a> {
         console: &'a Console,
         store: u64,
         headers: &HeaderMap,
-        uri_path: &str,
+        uri: &axum::http::Uri,
     ) -> Result<Visit<'a>, Response> {
         let Some((session_id, session)) = console.auth.session(headers) else {
-            let next: String = form_urlencoded::byte_serialize(uri_path.as_bytes()).collect();
+            let wanted = uri.path_and_query().map_or("/", |p| p.as_str());
+            let next: String = form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
             return Err(Redirect::to(&format!("/login?next={next}")).into_response());
         };
         let Some(site) = console.site(store) else {

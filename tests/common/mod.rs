@@ -2,6 +2,7 @@
 //! expected mirror contents derived independently from the store's own state.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod console;
 pub mod drills;
 pub mod stock;
