@@ -37,7 +37,6 @@ pub mod demo;
 pub mod ecwid;
 pub mod errors;
 pub mod exit_code;
-pub mod freshness;
 pub mod health;
 pub mod kind;
 pub mod listener;

@@ -2,7 +2,6 @@
 //! upserts of remote documents (and a full pull's repair of rows written around them), the
 //! capture of local stock changes and the read-only status queries.
 
-pub mod actions;
 pub mod apply;
 pub mod capture;
 mod checkpointer;
@@ -13,7 +12,6 @@ pub mod fields;
 pub mod full_progress;
 pub mod gaps;
 pub mod inbox;
-pub mod inbox_review;
 pub mod lock;
 mod multi_row;
 pub mod outbox;
