@@ -12,6 +12,7 @@ pub mod fields;
 pub mod full_progress;
 pub mod gaps;
 pub mod inbox;
+pub mod inbox_review;
 pub mod lock;
 mod multi_row;
 pub mod outbox;
