@@ -17,7 +17,8 @@
 //! - [`logging`]: text or JSON logs.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`mirror`]: the SQLite side: schema, the single writer, upserts, status queries, the
-//!   webhook inbox and webhook gaps, and privacy requests (erasure, export).
+//!   operator's actions and their record,
+//!   the webhook inbox and webhook gaps, and privacy requests (erasure, export).
 //! - [`reload`]: SIGHUP in the daemon: the configuration read again and applied.
 //! - [`server`]: the HTTP listener of `run`: webhooks, health, metrics.
 //! - [`signals`]: what each signal does: stop, reload, or a log line.
