@@ -10,6 +10,8 @@
 //!   document model.
 //! - [`errors`]: an error and its causes on one line.
 //! - [`exit_code`]: the exit codes, and which of them the service manager restarts after.
+//! - [`freshness`]: whether each kind is pulled as often as its schedule says: on time,
+//!   late, failing or never pulled, in plain words.
 //! - [`health`]: what `/healthz` and `/readyz` report.
 //! - [`kind`]: the kinds of entity mirrored and where each lives.
 //! - [`listener`]: the accept loop of `run`'s listener: deadlines and a cap on connections.
@@ -35,6 +37,7 @@ pub mod demo;
 pub mod ecwid;
 pub mod errors;
 pub mod exit_code;
+pub mod freshness;
 pub mod health;
 pub mod kind;
 pub mod listener;
