@@ -142,6 +142,10 @@ pub enum OutboxAction {
         /// The store does not show it: send it again.
         #[arg(long)]
         resend: bool,
+        /// Why, kept with who settled it in the record of operator actions (`outbox
+        /// history`; up to 500 characters).
+        #[arg(long)]
+        reason: Option<String>,
         /// Change this mirror file instead of the configured mirror.path.
         #[arg(long)]
         mirror: Option<PathBuf>,
@@ -177,6 +181,20 @@ pub enum OutboxAction {
         #[arg(long)]
         reason: String,
         /// Change this mirror file instead of the configured mirror.path.
+        #[arg(long)]
+        mirror: Option<PathBuf>,
+    },
+    /// List what operators decided, newest first: changes sent again, recorded as applied
+    /// or dismissed, conflicts settled (here or in the console), with who, when, why and
+    /// what it did. Refused attempts are listed too. Read-only; safe while the daemon runs.
+    History {
+        /// Show at most this many, the newest.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+        /// Read this mirror file instead of the configured mirror.path.
         #[arg(long)]
         mirror: Option<PathBuf>,
     },
@@ -232,6 +250,10 @@ pub enum ConflictsAction {
         /// Whose value the store keeps.
         #[arg(long, value_enum)]
         take: TakeSide,
+        /// Why, kept with who settled it in the record of operator actions (`outbox
+        /// history`; up to 500 characters).
+        #[arg(long)]
+        reason: Option<String>,
         /// Change this mirror file instead of the configured mirror.path.
         #[arg(long)]
         mirror: Option<PathBuf>,

@@ -36,7 +36,7 @@ pub use log::{LogConfig, LogFormat, check_level};
 pub use mirror::MirrorConfig;
 pub use privacy::PrivacyConfig;
 pub use push::PushConfig;
-pub use sync::{SyncConfig, parse_kinds};
+pub use sync::{SyncConfig, parse_cron, parse_kinds};
 pub use warnings::Warning;
 pub use webhooks::WebhooksConfig;
 

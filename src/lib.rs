@@ -11,6 +11,8 @@
 //!   document model.
 //! - [`errors`]: an error and its causes on one line.
 //! - [`exit_code`]: the exit codes, and which of them the service manager restarts after.
+//! - [`freshness`]: whether each kind is pulled as often as its schedule says: on time,
+//!   late, failing or never pulled, in plain words.
 //! - [`health`]: what `/healthz` and `/readyz` report.
 //! - [`kind`]: the kinds of entity mirrored and where each lives.
 //! - [`listener`]: the accept loop of `run`'s listener: deadlines and a cap on connections.
@@ -18,7 +20,8 @@
 //! - [`logging`]: text or JSON logs.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`mirror`]: the SQLite side: schema, the single writer, upserts, status queries, the
-//!   webhook inbox and webhook gaps, and privacy requests (erasure, export).
+//!   operator's actions and their record,
+//!   the webhook inbox and webhook gaps, and privacy requests (erasure, export).
 //! - [`reload`]: SIGHUP in the daemon: the configuration read again and applied.
 //! - [`server`]: the HTTP listener of `run`: webhooks, health, metrics.
 //! - [`signals`]: what each signal does: stop, reload, or a log line.
@@ -37,6 +40,7 @@ pub mod demo;
 pub mod ecwid;
 pub mod errors;
 pub mod exit_code;
+pub mod freshness;
 pub mod health;
 pub mod kind;
 pub mod listener;

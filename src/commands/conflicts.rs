@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
-use super::outbox::mirror_path;
+use super::outbox::{mirror_path, perform_one};
 use super::shorten;
 use super::{CommandError, emit, fmt_time};
 use crate::cli::{ConflictsAction, TakeSide};
-use crate::mirror::conflicts::{self, ResolveError, Take};
+use crate::mirror::actions::Action;
+use crate::mirror::conflicts;
 use crate::mirror::{self, MirrorError};
 
 pub fn execute(config: &Path, action: ConflictsAction) -> Result<(), CommandError> {
@@ -46,22 +47,24 @@ pub fn execute(config: &Path, action: ConflictsAction) -> Result<(), CommandErro
             emit(&out);
             Ok(())
         }
-        ConflictsAction::Resolve { id, take, mirror } => {
+        ConflictsAction::Resolve {
+            id,
+            take,
+            reason,
+            mirror,
+        } => {
             let mut conn = mirror::open_existing(&mirror_path(config, mirror)?)?;
-            let take = match take {
-                TakeSide::Local => Take::Local,
-                TakeSide::Remote => Take::Remote,
+            let action = match take {
+                TakeSide::Local => Action::TakeLocal { ids: vec![id] },
+                TakeSide::Remote => Action::TakeRemote { ids: vec![id] },
             };
-            conflicts::resolve(&mut conn, id, take).map_err(|e| match e {
-                ResolveError::Mirror(e) => CommandError::from(e),
-                other => CommandError::usage(other.to_string()),
-            })?;
+            perform_one(&mut conn, &action, reason.as_deref())?;
             emit(&format!(
                 "conflict {id}: {}\n",
                 match take {
-                    Take::Local =>
+                    TakeSide::Local =>
                         "the mirror's value is sent to Ecwid (by the daemon, or `ecwid-sync push`)",
-                    Take::Remote => "Ecwid's value is kept; the local change is dropped",
+                    TakeSide::Remote => "Ecwid's value is kept; the local change is dropped",
                 }
             ));
             Ok(())

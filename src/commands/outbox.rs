@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use super::{CommandError, emit, fmt_time, load, shorten};
 use crate::cli::OutboxAction;
-use crate::mirror::dismiss::{self, DismissError, Target};
-use crate::mirror::outbox_review::{self, OutboxStatus, Resolution, ResolveError};
+use crate::mirror::actions::{self, Action, ActionError, Actor, Outcome, login_operator};
+use crate::mirror::dismiss::{DismissError, Target};
+use crate::mirror::outbox_review::{self, OutboxStatus};
 use crate::mirror::{self, MirrorError};
 use crate::sync::push::PushSummary;
 
@@ -74,27 +75,25 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
             id,
             applied,
             resend: _,
+            reason,
             mirror,
         } => {
             let mut conn = mirror::open_existing(&mirror_path(config, mirror)?)?;
-            let resolution = if applied {
-                Resolution::Applied
+            let action = if applied {
+                Action::MarkApplied { ids: vec![id] }
             } else {
-                Resolution::Resend
+                Action::Resend { ids: vec![id] }
             };
-            let ids = outbox_review::resolve(&mut conn, id, resolution).map_err(|e| match e {
-                ResolveError::Mirror(e) => CommandError::from(e),
-                other => CommandError::usage(other.to_string()),
-            })?;
-            let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+            let outcome = perform_one(&mut conn, &action, reason.as_deref())?;
+            let ids: Vec<String> = outcome.changes.iter().map(i64::to_string).collect();
             emit(&format!(
                 "{} {}: {}\n",
                 if ids.len() == 1 { "change" } else { "changes" },
                 ids.join(", "),
-                match resolution {
-                    Resolution::Applied => "recorded as applied",
-                    Resolution::Resend =>
-                        "pending again; the daemon (or `ecwid-sync push`) sends them in a new batch",
+                if applied {
+                    "recorded as applied"
+                } else {
+                    "pending again; the daemon (or `ecwid-sync push`) sends them in a new batch"
                 }
             ));
             Ok(())
@@ -109,60 +108,98 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
             mirror,
         } => {
             let target = match (id, product, order) {
-                (Some(id), ..) => Target::Change(id),
+                (Some(id), ..) => Target::Change { id },
                 (_, Some(product_id), _) => Target::Product {
                     product_id,
                     variation_id: variation,
                 },
-                (_, _, Some(order)) => Target::Order(order),
+                (_, _, Some(order)) => Target::Order { order },
                 // clap requires exactly one of ID, --product, --order and --all-failed.
                 _ => Target::AllFailed,
             };
             let mut conn = mirror::open_existing(&mirror_path(config, mirror)?)?;
-            let operator = operator();
-            let dismissed =
-                dismiss::dismiss(&mut conn, &target, &reason, &operator).map_err(|e| match e {
-                    DismissError::Mirror(e) => CommandError::from(e),
-                    other => CommandError::usage(other.to_string()),
-                })?;
+            let outcome = perform_one(&mut conn, &Action::Dismiss { target }, Some(&reason))?;
+            let dismissed = &outcome.dismissed;
             if dismissed.is_empty() {
                 emit("no failed changes: nothing dismissed\n");
                 return Ok(());
             }
             let mut out = String::new();
-            for d in &dismissed {
+            for d in dismissed {
                 outln!(out, "change {}: {} {}: dismissed", d.id, d.subject, d.field);
             }
             outln!(
                 out,
-                "{} recorded as dismissed by {operator}; the mirror shows Ecwid's values again (`ecwid-sync outbox list --state dismissed` lists them)",
+                "{} recorded as dismissed by {}; the mirror shows Ecwid's values again (`ecwid-sync outbox list --state dismissed` lists them)",
                 if dismissed.len() == 1 {
                     "1 change".to_string()
                 } else {
                     format!("{} changes", dismissed.len())
-                }
+                },
+                login_operator()
             );
+            emit(&out);
+            Ok(())
+        }
+        OutboxAction::History {
+            limit,
+            json,
+            mirror,
+        } => {
+            let conn = mirror::open_read_only(&mirror_path(config, mirror)?)?;
+            let rows = actions::recent(&conn, limit).map_err(MirrorError::from)?;
+            if json {
+                let text = serde_json::to_string_pretty(&rows).expect("rows serialize");
+                emit(&format!("{text}\n"));
+                return Ok(());
+            }
+            let mut out = String::new();
+            for r in &rows {
+                outln!(
+                    out,
+                    "{}  {} ({})  {} {}: {}{}",
+                    fmt_time(Some(r.at)),
+                    r.operator,
+                    r.via,
+                    r.action,
+                    r.target,
+                    r.outcome,
+                    r.reason
+                        .as_deref()
+                        .map(|why| format!(" [reason: {}]", shorten::shorten(why)))
+                        .unwrap_or_default()
+                );
+            }
+            if rows.is_empty() {
+                outln!(out, "(no operator actions recorded)");
+            }
             emit(&out);
             Ok(())
         }
     }
 }
 
-/// Who runs the command, for the record of a dismissal: the user behind sudo, else the
-/// login user, else the process's uid (a service account may have neither variable).
-fn operator() -> String {
-    use std::os::unix::fs::MetadataExt;
-    ["SUDO_USER", "USER"]
+/// Performs `action` on one id (or one dismissal's target) as the person running the
+/// command; its refusal is a usage error with the refusal's own text.
+pub(super) fn perform_one(
+    conn: &mut rusqlite::Connection,
+    action: &Action,
+    reason: Option<&str>,
+) -> Result<Outcome, CommandError> {
+    let performed = actions::perform(conn, action, &Actor::cli(), reason).map_err(|e| match e {
+        ActionError::Mirror(e) => CommandError::from(e),
+        ActionError::Dismiss(DismissError::Mirror(e)) => CommandError::from(e),
+        other => CommandError::usage(other.to_string()),
+    })?;
+    let outcome = performed
+        .outcomes
         .into_iter()
-        .filter_map(|name| std::env::var(name).ok())
-        .map(|user| user.trim().to_string())
-        .find(|user| !user.is_empty())
-        .or_else(|| {
-            std::fs::metadata("/proc/self")
-                .ok()
-                .map(|m| format!("uid {}", m.uid()))
-        })
-        .unwrap_or_else(|| "unknown".to_string())
+        .next()
+        .expect("one id asked, one outcome");
+    match &outcome.error {
+        Some(refused) => Err(CommandError::usage(refused.clone())),
+        None => Ok(outcome),
+    }
 }
 
 pub(super) fn mirror_path(config: &Path, mirror: Option<PathBuf>) -> Result<PathBuf, CommandError> {

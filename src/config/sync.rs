@@ -95,7 +95,7 @@ pub fn parse_kinds(key: &'static str, names: &[impl AsRef<str>]) -> Result<Vec<K
 }
 
 /// Parses a six-field cron expression (seconds first) the way the scheduler will.
-fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
         .dom_and_dow(true)

@@ -135,6 +135,15 @@ impl From<rusqlite::Error> for ResolveError {
 /// of the conflict as its new base (a change in Ecwid since is a new conflict); `Remote`
 /// drops the local change. The mirror shows the local value while it is on its way.
 pub fn resolve(conn: &mut Connection, id: i64, take: Take) -> Result<(), ResolveError> {
+    let tx = conn.transaction()?;
+    resolve_in(&tx, id, take)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`resolve`] inside the caller's transaction, which commits it (with the record of who
+/// did it, `actions`) or rolls it back. Returns the outbox changes the conflict held.
+pub(super) fn resolve_in(tx: &Transaction, id: i64, take: Take) -> Result<Vec<i64>, ResolveError> {
     struct Held {
         state: String,
         entity: Option<Entity>,
@@ -142,7 +151,6 @@ pub fn resolve(conn: &mut Connection, id: i64, take: Take) -> Result<(), Resolve
         remote: Value,
         outbox_ids: String,
     }
-    let tx = conn.transaction()?;
     let held = tx
         .query_row(
             "SELECT state, entity, field, remote, product_id, variation_id, order_number, outbox_ids
@@ -205,10 +213,9 @@ pub fn resolve(conn: &mut Connection, id: i64, take: Take) -> Result<(), Resolve
     if let Some(entity) = held.entity
         && let Some(field) = fields::find(entity.kind, &held.column)
     {
-        fields::restore(&tx, &entity, field)?;
+        fields::restore(tx, &entity, field)?;
     }
-    tx.commit()?;
-    Ok(())
+    Ok(ids)
 }
 
 /// Closes the open conflicts of `field` of `entity`: a tool wrote the field again since, over

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::capture;
@@ -18,17 +18,18 @@ use super::{MirrorError, unix_now};
 pub const MAX_REASON_CHARS: usize = 500;
 
 /// Which failed changes to dismiss.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "target", rename_all = "snake_case")]
 pub enum Target {
     /// One change, by its outbox id.
-    Change(i64),
+    Change { id: i64 },
     /// Every failed change of a product and its variations, or of one variation.
     Product {
         product_id: i64,
         variation_id: Option<i64>,
     },
     /// Every failed change of an order, named by its public id or its number.
-    Order(String),
+    Order { order: String },
     /// Every failed change.
     AllFailed,
 }
@@ -107,6 +108,15 @@ pub fn dismiss(
     reason: &str,
     operator: &str,
 ) -> Result<Vec<Dismissed>, DismissError> {
+    let reason = checked_reason(reason)?;
+    let tx = conn.transaction()?;
+    let dismissed = dismiss_in(&tx, target, reason, operator)?;
+    tx.commit()?;
+    Ok(dismissed)
+}
+
+/// `reason` trimmed, or why it cannot be kept.
+pub fn checked_reason(reason: &str) -> Result<&str, DismissError> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(DismissError::NoReason);
@@ -115,12 +125,22 @@ pub fn dismiss(
     if length > MAX_REASON_CHARS {
         return Err(DismissError::ReasonTooLong(length));
     }
-    if !recorded(conn)? {
+    Ok(reason)
+}
+
+/// [`dismiss`] inside the caller's transaction, which commits it (with the record of who
+/// did it, `actions`) or rolls it back; `reason` is one [`checked_reason`] let through.
+pub(super) fn dismiss_in(
+    tx: &Transaction,
+    target: &Target,
+    reason: &str,
+    operator: &str,
+) -> Result<Vec<Dismissed>, DismissError> {
+    if !recorded(tx)? {
         return Err(DismissError::NotMigrated);
     }
-    let tx = conn.transaction()?;
     let (filter, keys, shown): (&str, Vec<i64>, String) = match target {
-        Target::Change(id) => {
+        Target::Change { id } => {
             let state: Option<String> = tx
                 .query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
                 .optional()?;
@@ -152,8 +172,8 @@ pub fn dismiss(
             vec![*product_id, *v],
             format!("variation {v} of product {product_id}"),
         ),
-        Target::Order(name) => {
-            let number = order_number(&tx, name)?;
+        Target::Order { order: name } => {
+            let number = order_number(tx, name)?;
             ("o.order_number = ?1", vec![number], format!("order {name}"))
         }
         Target::AllFailed => ("1", Vec::new(), "the outbox".to_string()),
@@ -189,7 +209,7 @@ pub fn dismiss(
         .collect();
     // Nothing here is a tool's change to Ecwid's values: the outbox is bookkeeping, and the
     // values shown again are Ecwid's.
-    capture::uncaptured(&tx, || {
+    capture::uncaptured(tx, || {
         let mut stmt = tx.prepare(
             "UPDATE outbox SET state = 'dismissed', settled_at = ?2, dismissed_by = ?3,
                     dismiss_reason = ?4
@@ -201,15 +221,14 @@ pub fn dismiss(
         for (entity, column) in &touched {
             if *column == "quantity" {
                 if let Some(product_id) = entity.product_id {
-                    rederive_quantity(&tx, product_id, entity.variation_id)?;
+                    rederive_quantity(tx, product_id, entity.variation_id)?;
                 }
             } else if let Some(field) = fields::find(entity.kind, column) {
-                fields::restore(&tx, entity, field)?;
+                fields::restore(tx, entity, field)?;
             }
         }
         Ok(())
     })?;
-    tx.commit()?;
     Ok(dismissed)
 }
 

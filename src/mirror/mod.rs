@@ -2,6 +2,7 @@
 //! upserts of remote documents (and a full pull's repair of rows written around them), the
 //! capture of local stock changes and the read-only status queries.
 
+pub mod actions;
 pub mod apply;
 pub mod capture;
 mod checkpointer;
@@ -12,6 +13,7 @@ pub mod fields;
 pub mod full_progress;
 pub mod gaps;
 pub mod inbox;
+pub mod inbox_review;
 pub mod lock;
 mod multi_row;
 pub mod outbox;
@@ -71,6 +73,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "012_stock_levels_shared",
         include_str!("../../schema/012_stock_levels_shared.sql"),
+    ),
+    (
+        "013_operator_actions",
+        include_str!("../../schema/013_operator_actions.sql"),
     ),
 ];
 

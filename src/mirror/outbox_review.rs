@@ -1,7 +1,7 @@
 //! The outbox as the operator sees it: counts, listings, settling uncertain changes by hand,
 //! and pruning what was applied long ago.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::capture;
@@ -194,6 +194,18 @@ pub fn resolve(
     resolution: Resolution,
 ) -> Result<Vec<i64>, ResolveError> {
     let tx = conn.transaction()?;
+    let ids = resolve_in(&tx, id, resolution)?;
+    tx.commit()?;
+    Ok(ids)
+}
+
+/// [`resolve`] inside the caller's transaction, which commits it (with the record of who
+/// did it, `actions`) or rolls it back.
+pub(super) fn resolve_in(
+    tx: &Transaction,
+    id: i64,
+    resolution: Resolution,
+) -> Result<Vec<i64>, ResolveError> {
     let row: Option<(String, i64, Option<i64>, Option<String>)> = tx
         .query_row(
             "SELECT state, product_id, variation_id, batch_key FROM outbox WHERE id = ?1",
@@ -230,10 +242,7 @@ pub fn resolve(
     }
     drop(stmt);
     // A change sent again is on its way, so the mirror shows it on top of Ecwid's value.
-    capture::uncaptured(&tx, || {
-        Ok(rederive_quantity(&tx, product_id, variation_id)?)
-    })?;
-    tx.commit()?;
+    capture::uncaptured(tx, || Ok(rederive_quantity(tx, product_id, variation_id)?))?;
     Ok(ids)
 }
 
