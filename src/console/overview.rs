@@ -11,7 +11,7 @@ use maud::{Markup, html};
 
 use super::layout::{Nav, state, store_url};
 use super::{Console, Visit};
-use crate::freshness::{FreshState, Freshness, freshness};
+use crate::freshness::{Freshness, freshness};
 use crate::mirror::state::Status;
 use crate::mirror::unix_now;
 use crate::when::{fmt_age, fmt_bytes, fmt_time};
@@ -152,12 +152,7 @@ pub async fn page(
 }
 
 fn fresh_word(f: &Freshness) -> Markup {
-    state(match f.state {
-        FreshState::OnTime => "On time",
-        FreshState::Late => "Late",
-        FreshState::Failing => "Failing",
-        FreshState::NeverPulled => "Never pulled",
-    })
+    state(f.state.label())
 }
 
 /// Midnight UTC today, for "events today".
