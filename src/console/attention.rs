@@ -144,7 +144,7 @@ pub fn changes_table(rows: &[&Listed], actions: &[(&str, &str)]) -> Markup {
     html! {
         table {
             thead { tr {
-                @if !actions.is_empty() { th { span.muted { "Tick" } } }
+                @if !actions.is_empty() { th { span.muted { "Pick" } } }
                 th.num { "Id" } th { "What" } th { "Change" } th { "Made" } th { "State" } th.num { "Tries" } th { "Why" }
                 @if !actions.is_empty() { th { "Act" } }
             } }

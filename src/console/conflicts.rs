@@ -43,10 +43,10 @@ pub async fn page(
             form method="post" action=(act) {
                 (form_token(&visit.form_token))
                 input type="hidden" name="back" value=(store_url(store, Nav::Conflicts.path()));
-                @for c in &open { (side_by_side(c)) }
                 div.actions {
-                    label { "Reason " input type="text" name="reason" maxlength="500" placeholder="why (optional, recorded)"; }
+                    label { "Reason " input type="text" name="reason" maxlength="500" placeholder="why (optional, recorded with the choice)"; }
                 }
+                @for c in &open { (side_by_side(c)) }
             }
         }
         @if !settled.is_empty() {
@@ -64,9 +64,9 @@ fn side_by_side(c: &Listed) -> Markup {
         div.card data-conflict=(c.id) {
             h3 { "Conflict " (c.id) ": " (c.subject.to_string()) ", " (c.field) }
             div.side {
-                div { div.label { "Before (last from Ecwid)" } (value(&c.base)) }
-                div { div.label { "Mirror, " (fmt_time(Some(c.local_at))) } (value(&c.local)) }
-                div { div.label { "Ecwid, " (fmt_time(c.remote_at)) } (value(&c.remote)) }
+                div { div.label { "Before (last from Ecwid)" } div.v { (value(&c.base)) } }
+                div { div.label { "Mirror, changed " (fmt_time(Some(c.local_at))) } div.v { (value(&c.local)) } }
+                div { div.label { "Ecwid, changed " (fmt_time(c.remote_at)) } div.v { (value(&c.remote)) } }
             }
             p.muted { "Policy: " (c.policy) }
             div.actions {
@@ -82,7 +82,7 @@ pub fn conflict_rows(rows: &[Listed], tick: bool) -> Markup {
     html! {
         table {
             thead { tr {
-                @if tick { th { span.muted { "Tick" } } }
+                @if tick { th { span.muted { "Pick" } } }
                 th.num { "Id" } th { "What" } th { "Field" } th { "Before" } th { "Mirror" } th { "Ecwid" } th { "Policy" } th { "State" }
             } }
             tbody {

@@ -63,7 +63,7 @@ pub async fn page(
                         @if mirrored {
                             @let f = freshness(&k.state, &sync, now);
                             td { (fresh_word(&f)) }
-                            td.num { (k.rows) @if let Some(c) = k.child_rows { span.muted { " (" (c) ")" } } }
+                            td.num { (k.rows) @if let Some(c) = k.child_rows { span.muted { " (" (c) " " (children(k.kind)) ")" } } }
                             td { (fmt_time(f.last_success)) }
                             td { (f.reason) }
                         } @else {
@@ -83,7 +83,7 @@ pub async fn page(
                     Some(w) => {
                         p { "Last event: " (fmt_time(w.last_received_at))
                             @if let Some(at) = w.last_received_at { span.muted { " (" (fmt_age(now - at)) " ago)" } } }
-                        p { "Events today: " (events_today) }
+                        p { "Events today (UTC): " (events_today) }
                         p { "Waiting to be applied: " (w.pending)
                             @if let Some(age) = w.oldest_pending_age_secs { " (oldest " (fmt_age(age)) ")" } }
                         @let gaps: i64 = w.gaps.values().sum();
@@ -153,6 +153,15 @@ pub async fn page(
 
 fn fresh_word(f: &Freshness) -> Markup {
     state(f.state.label())
+}
+
+/// What a kind's child rows are called.
+fn children(kind: &str) -> &'static str {
+    match kind {
+        "products" => "variations",
+        "orders" => "items",
+        _ => "rows",
+    }
 }
 
 /// Midnight UTC today, for "events today".
