@@ -93,6 +93,10 @@ pub struct Shared {
     pub deltas: Arc<DeltaCounts>,
     /// The console, once it listens (for the demo's sign-in link).
     pub console: Arc<std::sync::OnceLock<Arc<Console>>>,
+    /// The mirror, already open and held by this process (the demo's, held from its first
+    /// pull on, so that no other process can take the mirror in between). `None`: the
+    /// daemon opens it, waiting for another ecwid-sync that holds it.
+    pub mirror: Option<MirrorWriter>,
 }
 
 /// Runs the daemon until `shutdown` is cancelled, reloading its configuration when
@@ -127,10 +131,14 @@ pub async fn run_with(
     if !client.check_token(Patience::Once, &shutdown).await? {
         return Ok(());
     }
-    // A hand-run `sync` may hold the mirror while the service starts: wait for it rather
-    // than exit with a code that keeps the service down.
-    let Some(writer) = MirrorWriter::open_waiting(&config.mirror, shutdown.clone()).await? else {
-        return Ok(());
+    let writer = match shared.mirror {
+        Some(writer) => writer,
+        // A hand-run `sync` may hold the mirror while the service starts: wait for it rather
+        // than exit with a code that keeps the service down.
+        None => match MirrorWriter::open_waiting(&config.mirror, shutdown.clone()).await? {
+            Some(writer) => writer,
+            None => return Ok(()),
+        },
     };
     let writer = writer.counting_webhook_gaps(gap_counts);
     writer
