@@ -160,6 +160,9 @@ pub async fn run_with(
         true => Some(open_console(config, &live, &writer, &metrics).await?),
         false => None,
     };
+    if let Some((console, _)) = &console {
+        let _ = shared.console.set(console.clone());
+    }
     on_ready();
     let passes = Arc::new(PassHealth::default());
     let receiver = config.ecwid.client_secret.clone().map(|secret| {
@@ -197,8 +200,7 @@ pub async fn run_with(
         server_stop.clone(),
     ));
     let console_server = console.map(|(console, console_listener)| {
-        let router = crate::console::router(console.clone());
-        let _ = shared.console.set(console);
+        let router = crate::console::router(console);
         tokio::spawn(server::serve(
             console_listener,
             router,

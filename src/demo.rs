@@ -70,8 +70,8 @@ pub async fn run(
         store_api: format!("{}/{}", emulator.api_base(), emulator_config.store_id),
         token: emulator_config.token.clone(),
         product,
+        console: None,
     };
-    let tour = what_to_look_at(db, &runnable_self(), Some(&live));
     let storefront = tokio::spawn(simulate_sales(
         live.store_url.clone(),
         StoreAccess {
@@ -86,8 +86,17 @@ pub async fn run(
         mirror: Some(mirror),
         ..daemon::Shared::default()
     };
+    let console = shared.console.clone();
     addresses.let_go();
-    let outcome = daemon::run_with(&config, None, shared, shutdown, || println!("{tour}")).await;
+    let on_ready = move || {
+        let mut live = live;
+        live.console = console.get().map(|console| ConsoleAccess {
+            link: console.one_time_link(),
+            token_file: console.token_source().display().to_string(),
+        });
+        println!("{}", what_to_look_at(db, &runnable_self(), Some(&live)));
+    };
+    let outcome = daemon::run_with(&config, None, shared, shutdown, on_ready).await;
     storefront.abort();
     emulator.shutdown().await;
     Ok(outcome?)
@@ -119,6 +128,9 @@ async fn first_pull(
 /// The emulated store's search lag: short, so the demo shows sales within seconds.
 const DEMO_SEARCH_LAG_SECS: u64 = 3;
 
+/// The console's usual address; the demo takes another free port when it is in use.
+const CONSOLE_PORT: &str = "127.0.0.1:8090";
+
 /// Where the demo's daemon receives the store's webhooks.
 const DEMO_WEBHOOK_PATH: &str = "/webhooks/ecwid";
 
@@ -129,6 +141,8 @@ const DEMO_WEBHOOK_PATH: &str = "/webhooks/ecwid";
 pub struct DemoAddresses {
     /// `webhooks.listen`: the webhook receiver, `/healthz`, `/readyz` and `/metrics`.
     pub webhooks: SocketAddr,
+    /// `console.listen`: the operator console, on its usual port when that is free.
+    pub console: SocketAddr,
     held: Vec<std::net::TcpListener>,
 }
 
@@ -136,7 +150,18 @@ impl DemoAddresses {
     pub fn pick() -> Result<DemoAddresses, CommandError> {
         let mut held = Vec::new();
         let webhooks = hold_free_port(&mut held)?;
-        Ok(DemoAddresses { webhooks, held })
+        let console = match std::net::TcpListener::bind(CONSOLE_PORT) {
+            Ok(listener) => {
+                held.push(listener);
+                CONSOLE_PORT.parse().expect("an address")
+            }
+            Err(_) => hold_free_port(&mut held)?,
+        };
+        Ok(DemoAddresses {
+            webhooks,
+            console,
+            held,
+        })
     }
 
     /// Where the emulated store sends its webhooks.
@@ -192,6 +217,9 @@ search_lag_secs = {lag_allowance}
 listen = "{webhooks}"
 path = "{DEMO_WEBHOOK_PATH}"
 
+[console]
+listen = "{console}"
+
 [push]
 # A change made in the mirror reaches the store within about a second.
 poll_interval_ms = 250
@@ -206,6 +234,7 @@ price = "manual"
         client_secret = store.client_secret,
         api_base = emulator.api_base(),
         webhooks = addresses.webhooks,
+        console = addresses.console,
         db = db
             .display()
             .to_string()
@@ -225,6 +254,16 @@ pub struct LiveDemo {
     pub token: String,
     /// What the tour changes; `None` when the store has no product it fits.
     pub product: Option<TourProduct>,
+    /// The operator console, once it listens.
+    pub console: Option<ConsoleAccess>,
+}
+
+/// How a newcomer reaches the demo's console.
+pub struct ConsoleAccess {
+    /// Signs in once, within ten minutes, with nothing to paste.
+    pub link: String,
+    /// Where the token is for later sign-ins.
+    pub token_file: String,
 }
 
 /// A product without variations whose stock Ecwid tracks: its stock and price are in its
@@ -329,6 +368,15 @@ fn what_to_look_at(db: &Path, program: &str, live: Option<&LiveDemo>) -> String 
         "The daemon runs as `run` would: it receives the store's webhooks, pulls every 5 seconds\n\
          and sends changes made in the mirror to the store.\n",
     );
+    if let Some(console) = &live.console {
+        text.push_str(&format!(
+            "\nThe operator console shows what needs a person and settles it. Open this link to sign in\n\
+             (it works once, within ten minutes; later, sign in with the token in {}):\n\
+             \x20 {}\n",
+            shell_word(&console.token_file),
+            console.link
+        ));
+    }
     if let Some(p) = &live.product {
         let mirror_change = mirror_change_command(&db, p);
         text.push_str(&format!(
@@ -341,7 +389,8 @@ fn what_to_look_at(db: &Path, program: &str, live: Option<&LiveDemo>) -> String 
              \x20  (paste the two lines together, so that neither side has heard of the other's change):\n\
              \x20    {store_change}\n\
              \x20    {mirror_change}\n\
-             \x20  Both sides changed the price: the daemon holds the conflict for the operator (the demo's conflicts.price is manual):\n\
+             \x20  Both sides changed the price: the daemon holds the conflict for the operator (the demo's conflicts.price is manual).\n\
+             \x20  The console's Needs attention page shows it, settled with one click; or on the command line:\n\
              \x20    {program} conflicts list --mirror {db}\n\
              \x20  and `{program} conflicts resolve ID --take local --mirror {db}` (or --take remote) settles it.\n\n",
             id = p.id,
@@ -463,6 +512,7 @@ mod tests {
             store_api: "http://127.0.0.1:1234/api/v3/1003".into(),
             token: "secret_test".into(),
             product,
+            console: None,
         }
     }
 
@@ -538,6 +588,25 @@ mod tests {
             !text.contains(" push"),
             "push is refused beside the demo: {text}"
         );
+    }
+
+    #[test]
+    fn the_console_link_and_where_its_token_is_come_before_the_tour() {
+        let mut demo = live(Some(chair()));
+        demo.console = Some(ConsoleAccess {
+            link: "http://127.0.0.1:8090/login/once/abc".into(),
+            token_file: "my demo.db.console-token".into(),
+        });
+        let text = what_to_look_at(Path::new("my demo.db"), "ecwid-sync", Some(&demo));
+        let link = text
+            .find("  http://127.0.0.1:8090/login/once/abc\n")
+            .expect(&text);
+        assert!(link < text.find("Try both directions").unwrap(), "{text}");
+        assert!(
+            text.contains("the token in 'my demo.db.console-token'"),
+            "{text}"
+        );
+        assert!(text.contains("Needs attention page"), "{text}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::console;
 use common::*;
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
@@ -70,6 +71,19 @@ impl Demo {
             log,
             tour,
         }
+    }
+
+    /// The emulated store's id, from the printed curl command's address.
+    fn store_id(&self) -> String {
+        let curl = self.command("curl");
+        let url = curl.rsplit(' ').next().unwrap().trim_matches('\'');
+        url.split("/api/v3/")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string()
     }
 
     /// The printed command that starts with `program`, as printed.
@@ -208,6 +222,51 @@ async fn the_printed_store_change_then_mirror_change_make_a_conflict_held_for_th
         .await,
         "conflicts list shows the open price conflict: {}\n{}",
         conflicts().await,
+        demo.log.text()
+    );
+
+    // The printed link signs in once; the console shows the conflict and settles it.
+    let link = demo
+        .tour
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("http://") && l.contains("/login/once/"))
+        .unwrap_or_else(|| panic!("the demo prints a sign-in link: {}", demo.tour))
+        .to_string();
+    let answer = console::http().get(&link).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 303);
+    let cookie = answer.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let again = console::http().get(&link).send().await.unwrap();
+    assert_eq!(again.status().as_u16(), 401, "the link works once");
+    let origin = link.split("/login").next().unwrap().to_string();
+    let (status, home) = console::get_page(&format!("{origin}/"), &cookie).await;
+    assert_eq!(status, 303, "{home}");
+    let store_id = demo.store_id();
+    let attention = format!("{origin}/stores/{store_id}/attention");
+    let (_, page) = console::get_page(&attention, &cookie).await;
+    assert!(page.contains("Conflicts (1)"), "{page}");
+    let conflict = conflicts().await[0]["id"].as_i64().unwrap();
+    // While held, the mirror shows Ecwid's price; the conflict keeps the mirror's own.
+    let local = conflicts().await[0]["local"].clone();
+    assert_ne!(demo.store_product().await["price"], local);
+    let settled = console::http()
+        .post(format!("{origin}/stores/{store_id}/act"))
+        .header("cookie", &cookie)
+        .form(&[
+            ("form_token", console::form_token(&page)),
+            ("one", format!("take_local:{conflict}")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settled.status().as_u16(), 303);
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            demo.store_product().await["price"] == local
+        })
+        .await,
+        "the mirror's price {local} reaches the store: {}",
         demo.log.text()
     );
     demo.stop().await;

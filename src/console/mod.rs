@@ -88,6 +88,11 @@ impl Console {
         )
     }
 
+    /// Where the sign-in token is read from (never the token).
+    pub fn token_source(&self) -> &std::path::Path {
+        &self.token_source
+    }
+
     fn session_lifetime(&self) -> Duration {
         Duration::from_secs(
             self.config
