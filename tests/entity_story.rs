@@ -7,7 +7,7 @@ mod common;
 use common::stock::*;
 use common::*;
 use ecwid_sync::commands::push_once;
-use ecwid_sync::mirror::entity::{self, Found, STORY_LIMIT};
+use ecwid_sync::mirror::entity::{self, Found};
 use ecwid_sync::mirror::fields::EntityType;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -164,7 +164,6 @@ async fn a_product_found_by_id_or_sku_tells_its_row_variations_changes_batches_c
     assert!(of_variation.conflicts.is_empty());
     assert_eq!(of_variation.events.len(), 1, "its product's events name it");
     assert_eq!(column(&of_variation.row, "id"), json!(variation));
-    assert!(STORY_LIMIT >= 50);
 }
 
 #[tokio::test]
