@@ -356,3 +356,81 @@ async fn a_tool_may_read_the_record_of_operator_actions_but_not_write_it() {
         vec![json!(["resend", format!("change {a}"), null])]
     );
 }
+
+#[tokio::test]
+async fn conflicts_resolve_records_the_reason_and_a_second_resolve_is_refused_as_before() {
+    let (store, _scratch, db, _config) = mirrored(TestStore::small()).await;
+    let product: i64 = open(&db)
+        .query_row("SELECT id FROM products ORDER BY id LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    open_as_daemon(&db)
+        .execute(
+            "INSERT INTO conflicts (entity, product_id, field, base, local, remote, local_at,
+                                    remote_at, policy, created_at, state, outbox_ids)
+             VALUES ('product', ?1, 'weight', 1.0, 1.5, 2.0, 100, 110, 'manual', 120, 'open', '[]')",
+            [product],
+        )
+        .unwrap();
+    let conflict = count(&db, "SELECT max(id) FROM conflicts").to_string();
+    let config = write_config(&store, &db, "");
+
+    let first = run(
+        &config,
+        &[
+            "conflicts",
+            "resolve",
+            &conflict,
+            "--take",
+            "remote",
+            "--reason",
+            "the warehouse weighed it again",
+        ],
+    );
+    let second = run(
+        &config,
+        &["conflicts", "resolve", &conflict, "--take", "local"],
+    );
+
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout),
+        format!("conflict {conflict}: Ecwid's value is kept; the local change is dropped\n")
+    );
+    assert_eq!(second.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&second.stderr)
+            .contains(&format!("conflict {conflict} is already resolved")),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(
+        query(
+            &open(&db),
+            "SELECT operator, via, action, target, reason, outcome FROM operator_actions ORDER BY id"
+        ),
+        vec![
+            json!([
+                OPERATOR,
+                "cli",
+                "take_remote",
+                format!("conflict {conflict}"),
+                "the warehouse weighed it again",
+                "Ecwid's value is kept; the local change is dropped"
+            ]),
+            json!([
+                OPERATOR,
+                "cli",
+                "take_local",
+                format!("conflict {conflict}"),
+                null,
+                format!("refused: conflict {conflict} is already resolved")
+            ]),
+        ]
+    );
+}
