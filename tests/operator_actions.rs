@@ -434,3 +434,59 @@ async fn conflicts_resolve_records_the_reason_and_a_second_resolve_is_refused_as
         ]
     );
 }
+
+#[tokio::test]
+async fn changes_sent_in_one_batch_are_settled_together_and_the_second_id_says_so() {
+    let (_store, _scratch, db, _config) = mirrored(TestStore::small()).await;
+    let product: i64 = open(&db)
+        .query_row(
+            "SELECT id FROM products WHERE quantity IS NOT NULL ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    tool_change(&db, (product, None), 4);
+    open(&db)
+        .execute("UPDATE products SET price = 9.5 WHERE id = ?1", [product])
+        .unwrap();
+    open_as_daemon(&db)
+        .execute(
+            "UPDATE outbox SET state = 'uncertain', batch_key = 'batch-1', attempts = 1",
+            [],
+        )
+        .unwrap();
+    let ids: Vec<i64> = query(&open(&db), "SELECT id FROM outbox ORDER BY id")
+        .iter()
+        .map(|r| r[0].as_i64().unwrap())
+        .collect();
+    let mut conn = ecwid_sync::mirror::open_existing(&db).unwrap();
+
+    let performed = actions::perform(
+        &mut conn,
+        &Action::MarkApplied { ids: ids.clone() },
+        &console_operator(),
+        None,
+    )
+    .unwrap();
+
+    let (a, b) = (ids[0], ids[1]);
+    let shown: Vec<(&str, Option<i64>)> = performed
+        .outcomes
+        .iter()
+        .map(|o| (o.outcome.as_str(), o.recorded))
+        .collect();
+    assert_eq!(shown[0].0, format!("changes {a}, {b}: recorded as applied"));
+    assert_eq!(
+        (shown[1].0, shown[1].1),
+        (
+            format!("settled with change {a}, sent in the same batch").as_str(),
+            None
+        )
+    );
+    assert_eq!(performed.refused(), 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox WHERE state = 'applied'"),
+        2
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM operator_actions"), 1);
+}
