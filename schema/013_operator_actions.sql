@@ -32,3 +32,6 @@ WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
 BEGIN
     SELECT RAISE(ABORT, 'ecwid-sync: rows cannot be deleted from operator_actions, the record of what the operator decided; it is kept as written');
 END;
+
+-- The console finds an order by the public id the shop knows it by (`BK1G6`), in any case.
+CREATE INDEX orders_public_id ON orders(id COLLATE NOCASE);

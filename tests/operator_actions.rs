@@ -356,3 +356,137 @@ async fn a_tool_may_read_the_record_of_operator_actions_but_not_write_it() {
         vec![json!(["resend", format!("change {a}"), null])]
     );
 }
+
+#[tokio::test]
+async fn conflicts_resolve_records_the_reason_and_a_second_resolve_is_refused_as_before() {
+    let (store, _scratch, db, _config) = mirrored(TestStore::small()).await;
+    let product: i64 = open(&db)
+        .query_row("SELECT id FROM products ORDER BY id LIMIT 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    open_as_daemon(&db)
+        .execute(
+            "INSERT INTO conflicts (entity, product_id, field, base, local, remote, local_at,
+                                    remote_at, policy, created_at, state, outbox_ids)
+             VALUES ('product', ?1, 'weight', 1.0, 1.5, 2.0, 100, 110, 'manual', 120, 'open', '[]')",
+            [product],
+        )
+        .unwrap();
+    let conflict = count(&db, "SELECT max(id) FROM conflicts").to_string();
+    let config = write_config(&store, &db, "");
+
+    let first = run(
+        &config,
+        &[
+            "conflicts",
+            "resolve",
+            &conflict,
+            "--take",
+            "remote",
+            "--reason",
+            "the warehouse weighed it again",
+        ],
+    );
+    let second = run(
+        &config,
+        &["conflicts", "resolve", &conflict, "--take", "local"],
+    );
+
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout),
+        format!("conflict {conflict}: Ecwid's value is kept; the local change is dropped\n")
+    );
+    assert_eq!(second.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&second.stderr)
+            .contains(&format!("conflict {conflict} is already resolved")),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(
+        query(
+            &open(&db),
+            "SELECT operator, via, action, target, reason, outcome FROM operator_actions ORDER BY id"
+        ),
+        vec![
+            json!([
+                OPERATOR,
+                "cli",
+                "take_remote",
+                format!("conflict {conflict}"),
+                "the warehouse weighed it again",
+                "Ecwid's value is kept; the local change is dropped"
+            ]),
+            json!([
+                OPERATOR,
+                "cli",
+                "take_local",
+                format!("conflict {conflict}"),
+                null,
+                format!("refused: conflict {conflict} is already resolved")
+            ]),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn changes_sent_in_one_batch_are_settled_together_and_the_second_id_says_so() {
+    let (_store, _scratch, db, _config) = mirrored(TestStore::small()).await;
+    let product: i64 = open(&db)
+        .query_row(
+            "SELECT id FROM products WHERE quantity IS NOT NULL ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    tool_change(&db, (product, None), 4);
+    open(&db)
+        .execute("UPDATE products SET price = 9.5 WHERE id = ?1", [product])
+        .unwrap();
+    open_as_daemon(&db)
+        .execute(
+            "UPDATE outbox SET state = 'uncertain', batch_key = 'batch-1', attempts = 1",
+            [],
+        )
+        .unwrap();
+    let ids: Vec<i64> = query(&open(&db), "SELECT id FROM outbox ORDER BY id")
+        .iter()
+        .map(|r| r[0].as_i64().unwrap())
+        .collect();
+    let mut conn = ecwid_sync::mirror::open_existing(&db).unwrap();
+
+    let performed = actions::perform(
+        &mut conn,
+        &Action::MarkApplied { ids: ids.clone() },
+        &console_operator(),
+        None,
+    )
+    .unwrap();
+
+    let (a, b) = (ids[0], ids[1]);
+    let shown: Vec<(&str, Option<i64>)> = performed
+        .outcomes
+        .iter()
+        .map(|o| (o.outcome.as_str(), o.recorded))
+        .collect();
+    assert_eq!(shown[0].0, format!("changes {a}, {b}: recorded as applied"));
+    assert_eq!(
+        (shown[1].0, shown[1].1),
+        (
+            format!("settled with change {a}, sent in the same batch").as_str(),
+            None
+        )
+    );
+    assert_eq!(performed.refused(), 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox WHERE state = 'applied'"),
+        2
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM operator_actions"), 1);
+}

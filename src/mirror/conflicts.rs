@@ -76,27 +76,60 @@ pub struct Listed {
 
 /// Open conflicts, or all of them with `all`, oldest first.
 pub fn list(conn: &Connection, all: bool) -> rusqlite::Result<Vec<Listed>> {
+    list_where(
+        conn,
+        &ListFilter {
+            all,
+            ..ListFilter::default()
+        },
+    )
+}
+
+/// Which conflicts [`list_where`] returns, and in what order.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ListFilter<'a> {
+    /// Resolved ones too.
+    pub all: bool,
+    /// Only the conflicts of this entity; a product's include its variations'.
+    pub about: Option<&'a Entity>,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
+    pub limit: Option<usize>,
+}
+
+/// The conflicts `filter` lets through.
+pub fn list_where(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<Vec<Listed>> {
+    let about = match filter.about {
+        Some(entity) => format!("c.{} = ?2", fields::outbox_key(entity.kind)),
+        None => "?2 IS NULL".to_string(),
+    };
+    let order = if filter.newest_first { "DESC" } else { "ASC" };
     let mut stmt = conn.prepare(&format!(
         "SELECT c.id, {}, c.field, c.base, c.local, c.remote,
                 c.local_at, c.remote_at, c.policy, c.state, c.resolution
-           FROM conflicts c WHERE ?1 OR c.state = 'open' ORDER BY c.id",
+           FROM conflicts c WHERE (?1 OR c.state = 'open') AND {about}
+          ORDER BY c.id {order} LIMIT ?3",
         Subject::columns("c")
     ))?;
-    stmt.query_map([all], |r| {
-        Ok(Listed {
-            id: r.get(0)?,
-            subject: Subject::from_row(r, 1)?,
-            field: r.get(6)?,
-            base: fields::to_json(r.get(7)?),
-            local: fields::to_json(r.get(8)?),
-            remote: fields::to_json(r.get(9)?),
-            local_at: r.get(10)?,
-            remote_at: r.get(11)?,
-            policy: r.get(12)?,
-            state: r.get(13)?,
-            resolution: r.get(14)?,
-        })
-    })?
+    let limit = filter.limit.map_or(-1, |n| n as i64);
+    stmt.query_map(
+        params![filter.all, filter.about.map(Entity::key), limit],
+        |r| {
+            Ok(Listed {
+                id: r.get(0)?,
+                subject: Subject::from_row(r, 1)?,
+                field: r.get(6)?,
+                base: fields::to_json(r.get(7)?),
+                local: fields::to_json(r.get(8)?),
+                remote: fields::to_json(r.get(9)?),
+                local_at: r.get(10)?,
+                remote_at: r.get(11)?,
+                policy: r.get(12)?,
+                state: r.get(13)?,
+                resolution: r.get(14)?,
+            })
+        },
+    )?
     .collect()
 }
 

@@ -24,7 +24,8 @@ pub enum Shape {
 }
 
 /// Which entity a field belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EntityType {
     Product,
     Variation,
@@ -189,7 +190,7 @@ pub fn find(entity: EntityType, column: &str) -> Option<&'static FieldSpec> {
 }
 
 /// An entity a field change belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct Entity {
     pub kind: EntityType,
     /// The product (a variation's product too); `None` for an order.

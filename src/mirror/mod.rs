@@ -9,6 +9,7 @@ mod checkpointer;
 pub mod conflicts;
 pub mod customer_export;
 pub mod dismiss;
+pub mod entity;
 pub mod fields;
 pub mod full_progress;
 pub mod gaps;

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::capture;
+use super::fields::{self, Entity};
 use super::outbox::rederive_quantity;
 use super::subject::Subject;
 use super::{MirrorError, unix_now};
@@ -123,22 +124,70 @@ pub struct Listed {
 
 /// The rows in `state`, or every row not yet settled, oldest first.
 pub fn list(conn: &Connection, state: Option<&str>) -> rusqlite::Result<Vec<Listed>> {
+    list_where(
+        conn,
+        &ListFilter {
+            which: state.map_or(Which::Open, Which::State),
+            ..ListFilter::default()
+        },
+    )
+}
+
+/// Which outbox rows by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Which<'a> {
+    /// Not yet settled: on its way or waiting for the operator.
+    #[default]
+    Open,
+    /// Settled: applied, dropped or dismissed.
+    Settled,
+    State(&'a str),
+}
+
+/// Which rows [`list_where`] returns, and in what order.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ListFilter<'a> {
+    pub which: Which<'a>,
+    /// Only the changes of this entity; a product's include its variations'.
+    pub about: Option<&'a Entity>,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
+    pub limit: Option<usize>,
+}
+
+/// The rows `filter` lets through.
+pub fn list_where(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<Vec<Listed>> {
     // A mirror a daemon of this version has not migrated yet has no dismissals to show.
     let dismissal_columns = if super::dismiss::recorded(conn)? {
         "o.dismissed_by, o.dismiss_reason"
     } else {
         "NULL, NULL"
     };
+    let state = match filter.which {
+        Which::Open => "o.state NOT IN ('applied', 'dropped', 'dismissed')",
+        Which::Settled => "o.state IN ('applied', 'dropped', 'dismissed')",
+        Which::State(_) => "o.state = ?1",
+    };
+    let about = match filter.about {
+        Some(entity) => format!("o.{} = ?2", fields::outbox_key(entity.kind)),
+        None => "?2 IS NULL".to_string(),
+    };
+    let order = if filter.newest_first { "DESC" } else { "ASC" };
     let mut stmt = conn.prepare(&format!(
         "SELECT o.id, {}, o.field, o.delta, o.value, o.base, o.created_at, o.state,
                 o.attempts, o.last_error, o.batch_key, o.settled_at, {dismissal_columns}
            FROM outbox o
-          WHERE CASE WHEN ?1 IS NULL THEN o.state NOT IN ('applied', 'dropped', 'dismissed')
-                     ELSE o.state = ?1 END
-          ORDER BY o.id",
+          WHERE {state} AND {about}
+          ORDER BY o.id {order}
+          LIMIT ?3",
         Subject::columns("o")
     ))?;
-    stmt.query_map([state], |r| {
+    let state = match filter.which {
+        Which::State(state) => Some(state),
+        _ => None,
+    };
+    let limit = filter.limit.map_or(-1, |n| n as i64);
+    stmt.query_map(params![state, filter.about.map(Entity::key), limit], |r| {
         Ok(Listed {
             id: r.get(0)?,
             subject: Subject::from_row(r, 1)?,
