@@ -251,6 +251,56 @@ async fn ticked_changes_are_settled_together_with_the_reason_recorded() {
 }
 
 #[tokio::test]
+async fn find_tells_a_products_whole_story_by_sku_or_id_and_an_orders_by_its_public_id() {
+    let mut daemon = ConsoleDaemon::start().await;
+    let cookie = sign_in(&daemon, TOKEN).await.unwrap();
+    let contested = daemon.contested;
+    let sku = query(
+        &open(&daemon.db),
+        &format!("SELECT sku FROM products WHERE id = {contested}"),
+    )[0][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for q in [sku.clone(), sku.to_lowercase(), contested.to_string()] {
+        let (status, page) = get_page(&daemon.page(&format!("/find?q={q}")), &cookie).await;
+        assert_eq!(status, 200);
+        // The row, the change held in conflict and the conflict itself.
+        assert!(
+            page.contains(&format!("product {contested}"))
+                && page.contains(&sku)
+                && page.contains("price = ")
+                && page.contains("manual"),
+            "{q}: {page}"
+        );
+    }
+    let (public_id, number) = {
+        let row = &query(
+            &open(&daemon.db),
+            "SELECT id, order_number FROM orders WHERE id IS NOT NULL LIMIT 1",
+        )[0];
+        (
+            row[0].as_str().unwrap().to_string(),
+            row[1].as_i64().unwrap(),
+        )
+    };
+    let (_, page) = get_page(&daemon.page(&format!("/find?q={public_id}")), &cookie).await;
+    assert!(
+        page.contains(&format!("order {public_id}")) && page.contains("Items ("),
+        "{page}"
+    );
+    let (_, page) = get_page(
+        &daemon.page(&format!("/find?kind=order&order={number}")),
+        &cookie,
+    )
+    .await;
+    assert!(page.contains(&format!("order {public_id}")), "{page}");
+    let (_, page) = get_page(&daemon.page("/find?q=no-such-thing"), &cookie).await;
+    assert!(page.contains("Nothing in the mirror matches"), "{page}");
+    assert!(terminate(&mut daemon.child).await.success());
+}
+
+#[tokio::test]
 async fn the_console_is_not_served_on_the_webhook_listener() {
     let mut daemon = ConsoleDaemon::start().await;
     let answer = reqwest::get(format!("http://{}/login", daemon.listen))

@@ -15,6 +15,7 @@ mod act;
 mod attention;
 pub mod auth;
 mod conflicts;
+mod find;
 
 pub mod layout;
 mod overview;
@@ -118,6 +119,7 @@ pub fn router(console: Arc<Console>) -> Router {
             .route("/stores/{store}", get(store_root))
             .route("/stores/{store}/attention", get(attention::page))
             .route("/stores/{store}/conflicts", get(conflicts::page))
+            .route("/stores/{store}/find", get(find::page))
             .route("/stores/{store}/webhooks", get(webhooks::page))
             .route("/stores/{store}/act", post(act::handle))
             .fallback(not_found)

@@ -120,7 +120,9 @@ fn about(store: u64, e: &RecentEvent) -> Markup {
         html! { a href={ (store_url(store, Nav::Find.path())) "?q=" (q) } { (label) } }
     };
     match (e.kind.as_deref(), e.entity_key, e.order_id.as_deref()) {
-        (Some("products"), Some(id), _) => find(id.to_string(), format!("product {id}")),
+        (Some("products"), Some(id), _) => html! {
+            a href={ (store_url(store, Nav::Find.path())) "?kind=product&product=" (id) } { "product " (id) }
+        },
         (Some("orders"), _, Some(public)) => find(public.to_string(), format!("order {public}")),
         (Some(kind), Some(key), _) => html! { (kind) " " (key) },
         _ => html! { span.muted { "-" } },
