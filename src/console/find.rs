@@ -135,7 +135,7 @@ fn story_of(store: u64, here: &str, s: &Story) -> Markup {
             p.flash.error { "The mirror no longer has its row (deleted in Ecwid); its changes and events are kept." }
         } @else {
             table {
-                tbody { @for c in &s.row { tr { th { (c.column) } td { (value(&c.value)) } } } }
+                tbody { @for c in &s.row { (column_row(&c.column, &c.value)) } }
             }
         }
         @if !s.variations.is_empty() {
@@ -148,7 +148,7 @@ fn story_of(store: u64, here: &str, s: &Story) -> Markup {
                         td { (v.sku.clone().unwrap_or_default()) @if !v.own_sku { span.muted { " (product's)" } } }
                         td.num { (v.price.map(|p| format!("{p:.2}")).unwrap_or_default()) }
                         td.num { @if v.unlimited { "unlimited" } @else { (v.quantity.map(|q| q.to_string()).unwrap_or_default()) } }
-                        td { code { (v.options.to_string()) } }
+                        td { (options(&v.options)) }
                     }
                 } }
             }
@@ -156,7 +156,7 @@ fn story_of(store: u64, here: &str, s: &Story) -> Markup {
         @if !s.items.is_empty() {
             h2 { "Items (" (s.items.len()) ")" }
             @for item in &s.items {
-                table { tbody { @for c in item { tr { th { (c.column) } td { (value(&c.value)) } } } } }
+                table { tbody { @for c in item { (column_row(&c.column, &c.value)) } } }
             }
         }
         h2 { "Changes on their way or waiting (" (s.open_changes.len()) ")" }
@@ -168,6 +168,37 @@ fn story_of(store: u64, here: &str, s: &Story) -> Markup {
         h2 { "Webhook events" }
         (events_table(store, &s.events))
     }
+}
+
+/// One column of a mirror row; unix times are also shown as dates.
+fn column_row(column: &str, v: &serde_json::Value) -> Markup {
+    html! {
+        tr.kv {
+            th { (column) }
+            td {
+                (value(v))
+                @if let (true, Some(t)) = (column.ends_with("_at"), v.as_i64()) {
+                    span.muted { " (" (fmt_time(Some(t))) " UTC)" }
+                }
+            }
+        }
+    }
+}
+
+/// A variation's option choices as a person reads them: `Size: S, Color: Red`.
+fn options(v: &serde_json::Value) -> String {
+    v.as_array()
+        .map(|choices| {
+            choices
+                .iter()
+                .map(|c| {
+                    let text = |key: &str| c[key].as_str().map(str::to_string).unwrap_or_else(|| c[key].to_string());
+                    format!("{}: {}", text("name"), text("value"))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|| v.to_string())
 }
 
 fn changes(rows: &[Listed]) -> Markup {
