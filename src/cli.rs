@@ -184,9 +184,12 @@ pub enum OutboxAction {
         #[arg(long)]
         mirror: Option<PathBuf>,
     },
-    /// List what operators decided, newest first: changes sent again, recorded as applied
-    /// or dismissed, conflicts settled (here or in the console), with who, when, why and
-    /// what it did. Refused attempts are listed too. Read-only; safe while the daemon runs.
+    /// List what operators decided, newest first, with who, when, how, why and what it did.
+    ///
+    /// Changes sent again, recorded as applied or dismissed, and conflicts settled, from the
+    /// command line or the console; refused attempts too (an id already settled, say). Kept
+    /// in the mirror's `operator_actions`, never pruned. Read-only; safe while the daemon
+    /// runs.
     History {
         /// Show at most this many, the newest.
         #[arg(long, default_value_t = 50)]

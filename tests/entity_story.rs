@@ -131,7 +131,16 @@ async fn a_product_found_by_id_or_sku_tells_its_row_variations_changes_batches_c
         (applied.field.as_str(), applied.state.as_str()),
         ("price", "applied")
     );
-    assert!(applied.batch_key.is_some(), "the batch that carried it");
+    let key = applied
+        .batch_key
+        .clone()
+        .expect("the batch that carried it");
+    assert_eq!(story.batches.len(), 1);
+    assert_eq!(
+        (&story.batches[0].key, &story.batches[0].changes),
+        (&key, &vec![applied.id])
+    );
+    assert!(story.batches[0].first_sent.is_some());
     assert_eq!(
         story
             .conflicts

@@ -227,6 +227,19 @@ pub struct VariationBrief {
     pub options: serde_json::Value,
 }
 
+/// A keyed batch of changes sent to Ecwid (`push_batches`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Batch {
+    /// Its `deduplicationKey`.
+    pub key: String,
+    /// When it was first sent; Ecwid remembers the key for an hour from then.
+    pub first_sent: Option<i64>,
+    /// Ecwid's ticket, once a create was answered.
+    pub ticket: Option<String>,
+    /// The changes of this story it carried.
+    pub changes: Vec<i64>,
+}
+
 /// Everything the mirror knows of one entity.
 #[derive(Clone, Debug, Serialize)]
 pub struct Story {
@@ -243,6 +256,8 @@ pub struct Story {
     pub open_changes: Vec<outbox_review::Listed>,
     /// Changes settled (applied, dropped, dismissed), newest first, at most [`STORY_LIMIT`].
     pub settled_changes: Vec<outbox_review::Listed>,
+    /// The batches that carried the changes above, newest first.
+    pub batches: Vec<Batch>,
     /// Conflicts, open and resolved, newest first, at most [`STORY_LIMIT`].
     pub conflicts: Vec<conflicts::Listed>,
     /// Webhook events that named it (a variation's are its product's), newest first, at
@@ -296,6 +311,7 @@ pub fn story(conn: &Connection, entity: &Entity) -> rusqlite::Result<Option<Stor
             limit: Some(STORY_LIMIT),
         },
     )?;
+    let batches = batches_of(conn, open_changes.iter().chain(&settled_changes))?;
     let conflicts = conflicts::list_where(
         conn,
         &conflicts::ListFilter {
@@ -351,9 +367,42 @@ pub fn story(conn: &Connection, entity: &Entity) -> rusqlite::Result<Option<Stor
         items,
         open_changes,
         settled_changes,
+        batches,
         conflicts,
         events,
     }))
+}
+
+/// The batches that carried `changes`, newest first. A batch whose record was pruned (its
+/// changes applied long ago) is still named by its key.
+fn batches_of<'a>(
+    conn: &Connection,
+    changes: impl Iterator<Item = &'a outbox_review::Listed>,
+) -> rusqlite::Result<Vec<Batch>> {
+    let mut batches: Vec<Batch> = Vec::new();
+    for change in changes {
+        let Some(key) = &change.batch_key else {
+            continue;
+        };
+        match batches.iter_mut().find(|b| &b.key == key) {
+            Some(batch) => batch.changes.push(change.id),
+            None => {
+                let (first_sent, ticket) = conn
+                    .prepare_cached("SELECT first_sent, ticket FROM push_batches WHERE key = ?1")?
+                    .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?
+                    .unwrap_or((None, None));
+                batches.push(Batch {
+                    key: key.clone(),
+                    first_sent,
+                    ticket,
+                    changes: vec![change.id],
+                });
+            }
+        }
+    }
+    batches.sort_by(|a, b| b.first_sent.cmp(&a.first_sent).then(a.key.cmp(&b.key)));
+    Ok(batches)
 }
 
 /// Each row of `sql` (one parameter, `key`) as columns, leaving out `raw_json`.

@@ -12,11 +12,26 @@ use crate::kind::Kind;
 /// The states `webhook_events.state` holds, in the order a listing shows them.
 pub const STATES: [&str; 5] = ["pending", "applied", "echo", "ignored", "too_old"];
 
+/// The state named `name`, or an error that lists those there are.
+pub fn state_named(name: &str) -> Result<&'static str, String> {
+    let name = name.trim();
+    STATES
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(name))
+        .copied()
+        .ok_or_else(|| {
+            format!(
+                "unknown webhook event state {name:?}; expected one of {}",
+                STATES.join(", ")
+            )
+        })
+}
+
 /// Which events to list; every field left `None` lets all through.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EventFilter {
-    /// One of [`STATES`].
-    pub state: Option<String>,
+    /// One of [`STATES`]; [`state_named`] reads one from what a person typed.
+    pub state: Option<&'static str>,
     /// Ecwid's type, e.g. `product.updated`.
     pub event_type: Option<String>,
     pub entity: Option<EventEntity>,
@@ -244,8 +259,12 @@ mod tests {
             ["e6", "e5"]
         );
 
+        assert_eq!(
+            state_named("Nope").unwrap_err(),
+            "unknown webhook event state \"Nope\"; expected one of pending, applied, echo, ignored, too_old"
+        );
         let pending = EventFilter {
-            state: Some("pending".into()),
+            state: Some(state_named(" Pending ").unwrap()),
             ..EventFilter::default()
         };
         let pending = recent(&conn, &pending, 50).unwrap();
