@@ -163,6 +163,20 @@ fn story_of(store: u64, here: &str, s: &Story) -> Markup {
         (changes(&s.open_changes))
         h2 { "Settled changes" }
         (changes(&s.settled_changes))
+        @if !s.batches.is_empty() {
+            h2 { "Batches that carried its changes" }
+            table {
+                thead { tr { th { "Key (deduplicationKey)" } th { "First sent" } th { "Ecwid's ticket" } th { "Changes" } } }
+                tbody { @for b in &s.batches {
+                    tr {
+                        td { code { (b.key) } }
+                        td { (fmt_time(b.first_sent)) }
+                        td { code { (b.ticket.clone().unwrap_or_default()) } }
+                        td { (b.changes.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")) }
+                    }
+                } }
+            }
+        }
         h2 { "Conflicts" }
         @if s.conflicts.is_empty() { p.muted { "None." } } @else { (conflict_rows(&s.conflicts, false)) }
         h2 { "Webhook events" }
@@ -192,7 +206,12 @@ fn options(v: &serde_json::Value) -> String {
             choices
                 .iter()
                 .map(|c| {
-                    let text = |key: &str| c[key].as_str().map(str::to_string).unwrap_or_else(|| c[key].to_string());
+                    let text = |key: &str| {
+                        c[key]
+                            .as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| c[key].to_string())
+                    };
                     format!("{}: {}", text("name"), text("value"))
                 })
                 .collect::<Vec<_>>()

@@ -9,7 +9,7 @@ use maud::{Markup, html};
 
 use super::layout::{Nav, state, store_url};
 use super::{Console, Visit};
-use crate::mirror::inbox_review::{self, EventFilter, RecentEvent, STATES};
+use crate::mirror::inbox_review::{self, EventFilter, RecentEvent, STATES, state_named};
 use crate::when::fmt_time;
 
 /// Events one page lists.
@@ -32,8 +32,20 @@ pub async fn page(
         Ok(v) => v,
         Err(answer) => return answer,
     };
+    let state = match q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(state_named)
+    {
+        Some(Err(why)) => {
+            return super::error_page(axum::http::StatusCode::BAD_REQUEST, &why);
+        }
+        Some(Ok(state)) => Some(state),
+        None => None,
+    };
     let filter = EventFilter {
-        state: q.state.filter(|s| STATES.contains(&s.as_str())),
+        state,
         event_type: q.r#type.filter(|t| !t.is_empty()),
         entity: None,
     };
@@ -79,7 +91,7 @@ pub async fn page(
             label { "State " select name="state" {
                 option value="" { "any" }
                 @for s in STATES {
-                    option value=(s) selected[filter.state.as_deref() == Some(s)] { (s) }
+                    option value=(s) selected[filter.state == Some(s)] { (s) }
                 }
             } }
             label { " Type " input type="text" name="type" value=(filter.event_type.clone().unwrap_or_default()) placeholder="product.updated"; }
