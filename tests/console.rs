@@ -132,18 +132,7 @@ async fn an_action_without_a_session_from_another_site_or_without_the_form_token
     );
     let no_form_token = post(Some(&cookie), None, "guessed").await.unwrap();
     assert_eq!(no_form_token.status().as_u16(), 403);
-    assert_eq!(
-        count(
-            &daemon.db,
-            "SELECT count(*) FROM outbox WHERE state = 'failed'"
-        ),
-        1,
-        "nothing was re-sent"
-    );
-    assert_eq!(
-        count(&daemon.db, "SELECT count(*) FROM operator_actions"),
-        0
-    );
+    assert_nothing_done(&daemon);
 
     let same_site = post(
         Some(&cookie),

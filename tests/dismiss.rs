@@ -14,19 +14,8 @@ use ecwid_sync::commands::push_once;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-const OPERATOR: &str = "shop-operator";
-
-/// The binary, as an operator logged in as [`OPERATOR`] runs it.
 fn run(config: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("SUDO_USER")
-        .env("USER", OPERATOR)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run ecwid-sync")
+    run_as_operator(config, args)
 }
 
 fn stdout(out: &Output) -> String {

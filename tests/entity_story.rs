@@ -58,15 +58,8 @@ async fn a_product_found_by_id_or_sku_tells_its_row_variations_changes_batches_c
     )
     .unwrap();
     tool_change(&db, (product, Some(variation)), 2);
+    stage_weight_conflict(&db, product);
     let daemon = open_as_daemon(&db);
-    daemon
-        .execute(
-            "INSERT INTO conflicts (entity, product_id, field, base, local, remote, local_at,
-                                    remote_at, policy, created_at, state, outbox_ids)
-             VALUES ('product', ?1, 'weight', 1.0, 1.5, 2.0, 100, 110, 'manual', 120, 'open', '[]')",
-            [product],
-        )
-        .unwrap();
     daemon
         .execute(
             "INSERT INTO webhook_events (event_id, event_type, kind, entity_key, event_created,

@@ -13,18 +13,8 @@ use ecwid_sync::mirror::actions::{self, Action, ActionError, Actor, Via};
 use ecwid_sync::mirror::dismiss::DismissError;
 use serde_json::{Value, json};
 
-const OPERATOR: &str = "shop-operator";
-
 fn run(config: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("SUDO_USER")
-        .env("USER", OPERATOR)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run ecwid-sync")
+    run_as_operator(config, args)
 }
 
 fn console_operator() -> Actor {
@@ -365,14 +355,7 @@ async fn conflicts_resolve_records_the_reason_and_a_second_resolve_is_refused_as
             r.get(0)
         })
         .unwrap();
-    open_as_daemon(&db)
-        .execute(
-            "INSERT INTO conflicts (entity, product_id, field, base, local, remote, local_at,
-                                    remote_at, policy, created_at, state, outbox_ids)
-             VALUES ('product', ?1, 'weight', 1.0, 1.5, 2.0, 100, 110, 'manual', 120, 'open', '[]')",
-            [product],
-        )
-        .unwrap();
+    stage_weight_conflict(&db, product);
     let conflict = count(&db, "SELECT max(id) FROM conflicts").to_string();
     let config = write_config(&store, &db, "");
 

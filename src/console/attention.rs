@@ -2,16 +2,12 @@
 //! plain words and the actions the CLI has for it, one at a time or ticked in bulk with a
 //! reason that is recorded.
 
-use std::sync::Arc;
-
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
 
+use super::Visit;
 use super::conflicts::conflict_rows;
 use super::layout::{Nav, form_token, state, store_url, value};
-use super::{Console, Visit};
 use crate::kind::Kind;
 use crate::mirror::outbox_review::{self, Listed};
 use crate::mirror::quarantine::{self, QuarantineSummary};
@@ -21,16 +17,8 @@ use crate::when::{fmt_age, fmt_time};
 /// Quarantined documents listed per kind.
 const QUARANTINE_SHOWN: usize = 50;
 
-pub async fn page(
-    State(console): State<Arc<Console>>,
-    Path(store): Path<u64>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let visit = match Visit::start(&console, store, &headers, &uri) {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
+pub async fn page(visit: Visit) -> Result<Response, Response> {
+    let store = visit.store();
     let read = visit
         .read(|conn| {
             let quarantined = if quarantine::table_exists(conn)? {
@@ -48,12 +36,10 @@ pub async fn page(
             ))
         })
         .await;
-    let (open, open_conflicts, quarantined) = match read {
-        Ok(r) => r,
-        Err(answer) => return answer,
-    };
+    let (open, open_conflicts, quarantined) = read?;
     let now = unix_now();
-    let late = console
+    let late = visit
+        .console()
         .config
         .read(|c| c.console.pending_attention.as_secs() as i64);
     let failed: Vec<&Listed> = open.iter().filter(|c| c.state == "failed").collect();
@@ -136,7 +122,7 @@ pub async fn page(
             }
         }
     };
-    visit.render(Nav::Attention, "Needs attention", main)
+    Ok(visit.render(Nav::Attention, "Needs attention", main))
 }
 
 /// Local changes with a tick box and per-row buttons (`one` = `action:id`).
@@ -154,12 +140,7 @@ pub fn changes_table(rows: &[&Listed], actions: &[(&str, &str)]) -> Markup {
                         @if !actions.is_empty() {
                             td { input type="checkbox" name="change" value=(c.id) aria-label={ "change " (c.id) }; }
                         }
-                        td.num { (c.id) }
-                        td { (c.subject.to_string()) }
-                        td { (change_text(c)) }
-                        td { (fmt_time(Some(c.created_at))) }
-                        td { (state(&c.state)) }
-                        td.num { (c.attempts) }
+                        (change_cells(c))
                         td { (c.last_error.as_deref().unwrap_or("")) }
                         @if !actions.is_empty() {
                             td { @for (action, label) in actions {
@@ -170,6 +151,18 @@ pub fn changes_table(rows: &[&Listed], actions: &[(&str, &str)]) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// The cells every table of changes starts with: id, what, change, made, state, tries.
+pub fn change_cells(c: &Listed) -> Markup {
+    html! {
+        td.num { (c.id) }
+        td { (c.subject.to_string()) }
+        td { (change_text(c)) }
+        td { (fmt_time(Some(c.created_at))) }
+        td { (state(&c.state)) }
+        td.num { (c.attempts) }
     }
 }
 

@@ -1,35 +1,20 @@
 //! Conflicts: the value before, the mirror's and Ecwid's side by side with both times and
 //! the policy that held them; settled from here.
 
-use std::sync::Arc;
-
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
 
+use super::Visit;
 use super::layout::{Nav, form_token, state, store_url, value};
-use super::{Console, Visit};
 use crate::mirror::conflicts::{self, Listed};
 use crate::when::fmt_time;
 
 /// Settled conflicts shown under the open ones.
 const SETTLED_SHOWN: usize = 50;
 
-pub async fn page(
-    State(console): State<Arc<Console>>,
-    Path(store): Path<u64>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let visit = match Visit::start(&console, store, &headers, &uri) {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
-    let all = match visit.read(|conn| conflicts::list(conn, true)).await {
-        Ok(r) => r,
-        Err(answer) => return answer,
-    };
+pub async fn page(visit: Visit) -> Result<Response, Response> {
+    let store = visit.store();
+    let all = visit.read(|conn| conflicts::list(conn, true)).await?;
     let (open, settled): (Vec<Listed>, Vec<Listed>) =
         all.into_iter().partition(|c| c.state == "open");
     let act = store_url(store, "/act");
@@ -55,7 +40,7 @@ pub async fn page(
             (conflict_rows(&newest, false))
         }
     };
-    visit.render(Nav::Conflicts, "Conflicts", main)
+    Ok(visit.render(Nav::Conflicts, "Conflicts", main))
 }
 
 /// One open conflict as three values side by side, with its two buttons.

@@ -2,18 +2,15 @@
 //! story on one page: its mirror row, its changes with their batches, its conflicts and the
 //! webhook events that named it.
 
-use std::sync::Arc;
-
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::Query;
 use axum::response::Response;
 use maud::{Markup, html};
 
-use super::attention::change_text;
+use super::Visit;
+use super::attention::change_cells;
 use super::conflicts::conflict_rows;
-use super::layout::{Nav, state, store_url, value};
+use super::layout::{Nav, store_url, value};
 use super::webhooks::events_table;
-use super::{Console, Visit};
 use crate::mirror::entity::{self, Entity, Found, Story};
 use crate::mirror::fields::EntityType;
 use crate::mirror::outbox_review::Listed;
@@ -49,17 +46,8 @@ enum Answer {
     Story(Box<Story>),
 }
 
-pub async fn page(
-    State(console): State<Arc<Console>>,
-    Path(store): Path<u64>,
-    Query(wanted): Query<Wanted>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let visit = match Visit::start(&console, store, &headers, &uri) {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
+pub async fn page(visit: Visit, Query(wanted): Query<Wanted>) -> Result<Response, Response> {
+    let store = visit.store();
     let direct = wanted.entity();
     let typed = wanted
         .q
@@ -86,10 +74,7 @@ pub async fn page(
             })
         })
         .await;
-    let answer = match read {
-        Ok(a) => a,
-        Err(answer) => return answer,
-    };
+    let answer = read?;
     let here = store_url(store, Nav::Find.path());
     let main = html! {
         h1 { "Find" }
@@ -110,7 +95,7 @@ pub async fn page(
             Answer::Story(story) => (story_of(store, &here, story)),
         }
     };
-    visit.render(Nav::Find, "Find", main)
+    Ok(visit.render(Nav::Find, "Find", main))
 }
 
 /// The page of one entity.
@@ -229,12 +214,7 @@ fn changes(rows: &[Listed]) -> Markup {
                 thead { tr { th.num { "Id" } th { "What" } th { "Change" } th { "Made" } th { "State" } th.num { "Tries" } th { "Batch" } th { "Settled" } th { "Why" } } }
                 tbody { @for c in rows {
                     tr {
-                        td.num { (c.id) }
-                        td { (c.subject.to_string()) }
-                        td { (change_text(c)) }
-                        td { (fmt_time(Some(c.created_at))) }
-                        td { (state(&c.state)) }
-                        td.num { (c.attempts) }
+                        (change_cells(c))
                         td { code { (c.batch_key.clone().unwrap_or_default()) } }
                         td { (fmt_time(c.settled_at)) }
                         td {

@@ -61,12 +61,7 @@ pub fn page(frame: &Frame, title: &str, main: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · store " (store) " · ecwid-sync" }
-                link rel="stylesheet" href="/assets/console.css";
-            }
+            (head(&format!("{title} · store {store}")))
             body {
                 header {
                     span.brand { "ecwid-sync · store " (store) }
@@ -106,16 +101,22 @@ pub fn bare(title: &str, main: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · ecwid-sync" }
-                link rel="stylesheet" href="/assets/console.css";
-            }
+            (head(title))
             body {
                 header { span.brand { "ecwid-sync" } }
                 main { (main) }
             }
+        }
+    }
+}
+
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · ecwid-sync" }
+            link rel="stylesheet" href="/assets/console.css";
         }
     }
 }

@@ -32,7 +32,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -131,41 +132,60 @@ pub fn router(console: Arc<Console>) -> Router {
     )
 }
 
-/// A signed-in request for one store's page.
-pub(crate) struct Visit<'a> {
-    pub site: &'a StoreSite,
+/// A signed-in request for one store's page. As an extractor it answers for the handler
+/// when there is no visit: the sign-in page for a browser without a session, 404 for a
+/// store this daemon does not keep.
+pub(crate) struct Visit {
+    console: Arc<Console>,
+    site: usize,
     pub form_token: String,
     pub flash: Option<String>,
 }
 
-impl<'a> Visit<'a> {
-    /// The visit, or the answer instead of it: the sign-in page for a browser without a
-    /// session, 404 for a store this daemon does not keep.
-    pub fn start(
-        console: &'a Console,
-        store: u64,
-        headers: &HeaderMap,
-        uri: &axum::http::Uri,
-    ) -> Result<Visit<'a>, Response> {
-        let Some((session_id, session)) = console.auth.session(headers) else {
-            let wanted = uri.path_and_query().map_or("/", |p| p.as_str());
+impl FromRequestParts<Arc<Console>> for Visit {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        console: &Arc<Console>,
+    ) -> Result<Visit, Response> {
+        let Some((session_id, session)) = console.auth.session(&parts.headers) else {
+            let wanted = parts.uri.path_and_query().map_or("/", |p| p.as_str());
             let next: String = form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
             return Err(Redirect::to(&format!("/login?next={next}")).into_response());
         };
-        let Some(site) = console.site(store) else {
+        let Path(store) = Path::<u64>::from_request_parts(parts, console)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some(site) = console.stores.iter().position(|s| s.store_id == store) else {
             return Err(not_found_store(console, store));
         };
-        let flash = console.auth.take_flash(&session_id);
         Ok(Visit {
+            console: console.clone(),
             site,
             form_token: session.form_token,
-            flash,
+            flash: console.auth.take_flash(&session_id),
         })
+    }
+}
+
+impl Visit {
+    pub fn console(&self) -> &Console {
+        &self.console
+    }
+
+    pub fn site(&self) -> &StoreSite {
+        &self.console.stores[self.site]
+    }
+
+    /// The store's id, which every URL of its pages names.
+    pub fn store(&self) -> u64 {
+        self.site().store_id
     }
 
     pub fn render(&self, here: Nav, title: &str, main: Markup) -> Response {
         let frame = Frame {
-            store: self.site.store_id,
+            store: self.store(),
             here,
             flash: self.flash.as_deref(),
         };
@@ -177,7 +197,7 @@ impl<'a> Visit<'a> {
         &self,
         read: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, Response> {
-        let path = self.site.mirror.clone();
+        let path = self.site().mirror.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let conn = crate::mirror::open_read_only(&path).map_err(|e| error_chain(&e))?;
             read(&conn).map_err(|e| format!("cannot read the mirror: {e}"))

@@ -2,31 +2,19 @@
 //! schedule and last success; webhook intake; the outbox; conflicts and quarantine;
 //! throttling and the request budget; the mirror's health.
 
-use std::sync::Arc;
-
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
 
+use super::Visit;
 use super::layout::{Nav, state, store_url};
-use super::{Console, Visit};
 use crate::freshness::{Freshness, freshness};
 use crate::mirror::state::Status;
 use crate::mirror::unix_now;
 use crate::when::{fmt_age, fmt_bytes, fmt_time};
 
-pub async fn page(
-    State(console): State<Arc<Console>>,
-    Path(store): Path<u64>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let visit = match Visit::start(&console, store, &headers, &uri) {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
-    let path = visit.site.mirror.clone();
+pub async fn page(visit: Visit) -> Result<Response, Response> {
+    let store = visit.store();
+    let path = visit.site().mirror.clone();
     let since = start_of_today();
     let read = visit
         .read(move |conn| {
@@ -35,12 +23,9 @@ pub async fn page(
             Ok((status, today))
         })
         .await;
-    let (status, today) = match read {
-        Ok(r) => r,
-        Err(answer) => return answer,
-    };
+    let (status, today) = read?;
     let now = unix_now();
-    let (sync, pending_attention, limits) = console.config.read(|c| {
+    let (sync, pending_attention, limits) = visit.console().config.read(|c| {
         (
             c.sync.clone(),
             c.console.pending_attention.as_secs() as i64,
@@ -48,8 +33,8 @@ pub async fn page(
         )
     });
     let events_today: i64 = today.iter().map(|t| t.total).sum();
-    let api = &console.metrics.api;
-    let stall = visit.site.writer.write_stall();
+    let api = &visit.console().metrics.api;
+    let stall = visit.site().writer.write_stall();
     let main = html! {
         h1 { "Overview" }
         h2 { "Pulls" }
@@ -148,7 +133,7 @@ pub async fn page(
             }
         }
     };
-    visit.render(Nav::Overview, "Overview", main)
+    Ok(visit.render(Nav::Overview, "Overview", main))
 }
 
 fn fresh_word(f: &Freshness) -> Markup {

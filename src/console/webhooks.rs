@@ -1,14 +1,11 @@
 //! The webhook inbox: recent events with what became of each, and counts per type today.
 
-use std::sync::Arc;
-
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::Query;
 use axum::response::Response;
 use maud::{Markup, html};
 
+use super::Visit;
 use super::layout::{Nav, state, store_url};
-use super::{Console, Visit};
 use crate::mirror::inbox_review::{self, EventFilter, RecentEvent, STATES, state_named};
 use crate::when::fmt_time;
 
@@ -21,17 +18,8 @@ pub struct Filter {
     r#type: Option<String>,
 }
 
-pub async fn page(
-    State(console): State<Arc<Console>>,
-    Path(store): Path<u64>,
-    Query(q): Query<Filter>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let visit = match Visit::start(&console, store, &headers, &uri) {
-        Ok(v) => v,
-        Err(answer) => return answer,
-    };
+pub async fn page(visit: Visit, Query(q): Query<Filter>) -> Result<Response, Response> {
+    let store = visit.store();
     let state = match q
         .state
         .as_deref()
@@ -39,7 +27,7 @@ pub async fn page(
         .map(state_named)
     {
         Some(Err(why)) => {
-            return super::error_page(axum::http::StatusCode::BAD_REQUEST, &why);
+            return Err(super::error_page(axum::http::StatusCode::BAD_REQUEST, &why));
         }
         Some(Ok(state)) => Some(state),
         None => None,
@@ -59,10 +47,7 @@ pub async fn page(
             ))
         })
         .await;
-    let (events, counts) = match read {
-        Ok(r) => r,
-        Err(answer) => return answer,
-    };
+    let (events, counts) = read?;
     let here = store_url(store, Nav::Webhooks.path());
     let main = html! {
         h1 { "Webhook inbox" }
@@ -99,7 +84,7 @@ pub async fn page(
         }
         (events_table(store, &events))
     };
-    visit.render(Nav::Webhooks, "Webhook inbox", main)
+    Ok(visit.render(Nav::Webhooks, "Webhook inbox", main))
 }
 
 /// Events as a table; also on the entity page.

@@ -152,3 +152,20 @@ pub fn form_token(page: &str) -> String {
         + "name=\"form_token\" value=\"".len();
     page[at..].split('"').next().unwrap().to_string()
 }
+
+/// Asserts that no action reached the mirror: the refused change is still failed, and no
+/// operator action is recorded.
+pub fn assert_nothing_done(daemon: &ConsoleDaemon) {
+    assert_eq!(
+        count(
+            &daemon.db,
+            "SELECT count(*) FROM outbox WHERE state = 'failed'"
+        ),
+        1,
+        "nothing was re-sent"
+    );
+    assert_eq!(
+        count(&daemon.db, "SELECT count(*) FROM operator_actions"),
+        0
+    );
+}

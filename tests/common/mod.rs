@@ -397,6 +397,35 @@ pub fn open(db: &Path) -> Connection {
     conn
 }
 
+/// The operator CLI tests log in as.
+pub const OPERATOR: &str = "shop-operator";
+
+/// The binary, as an operator logged in as [`OPERATOR`] runs it.
+pub fn run_as_operator(config: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ecwid-sync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("SUDO_USER")
+        .env("USER", OPERATOR)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run ecwid-sync")
+}
+
+/// Records, as the daemon would, an open conflict on `product`'s weight (1.0 before, 1.5 in
+/// the mirror, 2.0 in Ecwid), for tests about what an operator does with one.
+pub fn stage_weight_conflict(db: &Path, product: i64) {
+    open_as_daemon(db)
+        .execute(
+            "INSERT INTO conflicts (entity, product_id, field, base, local, remote, local_at,
+                                    remote_at, policy, created_at, state, outbox_ids)
+             VALUES ('product', ?1, 'weight', 1.0, 1.5, 2.0, 100, 110, 'manual', 120, 'open', '[]')",
+            [product],
+        )
+        .unwrap();
+}
+
 /// A connection as the daemon's own: triggers off, so it may write the daemon's bookkeeping,
 /// which tools may not (for tests that stage what the daemon would have recorded).
 pub fn open_as_daemon(db: &Path) -> Connection {
