@@ -602,11 +602,13 @@ async fn kill_9_with_events_pending_then_restart_applies_every_event_exactly_onc
     store
         .set_faults(json!({"latency_ms": 5000, "path_contains": "/products"}))
         .await;
-    let before = store.request_count("GET /products").await;
+    // Counted on arrival: a count of answered requests would show the read only once it
+    // had ended, when the worker may already have applied the wave.
+    let before = store.arrived_count("GET /products").await;
     receive(&db, &wave(30..70));
     assert!(
         wait_until(Duration::from_secs(10), || async {
-            store.request_count("GET /products").await > before
+            store.arrived_count("GET /products").await > before
         })
         .await,
         "the worker starts reading the second wave"

@@ -201,6 +201,7 @@ async fn serve_api(app: Arc<App>, req: Request) -> Response {
         None => (rest.to_string(), "/".to_string()),
     };
     let route = template(&segments(&api_path));
+    app.stats.arrive(method.as_str(), route);
     let resp = api_call(&app, req, &method, &store_part, &api_path).await;
     // A dropped connection has no status; it is counted as a request only.
     let status = resp

@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 struct Counts {
     total: u64,
     requests: BTreeMap<String, u64>,
+    /// Requests by route counted when they arrive, before any fault's latency: a test can
+    /// see a request in progress, which `requests` (counted once answered) cannot show.
+    arrived: BTreeMap<String, u64>,
     status: BTreeMap<u16, u64>,
 }
 
@@ -36,6 +39,12 @@ impl Stats {
         }
     }
 
+    /// One API request arriving under its route template, before it is served.
+    pub fn arrive(&self, method: &str, route: &str) {
+        let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        *c.arrived.entry(format!("{method} {route}")).or_default() += 1;
+    }
+
     pub fn to_json(&self) -> Value {
         let c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let status: BTreeMap<String, u64> =
@@ -43,6 +52,7 @@ impl Stats {
         json!({
             "requests_total": c.total,
             "requests": c.requests,
+            "arrived": c.arrived,
             "status": status,
             "early_requests": self.early_requests.load(Ordering::Relaxed),
             "webhooks": {

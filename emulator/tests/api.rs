@@ -1048,3 +1048,35 @@ async fn gzipped_json(raw_client: &reqwest::Client, url: &str, token: &str) -> V
         .unwrap();
     serde_json::from_str(&text).unwrap()
 }
+
+#[tokio::test]
+async fn a_slow_request_counts_as_arrived_at_once_and_as_a_request_once_answered() {
+    let h = start(small_config()).await;
+    h.control(
+        Method::PUT,
+        "/_emulator/faults",
+        Some(&json!({"latency_ms": 3000, "path_contains": "/products"})),
+    )
+    .await;
+    let slow = {
+        let (client, url, token) = (
+            h.client.clone(),
+            format!("{}/products", h.base),
+            h.token.clone(),
+        );
+        tokio::spawn(async move { client.get(url).bearer_auth(token).send().await })
+    };
+    let stats = || async { h.control(Method::GET, "/_emulator/stats", None).await.1 };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while stats().await["arrived"]["GET /products"] != json!(1) {
+        assert!(tokio::time::Instant::now() < deadline, "{}", stats().await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        stats().await["requests"]["GET /products"],
+        Value::Null,
+        "not answered yet"
+    );
+    slow.await.unwrap().unwrap();
+    assert_eq!(stats().await["requests"]["GET /products"], json!(1));
+}

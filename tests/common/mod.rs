@@ -187,6 +187,12 @@ impl TestStore {
     pub async fn request_count(&self, route: &str) -> u64 {
         self.stats().await["requests"][route].as_u64().unwrap_or(0)
     }
+
+    /// Requests on `route` that have arrived, answered or not (a slow one still in progress
+    /// shows here before it does in [`TestStore::request_count`]).
+    pub async fn arrived_count(&self, route: &str) -> u64 {
+        self.stats().await["arrived"][route].as_u64().unwrap_or(0)
+    }
 }
 
 /// A config file's text for `store`, writing the mirror at `db`; `extra` is appended to
