@@ -50,6 +50,7 @@ impl ScrapeMetrics {
         }
         self.key_lifetime
             .set(config.push.key_lifetime.as_secs() as i64);
+        // At least 1 while stalled: 0 says writes go through.
         self.write_stalled
             .set(stall.map_or(0, |s| (now - s.since).max(1)));
     }
