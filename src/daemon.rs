@@ -144,6 +144,23 @@ pub async fn run_with(
     writer
         .set_privacy_policy(config.privacy.order_fields.clone())
         .await?;
+    // A restart keeps each kind's last successful pull, so that a kind failing since an
+    // earlier run is seen late by its schedule rather than not at all.
+    let kinds = config.sync.kinds.clone();
+    let pulled = writer
+        .call(move |conn| {
+            let mut pulled = Vec::new();
+            for &kind in &kinds {
+                pulled.push((kind, crate::mirror::state::read(conn, kind)?.last_success()));
+            }
+            Ok(pulled)
+        })
+        .await?;
+    for (kind, at) in pulled {
+        if let Some(at) = at {
+            metrics.pulls.succeeded_before(kind.name(), at);
+        }
+    }
     // After the mirror's lock: a second instance is told about the first one, not the port.
     let addr = config.webhooks.listen;
     crate::listener::make_room_for(config.webhooks.max_connections as usize);

@@ -49,10 +49,7 @@ pub struct Freshness {
 
 /// How fresh the kind whose `sync_state` row is `kind_state` is at `now` (unix seconds).
 pub fn freshness(kind_state: &KindState, sync: &SyncConfig, now: i64) -> Freshness {
-    let last_success = match (kind_state.last_incremental, kind_state.last_full_finished) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
+    let last_success = kind_state.last_success();
     let every = interval_secs(&sync.incremental_cron, last_success.unwrap_or(now));
     let schedule = format!("pulls every {}", span(every));
     let pulled = |at: i64| format!("last pulled {}", ago(now, at));
@@ -97,7 +94,7 @@ pub fn freshness(kind_state: &KindState, sync: &SyncConfig, now: i64) -> Freshne
 /// scheduler keeps. A schedule the configuration let through always has them; one that
 /// does not parse (never from a validated configuration) counts as every minute, the
 /// default.
-fn interval_secs(cron: &str, at: i64) -> i64 {
+pub fn interval_secs(cron: &str, at: i64) -> i64 {
     const DEFAULT: i64 = 60;
     let Ok(cron) = config::parse_cron(cron) else {
         return DEFAULT;

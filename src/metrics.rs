@@ -22,8 +22,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+mod at_scrape;
 mod push;
 
+pub use at_scrape::ScrapeMetrics;
 pub use push::PushMetrics;
 
 use crate::kind::Kind;
@@ -38,6 +40,8 @@ pub struct Metrics {
     pub api: ApiMetrics,
     pub pulls: PullMetrics,
     pub push: PushMetrics,
+    /// Set by `/metrics` before each scrape.
+    pub at_scrape: ScrapeMetrics,
 }
 
 impl Metrics {
@@ -62,12 +66,15 @@ impl Metrics {
         pulls.register(&mut registry);
         let push = PushMetrics::default();
         push.register(&mut registry);
+        let at_scrape = ScrapeMetrics::default();
+        at_scrape.register(&mut registry);
         Arc::new(Metrics {
             registry,
             webhooks,
             api,
             pulls,
             push,
+            at_scrape,
         })
     }
 
@@ -225,6 +232,8 @@ pub struct RequestLabels {
 pub struct ApiMetrics {
     pub requests: Family<RequestLabels, Counter>,
     pub throttled: Counter,
+    /// 1 from a 429 to the next answer that is not one, else 0.
+    pub throttled_now: Gauge,
     pub retries: Counter,
     pub budget_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
 }
@@ -240,6 +249,11 @@ impl ApiMetrics {
             "api_throttled",
             "Answers 429 Too Many Requests from Ecwid",
             self.throttled.clone(),
+        );
+        registry.register(
+            "api_throttled_now",
+            "1 while Ecwid throttles the client (from a 429 Too Many Requests to the next answer that is not one), else 0",
+            self.throttled_now.clone(),
         );
         registry.register(
             "api_retries",
@@ -377,12 +391,18 @@ impl PullMetrics {
                 mode: mode.to_string(),
             })
             .observe(secs);
+        self.succeeded_before(kind, at);
+        self.applied(kind, "pull", changed);
+    }
+
+    /// A successful pull of `kind` at `at` (unix seconds), by this process or, read from
+    /// the mirror when it starts, by an earlier one.
+    pub fn succeeded_before(&self, kind: &str, at: i64) {
         self.last_success
             .get_or_create(&KindLabel {
                 kind: kind.to_string(),
             })
             .set(at);
-        self.applied(kind, "pull", changed);
     }
 
     pub fn repaired(&self, kind: &str, count: u64) {

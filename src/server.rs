@@ -112,6 +112,12 @@ async fn readyz(State(e): State<Arc<Endpoints>>) -> Response {
 }
 
 async fn metrics_text(State(e): State<Arc<Endpoints>>) -> Response {
+    let stall = e.writer.write_stall();
+    e.config.read(|config| {
+        e.metrics
+            .at_scrape
+            .refresh(config, stall.as_ref(), unix_now())
+    });
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         e.metrics.encode(),

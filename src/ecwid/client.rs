@@ -507,6 +507,7 @@ impl Client {
         let inner = &self.inner;
         inner.counters.throttled.fetch_add(1, Ordering::Relaxed);
         inner.metrics.throttled.inc();
+        inner.metrics.throttled_now.set(1);
         let verdict = self.throttle_state().on_throttled(
             tokio::time::Instant::now(),
             retry_after,
@@ -596,6 +597,7 @@ impl Client {
     fn answered(&self) {
         let ended = self.throttle_state().on_answer(tokio::time::Instant::now());
         if let Some(ended) = ended {
+            self.inner.metrics.throttled_now.set(0);
             tracing::info!(
                 secs = ended.lasted.as_secs(),
                 answers = ended.answers,

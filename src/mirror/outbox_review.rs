@@ -62,6 +62,37 @@ impl StateCounts {
     }
 }
 
+/// When what has waited longest began to wait (unix seconds), for `/metrics`' ages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Oldest {
+    /// The oldest change still on its way (pending, sending) was made.
+    pub open_change: Option<i64>,
+    /// The oldest batch whose changes still wait for Ecwid's answer was first sent: once
+    /// Ecwid forgets its key (`push.key_lifetime_secs`), it cannot be sent again safely.
+    pub unanswered_batch: Option<i64>,
+    /// The oldest open conflict was found.
+    pub open_conflict: Option<i64>,
+}
+
+impl Oldest {
+    pub fn read(conn: &Connection) -> rusqlite::Result<Oldest> {
+        conn.prepare_cached(
+            "SELECT (SELECT min(created_at) FROM outbox WHERE state IN ('pending', 'sending')),
+                    (SELECT min(b.first_sent) FROM push_batches b
+                      WHERE EXISTS (SELECT 1 FROM outbox o
+                                     WHERE o.batch_key = b.key AND o.state = 'sending')),
+                    (SELECT min(created_at) FROM conflicts WHERE state = 'open')",
+        )?
+        .query_row([], |r| {
+            Ok(Oldest {
+                open_change: r.get(0)?,
+                unanswered_batch: r.get(1)?,
+                open_conflict: r.get(2)?,
+            })
+        })
+    }
+}
+
 /// The outbox in `status`.
 #[derive(Clone, Debug, Serialize)]
 pub struct OutboxStatus {

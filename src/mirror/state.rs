@@ -29,6 +29,16 @@ pub struct KindState {
     pub count_mismatch_store: Option<i64>,
 }
 
+impl KindState {
+    /// When the last pull, incremental or full, succeeded (unix seconds).
+    pub fn last_success(&self) -> Option<i64> {
+        match (self.last_incremental, self.last_full_finished) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// Changes to one kind's row; `None` leaves a column as it is. The cursors only move forward.
 #[derive(Clone, Debug, Default)]
 pub struct StateUpdate {

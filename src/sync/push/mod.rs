@@ -29,7 +29,7 @@ use crate::metrics::PushMetrics;
 use crate::mirror::apply::{self, Rows};
 use crate::mirror::fields as mirror_fields;
 use crate::mirror::outbox::{self, Outcome, Settled};
-use crate::mirror::outbox_review::{self, StateCounts};
+use crate::mirror::outbox_review::{self, Oldest, StateCounts};
 use crate::mirror::subject::Subject;
 use crate::mirror::{MirrorWriter, unix_now};
 use crate::sync::{Kind, PullError, fetch};
@@ -117,10 +117,11 @@ impl Pusher {
         Ok(self.writer.call(|conn| Ok(outbox::has_open(conn)?)).await?)
     }
 
-    pub async fn outbox_counts(&self) -> Result<StateCounts, PullError> {
+    /// The outbox's counts by state, and what in it has waited longest.
+    pub async fn outbox_counts(&self) -> Result<(StateCounts, Oldest), PullError> {
         Ok(self
             .writer
-            .call(|conn| Ok(StateCounts::read(conn)?))
+            .call(|conn| Ok((StateCounts::read(conn)?, Oldest::read(conn)?)))
             .await?)
     }
 

@@ -143,7 +143,7 @@ impl PushWorker {
 
     async fn refresh_counts(&self) {
         match self.pusher.outbox_counts().await {
-            Ok(counts) => self.metrics.set_outbox(&counts),
+            Ok((counts, oldest)) => self.metrics.set_outbox(&counts, &oldest),
             Err(err) => {
                 tracing::debug!(error = %error_chain(&err), "cannot count the outbox")
             }
