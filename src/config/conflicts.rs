@@ -7,15 +7,15 @@ use super::{ConfigError, invalid};
 /// Which fields a conflict policy covers (`[conflicts]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Group {
-    /// Product and variation prices, and the compare-to price.
+    /// Product and variation prices, compare-to prices, and the purchase (cost) price.
     Price,
-    /// Product names.
+    /// Product names and descriptions: what buyers read.
     Name,
-    /// Product visibility, SKUs (also variations') and weights.
+    /// Product visibility, SKUs and weights (also variations').
     Catalog,
     /// An order's fulfillment and payment status.
     OrderStatus,
-    /// An order's tracking number.
+    /// An order's tracking number and private admin note: the staff's notes on it.
     Tracking,
 }
 

@@ -102,8 +102,8 @@ const fn spec(
     }
 }
 
-/// Every writable field; the triggers of schema 006 capture the same ones.
-pub const FIELDS: [FieldSpec; 11] = [
+/// Every writable field; the triggers of schemas 006 and 014 capture the same ones.
+pub const FIELDS: [FieldSpec; 16] = [
     spec(
         EntityType::Product,
         "price",
@@ -147,6 +147,20 @@ pub const FIELDS: [FieldSpec; 11] = [
         Shape::Number,
     ),
     spec(
+        EntityType::Product,
+        "description",
+        "description",
+        Group::Name,
+        Shape::Text,
+    ),
+    spec(
+        EntityType::Product,
+        "cost_price",
+        "costPrice",
+        Group::Price,
+        Shape::Number,
+    ),
+    spec(
         EntityType::Variation,
         "price",
         "price",
@@ -159,6 +173,20 @@ pub const FIELDS: [FieldSpec; 11] = [
         "sku",
         Group::Catalog,
         Shape::Text,
+    ),
+    spec(
+        EntityType::Variation,
+        "compare_to_price",
+        "compareToPrice",
+        Group::Price,
+        Shape::Number,
+    ),
+    spec(
+        EntityType::Variation,
+        "weight",
+        "weight",
+        Group::Catalog,
+        Shape::Number,
     ),
     spec(
         EntityType::Order,
@@ -181,7 +209,25 @@ pub const FIELDS: [FieldSpec; 11] = [
         Group::Tracking,
         Shape::Text,
     ),
+    spec(
+        EntityType::Order,
+        "private_admin_note",
+        "privateAdminNotes",
+        Group::Tracking,
+        Shape::Text,
+    ),
 ];
+
+/// Whether the pull stores `field` exactly as Ecwid's document holds it (nothing inherited
+/// or derived), so that Ecwid's value is the document's, read by [`remote_value`].
+fn stored_as_sent(field: &FieldSpec) -> bool {
+    matches!(
+        (field.entity, field.column),
+        (EntityType::Product, "description" | "cost_price")
+            | (EntityType::Variation, "compare_to_price" | "weight")
+            | (EntityType::Order, "private_admin_note")
+    )
+}
 
 pub fn find(entity: EntityType, column: &str) -> Option<&'static FieldSpec> {
     FIELDS
@@ -406,6 +452,12 @@ pub fn restore(tx: &Transaction, entity: &Entity, field: &FieldSpec) -> Result<(
     use super::apply::Rows;
     use crate::kind::Kind;
 
+    if stored_as_sent(field) {
+        let Some((value, _)) = remote_value(tx, entity, field)? else {
+            return Ok(());
+        };
+        return write_restored(tx, entity, field, value);
+    }
     let (kind, key) = match entity.kind {
         EntityType::Order => (Kind::Orders, entity.key()),
         _ => (Kind::Products, entity.product_id.unwrap_or_default()),
@@ -432,7 +484,8 @@ pub fn restore(tx: &Transaction, entity: &Entity, field: &FieldSpec) -> Result<(
             "name" => p.name.clone().into(),
             "enabled" => i64::from(p.enabled).into(),
             "sku" => p.sku.clone().into(),
-            _ => p.weight.into(),
+            "weight" => p.weight.into(),
+            _ => Value::Null,
         }),
         (Rows::Products(p), EntityType::Variation) => p
             .first()
@@ -451,6 +504,17 @@ pub fn restore(tx: &Transaction, entity: &Entity, field: &FieldSpec) -> Result<(
     let Some(value) = value else {
         return Ok(());
     };
+    write_restored(tx, entity, field, value)
+}
+
+/// Writes Ecwid's `value` of `field` into the mirror's column, with any change still open on
+/// top.
+fn write_restored(
+    tx: &Transaction,
+    entity: &Entity,
+    field: &FieldSpec,
+    value: Value,
+) -> Result<(), MirrorError> {
     capture::uncaptured(tx, || {
         tx.prepare_cached(&format!(
             "UPDATE {} SET {} = ?2 WHERE {} = ?1",

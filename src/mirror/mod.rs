@@ -79,6 +79,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "013_operator_actions",
         include_str!("../../schema/013_operator_actions.sql"),
     ),
+    (
+        "014_more_fields",
+        include_str!("../../schema/014_more_fields.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -269,6 +269,7 @@ fn erase_customer(
             "UPDATE orders SET raw_json = ?2,
                     email = CASE WHEN ?3 THEN NULL ELSE email END,
                     customer_id = CASE WHEN ?4 THEN NULL ELSE customer_id END,
+                    private_admin_note = CASE WHEN ?6 THEN NULL ELSE private_admin_note END,
                     synced_at = ?5
               WHERE order_number = ?1",
         )?
@@ -277,7 +278,8 @@ fn erase_customer(
             redact_document(&docs[at], &fields)?,
             fields.iter().any(|f| f == "email"),
             fields.iter().any(|f| f == "customerId"),
-            now
+            now,
+            fields.iter().any(|f| f == "privateAdminNotes"),
         ])?;
     }
     apply::delete_ids(tx, Kind::Customers, &[customer_id])?;

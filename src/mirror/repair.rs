@@ -335,7 +335,8 @@ pub(super) fn products(
 }
 
 fn variations_head() -> &'static str {
-    "WITH e(id, product_id, sku, quantity, unlimited, price, options_json, raw_json, synced_at)
+    "WITH e(id, product_id, sku, quantity, unlimited, price, options_json, raw_json, synced_at,
+            compare_to_price, weight)
        AS (VALUES "
 }
 
