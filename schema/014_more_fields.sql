@@ -32,12 +32,14 @@ END;
 CREATE TRIGGER products_more_fields_captured AFTER UPDATE OF description, cost_price ON products
 WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
 BEGIN
+    INSERT INTO capture_writing (since) VALUES (CAST(strftime('%s', 'now') AS INTEGER));
     INSERT INTO outbox (entity, product_id, variation_id, order_number, field, value, base, created_at)
     SELECT 'product', NEW.id, NULL, NULL, 'description', NEW.description, json_extract(OLD.raw_json, '$.description'), CAST(strftime('%s', 'now') AS INTEGER)
      WHERE NEW.description IS NOT OLD.description;
     INSERT INTO outbox (entity, product_id, variation_id, order_number, field, value, base, created_at)
     SELECT 'product', NEW.id, NULL, NULL, 'cost_price', NEW.cost_price, json_extract(OLD.raw_json, '$.costPrice'), CAST(strftime('%s', 'now') AS INTEGER)
      WHERE NEW.cost_price IS NOT OLD.cost_price;
+    DELETE FROM capture_writing;
 END;
 
 CREATE TRIGGER product_variations_more_fields_checked BEFORE UPDATE OF compare_to_price, weight ON product_variations
@@ -52,12 +54,14 @@ END;
 CREATE TRIGGER product_variations_more_fields_captured AFTER UPDATE OF compare_to_price, weight ON product_variations
 WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
 BEGIN
+    INSERT INTO capture_writing (since) VALUES (CAST(strftime('%s', 'now') AS INTEGER));
     INSERT INTO outbox (entity, product_id, variation_id, order_number, field, value, base, created_at)
     SELECT 'variation', NEW.product_id, NEW.id, NULL, 'compare_to_price', NEW.compare_to_price, json_extract(OLD.raw_json, '$.compareToPrice'), CAST(strftime('%s', 'now') AS INTEGER)
      WHERE NEW.compare_to_price IS NOT OLD.compare_to_price;
     INSERT INTO outbox (entity, product_id, variation_id, order_number, field, value, base, created_at)
     SELECT 'variation', NEW.product_id, NEW.id, NULL, 'weight', NEW.weight, json_extract(OLD.raw_json, '$.weight'), CAST(strftime('%s', 'now') AS INTEGER)
      WHERE NEW.weight IS NOT OLD.weight;
+    DELETE FROM capture_writing;
 END;
 
 -- An erased customer's order keeps no private note (privacy.order_fields blanks
@@ -78,7 +82,9 @@ END;
 CREATE TRIGGER orders_more_fields_captured AFTER UPDATE OF private_admin_note ON orders
 WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
 BEGIN
+    INSERT INTO capture_writing (since) VALUES (CAST(strftime('%s', 'now') AS INTEGER));
     INSERT INTO outbox (entity, product_id, variation_id, order_number, field, value, base, created_at)
     SELECT 'order', NULL, NULL, NEW.order_number, 'private_admin_note', NEW.private_admin_note, json_extract(OLD.raw_json, '$.privateAdminNotes'), CAST(strftime('%s', 'now') AS INTEGER)
      WHERE NEW.private_admin_note IS NOT OLD.private_admin_note;
+    DELETE FROM capture_writing;
 END;
