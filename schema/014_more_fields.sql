@@ -1,8 +1,9 @@
 -- More fields tools write, under the rules of 006 (see schema/README.md, "Changing prices,
--- names and order status"): a product's description and purchase price, a variation's
--- compare-to price and weight, and an order's private admin note. Each is validated here,
--- captured into the outbox with the value from Ecwid it replaced, and settled by the same
--- base/local/remote decision and [conflicts] policies as the fields of 006.
+-- names and order status"): a product's description, purchase price and categories, a
+-- variation's compare-to price and weight, and an order's private admin note. Each is
+-- validated here, captured into the outbox with the value from Ecwid it replaced (raising
+-- capture_writing around the insert, as 010 does), and settled by the same base/local/remote
+-- decision and [conflicts] policies as the fields of 006.
 
 ALTER TABLE products ADD COLUMN description TEXT;          -- Ecwid's description (HTML), '' when empty
 ALTER TABLE products ADD COLUMN cost_price REAL;           -- the purchase price (costPrice), NULL when not set
@@ -86,5 +87,47 @@ BEGIN
     INSERT INTO outbox (entity, product_id, variation_id, order_number, field, value, base, created_at)
     SELECT 'order', NULL, NULL, NEW.order_number, 'private_admin_note', NEW.private_admin_note, json_extract(OLD.raw_json, '$.privateAdminNotes'), CAST(strftime('%s', 'now') AS INTEGER)
      WHERE NEW.private_admin_note IS NOT OLD.private_admin_note;
+    DELETE FROM capture_writing;
+END;
+
+-- Category membership: a tool adds a product to a category by inserting a row of
+-- product_categories and takes it out by deleting one. The change is the product's whole
+-- set of categories (Ecwid's `categoryIds`), written as a JSON array sorted ascending, so
+-- that equal sets compare equal whatever order Ecwid lists them in.
+DROP TRIGGER product_categories_insert_refused;
+DROP TRIGGER product_categories_delete_refused;
+
+CREATE TRIGGER product_categories_insert_checked BEFORE INSERT ON product_categories
+WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
+BEGIN
+    SELECT RAISE(ABORT, 'ecwid-sync: product_categories.product_id must be the id of a product in the mirror')
+     WHERE NOT EXISTS (SELECT 1 FROM products WHERE id = NEW.product_id);
+    SELECT RAISE(ABORT, 'ecwid-sync: product_categories.category_id must be the id of a category in the mirror (categories themselves are created in the Ecwid admin)')
+     WHERE typeof(NEW.category_id) <> 'integer' OR NOT EXISTS (SELECT 1 FROM categories WHERE id = NEW.category_id);
+END;
+
+CREATE TRIGGER product_categories_insert_captured AFTER INSERT ON product_categories
+WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
+BEGIN
+    INSERT INTO capture_writing (since) VALUES (CAST(strftime('%s', 'now') AS INTEGER));
+    INSERT INTO outbox (entity, product_id, variation_id, order_number, field, value, base, created_at)
+    SELECT 'product', p.id, NULL, NULL, 'category_ids',
+           (SELECT json_group_array(category_id) FROM (SELECT category_id FROM product_categories WHERE product_id = p.id ORDER BY category_id)),
+           (SELECT json_group_array(value) FROM (SELECT value FROM json_each(p.raw_json, '$.categoryIds') ORDER BY value)),
+           CAST(strftime('%s', 'now') AS INTEGER)
+      FROM products p WHERE p.id = NEW.product_id;
+    DELETE FROM capture_writing;
+END;
+
+CREATE TRIGGER product_categories_delete_captured AFTER DELETE ON product_categories
+WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
+BEGIN
+    INSERT INTO capture_writing (since) VALUES (CAST(strftime('%s', 'now') AS INTEGER));
+    INSERT INTO outbox (entity, product_id, variation_id, order_number, field, value, base, created_at)
+    SELECT 'product', p.id, NULL, NULL, 'category_ids',
+           (SELECT json_group_array(category_id) FROM (SELECT category_id FROM product_categories WHERE product_id = p.id ORDER BY category_id)),
+           (SELECT json_group_array(value) FROM (SELECT value FROM json_each(p.raw_json, '$.categoryIds') ORDER BY value)),
+           CAST(strftime('%s', 'now') AS INTEGER)
+      FROM products p WHERE p.id = OLD.product_id;
     DELETE FROM capture_writing;
 END;

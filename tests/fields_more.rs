@@ -29,6 +29,8 @@ struct Subjects {
     product: i64,
     variation: i64,
     order: i64,
+    /// Three categories of the store.
+    categories: [i64; 3],
 }
 
 impl Subjects {
@@ -43,11 +45,60 @@ impl Subjects {
             })
             .unwrap();
         let order = listed_orders(state)[0]["internalId"].as_i64().unwrap();
+        let categories: Vec<i64> = state["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_i64().unwrap())
+            .take(3)
+            .collect();
         Subjects {
             product,
             variation,
             order,
+            categories: categories.try_into().expect("the small store has 3 categories"),
         }
+    }
+
+    /// A set of the categories, by position, as the outbox writes a product's categories.
+    fn set(&self, positions: &[usize]) -> Value {
+        let mut ids: Vec<i64> = positions.iter().map(|&i| self.categories[i]).collect();
+        ids.sort_unstable();
+        json!(serde_json::to_string(&ids).unwrap())
+    }
+
+    fn base(&self) -> Vec<Value> {
+        vec![
+            json!("<p>Base</p>"),
+            json!(3.0),
+            self.set(&[0]),
+            json!(1000.0),
+            json!(1.0),
+            json!("Base note"),
+        ]
+    }
+
+    /// The tool's values: one category added.
+    fn ours(&self) -> Vec<Value> {
+        vec![
+            json!("<p>Ours</p>"),
+            json!(4.0),
+            self.set(&[0, 1]),
+            json!(1100.0),
+            json!(2.0),
+            json!("Invoice 17 paid by transfer"),
+        ]
+    }
+
+    fn theirs(&self) -> Vec<Value> {
+        vec![
+            json!("<p>Theirs</p>"),
+            json!(5.0),
+            self.set(&[0, 2]),
+            json!(1200.0),
+            json!(3.0),
+            json!("Call before shipping"),
+        ]
     }
 
     /// The store's value of each new field, in the order of [`NEW_FIELDS`].
@@ -68,9 +119,17 @@ impl Subjects {
             .into_iter()
             .find(|o| o["internalId"] == self.order)
             .unwrap();
+        let mut categories: Vec<i64> = product["categoryIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_i64().unwrap())
+            .collect();
+        categories.sort_unstable();
         vec![
             product["description"].clone(),
             product["costPrice"].clone(),
+            json!(serde_json::to_string(&categories).unwrap()),
             combination["compareToPrice"].clone(),
             combination["weight"].clone(),
             order["privateAdminNotes"].clone(),
@@ -84,6 +143,8 @@ impl Subjects {
             &format!(
                 "SELECT (SELECT description FROM products WHERE id = {p}),
                         (SELECT cost_price FROM products WHERE id = {p}),
+                        (SELECT json_group_array(category_id) FROM (SELECT category_id
+                           FROM product_categories WHERE product_id = {p} ORDER BY category_id)),
                         (SELECT compare_to_price FROM product_variations WHERE id = {v}),
                         (SELECT weight FROM product_variations WHERE id = {v}),
                         (SELECT private_admin_note FROM orders WHERE order_number = {o})",
@@ -98,7 +159,8 @@ impl Subjects {
         .clone()
     }
 
-    /// A tool's writes of `values` (in the order of [`NEW_FIELDS`]).
+    /// A tool's writes of `values` (in the order of [`NEW_FIELDS`]); categories are added
+    /// only, from the mirror's set.
     fn write(&self, db: &Path, values: &[Value]) {
         let sql = |v: &Value| match v {
             Value::String(s) => format!("'{s}'"),
@@ -117,9 +179,22 @@ impl Subjects {
         tool(
             db,
             &format!(
-                "UPDATE product_variations SET compare_to_price = {}, weight = {} WHERE id = {}",
+                "INSERT INTO product_categories (product_id, category_id)
+                 SELECT {}, value FROM json_each({})
+                  WHERE value NOT IN (SELECT category_id FROM product_categories
+                                       WHERE product_id = {})",
+                self.product,
                 sql(&values[2]),
+                self.product
+            ),
+        )
+        .unwrap();
+        tool(
+            db,
+            &format!(
+                "UPDATE product_variations SET compare_to_price = {}, weight = {} WHERE id = {}",
                 sql(&values[3]),
+                sql(&values[4]),
                 self.variation
             ),
         )
@@ -128,7 +203,7 @@ impl Subjects {
             db,
             &format!(
                 "UPDATE orders SET private_admin_note = {} WHERE order_number = {}",
-                sql(&values[4]),
+                sql(&values[5]),
                 self.order
             ),
         )
@@ -141,66 +216,50 @@ impl Subjects {
         store
             .admin_edit_product(
                 self.product,
-                json!({"description": values[0], "costPrice": values[1]}),
+                json!({
+                    "description": values[0],
+                    "costPrice": values[1],
+                    "categoryIds": serde_json::from_str::<Value>(values[2].as_str().unwrap()).unwrap(),
+                }),
             )
             .await;
         store
             .admin_edit_combination(
                 self.product,
                 self.variation,
-                json!({"compareToPrice": values[2], "weight": values[3]}),
+                json!({"compareToPrice": values[3], "weight": values[4]}),
             )
             .await;
         store
-            .admin_edit_order(self.order, json!({"privateAdminNotes": values[4]}))
+            .admin_edit_order(self.order, json!({"privateAdminNotes": values[5]}))
             .await;
     }
 }
 
 /// The new fields as the outbox and the conflicts name them.
-const NEW_FIELDS: [&str; 5] = [
+const NEW_FIELDS: [&str; 6] = [
     "description",
     "cost_price",
+    "category_ids",
     "compare_to_price",
     "weight",
     "private_admin_note",
 ];
 
-fn base() -> Vec<Value> {
-    vec![
-        json!("<p>Base</p>"),
-        json!(3.0),
-        json!(1000.0),
-        json!(1.0),
-        json!("Base note"),
-    ]
+/// Which side's values a conflict leaves in the store.
+enum Kept {
+    Ours,
+    Theirs,
 }
-
-fn ours() -> Vec<Value> {
-    vec![
-        json!("<p>Ours</p>"),
-        json!(4.0),
-        json!(1100.0),
-        json!(2.0),
-        json!("Invoice 17 paid by transfer"),
-    ]
-}
-
-fn theirs() -> Vec<Value> {
-    vec![
-        json!("<p>Theirs</p>"),
-        json!(5.0),
-        json!(1200.0),
-        json!(3.0),
-        json!("Call before shipping"),
-    ]
-}
+use Kept::*;
 
 #[tokio::test]
 async fn each_new_field_changed_only_in_the_mirror_reaches_the_store_in_one_batch() {
     let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
     let subjects = Subjects::of(&store.state().await);
-    subjects.write(&db, &ours());
+    subjects.edit_in_store(&store, &subjects.base()).await;
+    pass(&config, false).await;
+    subjects.write(&db, &subjects.ours());
     assert_eq!(
         query(&open(&db), "SELECT field FROM outbox ORDER BY id"),
         NEW_FIELDS.map(|f| json!([f])).to_vec(),
@@ -215,7 +274,7 @@ async fn each_new_field_changed_only_in_the_mirror_reaches_the_store_in_one_batc
         (3, 0),
         "one update per entity"
     );
-    assert_eq!(subjects.in_store(&store.state().await), ours());
+    assert_eq!(subjects.in_store(&store.state().await), subjects.ours());
     assert_eq!(store.stats().await["requests"]["POST /batch"], 1);
     assert_eq!(
         count(&db, "SELECT count(*) FROM outbox WHERE state <> 'applied'"),
@@ -223,8 +282,8 @@ async fn each_new_field_changed_only_in_the_mirror_reaches_the_store_in_one_batc
     );
     // Pulled back, the store's values are the mirror's, and nothing new is captured.
     pass(&config, false).await;
-    assert_eq!(subjects.in_mirror(&db), ours());
-    assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 5);
+    assert_eq!(subjects.in_mirror(&db), subjects.ours());
+    assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 6);
     assert_eq!(count(&db, "SELECT count(*) FROM conflicts"), 0);
 }
 
@@ -232,9 +291,9 @@ async fn each_new_field_changed_only_in_the_mirror_reaches_the_store_in_one_batc
 async fn the_pull_fills_the_new_columns_from_the_store() {
     let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
     let subjects = Subjects::of(&store.state().await);
-    subjects.edit_in_store(&store, &theirs()).await;
+    subjects.edit_in_store(&store, &subjects.theirs()).await;
     pass(&config, false).await;
-    assert_eq!(subjects.in_mirror(&db), theirs());
+    assert_eq!(subjects.in_mirror(&db), subjects.theirs());
     assert_eq!(count(&db, "SELECT count(*) FROM outbox"), 0);
 }
 
@@ -250,11 +309,11 @@ async fn conflicts(
     config.conflicts.catalog = policy;
     config.conflicts.tracking = policy;
     let subjects = Subjects::of(&store.state().await);
-    subjects.edit_in_store(&store, &base()).await;
+    subjects.edit_in_store(&store, &subjects.base()).await;
     pass(&config, false).await;
-    assert_eq!(subjects.in_mirror(&db), base());
+    assert_eq!(subjects.in_mirror(&db), subjects.base());
     if local_later {
-        subjects.edit_in_store(&store, &theirs()).await;
+        subjects.edit_in_store(&store, &subjects.theirs()).await;
         // Ecwid's update times are whole seconds: the tool writes in a later one.
         let edited = ecwid_sync::mirror::unix_now();
         assert!(
@@ -263,10 +322,10 @@ async fn conflicts(
             })
             .await
         );
-        subjects.write(&db, &ours());
+        subjects.write(&db, &subjects.ours());
     } else {
-        subjects.write(&db, &ours());
-        subjects.edit_in_store(&store, &theirs()).await;
+        subjects.write(&db, &subjects.ours());
+        subjects.edit_in_store(&store, &subjects.theirs()).await;
     }
     (store, scratch, db, config, subjects)
 }
@@ -275,17 +334,21 @@ async fn conflicts(
 async fn each_policy_settles_each_new_field_changed_on_both_sides_as_it_says() {
     // (policy, local changes later, the values the store ends with, outbox state)
     let cases = [
-        (Policy::LocalWins, false, ours(), "applied"),
-        (Policy::RemoteWins, true, theirs(), "dropped"),
-        (Policy::NewestWins, true, ours(), "applied"),
-        (Policy::NewestWins, false, theirs(), "dropped"),
-        (Policy::Manual, true, theirs(), "conflict"),
+        (Policy::LocalWins, false, Ours, "applied"),
+        (Policy::RemoteWins, true, Theirs, "dropped"),
+        (Policy::NewestWins, true, Ours, "applied"),
+        (Policy::NewestWins, false, Theirs, "dropped"),
+        (Policy::Manual, true, Theirs, "conflict"),
     ];
-    for (policy, local_later, expected, state) in cases {
+    for (policy, local_later, kept, state) in cases {
         let (store, _scratch, db, config, subjects) = conflicts(policy, local_later).await;
+        let expected = match kept {
+            Ours => subjects.ours(),
+            Theirs => subjects.theirs(),
+        };
         let summary = push(&config).await;
         let case = format!("{policy:?}, local later: {local_later}");
-        assert_eq!(summary.conflicts, 5, "{case}");
+        assert_eq!(summary.conflicts, 6, "{case}");
         assert_eq!(subjects.in_store(&store.state().await), expected, "{case}");
         assert_eq!(
             query(&open(&db), "SELECT field, state FROM outbox ORDER BY id"),
@@ -307,13 +370,13 @@ async fn each_policy_settles_each_new_field_changed_on_both_sides_as_it_says() {
             "SELECT field, base, local, remote, policy, state, resolution
                FROM conflicts ORDER BY field",
         );
-        let mut wanted: Vec<Value> = (0..5)
+        let mut wanted: Vec<Value> = (0..6)
             .map(|i| {
                 json!([
                     NEW_FIELDS[i],
-                    base()[i],
-                    ours()[i],
-                    theirs()[i],
+                    subjects.base()[i],
+                    subjects.ours()[i],
+                    subjects.theirs()[i],
                     policy.name(),
                     open_or_resolved,
                     resolution
@@ -335,6 +398,7 @@ async fn bad_values_of_the_new_fields_are_refused_with_the_column_and_its_limits
         product,
         variation,
         order,
+        ..
     } = Subjects::of(&store.state().await);
     let long = "x".repeat(65537);
     let refused = [
@@ -363,6 +427,18 @@ async fn bad_values_of_the_new_fields_are_refused_with_the_column_and_its_limits
             "product_variations.weight must be NULL (its product's weight applies) or a number of 0 or more",
         ),
         (
+            format!("INSERT INTO product_categories VALUES ({product}, 987654321)"),
+            "product_categories.category_id must be the id of a category in the mirror (categories themselves are created in the Ecwid admin)",
+        ),
+        (
+            "INSERT INTO product_categories VALUES (987654321, 1)".to_string(),
+            "product_categories.product_id must be the id of a product in the mirror",
+        ),
+        (
+            format!("UPDATE product_categories SET category_id = 1 WHERE product_id = {product}"),
+            "product_categories is Ecwid's copy and is not written back",
+        ),
+        (
             format!("UPDATE orders SET private_admin_note = x'00ff' WHERE order_number = {order}"),
             "orders.private_admin_note must be text, or NULL for none, of at most 65536 characters",
         ),
@@ -380,6 +456,10 @@ async fn bad_values_of_the_new_fields_are_refused_with_the_column_and_its_limits
         count(&db, "SELECT count(*) FROM outbox"),
         0,
         "nothing recorded"
+    );
+    assert_eq!(
+        count(&db, &format!("SELECT count(*) FROM product_categories WHERE category_id = 987654321 OR product_id = 987654321")),
+        0
     );
     // Empty text and NULL are values, not refusals, where the column says so.
     tool(

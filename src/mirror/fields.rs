@@ -21,6 +21,10 @@ pub enum Shape {
     /// 1 or 0 in the mirror, `true` or `false` in Ecwid.
     Flag,
     Text,
+    /// A set of ids: in the mirror, rows of a link table; in the outbox and in comparisons,
+    /// a JSON array sorted ascending (`[3,7]`), so equal sets compare equal; in Ecwid, an
+    /// array.
+    Ids,
 }
 
 /// Which entity a field belongs to.
@@ -103,7 +107,7 @@ const fn spec(
 }
 
 /// Every writable field; the triggers of schemas 006 and 014 capture the same ones.
-pub const FIELDS: [FieldSpec; 16] = [
+pub const FIELDS: [FieldSpec; 17] = [
     spec(
         EntityType::Product,
         "price",
@@ -159,6 +163,13 @@ pub const FIELDS: [FieldSpec; 16] = [
         "costPrice",
         Group::Price,
         Shape::Number,
+    ),
+    spec(
+        EntityType::Product,
+        "category_ids",
+        "categoryIds",
+        Group::Catalog,
+        Shape::Ids,
     ),
     spec(
         EntityType::Variation,
@@ -223,7 +234,10 @@ pub const FIELDS: [FieldSpec; 16] = [
 fn stored_as_sent(field: &FieldSpec) -> bool {
     matches!(
         (field.entity, field.column),
-        (EntityType::Product, "description" | "cost_price")
+        (
+            EntityType::Product,
+            "description" | "cost_price" | "category_ids"
+        )
             | (EntityType::Variation, "compare_to_price" | "weight")
             | (EntityType::Order, "private_admin_note")
     )
@@ -367,6 +381,12 @@ pub fn remote_value(
     field: &FieldSpec,
 ) -> rusqlite::Result<Option<(Value, Option<i64>)>> {
     let sql = match entity.kind {
+        EntityType::Product if field.shape == Shape::Ids => format!(
+            "SELECT (SELECT json_group_array(value)
+                       FROM (SELECT value FROM json_each(raw_json, '$.{}') ORDER BY value)),
+                    updated_at FROM products WHERE id = ?1",
+            field.json
+        ),
         EntityType::Product => format!(
             "SELECT json_extract(raw_json, '$.{}'), updated_at FROM products WHERE id = ?1",
             field.json
@@ -408,16 +428,38 @@ pub fn overlay(
     }
     capture::uncaptured(tx, || {
         for r in &rows {
-            tx.prepare_cached(&format!(
-                "UPDATE {} SET {} = ?2 WHERE {} = ?1",
-                kind.table(),
-                r.field.column,
-                kind.key_column()
-            ))?
-            .execute(params![r.entity.key(), r.value])?;
+            write_value(tx, &r.entity, r.field, &r.value)?;
         }
         Ok(())
     })
+}
+
+/// Writes `value` of `field` into the mirror for `entity`: its column, or for a set of ids
+/// (a product's categories) the rows of its link table.
+fn write_value(
+    tx: &Transaction,
+    entity: &Entity,
+    field: &FieldSpec,
+    value: &Value,
+) -> rusqlite::Result<()> {
+    if field.shape == Shape::Ids {
+        tx.prepare_cached("DELETE FROM product_categories WHERE product_id = ?1")?
+            .execute([entity.key()])?;
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO product_categories (product_id, category_id)
+             SELECT ?1, value FROM json_each(?2)",
+        )?
+        .execute(params![entity.key(), value])?;
+        return Ok(());
+    }
+    tx.prepare_cached(&format!(
+        "UPDATE {} SET {} = ?2 WHERE {} = ?1",
+        entity.kind.table(),
+        field.column,
+        entity.kind.key_column()
+    ))?
+    .execute(params![entity.key(), value])?;
+    Ok(())
 }
 
 /// Sets the state of outbox rows `ids` (field changes), with why.
@@ -516,13 +558,7 @@ fn write_restored(
     value: Value,
 ) -> Result<(), MirrorError> {
     capture::uncaptured(tx, || {
-        tx.prepare_cached(&format!(
-            "UPDATE {} SET {} = ?2 WHERE {} = ?1",
-            entity.kind.table(),
-            field.column,
-            entity.kind.key_column()
-        ))?
-        .execute(params![entity.key(), value])?;
+        write_value(tx, entity, field, &value)?;
         Ok(())
     })?;
     overlay(tx, entity.kind, Some(&[entity.key()]))

@@ -138,6 +138,12 @@ fn json_value(field: &FieldSpec, value: &Value) -> serde_json::Value {
     match (field.shape, value) {
         (_, Value::Null) => serde_json::Value::Null,
         (Shape::Flag, Value::Integer(i)) => serde_json::Value::Bool(*i != 0),
+        // The capture trigger writes the array; should it ever not parse, it goes as the
+        // text it is, which Ecwid refuses with its message, rather than as an empty set that
+        // would take the product out of every category.
+        (Shape::Ids, Value::Text(t)) => {
+            serde_json::from_str(t).unwrap_or_else(|_| t.clone().into())
+        }
         (_, Value::Integer(i)) => (*i).into(),
         (_, Value::Real(r)) => serde_json::Number::from_f64(*r)
             .map(serde_json::Value::Number)
