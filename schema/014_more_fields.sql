@@ -131,3 +131,103 @@ BEGIN
       FROM products p WHERE p.id = OLD.product_id;
     DELETE FROM capture_writing;
 END;
+
+-- The refusals of 006 name the columns tools may write: again, with the ones above.
+DROP TRIGGER products_writes_checked;
+CREATE TRIGGER products_writes_checked BEFORE UPDATE ON products
+WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
+BEGIN
+    SELECT RAISE(ABORT, 'ecwid-sync: products.id is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, cost_price, name, description, enabled, sku and weight, and add or remove its rows of product_categories (see schema/README.md)')
+     WHERE NEW.id IS NOT OLD.id;
+    SELECT RAISE(ABORT, 'ecwid-sync: products.unlimited is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, cost_price, name, description, enabled, sku and weight, and add or remove its rows of product_categories (see schema/README.md)')
+     WHERE NEW.unlimited IS NOT OLD.unlimited;
+    SELECT RAISE(ABORT, 'ecwid-sync: products.in_stock is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, cost_price, name, description, enabled, sku and weight, and add or remove its rows of product_categories (see schema/README.md)')
+     WHERE NEW.in_stock IS NOT OLD.in_stock;
+    SELECT RAISE(ABORT, 'ecwid-sync: products.default_category_id is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, cost_price, name, description, enabled, sku and weight, and add or remove its rows of product_categories (see schema/README.md)')
+     WHERE NEW.default_category_id IS NOT OLD.default_category_id;
+    SELECT RAISE(ABORT, 'ecwid-sync: products.created_at is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, cost_price, name, description, enabled, sku and weight, and add or remove its rows of product_categories (see schema/README.md)')
+     WHERE NEW.created_at IS NOT OLD.created_at;
+    SELECT RAISE(ABORT, 'ecwid-sync: products.updated_at is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, cost_price, name, description, enabled, sku and weight, and add or remove its rows of product_categories (see schema/README.md)')
+     WHERE NEW.updated_at IS NOT OLD.updated_at;
+    SELECT RAISE(ABORT, 'ecwid-sync: products.raw_json is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, cost_price, name, description, enabled, sku and weight, and add or remove its rows of product_categories (see schema/README.md)')
+     WHERE NEW.raw_json IS NOT OLD.raw_json;
+    SELECT RAISE(ABORT, 'ecwid-sync: products.synced_at is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, cost_price, name, description, enabled, sku and weight, and add or remove its rows of product_categories (see schema/README.md)')
+     WHERE NEW.synced_at IS NOT OLD.synced_at;
+    SELECT RAISE(ABORT, 'ecwid-sync: products.price must be a number of 0 or more')
+     WHERE NEW.price IS NOT OLD.price AND (typeof(NEW.price) NOT IN ('integer', 'real') OR NEW.price < 0);
+    SELECT RAISE(ABORT, 'ecwid-sync: products.compare_to_price must be NULL or a number of 0 or more')
+     WHERE NEW.compare_to_price IS NOT OLD.compare_to_price AND (NEW.compare_to_price IS NOT NULL AND (typeof(NEW.compare_to_price) NOT IN ('integer', 'real') OR NEW.compare_to_price < 0));
+    SELECT RAISE(ABORT, 'ecwid-sync: products.name must be text that is not empty')
+     WHERE NEW.name IS NOT OLD.name AND (typeof(NEW.name) <> 'text' OR trim(NEW.name) = '');
+    SELECT RAISE(ABORT, 'ecwid-sync: products.enabled must be 1 (shown in the storefront) or 0 (hidden)')
+     WHERE NEW.enabled IS NOT OLD.enabled AND (NEW.enabled IS NULL OR NEW.enabled NOT IN (0, 1) OR typeof(NEW.enabled) <> 'integer');
+    SELECT RAISE(ABORT, 'ecwid-sync: products.sku must be text that is not empty')
+     WHERE NEW.sku IS NOT OLD.sku AND (typeof(NEW.sku) <> 'text' OR trim(NEW.sku) = '');
+    SELECT RAISE(ABORT, 'ecwid-sync: products.weight must be NULL or a number of 0 or more')
+     WHERE NEW.weight IS NOT OLD.weight AND (NEW.weight IS NOT NULL AND (typeof(NEW.weight) NOT IN ('integer', 'real') OR NEW.weight < 0));
+END;
+
+DROP TRIGGER product_variations_writes_checked;
+CREATE TRIGGER product_variations_writes_checked BEFORE UPDATE ON product_variations
+WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
+BEGIN
+    SELECT RAISE(ABORT, 'ecwid-sync: product_variations.id is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, sku and weight (see schema/README.md)')
+     WHERE NEW.id IS NOT OLD.id;
+    SELECT RAISE(ABORT, 'ecwid-sync: product_variations.product_id is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, sku and weight (see schema/README.md)')
+     WHERE NEW.product_id IS NOT OLD.product_id;
+    SELECT RAISE(ABORT, 'ecwid-sync: product_variations.unlimited is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, sku and weight (see schema/README.md)')
+     WHERE NEW.unlimited IS NOT OLD.unlimited;
+    SELECT RAISE(ABORT, 'ecwid-sync: product_variations.options_json is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, sku and weight (see schema/README.md)')
+     WHERE NEW.options_json IS NOT OLD.options_json;
+    SELECT RAISE(ABORT, 'ecwid-sync: product_variations.raw_json is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, sku and weight (see schema/README.md)')
+     WHERE NEW.raw_json IS NOT OLD.raw_json;
+    SELECT RAISE(ABORT, 'ecwid-sync: product_variations.synced_at is Ecwid''s and cannot be changed in the mirror; tools may change quantity, price, compare_to_price, sku and weight (see schema/README.md)')
+     WHERE NEW.synced_at IS NOT OLD.synced_at;
+    SELECT RAISE(ABORT, 'ecwid-sync: product_variations.price must be a number of 0 or more')
+     WHERE NEW.price IS NOT OLD.price AND (typeof(NEW.price) NOT IN ('integer', 'real') OR NEW.price < 0);
+    SELECT RAISE(ABORT, 'ecwid-sync: product_variations.sku must be text that is not empty')
+     WHERE NEW.sku IS NOT OLD.sku AND (typeof(NEW.sku) <> 'text' OR trim(NEW.sku) = '');
+END;
+
+DROP TRIGGER orders_writes_checked;
+CREATE TRIGGER orders_writes_checked BEFORE UPDATE ON orders
+WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
+BEGIN
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.order_number is Ecwid''s and cannot be changed in the mirror; tools may change fulfillment_status, payment_status, tracking_number and private_admin_note (see schema/README.md)')
+     WHERE NEW.order_number IS NOT OLD.order_number;
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.id is Ecwid''s and cannot be changed in the mirror; tools may change fulfillment_status, payment_status, tracking_number and private_admin_note (see schema/README.md)')
+     WHERE NEW.id IS NOT OLD.id;
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.email is Ecwid''s and cannot be changed in the mirror; tools may change fulfillment_status, payment_status, tracking_number and private_admin_note (see schema/README.md)')
+     WHERE NEW.email IS NOT OLD.email;
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.customer_id is Ecwid''s and cannot be changed in the mirror; tools may change fulfillment_status, payment_status, tracking_number and private_admin_note (see schema/README.md)')
+     WHERE NEW.customer_id IS NOT OLD.customer_id;
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.total is Ecwid''s and cannot be changed in the mirror; tools may change fulfillment_status, payment_status, tracking_number and private_admin_note (see schema/README.md)')
+     WHERE NEW.total IS NOT OLD.total;
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.subtotal is Ecwid''s and cannot be changed in the mirror; tools may change fulfillment_status, payment_status, tracking_number and private_admin_note (see schema/README.md)')
+     WHERE NEW.subtotal IS NOT OLD.subtotal;
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.tax is Ecwid''s and cannot be changed in the mirror; tools may change fulfillment_status, payment_status, tracking_number and private_admin_note (see schema/README.md)')
+     WHERE NEW.tax IS NOT OLD.tax;
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.created_at is Ecwid''s and cannot be changed in the mirror; tools may change fulfillment_status, payment_status, tracking_number and private_admin_note (see schema/README.md)')
+     WHERE NEW.created_at IS NOT OLD.created_at;
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.updated_at is Ecwid''s and cannot be changed in the mirror; tools may change fulfillment_status, payment_status, tracking_number and private_admin_note (see schema/README.md)')
+     WHERE NEW.updated_at IS NOT OLD.updated_at;
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.hidden is Ecwid''s and cannot be changed in the mirror; tools may change fulfillment_status, payment_status, tracking_number and private_admin_note (see schema/README.md)')
+     WHERE NEW.hidden IS NOT OLD.hidden;
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.raw_json is Ecwid''s and cannot be changed in the mirror; tools may change fulfillment_status, payment_status, tracking_number and private_admin_note (see schema/README.md)')
+     WHERE NEW.raw_json IS NOT OLD.raw_json;
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.synced_at is Ecwid''s and cannot be changed in the mirror; tools may change fulfillment_status, payment_status, tracking_number and private_admin_note (see schema/README.md)')
+     WHERE NEW.synced_at IS NOT OLD.synced_at;
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.fulfillment_status must be one of AWAITING_PROCESSING, PROCESSING, SHIPPED, DELIVERED, WILL_NOT_DELIVER, RETURNED, READY_FOR_PICKUP, OUT_FOR_DELIVERY, CUSTOM_FULFILLMENT_STATUS_1, CUSTOM_FULFILLMENT_STATUS_2, CUSTOM_FULFILLMENT_STATUS_3')
+     WHERE NEW.fulfillment_status IS NOT OLD.fulfillment_status AND (NEW.fulfillment_status IS NULL OR NEW.fulfillment_status NOT IN ('AWAITING_PROCESSING', 'PROCESSING', 'SHIPPED', 'DELIVERED', 'WILL_NOT_DELIVER', 'RETURNED', 'READY_FOR_PICKUP', 'OUT_FOR_DELIVERY', 'CUSTOM_FULFILLMENT_STATUS_1', 'CUSTOM_FULFILLMENT_STATUS_2', 'CUSTOM_FULFILLMENT_STATUS_3'));
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.payment_status must be one of AWAITING_PAYMENT, PAID, CANCELLED, REFUNDED, PARTIALLY_REFUNDED, CUSTOM_PAYMENT_STATUS_1, CUSTOM_PAYMENT_STATUS_2, CUSTOM_PAYMENT_STATUS_3')
+     WHERE NEW.payment_status IS NOT OLD.payment_status AND (NEW.payment_status IS NULL OR NEW.payment_status NOT IN ('AWAITING_PAYMENT', 'PAID', 'CANCELLED', 'REFUNDED', 'PARTIALLY_REFUNDED', 'CUSTOM_PAYMENT_STATUS_1', 'CUSTOM_PAYMENT_STATUS_2', 'CUSTOM_PAYMENT_STATUS_3'));
+    SELECT RAISE(ABORT, 'ecwid-sync: orders.tracking_number must be text, or NULL for none')
+     WHERE NEW.tracking_number IS NOT OLD.tracking_number AND (NEW.tracking_number IS NOT NULL AND typeof(NEW.tracking_number) <> 'text');
+END;
+
+DROP TRIGGER product_categories_update_refused;
+CREATE TRIGGER product_categories_update_refused BEFORE UPDATE ON product_categories
+WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
+BEGIN
+    SELECT RAISE(ABORT, 'ecwid-sync: rows of product_categories cannot be changed: delete the row and insert the new one (see schema/README.md)');
+END;

@@ -56,7 +56,9 @@ impl Subjects {
             product,
             variation,
             order,
-            categories: categories.try_into().expect("the small store has 3 categories"),
+            categories: categories
+                .try_into()
+                .expect("the small store has 3 categories"),
         }
     }
 
@@ -427,6 +429,18 @@ async fn bad_values_of_the_new_fields_are_refused_with_the_column_and_its_limits
             "product_variations.weight must be NULL (its product's weight applies) or a number of 0 or more",
         ),
         (
+            format!("UPDATE products SET raw_json = '{{}}' WHERE id = {product}"),
+            "tools may change quantity, price, compare_to_price, cost_price, name, description, enabled, sku and weight, and add or remove its rows of product_categories",
+        ),
+        (
+            format!("UPDATE product_variations SET options_json = '[]' WHERE id = {variation}"),
+            "tools may change quantity, price, compare_to_price, sku and weight",
+        ),
+        (
+            format!("UPDATE orders SET total = 1 WHERE order_number = {order}"),
+            "tools may change fulfillment_status, payment_status, tracking_number and private_admin_note",
+        ),
+        (
             format!("INSERT INTO product_categories VALUES ({product}, 987654321)"),
             "product_categories.category_id must be the id of a category in the mirror (categories themselves are created in the Ecwid admin)",
         ),
@@ -436,7 +450,7 @@ async fn bad_values_of_the_new_fields_are_refused_with_the_column_and_its_limits
         ),
         (
             format!("UPDATE product_categories SET category_id = 1 WHERE product_id = {product}"),
-            "product_categories is Ecwid's copy and is not written back",
+            "rows of product_categories cannot be changed: delete the row and insert the new one",
         ),
         (
             format!("UPDATE orders SET private_admin_note = x'00ff' WHERE order_number = {order}"),
@@ -458,7 +472,12 @@ async fn bad_values_of_the_new_fields_are_refused_with_the_column_and_its_limits
         "nothing recorded"
     );
     assert_eq!(
-        count(&db, &format!("SELECT count(*) FROM product_categories WHERE category_id = 987654321 OR product_id = 987654321")),
+        count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM product_categories WHERE category_id = 987654321 OR product_id = 987654321"
+            )
+        ),
         0
     );
     // Empty text and NULL are values, not refusals, where the column says so.
@@ -510,7 +529,9 @@ async fn an_erased_customers_order_takes_no_private_note_from_a_tool() {
     );
     tool(
         &db,
-        &format!("UPDATE orders SET private_admin_note = 'Refund agreed' WHERE order_number = {kept}"),
+        &format!(
+            "UPDATE orders SET private_admin_note = 'Refund agreed' WHERE order_number = {kept}"
+        ),
     )
     .unwrap();
     assert_eq!(
@@ -521,7 +542,11 @@ async fn an_erased_customers_order_takes_no_private_note_from_a_tool() {
     assert_eq!(push(&config).await.updated, 1);
     let after = store.state().await;
     assert_eq!(store_note(&after, kept), json!("Refund agreed"));
-    assert_eq!(store_note(&after, erased), erased_note, "nothing sent for it");
+    assert_eq!(
+        store_note(&after, erased),
+        erased_note,
+        "nothing sent for it"
+    );
 }
 
 #[tokio::test]
@@ -542,7 +567,10 @@ async fn a_private_note_not_yet_sent_is_dropped_when_its_customer_is_erased() {
     let deltas = Deltas::start(&config);
     deltas.receive(
         &db,
-        &[Webhook::new("customer.personalDataRemovalRequest", customer)],
+        &[Webhook::new(
+            "customer.personalDataRemovalRequest",
+            customer,
+        )],
     );
     assert!(
         wait_until(Duration::from_secs(10), || async {

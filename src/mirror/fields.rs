@@ -237,8 +237,7 @@ fn stored_as_sent(field: &FieldSpec) -> bool {
         (
             EntityType::Product,
             "description" | "cost_price" | "category_ids"
-        )
-            | (EntityType::Variation, "compare_to_price" | "weight")
+        ) | (EntityType::Variation, "compare_to_price" | "weight")
             | (EntityType::Order, "private_admin_note")
     )
 }

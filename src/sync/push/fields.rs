@@ -353,4 +353,29 @@ mod tests {
         };
         assert_eq!(update.body(), serde_json::json!({"enabled": false}));
     }
+
+    #[test]
+    fn a_set_of_categories_is_sent_as_an_array_and_text_that_is_no_array_as_text() {
+        use crate::mirror::fields::{EntityType, find};
+        let field = find(EntityType::Product, "category_ids").unwrap();
+        let body = |value: &str| {
+            Update {
+                entity: Entity {
+                    kind: EntityType::Product,
+                    product_id: Some(7),
+                    variation_id: None,
+                    order_number: None,
+                },
+                fields: vec![(field, Value::Text(value.into()))],
+                ids: vec![1],
+                attempts: 0,
+                order_id: None,
+            }
+            .body()
+        };
+        assert_eq!(body("[3,12]"), serde_json::json!({"categoryIds": [3, 12]}));
+        assert_eq!(body("[]"), serde_json::json!({"categoryIds": []}));
+        // Never an empty set, which would take the product out of every category.
+        assert_eq!(body("3,12"), serde_json::json!({"categoryIds": "3,12"}));
+    }
 }
