@@ -474,9 +474,8 @@ async fn bad_values_of_the_new_fields_are_refused_with_the_column_and_its_limits
     assert_eq!(
         count(
             &db,
-            &format!(
-                "SELECT count(*) FROM product_categories WHERE category_id = 987654321 OR product_id = 987654321"
-            )
+            "SELECT count(*) FROM product_categories
+              WHERE category_id = 987654321 OR product_id = 987654321"
         ),
         0
     );
