@@ -597,3 +597,59 @@ async fn a_private_note_not_yet_sent_is_dropped_when_its_customer_is_erased() {
     assert_eq!(push(&config).await.updated, 0);
     assert_eq!(store_note(&store.state().await, order), note_before);
 }
+
+#[test]
+fn rows_mirrored_before_the_new_columns_get_them_from_their_documents_at_the_upgrade() {
+    let scratch = Scratch::new();
+    let old = scratch.path("old.db");
+    schema_1_mirror(
+        &old,
+        r#"INSERT INTO products (id, raw_json, synced_at)
+                VALUES (1, '{"id":1,"description":"<p>Dry</p>","costPrice":2.5}', 0);
+           INSERT INTO product_variations (id, product_id, raw_json, synced_at)
+                VALUES (11, 1, '{"id":11,"compareToPrice":30,"weight":0.4}', 0),
+                       (12, 1, '{"id":12}', 0);
+           INSERT INTO orders (order_number, raw_json, synced_at)
+                VALUES (5, '{"privateAdminNotes":"Paid by transfer"}', 0);"#,
+    );
+
+    let migrated = ecwid_sync::mirror::open_and_migrate(&old).unwrap();
+
+    let filled: (String, f64, f64, f64, Option<f64>, String) = migrated
+        .query_row(
+            "SELECT p.description, p.cost_price, v.compare_to_price, v.weight,
+                    (SELECT weight FROM product_variations WHERE id = 12),
+                    (SELECT private_admin_note FROM orders WHERE order_number = 5)
+               FROM products p JOIN product_variations v ON v.id = 11",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        filled,
+        (
+            "<p>Dry</p>".to_string(),
+            2.5,
+            30.0,
+            0.4,
+            None,
+            "Paid by transfer".to_string()
+        )
+    );
+    let captured: i64 = migrated
+        .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        captured, 0,
+        "the upgrade's own fill is no change of a tool's"
+    );
+}
