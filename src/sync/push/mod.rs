@@ -11,6 +11,7 @@
 //! applied.
 
 mod answers;
+pub mod creates;
 pub mod expired;
 mod field_pass;
 pub mod fields;
@@ -28,6 +29,7 @@ use crate::errors::error_chain;
 use crate::metrics::PushMetrics;
 use crate::mirror::apply::{self, Rows};
 use crate::mirror::fields as mirror_fields;
+use crate::mirror::new_products;
 use crate::mirror::outbox::{self, Outcome, Settled};
 use crate::mirror::outbox_review::{self, Oldest, StateCounts};
 use crate::mirror::subject::Subject;
@@ -58,6 +60,8 @@ pub struct PushSummary {
     pub updated: usize,
     /// Conflicts found (held for the operator, or settled by their policy).
     pub conflicts: usize,
+    /// Products created from `new_products` (those Ecwid refused count in `failed`).
+    pub created: usize,
 }
 
 impl PushSummary {
@@ -114,7 +118,10 @@ impl Pusher {
 
     /// Whether the outbox holds changes on their way.
     pub async fn has_work(&self) -> Result<bool, PullError> {
-        Ok(self.writer.call(|conn| Ok(outbox::has_open(conn)?)).await?)
+        Ok(self
+            .writer
+            .call(|conn| Ok(outbox::has_open(conn)? || new_products::has_open(conn)?))
+            .await?)
     }
 
     /// The outbox's counts by state, and what in it has waited longest.
@@ -136,8 +143,12 @@ impl Pusher {
     /// One pass over the outbox. Stops at the first batch whose outcome stays unknown (its
     /// changes keep their key for the next pass).
     pub async fn push_once(&self) -> Result<PushSummary, PullError> {
-        self.read_field_entities().await?;
         let lifetime = self.key_lifetime.as_secs().max(1) as i64;
+        // New products first: a tool that creates a product and then changes it finds it
+        // in `products` sooner.
+        let creates =
+            creates::push_creates(&self.client, &self.writer, &self.options, lifetime).await?;
+        self.read_field_entities().await?;
         let policies = self.policies;
         let (plan, decided) = self
             .writer
@@ -189,6 +200,9 @@ impl Pusher {
         let mut summary = PushSummary {
             cancelled: plan.cancelled.len(),
             conflicts: conflicts.len(),
+            batches: creates.batches,
+            created: creates.created,
+            failed: creates.failed,
             ..PushSummary::default()
         };
         for batch in &plan.expired {
