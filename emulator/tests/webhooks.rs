@@ -716,5 +716,8 @@ async fn a_batched_create_of_a_taken_sku_fails_with_ecwids_message_and_creates_n
         responses[0]["httpBody"],
         json!({"errorMessage": format!("SKU '{taken}' already exists"), "errorCode": "SKU_ALREADY_EXISTS"})
     );
-    assert_eq!(h.state().await["products"].as_array().unwrap().len(), before);
+    assert_eq!(
+        h.state().await["products"].as_array().unwrap().len(),
+        before
+    );
 }

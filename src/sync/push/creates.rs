@@ -59,7 +59,12 @@ pub fn create_key(mirror_uid: &str, ids: &[i64]) -> String {
 }
 
 /// Groups requests sent before by their key, and puts pending ones into new batches.
-pub fn plan(sending: Vec<NewProduct>, pending: Vec<NewProduct>, uid: &str, now: i64) -> Vec<CreateBatch> {
+pub fn plan(
+    sending: Vec<NewProduct>,
+    pending: Vec<NewProduct>,
+    uid: &str,
+    now: i64,
+) -> Vec<CreateBatch> {
     let mut batches: Vec<CreateBatch> = Vec::new();
     for r in sending {
         let key = r.batch_key.clone().unwrap_or_default();

@@ -1,0 +1,257 @@
+//! The publisher: tools create products by inserting into `new_products`; the daemon
+//! creates each in the store exactly once, whatever happens to Ecwid's answers or to the
+//! daemon itself, and brings it into the mirror.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::drills::kill_9;
+use common::*;
+use ecwid_sync::commands::push_once;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// A tool asks for a product; answers the request's id.
+fn request_product(db: &Path, sku: &str, quantity: Option<i64>, categories: &str) -> i64 {
+    let conn = open(db);
+    conn.execute(
+        "INSERT INTO new_products (name, sku, price, quantity, description, weight, category_ids)
+         VALUES (?1, ?2, 12.5, ?3, '<p>From the supplier</p>', 0.75, ?4)",
+        rusqlite::params![format!("Supplier item {sku}"), sku, quantity, categories],
+    )
+    .unwrap();
+    conn.last_insert_rowid()
+}
+
+fn in_store(state: &Value, sku: &str) -> Vec<Value> {
+    state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["sku"] == json!(sku))
+        .cloned()
+        .collect()
+}
+
+fn first_category(state: &Value) -> i64 {
+    state["categories"][0]["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_product_a_tool_inserts_is_created_exactly_once_although_every_answer_is_lost_once() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let category = first_category(&store.state().await);
+    let request = request_product(&db, "SUP-0001", Some(9), &format!("[{category}]"));
+    store
+        .set_faults(json!({"drop_after_apply_rate": 1.0, "path_contains": "/batch"}))
+        .await;
+    let mut impatient = config.clone();
+    impatient.ecwid.max_retries = 1;
+    let lost = push_once(&impatient, CancellationToken::new()).await;
+    assert!(lost.is_err(), "no outcome: {lost:?}");
+    assert_eq!(
+        query(
+            &open(&db),
+            "SELECT state, batch_key IS NOT NULL FROM new_products"
+        ),
+        vec![json!(["sending", 1])],
+        "the request keeps its key"
+    );
+    store.set_faults(json!({})).await;
+
+    let summary = push_once(&config, CancellationToken::new()).await.unwrap();
+
+    assert_eq!(summary.created, 1);
+    let state = store.state().await;
+    let created = in_store(&state, "SUP-0001");
+    assert_eq!(created.len(), 1, "created exactly once");
+    let id = created[0]["id"].as_i64().unwrap();
+    assert_eq!(created[0]["quantity"], json!(9));
+    assert_eq!(created[0]["categoryIds"], json!([category]));
+    assert_eq!(
+        query(
+            &open(&db),
+            &format!("SELECT state, product_id, error FROM new_products WHERE id = {request}")
+        ),
+        vec![json!(["created", id, null])]
+    );
+    assert_eq!(
+        query(
+            &open(&db),
+            &format!("SELECT sku, quantity, price, weight FROM products WHERE id = {id}")
+        ),
+        vec![json!(["SUP-0001", 9, 12.5, 0.75])],
+        "in the mirror as if pulled"
+    );
+    assert_eq!(
+        count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM product_categories WHERE product_id = {id} AND category_id = {category}"
+            )
+        ),
+        1
+    );
+    assert_products_equal_store(&open(&db), &state);
+    assert_eq!(
+        store.request_count("POST /batch").await,
+        3,
+        "two creates whose answers were lost, then the same key again"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_sku_fails_with_ecwids_message_and_creates_nothing() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let state = store.state().await;
+    let taken = state["products"][0]["sku"].as_str().unwrap().to_string();
+    let products = state["products"].as_array().unwrap().len();
+    let request = request_product(&db, &taken, None, "[]");
+
+    let summary = push_once(&config, CancellationToken::new()).await.unwrap();
+
+    assert_eq!((summary.created, summary.failed), (0, 1));
+    let row = query(
+        &open(&db),
+        &format!("SELECT state, product_id, error FROM new_products WHERE id = {request}"),
+    );
+    assert_eq!(row[0][0], "failed");
+    assert_eq!(row[0][1], Value::Null);
+    let error = row[0][2].as_str().unwrap();
+    assert!(
+        error.contains(&format!("SKU '{taken}' already exists")),
+        "{error}"
+    );
+    assert_eq!(
+        store.state().await["products"].as_array().unwrap().len(),
+        products
+    );
+    // A failed request is the tool's to remove.
+    open(&db)
+        .execute("DELETE FROM new_products WHERE id = ?1", [request])
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_request_cancelled_before_it_is_sent_sends_nothing() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let request = request_product(&db, "SUP-CANCELLED", Some(1), "[]");
+    open(&db)
+        .execute("DELETE FROM new_products WHERE id = ?1", [request])
+        .unwrap();
+    store.reset_stats().await;
+
+    let summary = push_once(&config, CancellationToken::new()).await.unwrap();
+
+    assert_eq!((summary.batches, summary.created), (0, 0));
+    assert_eq!(store.request_count("POST /batch").await, 0);
+    assert!(in_store(&store.state().await, "SUP-CANCELLED").is_empty());
+}
+
+#[tokio::test]
+async fn a_tool_may_not_write_the_daemons_columns_nor_cancel_a_request_on_its_way() {
+    let (_store, _scratch, db, _config) = mirrored(TestStore::small()).await;
+    let conn = open(&db);
+    let err = conn
+        .execute(
+            "INSERT INTO new_products (name, sku, state) VALUES ('x', 'SUP-X', 'created')",
+            [],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("starts as pending"), "{err}");
+    let err = conn
+        .execute(
+            "INSERT INTO new_products (name, sku, category_ids) VALUES ('x', 'SUP-X', '[\"a\"]')",
+            [],
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("JSON array of category ids"),
+        "{err}"
+    );
+    let request = request_product(&db, "SUP-Y", None, "[]");
+    let err = conn
+        .execute("UPDATE new_products SET price = 1 WHERE id = ?1", [request])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("DELETE it and INSERT it again"),
+        "{err}"
+    );
+    open_as_daemon(&db)
+        .execute(
+            "UPDATE new_products SET state = 'sending', batch_key = 'k' WHERE id = ?1",
+            [request],
+        )
+        .unwrap();
+    let err = conn
+        .execute("DELETE FROM new_products WHERE id = ?1", [request])
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be cancelled"), "{err}");
+}
+
+#[tokio::test]
+async fn a_create_in_flight_when_the_daemon_is_killed_is_created_exactly_once() {
+    let store = TestStore::start(TestStore::small()).await;
+    let WebhookDaemon {
+        _scratch,
+        db,
+        listen: _,
+        child: mut daemon,
+        log,
+    } = WebhookDaemon::start(&store).await;
+    let config = db.with_extension("toml");
+    // Each create inside the batch takes a while, so the kill lands with the batch running.
+    store
+        .set_faults(json!({"latency_ms": 300, "path_contains": "/products"}))
+        .await;
+    store.reset_stats().await;
+    let skus: Vec<String> = (0..5).map(|i| format!("SUP-KILL-{i}")).collect();
+    for sku in &skus {
+        request_product(&db, sku, Some(3), "[]");
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            store.arrived_count("POST /batch").await >= 1
+        })
+        .await,
+        "the batch is sent: {}",
+        log.text()
+    );
+    kill_9(&mut daemon).await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM new_products WHERE state = 'sending'"
+        ),
+        5,
+        "killed with the creates in flight"
+    );
+    store.set_faults(json!({})).await;
+    let mut daemon = spawn_ecwid_sync(&config, &["run"], Stdio::piped());
+    let log = StderrLog::collect(&mut daemon);
+    assert!(
+        wait_until(Duration::from_secs(30), || async {
+            count(
+                &db,
+                "SELECT count(*) FROM new_products WHERE state = 'created'",
+            ) == 5
+        })
+        .await,
+        "the restarted daemon settles the creates: {}",
+        log.text()
+    );
+    let state = store.state().await;
+    for sku in &skus {
+        assert_eq!(in_store(&state, sku).len(), 1, "{sku} exists exactly once");
+    }
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM products p JOIN new_products n ON n.product_id = p.id"
+        ),
+        5
+    );
+}
