@@ -52,3 +52,51 @@ WHEN NOT EXISTS (SELECT 1 FROM capture_paused) AND OLD.state IN ('sending', 'cre
 BEGIN
     SELECT RAISE(ABORT, 'ecwid-sync: this new product is already on its way to Ecwid or created there, so it cannot be cancelled; a created product is retired with DELETE FROM products');
 END;
+
+-- The publisher's switches as the daemon's configuration sets them ([push] deletes), so
+-- that the mirror's triggers follow the configuration. One row; the daemon's to write.
+CREATE TABLE push_switches (
+    deletes INTEGER NOT NULL DEFAULT 0 CHECK (deletes IN (0, 1))  -- [push] deletes
+);
+INSERT INTO push_switches (deletes) VALUES (0);
+
+CREATE TRIGGER push_switches_write_refused BEFORE UPDATE ON push_switches
+WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
+BEGIN
+    SELECT RAISE(ABORT, 'ecwid-sync: push_switches mirrors the daemon''s configuration; set [push] deletes in the config file instead');
+END;
+
+CREATE TRIGGER push_switches_insert_refused BEFORE INSERT ON push_switches
+WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
+BEGIN
+    SELECT RAISE(ABORT, 'ecwid-sync: push_switches mirrors the daemon''s configuration; set [push] deletes in the config file instead');
+END;
+
+CREATE TRIGGER push_switches_delete_refused BEFORE DELETE ON push_switches
+WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
+BEGIN
+    SELECT RAISE(ABORT, 'ecwid-sync: push_switches mirrors the daemon''s configuration; set [push] deletes in the config file instead');
+END;
+
+-- A tool's DELETE FROM products: refused while [push] deletes is false (deletion is
+-- destructive, and the default must never lose a product); otherwise a deletion request
+-- (an outbox row with field 'delete') and the row stays until Ecwid confirms. A product
+-- whose other local changes have not settled is refused: a deletion would drop them.
+DROP TRIGGER products_delete_refused;
+CREATE TRIGGER products_delete_requested BEFORE DELETE ON products
+WHEN NOT EXISTS (SELECT 1 FROM capture_paused)
+BEGIN
+    SELECT RAISE(ABORT, 'ecwid-sync: products are not deleted while [push] deletes = false (the default; deletion is destructive); to hide a product instead: UPDATE products SET enabled = 0; to retire it in Ecwid, set [push] deletes = true')
+    WHERE NOT EXISTS (SELECT 1 FROM push_switches WHERE deletes = 1);
+    SELECT RAISE(ABORT, 'ecwid-sync: this product has local changes not yet settled (see `ecwid-sync outbox list`); they are settled first: delete it once they are applied, failed or dismissed')
+    WHERE EXISTS (SELECT 1 FROM outbox WHERE product_id = OLD.id AND field <> 'delete'
+                     AND state IN ('pending', 'sending', 'uncertain', 'conflict'));
+    INSERT INTO capture_writing (since) VALUES (CAST(strftime('%s', 'now') AS INTEGER));
+    INSERT INTO outbox (entity, product_id, field, created_at)
+    SELECT 'product', OLD.id, 'delete', CAST(strftime('%s', 'now') AS INTEGER)
+     WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE product_id = OLD.id AND field = 'delete'
+                          AND state IN ('pending', 'sending'));
+    DELETE FROM capture_writing;
+    -- The row stays, marked by its open 'delete' change, until Ecwid confirms.
+    SELECT RAISE(IGNORE);
+END;

@@ -39,6 +39,7 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
             for r in &rows {
                 let what = r.subject.to_string();
                 let change = match r.delta {
+                    _ if r.is_deletion() => "delete the product in Ecwid".to_string(),
                     Some(delta) => format!("quantity {delta:+} (was {})", r.base),
                     None => format!(
                         "{} = {} (was {})",

@@ -153,6 +153,13 @@ pub struct Listed {
     pub dismiss_reason: Option<String>,
 }
 
+impl Listed {
+    /// A request to delete the product in Ecwid (`[push] deletes`), not a value change.
+    pub fn is_deletion(&self) -> bool {
+        self.field == super::outbox::DELETE_FIELD
+    }
+}
+
 /// The rows in `state`, or every row not yet settled, oldest first.
 pub fn list(conn: &Connection, state: Option<&str>) -> rusqlite::Result<Vec<Listed>> {
     list_where(

@@ -12,6 +12,7 @@
 
 mod answers;
 pub mod creates;
+mod deletes;
 pub mod expired;
 mod field_pass;
 pub mod fields;
@@ -62,6 +63,8 @@ pub struct PushSummary {
     pub conflicts: usize,
     /// Products created from `new_products` (those Ecwid refused count in `failed`).
     pub created: usize,
+    /// Products deleted in Ecwid and then from the mirror (`[push] deletes`).
+    pub deleted: usize,
 }
 
 impl PushSummary {
@@ -84,6 +87,10 @@ pub struct Pusher {
     key_lifetime: Duration,
     policies: ConflictsConfig,
     metrics: PushMetrics,
+    /// `[push] deletes`.
+    deletes: bool,
+    /// The `deletes` value last written into the mirror's `push_switches` (0: none yet).
+    switch_written: std::sync::atomic::AtomicU8,
 }
 
 impl Pusher {
@@ -95,6 +102,8 @@ impl Pusher {
             key_lifetime: KEY_LIFETIME,
             policies: ConflictsConfig::default(),
             metrics: PushMetrics::default(),
+            deletes: false,
+            switch_written: std::sync::atomic::AtomicU8::new(0),
         }
     }
 
@@ -110,6 +119,31 @@ impl Pusher {
         self
     }
 
+    /// Whether a tool's DELETE FROM products deletes the product in Ecwid (`[push] deletes`).
+    pub fn with_deletes(mut self, deletes: bool) -> Pusher {
+        self.deletes = deletes;
+        self
+    }
+
+    /// Writes `[push] deletes` into the mirror when it differs from what was written last,
+    /// so that the trigger on `products` refuses or takes a tool's DELETE accordingly.
+    async fn publish_switches(&self) -> Result<(), PullError> {
+        use std::sync::atomic::Ordering;
+        let want = if self.deletes { 2 } else { 1 };
+        if self.switch_written.load(Ordering::Relaxed) == want {
+            return Ok(());
+        }
+        let deletes = self.deletes;
+        self.writer
+            .call(move |conn| {
+                conn.execute("UPDATE push_switches SET deletes = ?1", [deletes])?;
+                Ok(())
+            })
+            .await?;
+        self.switch_written.store(want, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// A pusher that counts what it does into `metrics` (the daemon's `/metrics`).
     pub fn with_metrics(mut self, metrics: PushMetrics) -> Pusher {
         self.metrics = metrics;
@@ -118,6 +152,7 @@ impl Pusher {
 
     /// Whether the outbox holds changes on their way.
     pub async fn has_work(&self) -> Result<bool, PullError> {
+        self.publish_switches().await?;
         Ok(self
             .writer
             .call(|conn| Ok(outbox::has_open(conn)? || new_products::has_open(conn)?))
@@ -146,8 +181,17 @@ impl Pusher {
         let lifetime = self.key_lifetime.as_secs().max(1) as i64;
         // New products first: a tool that creates a product and then changes it finds it
         // in `products` sooner.
+        self.publish_switches().await?;
         let creates =
             creates::push_creates(&self.client, &self.writer, &self.options, lifetime).await?;
+        let deleted = deletes::push_deletes(
+            &self.client,
+            &self.writer,
+            &self.options,
+            lifetime,
+            self.deletes,
+        )
+        .await?;
         self.read_field_entities().await?;
         let policies = self.policies;
         let (plan, decided) = self
@@ -202,6 +246,7 @@ impl Pusher {
             conflicts: conflicts.len(),
             batches: creates.batches,
             created: creates.created,
+            deleted,
             failed: creates.failed,
             ..PushSummary::default()
         };

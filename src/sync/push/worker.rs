@@ -46,6 +46,7 @@ impl PushWorker {
             self.poll = config.push.poll_interval;
             self.keep_applied_days = config.push.keep_applied_days;
             self.pusher.key_lifetime = config.push.key_lifetime;
+            self.pusher.deletes = config.push.deletes;
             self.pusher.policies = config.conflicts;
         });
     }
