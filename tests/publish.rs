@@ -255,3 +255,202 @@ async fn a_create_in_flight_when_the_daemon_is_killed_is_created_exactly_once() 
         5
     );
 }
+
+fn in_store_by_id(state: &Value, id: i64) -> bool {
+    state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["id"] == json!(id))
+}
+
+fn a_product(state: &Value) -> i64 {
+    state["products"][0]["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn with_deletes_off_a_tools_delete_is_refused_naming_the_switch_and_nothing_leaves() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let product = a_product(&store.state().await);
+    // A pass writes the switch as configured (off, the default).
+    push_once(&config, CancellationToken::new()).await.unwrap();
+
+    let err = open(&db)
+        .execute("DELETE FROM products WHERE id = ?1", [product])
+        .unwrap_err()
+        .to_string();
+
+    assert!(err.contains("[push] deletes"), "{err}");
+    assert!(err.contains("UPDATE products SET enabled = 0"), "{err}");
+    store.reset_stats().await;
+    push_once(&config, CancellationToken::new()).await.unwrap();
+    assert_eq!(store.request_count("POST /batch").await, 0);
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT count(*) FROM products WHERE id = {product}")
+        ),
+        1
+    );
+    assert!(
+        in_store_by_id(&store.state().await, product),
+        "still in the store"
+    );
+}
+
+#[tokio::test]
+async fn with_deletes_on_a_tools_delete_removes_the_product_from_store_and_mirror_exactly_once() {
+    let (store, _scratch, db, mut config) = mirrored(TestStore::small()).await;
+    config.push.deletes = true;
+    let product = a_product(&store.state().await);
+    let products = count(&db, "SELECT count(*) FROM products");
+    push_once(&config, CancellationToken::new()).await.unwrap();
+
+    let conn = open(&db);
+    assert_eq!(
+        conn.execute("DELETE FROM products WHERE id = ?1", [product])
+            .unwrap(),
+        0,
+        "the row stays until Ecwid confirms"
+    );
+    // Asked twice: still one request.
+    conn.execute("DELETE FROM products WHERE id = ?1", [product])
+        .unwrap();
+    assert_eq!(
+        query(
+            &conn,
+            "SELECT product_id, field, state FROM outbox WHERE field = 'delete'"
+        ),
+        vec![json!([product, "delete", "pending"])]
+    );
+    let listed = run_as_operator(&write_config(&store, &db, ""), &["outbox", "list"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("delete the product in Ecwid"), "{listed}");
+
+    store
+        .set_faults(json!({"drop_after_apply_rate": 1.0, "path_contains": "/batch"}))
+        .await;
+    let mut impatient = config.clone();
+    impatient.ecwid.max_retries = 1;
+    assert!(
+        push_once(&impatient, CancellationToken::new())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT count(*) FROM products WHERE id = {product}")
+        ),
+        1,
+        "no answer yet: the row stays"
+    );
+    store.set_faults(json!({})).await;
+    let summary = push_once(&config, CancellationToken::new()).await.unwrap();
+
+    assert_eq!(summary.deleted, 1);
+    assert!(
+        !in_store_by_id(&store.state().await, product),
+        "gone from the store"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM products"),
+        products - 1,
+        "gone from the mirror, and nothing else"
+    );
+    assert_eq!(
+        query(&conn, "SELECT state FROM outbox WHERE field = 'delete'"),
+        vec![json!(["applied"])]
+    );
+    assert_eq!(
+        store.request_count("POST /batch").await,
+        3,
+        "two creates whose answers were lost, then the same key again"
+    );
+}
+
+#[tokio::test]
+async fn a_product_with_open_changes_is_not_deleted_until_they_settle() {
+    let (store, _scratch, db, mut config) = mirrored(TestStore::small()).await;
+    config.push.deletes = true;
+    let product = a_product(&store.state().await);
+    push_once(&config, CancellationToken::new()).await.unwrap();
+    let conn = open(&db);
+    conn.execute(
+        "UPDATE products SET name = 'Renamed' WHERE id = ?1",
+        [product],
+    )
+    .unwrap();
+
+    let err = conn
+        .execute("DELETE FROM products WHERE id = ?1", [product])
+        .unwrap_err()
+        .to_string();
+
+    assert!(err.contains("local changes not yet settled"), "{err}");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox WHERE field = 'delete'"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_daemon_retires_a_product_and_its_echo_webhook_writes_nothing() {
+    let store = TestStore::start(TestStore::small()).await;
+    let scratch = Scratch::new();
+    let db = scratch.path("mirror.db");
+    let listen = free_local_addr();
+    let config = db.with_extension("toml");
+    let text = webhook_config_text(&store, &db, listen, "");
+    std::fs::write(&config, format!("{text}\n[push]\ndeletes = true\n")).unwrap();
+    store
+        .set_webhooks(json!({"url": format!("http://{listen}/webhooks/ecwid")}))
+        .await;
+    let mut daemon = spawn_ecwid_sync(&config, &["run"], Stdio::piped());
+    let log = StderrLog::collect(&mut daemon);
+    let product = a_product(&store.state().await);
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            count(&db, "SELECT deletes FROM push_switches") == 1
+                && count(
+                    &db,
+                    &format!("SELECT count(*) FROM products WHERE id = {product}"),
+                ) == 1
+        })
+        .await,
+        "the daemon is up with deletes on: {}",
+        log.text()
+    );
+    let products = count(&db, "SELECT count(*) FROM products");
+    open(&db)
+        .execute("DELETE FROM products WHERE id = ?1", [product])
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            count(
+                &db,
+                "SELECT count(*) FROM outbox WHERE field = 'delete' AND state = 'applied'",
+            ) == 1
+        })
+        .await,
+        "deleted: {}",
+        log.text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || async {
+            count(
+                &db,
+                "SELECT count(*) FROM webhook_events WHERE state = 'pending'",
+            ) == 0
+                && count(&db, "SELECT count(*) FROM webhook_events") > 0
+        })
+        .await,
+        "the echo is processed: {}",
+        log.text()
+    );
+    let state = store.state().await;
+    assert!(!in_store_by_id(&state, product));
+    assert_eq!(count(&db, "SELECT count(*) FROM products"), products - 1);
+    assert_products_equal_store(&open(&db), &state);
+    assert_eq!(store.request_count("POST /batch").await, 1, "sent once");
+}
