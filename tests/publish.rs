@@ -409,6 +409,7 @@ async fn the_daemon_retires_a_product_and_its_echo_webhook_writes_nothing() {
     let mut daemon = spawn_ecwid_sync(&config, &["run"], Stdio::piped());
     let log = StderrLog::collect(&mut daemon);
     let product = a_product(&store.state().await);
+    assert!(first_pass_done(&db).await, "first pass: {}", log.text());
     assert!(
         wait_until(Duration::from_secs(20), || async {
             count(&db, "SELECT deletes FROM push_switches") == 1
