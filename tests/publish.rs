@@ -326,6 +326,9 @@ async fn with_deletes_on_a_tools_delete_removes_the_product_from_store_and_mirro
     let listed = run_as_operator(&write_config(&store, &db, ""), &["outbox", "list"]);
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.contains("delete the product in Ecwid"), "{listed}");
+    let status = run_as_operator(&write_config(&store, &db, ""), &["status"]);
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("1 to delete in Ecwid"), "{status}");
 
     store
         .set_faults(json!({"drop_after_apply_rate": 1.0, "path_contains": "/batch"}))

@@ -252,6 +252,14 @@ pub fn print_status(out: &mut String, o: &OutboxStatus) {
             String::new()
         }
     );
+    if o.deletions_open > 0 || o.creations_open > 0 {
+        outln!(
+            out,
+            "products: {} to create in Ecwid (new_products), {} to delete in Ecwid",
+            o.creations_open,
+            o.deletions_open
+        );
+    }
     if o.counts.open_conflicts > 0 {
         outln!(
             out,
