@@ -458,3 +458,36 @@ async fn the_daemon_retires_a_product_and_its_echo_webhook_writes_nothing() {
     assert_products_equal_store(&open(&db), &state);
     assert_eq!(store.request_count("POST /batch").await, 1, "sent once");
 }
+
+#[tokio::test]
+async fn a_thousand_new_products_are_created_in_ten_batches_not_a_thousand_requests() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let mut conn = open(&db);
+    let tx = conn.transaction().unwrap();
+    for i in 0..1000 {
+        tx.execute(
+            "INSERT INTO new_products (name, sku, price, quantity) VALUES (?1, ?2, 3.5, 4)",
+            rusqlite::params![format!("Bulk item {i}"), format!("BULK-{i:04}")],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    store.reset_stats().await;
+    let started = std::time::Instant::now();
+
+    let summary = push_once(&config, CancellationToken::new()).await.unwrap();
+
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(summary.created, 1000);
+    assert_eq!(store.request_count("POST /batch").await, 10);
+    let total = store.stats().await["requests_total"].as_u64().unwrap();
+    eprintln!("1000 products created with {total} requests in {secs:.2} s");
+    assert!(total < 100, "{total} requests");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM products p JOIN new_products n ON n.product_id = p.id"
+        ),
+        1000
+    );
+}
