@@ -491,3 +491,54 @@ async fn a_thousand_new_products_are_created_in_ten_batches_not_a_thousand_reque
         1000
     );
 }
+
+#[tokio::test]
+async fn a_create_whose_key_ecwid_forgot_is_settled_by_its_sku_and_not_sent_again() {
+    let (store, _scratch, db, mut config) = mirrored(ecwid_emulator::EmulatorConfig {
+        batch_dedup_secs: 2,
+        ..TestStore::small()
+    })
+    .await;
+    config.push.key_lifetime = Duration::from_secs(2);
+    let request = request_product(&db, "SUP-FORGOTTEN", Some(2), "[]");
+    store
+        .set_faults(json!({"drop_after_apply_rate": 1.0, "path_contains": "/batch"}))
+        .await;
+    let mut impatient = config.clone();
+    impatient.ecwid.max_retries = 0;
+    assert!(
+        push_once(&impatient, CancellationToken::new())
+            .await
+            .is_err()
+    );
+    store.set_faults(json!({})).await;
+    let first_sent = count(&db, "SELECT first_sent FROM new_products");
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64
+                > first_sent + 2
+        })
+        .await
+    );
+    let batches = store.request_count("POST /batch").await;
+
+    push_once(&config, CancellationToken::new()).await.unwrap();
+
+    assert_eq!(
+        store.request_count("POST /batch").await,
+        batches,
+        "not sent again once the key may be forgotten"
+    );
+    let created = in_store(&store.state().await, "SUP-FORGOTTEN");
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        query(
+            &open(&db),
+            &format!("SELECT state, product_id FROM new_products WHERE id = {request}")
+        ),
+        vec![json!(["created", created[0]["id"]])]
+    );
+}
