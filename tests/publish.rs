@@ -113,7 +113,7 @@ async fn a_duplicate_sku_fails_with_ecwids_message_and_creates_nothing() {
 
     let summary = push_once(&config, CancellationToken::new()).await.unwrap();
 
-    assert_eq!((summary.created, summary.failed), (0, 1));
+    assert_eq!((summary.created, summary.not_created), (0, 1));
     let row = query(
         &open(&db),
         &format!("SELECT state, product_id, error FROM new_products WHERE id = {request}"),

@@ -213,7 +213,7 @@ pub(super) fn mirror_path(config: &Path, mirror: Option<PathBuf>) -> Result<Path
 /// What `ecwid-sync push` prints.
 pub fn summary_line(s: &PushSummary) -> String {
     format!(
-        "stock: {} applied, {} refused by Ecwid, {} to send again, {} uncertain, {} cancelled out; fields: {} updated, {} conflicts ({} {})\n",
+        "stock: {} applied, {} refused by Ecwid, {} to send again, {} uncertain, {} cancelled out; fields: {} updated, {} conflicts; products: {} created, {} refused, {} deleted ({} {})\n",
         s.applied,
         s.failed,
         s.not_run,
@@ -221,6 +221,9 @@ pub fn summary_line(s: &PushSummary) -> String {
         s.cancelled,
         s.updated,
         s.conflicts,
+        s.created,
+        s.not_created,
+        s.deleted,
         s.batches,
         if s.batches == 1 { "batch" } else { "batches" }
     )

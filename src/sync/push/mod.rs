@@ -61,8 +61,10 @@ pub struct PushSummary {
     pub updated: usize,
     /// Conflicts found (held for the operator, or settled by their policy).
     pub conflicts: usize,
-    /// Products created from `new_products` (those Ecwid refused count in `failed`).
+    /// Products created from `new_products`.
     pub created: usize,
+    /// Requests in `new_products` Ecwid refused (a SKU it already has, say).
+    pub not_created: usize,
     /// Products deleted in Ecwid and then from the mirror (`[push] deletes`).
     pub deleted: usize,
 }
@@ -247,7 +249,7 @@ impl Pusher {
             batches: creates.batches,
             created: creates.created,
             deleted,
-            failed: creates.failed,
+            not_created: creates.failed,
             ..PushSummary::default()
         };
         for batch in &plan.expired {
