@@ -6,8 +6,6 @@
 //! sent again blindly: the store is searched for its SKU (unique per store), which tells
 //! whether the first send created it.
 
-use sha2::{Digest, Sha256};
-
 use super::answers;
 use crate::ecwid::batch::MAX_BATCH_REQUESTS;
 use crate::ecwid::model::{BatchRequest, BatchStatus, Page};
@@ -37,25 +35,7 @@ pub struct CreateBatch {
 /// The key of a batch of creates: derived from the mirror and the request ids (never
 /// reused: `new_products` ids come from AUTOINCREMENT), in the UUID form Ecwid's SDK sends.
 pub fn create_key(mirror_uid: &str, ids: &[i64]) -> String {
-    let mut hash = Sha256::new();
-    hash.update(format!("ecwid-sync new_products {mirror_uid}:").as_bytes());
-    for id in ids {
-        hash.update(format!("{id},").as_bytes());
-    }
-    let d = hash.finalize();
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&d[..16]);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    super::plan::uuid_key(&format!("ecwid-sync new_products {mirror_uid}:"), ids)
 }
 
 /// Groups requests sent before by their key, and puts pending ones into new batches.
