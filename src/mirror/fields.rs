@@ -299,7 +299,7 @@ const OPEN_FIELD_ROWS: &str =
     "SELECT o.id, o.entity, o.product_id, o.variation_id, o.order_number, o.field, o.value,
             o.base, o.created_at, o.attempts, o.batch_key, b.first_sent, b.ticket
        FROM outbox o LEFT JOIN push_batches b ON b.key = o.batch_key
-      WHERE o.state IN ('pending', 'sending') AND o.field <> 'quantity'
+      WHERE o.state IN ('pending', 'sending') AND o.field NOT IN ('quantity', 'delete')
       ORDER BY o.id";
 
 /// Every open field change, oldest first.
@@ -367,7 +367,7 @@ pub fn open_rows(conn: &Connection) -> rusqlite::Result<Vec<FieldRow>> {
 pub fn any_open(conn: &Connection) -> rusqlite::Result<bool> {
     conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM outbox
-                         WHERE state IN ('pending', 'sending') AND field <> 'quantity')",
+                         WHERE state IN ('pending', 'sending') AND field NOT IN ('quantity', 'delete'))",
     )?
     .query_row([], |r| r.get(0))
 }

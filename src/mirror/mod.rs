@@ -17,6 +17,7 @@ pub mod inbox;
 pub mod inbox_review;
 pub mod lock;
 mod multi_row;
+pub mod new_products;
 pub mod outbox;
 pub mod outbox_review;
 pub mod privacy;
@@ -82,6 +83,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "014_more_fields",
         include_str!("../../schema/014_more_fields.sql"),
+    ),
+    (
+        "015_new_products",
+        include_str!("../../schema/015_new_products.sql"),
     ),
 ];
 

@@ -112,7 +112,7 @@ fn orders_of(batch: &PlannedBatch) -> Vec<i64> {
 }
 
 /// What Ecwid did with one request of a completed batch.
-fn outcome(status: &BatchStatus, id: &str) -> Outcome {
+pub(super) fn outcome(status: &BatchStatus, id: &str) -> Outcome {
     match status.response(id) {
         Some(r) if r.status == "COMPLETED" => Outcome::Applied,
         Some(r) => {
@@ -133,7 +133,7 @@ fn outcome(status: &BatchStatus, id: &str) -> Outcome {
     }
 }
 
-fn body(r: &BatchResponse) -> String {
+pub(super) fn body(r: &BatchResponse) -> String {
     r.escaped_http_body
         .clone()
         .or_else(|| r.http_body.as_ref().map(|b| b.get().to_string()))

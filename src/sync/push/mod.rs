@@ -11,6 +11,8 @@
 //! applied.
 
 mod answers;
+pub mod creates;
+mod deletes;
 pub mod expired;
 mod field_pass;
 pub mod fields;
@@ -28,6 +30,7 @@ use crate::errors::error_chain;
 use crate::metrics::PushMetrics;
 use crate::mirror::apply::{self, Rows};
 use crate::mirror::fields as mirror_fields;
+use crate::mirror::new_products;
 use crate::mirror::outbox::{self, Outcome, Settled};
 use crate::mirror::outbox_review::{self, Oldest, StateCounts};
 use crate::mirror::subject::Subject;
@@ -58,6 +61,12 @@ pub struct PushSummary {
     pub updated: usize,
     /// Conflicts found (held for the operator, or settled by their policy).
     pub conflicts: usize,
+    /// Products created from `new_products`.
+    pub created: usize,
+    /// Requests in `new_products` Ecwid refused (a SKU it already has, say).
+    pub not_created: usize,
+    /// Products deleted in Ecwid and then from the mirror (`[push] deletes`).
+    pub deleted: usize,
 }
 
 impl PushSummary {
@@ -80,6 +89,10 @@ pub struct Pusher {
     key_lifetime: Duration,
     policies: ConflictsConfig,
     metrics: PushMetrics,
+    /// `[push] deletes`.
+    deletes: bool,
+    /// The `deletes` value last written into the mirror's `push_switches` (0: none yet).
+    switch_written: std::sync::atomic::AtomicU8,
 }
 
 impl Pusher {
@@ -91,6 +104,8 @@ impl Pusher {
             key_lifetime: KEY_LIFETIME,
             policies: ConflictsConfig::default(),
             metrics: PushMetrics::default(),
+            deletes: false,
+            switch_written: std::sync::atomic::AtomicU8::new(0),
         }
     }
 
@@ -106,6 +121,31 @@ impl Pusher {
         self
     }
 
+    /// Whether a tool's DELETE FROM products deletes the product in Ecwid (`[push] deletes`).
+    pub fn with_deletes(mut self, deletes: bool) -> Pusher {
+        self.deletes = deletes;
+        self
+    }
+
+    /// Writes `[push] deletes` into the mirror when it differs from what was written last,
+    /// so that the trigger on `products` refuses or takes a tool's DELETE accordingly.
+    async fn publish_switches(&self) -> Result<(), PullError> {
+        use std::sync::atomic::Ordering;
+        let want = if self.deletes { 2 } else { 1 };
+        if self.switch_written.load(Ordering::Relaxed) == want {
+            return Ok(());
+        }
+        let deletes = self.deletes;
+        self.writer
+            .call(move |conn| {
+                conn.execute("UPDATE push_switches SET deletes = ?1", [deletes])?;
+                Ok(())
+            })
+            .await?;
+        self.switch_written.store(want, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// A pusher that counts what it does into `metrics` (the daemon's `/metrics`).
     pub fn with_metrics(mut self, metrics: PushMetrics) -> Pusher {
         self.metrics = metrics;
@@ -114,7 +154,11 @@ impl Pusher {
 
     /// Whether the outbox holds changes on their way.
     pub async fn has_work(&self) -> Result<bool, PullError> {
-        Ok(self.writer.call(|conn| Ok(outbox::has_open(conn)?)).await?)
+        self.publish_switches().await?;
+        Ok(self
+            .writer
+            .call(|conn| Ok(outbox::has_open(conn)? || new_products::has_open(conn)?))
+            .await?)
     }
 
     /// The outbox's counts by state, and what in it has waited longest.
@@ -136,8 +180,21 @@ impl Pusher {
     /// One pass over the outbox. Stops at the first batch whose outcome stays unknown (its
     /// changes keep their key for the next pass).
     pub async fn push_once(&self) -> Result<PushSummary, PullError> {
-        self.read_field_entities().await?;
         let lifetime = self.key_lifetime.as_secs().max(1) as i64;
+        // New products first: a tool that creates a product and then changes it finds it
+        // in `products` sooner.
+        self.publish_switches().await?;
+        let creates =
+            creates::push_creates(&self.client, &self.writer, &self.options, lifetime).await?;
+        let deleted = deletes::push_deletes(
+            &self.client,
+            &self.writer,
+            &self.options,
+            lifetime,
+            self.deletes,
+        )
+        .await?;
+        self.read_field_entities().await?;
         let policies = self.policies;
         let (plan, decided) = self
             .writer
@@ -189,6 +246,10 @@ impl Pusher {
         let mut summary = PushSummary {
             cancelled: plan.cancelled.len(),
             conflicts: conflicts.len(),
+            batches: creates.batches,
+            created: creates.created,
+            deleted,
+            not_created: creates.failed,
             ..PushSummary::default()
         };
         for batch in &plan.expired {
