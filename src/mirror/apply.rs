@@ -525,7 +525,8 @@ pub fn apply_rows_with(
                 fields::overlay(tx, EntityType::Variation, None)?;
             }
             Kind::Orders => fields::overlay(tx, EntityType::Order, Some(&written))?,
-            _ => {}
+            Kind::Categories => fields::overlay(tx, EntityType::Category, Some(&written))?,
+            Kind::Customers => {}
         }
     }
     Ok(changes)
@@ -853,7 +854,13 @@ static UPSERT_CATEGORY: LazyLock<[String; 2]> = LazyLock::new(|| {
                  enabled = excluded.enabled, order_by = excluded.order_by,
                  raw_json = excluded.raw_json, synced_at = excluded.synced_at
              WHERE {}",
-            upsert_when("categories", repair::CATEGORY_COLUMNS, None, false, over)
+            upsert_when(
+                "categories",
+                repair::CATEGORY_COLUMNS,
+                Some(EntityType::Category),
+                false,
+                over
+            )
         )
     })
 });

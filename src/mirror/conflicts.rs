@@ -33,10 +33,10 @@ pub fn record(tx: &Transaction, c: &NewConflict, now: i64) -> rusqlite::Result<i
     tx.prepare_cached(
         "INSERT INTO conflicts (entity, product_id, variation_id, order_number, field, base, local,
                                 remote, local_at, remote_at, policy, created_at, state, resolution,
-                                resolved_at, outbox_ids)
+                                resolved_at, outbox_ids, category_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
                  CASE WHEN ?13 IS NULL THEN 'open' ELSE 'resolved' END, ?13,
-                 CASE WHEN ?13 IS NULL THEN NULL ELSE ?12 END, ?14)",
+                 CASE WHEN ?13 IS NULL THEN NULL ELSE ?12 END, ?14, ?15)",
     )?
     .execute(params![
         c.entity.kind.name(),
@@ -52,7 +52,8 @@ pub fn record(tx: &Transaction, c: &NewConflict, now: i64) -> rusqlite::Result<i
         c.policy,
         now,
         c.resolution,
-        ids
+        ids,
+        c.entity.category_id
     ])?;
     Ok(tx.last_insert_rowid())
 }
@@ -186,7 +187,8 @@ pub(super) fn resolve_in(tx: &Transaction, id: i64, take: Take) -> Result<Vec<i6
     }
     let held = tx
         .query_row(
-            "SELECT state, entity, field, remote, product_id, variation_id, order_number, outbox_ids
+            "SELECT state, entity, field, remote, product_id, variation_id, order_number, outbox_ids,
+                    category_id
                FROM conflicts WHERE id = ?1",
             [id],
             |r| {
@@ -197,6 +199,7 @@ pub(super) fn resolve_in(tx: &Transaction, id: i64, take: Take) -> Result<Vec<i6
                         product_id: r.get(4)?,
                         variation_id: r.get(5)?,
                         order_number: r.get(6)?,
+                        category_id: r.get(8)?,
                     }),
                     None => None,
                 };

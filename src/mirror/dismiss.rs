@@ -268,5 +268,6 @@ fn entity(subject: &Subject) -> Option<Entity> {
         product_id: subject.product_id,
         variation_id: subject.variation_id,
         order_number: subject.order_number,
+        category_id: subject.category_id,
     })
 }

@@ -34,6 +34,7 @@ pub enum EntityType {
     Product,
     Variation,
     Order,
+    Category,
 }
 
 impl EntityType {
@@ -42,6 +43,7 @@ impl EntityType {
             EntityType::Product => "product",
             EntityType::Variation => "variation",
             EntityType::Order => "order",
+            EntityType::Category => "category",
         }
     }
 
@@ -50,6 +52,7 @@ impl EntityType {
             "product" => Some(EntityType::Product),
             "variation" => Some(EntityType::Variation),
             "order" => Some(EntityType::Order),
+            "category" => Some(EntityType::Category),
             _ => None,
         }
     }
@@ -59,6 +62,7 @@ impl EntityType {
             EntityType::Product => "products",
             EntityType::Variation => "product_variations",
             EntityType::Order => "orders",
+            EntityType::Category => "categories",
         }
     }
 
@@ -75,6 +79,7 @@ impl EntityType {
             EntityType::Product => "product_id",
             EntityType::Variation => "variation_id",
             EntityType::Order => "order_number",
+            EntityType::Category => "category_id",
         }
     }
 }
@@ -106,8 +111,8 @@ const fn spec(
     }
 }
 
-/// Every writable field; the triggers of schemas 006 and 014 capture the same ones.
-pub const FIELDS: [FieldSpec; 17] = [
+/// Every writable field; the triggers of schemas 006, 014 and 016 capture the same ones.
+pub const FIELDS: [FieldSpec; 19] = [
     spec(
         EntityType::Product,
         "price",
@@ -227,6 +232,20 @@ pub const FIELDS: [FieldSpec; 17] = [
         Group::Tracking,
         Shape::Text,
     ),
+    spec(
+        EntityType::Category,
+        "name",
+        "name",
+        Group::Name,
+        Shape::Text,
+    ),
+    spec(
+        EntityType::Category,
+        "enabled",
+        "enabled",
+        Group::Catalog,
+        Shape::Flag,
+    ),
 ];
 
 /// Whether the pull stores `field` exactly as Ecwid's document holds it (nothing inherited
@@ -239,6 +258,7 @@ fn stored_as_sent(field: &FieldSpec) -> bool {
             "description" | "cost_price" | "category_ids"
         ) | (EntityType::Variation, "compare_to_price" | "weight")
             | (EntityType::Order, "private_admin_note")
+            | (EntityType::Category, _)
     )
 }
 
@@ -252,10 +272,11 @@ pub fn find(entity: EntityType, column: &str) -> Option<&'static FieldSpec> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct Entity {
     pub kind: EntityType,
-    /// The product (a variation's product too); `None` for an order.
+    /// The product (a variation's product too); `None` for an order or a category.
     pub product_id: Option<i64>,
     pub variation_id: Option<i64>,
     pub order_number: Option<i64>,
+    pub category_id: Option<i64>,
 }
 
 impl Entity {
@@ -265,6 +286,7 @@ impl Entity {
             EntityType::Product => self.product_id,
             EntityType::Variation => self.variation_id,
             EntityType::Order => self.order_number,
+            EntityType::Category => self.category_id,
         }
         .unwrap_or_default()
     }
@@ -297,7 +319,7 @@ pub struct FieldRow {
 
 const OPEN_FIELD_ROWS: &str =
     "SELECT o.id, o.entity, o.product_id, o.variation_id, o.order_number, o.field, o.value,
-            o.base, o.created_at, o.attempts, o.batch_key, b.first_sent, b.ticket
+            o.base, o.created_at, o.attempts, o.batch_key, b.first_sent, b.ticket, o.category_id
        FROM outbox o LEFT JOIN push_batches b ON b.key = o.batch_key
       WHERE o.state IN ('pending', 'sending') AND o.field NOT IN ('quantity', 'delete')
       ORDER BY o.id";
@@ -320,6 +342,7 @@ pub fn open_rows(conn: &Connection) -> rusqlite::Result<Vec<FieldRow>> {
                 r.get::<_, Option<String>>(10)?,
                 r.get::<_, Option<i64>>(11)?,
                 r.get::<_, Option<String>>(12)?,
+                r.get::<_, Option<i64>>(13)?,
             )
         }))
     })?;
@@ -341,6 +364,7 @@ pub fn open_rows(conn: &Connection) -> rusqlite::Result<Vec<FieldRow>> {
             key,
             first,
             ticket,
+            category_id,
         ) = rest;
         out.push(FieldRow {
             id,
@@ -349,6 +373,7 @@ pub fn open_rows(conn: &Connection) -> rusqlite::Result<Vec<FieldRow>> {
                 product_id,
                 variation_id,
                 order_number,
+                category_id,
             },
             field,
             value,
@@ -399,6 +424,14 @@ pub fn remote_value(
         EntityType::Order => format!(
             "SELECT json_extract(raw_json, '$.{}'), updated_at FROM orders WHERE order_number = ?1",
             field.json
+        ),
+        // Ecwid keeps no update time for a category: unknown, which `newest_wins` counts as
+        // older than any change of the mirror's (see schema/README.md). A document without
+        // `enabled` is a visible category, as the pull reads it.
+        EntityType::Category => format!(
+            "SELECT COALESCE(json_extract(raw_json, '$.{}'), {}), NULL FROM categories WHERE id = ?1",
+            field.json,
+            if field.shape == Shape::Flag { "1" } else { "NULL" }
         ),
     };
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -501,6 +534,7 @@ pub fn restore(tx: &Transaction, entity: &Entity, field: &FieldSpec) -> Result<(
     }
     let (kind, key) = match entity.kind {
         EntityType::Order => (Kind::Orders, entity.key()),
+        EntityType::Category => (Kind::Categories, entity.key()),
         _ => (Kind::Products, entity.product_id.unwrap_or_default()),
     };
     let raw: Option<String> = tx

@@ -88,6 +88,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "015_new_products",
         include_str!("../../schema/015_new_products.sql"),
     ),
+    (
+        "016_category_fields",
+        include_str!("../../schema/016_category_fields.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -55,6 +55,7 @@ pub fn requests(batch: &PlannedBatch) -> Vec<BatchRequest> {
                     "/orders/{}",
                     u.order_id.clone().unwrap_or_else(|| e.key().to_string())
                 ),
+                EntityType::Category => format!("/categories/{}", e.key()),
             },
             method: "PUT",
             body: Some(u.body()),
@@ -65,6 +66,14 @@ pub fn requests(batch: &PlannedBatch) -> Vec<BatchRequest> {
     }
     for (i, chunk) in orders_of(batch).chunks(READS_PER_REQUEST).enumerate() {
         requests.push(read("read-orders-", i, "orders?ids", chunk));
+    }
+    for (i, chunk) in keys_of(batch, EntityType::Category)
+        .chunks(READS_PER_REQUEST)
+        .enumerate()
+    {
+        // A hidden category is left out of a search unless asked for.
+        let what = "categories?hidden_categories=true&categoryIds";
+        requests.push(read("read-categories-", i, what, chunk));
     }
     requests
 }
@@ -100,15 +109,20 @@ fn products_of(batch: &PlannedBatch) -> Vec<i64> {
 }
 
 fn orders_of(batch: &PlannedBatch) -> Vec<i64> {
-    let mut orders: Vec<i64> = batch
+    keys_of(batch, EntityType::Order)
+}
+
+/// The keys of the entities of `kind` (orders, categories) the batch updates.
+fn keys_of(batch: &PlannedBatch, kind: EntityType) -> Vec<i64> {
+    let mut keys: Vec<i64> = batch
         .updates
         .iter()
-        .filter(|u| u.entity.kind == EntityType::Order)
+        .filter(|u| u.entity.kind == kind)
         .map(|u| u.entity.key())
         .collect();
-    orders.sort_unstable();
-    orders.dedup();
-    orders
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// What Ecwid did with one request of a completed batch.
@@ -157,13 +171,17 @@ pub fn outcomes(batch: &PlannedBatch, status: &BatchStatus) -> Vec<Settled> {
         .collect()
 }
 
-/// The products and the orders the batch read back after its changes. A read that failed,
-/// or that Ecwid answered with entities not asked for, adds nothing: the next pull or
-/// webhook brings them.
-pub fn read_back(batch: &PlannedBatch, status: &BatchStatus) -> (Rows, Rows) {
+/// The products, and then the orders and categories, the batch read back after its changes.
+/// A read that failed, or that Ecwid answered with entities not asked for, adds nothing: the
+/// next pull or webhook brings them.
+pub fn read_back(batch: &PlannedBatch, status: &BatchStatus) -> (Rows, Vec<Rows>) {
+    let categories = keys_of(batch, EntityType::Category);
     (
         read_kind(status, "read-", Kind::Products, &products_of(batch)),
-        read_kind(status, "read-orders-", Kind::Orders, &orders_of(batch)),
+        vec![
+            read_kind(status, "read-orders-", Kind::Orders, &orders_of(batch)),
+            read_kind(status, "read-categories-", Kind::Categories, &categories),
+        ],
     )
 }
 

@@ -309,6 +309,7 @@ mod tests {
             product_id: Some(7),
             variation_id: None,
             order_number: None,
+            category_id: None,
         };
         let row = |id, value: f64, base: f64, at| FieldRow {
             id,
@@ -342,6 +343,7 @@ mod tests {
                 product_id: Some(7),
                 variation_id: None,
                 order_number: None,
+                category_id: None,
             },
             fields: vec![(
                 find(EntityType::Product, "enabled").unwrap(),
@@ -365,6 +367,7 @@ mod tests {
                     product_id: Some(7),
                     variation_id: None,
                     order_number: None,
+                    category_id: None,
                 },
                 fields: vec![(field, Value::Text(value.into()))],
                 ids: vec![1],

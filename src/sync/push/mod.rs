@@ -263,11 +263,12 @@ impl Pusher {
         Ok(summary)
     }
 
-    /// Reads again the products and orders with field changes to decide, and writes them
-    /// into the mirror, so that decisions compare with Ecwid's values as they are now. A
-    /// read that fails ends the pass: deciding on an old copy could overwrite a change.
+    /// Reads again the products, orders and categories with field changes to decide, and
+    /// writes them into the mirror, so that decisions compare with Ecwid's values as they
+    /// are now. A read that fails ends the pass: deciding on an old copy could overwrite a
+    /// change.
     async fn read_field_entities(&self) -> Result<(), PullError> {
-        let (products, orders) = self
+        let to_read = self
             .writer
             .call(|conn| {
                 Ok(field_pass::entities_to_read(&mirror_fields::open_rows(
@@ -275,18 +276,20 @@ impl Pusher {
                 )?))
             })
             .await?;
-        if products.is_empty() && orders.is_empty() {
+        let mut read = Vec::new();
+        for (kind, keys) in to_read.iter().filter(|(_, keys)| !keys.is_empty()) {
+            read.push(fetch::by_keys(&self.client, *kind, keys).await?.rows);
+        }
+        if read.is_empty() {
             return Ok(());
         }
-        let products = fetch::by_keys(&self.client, Kind::Products, &products).await?;
-        let orders = fetch::by_keys(&self.client, Kind::Orders, &orders).await?;
-        let (products, orders) = (products.rows, orders.rows);
         self.writer
             .call(move |conn| {
                 let tx = conn.transaction()?;
                 let now = unix_now();
-                apply::apply_rows(&tx, &products, now)?;
-                apply::apply_rows(&tx, &orders, now)?;
+                for rows in &read {
+                    apply::apply_rows(&tx, rows, now)?;
+                }
                 tx.commit()?;
                 Ok(())
             })
@@ -316,7 +319,7 @@ impl Pusher {
                     // Sending the same batch again would be refused the same way.
                     let reason = Outcome::Failed(format!("Ecwid refused the whole batch: {err}"));
                     let updates = vec![reason.clone(); batch.updates.len()];
-                    let empty = (Rows::empty(Kind::Products), Rows::empty(Kind::Orders));
+                    let empty = (Rows::empty(Kind::Products), Vec::new());
                     let settled = all(batch, reason);
                     return self.settle(batch, settled, updates, empty, summary).await;
                 }
@@ -361,7 +364,7 @@ impl Pusher {
     ) -> Result<(), PullError> {
         let settled = answers::outcomes(batch, status);
         let updates = answers::update_outcomes(batch, status);
-        let (mut products, orders) = answers::read_back(batch, status);
+        let (mut products, others) = answers::read_back(batch, status);
         let missing = answers::not_read_back(&settled, &products);
         if !missing.is_empty() {
             // Without Ecwid's resulting quantity the mirror would show the old one until the
@@ -375,7 +378,7 @@ impl Pusher {
                 ),
             }
         }
-        self.settle(batch, settled, updates, (products, orders), summary)
+        self.settle(batch, settled, updates, (products, others), summary)
             .await
     }
 
@@ -434,7 +437,7 @@ impl Pusher {
             &unsent,
             settled,
             Vec::new(),
-            (found.rows, Rows::empty(Kind::Orders)),
+            (found.rows, Vec::new()),
             summary,
         )
         .await
@@ -445,7 +448,7 @@ impl Pusher {
         batch: &PlannedBatch,
         settled: Vec<Settled>,
         updates: Vec<Outcome>,
-        (products, orders): (Rows, Rows),
+        (products, others): (Rows, Vec<Rows>),
         summary: &mut PushSummary,
     ) -> Result<(), PullError> {
         summary.count(&settled);
@@ -459,7 +462,9 @@ impl Pusher {
                 let now = unix_now();
                 field_pass::settle(&tx, &fields_batch, &updates, now)?;
                 outbox::settle(&tx, &settled, &products, now)?;
-                apply::apply_rows(&tx, &orders, now)?;
+                for rows in &others {
+                    apply::apply_rows(&tx, rows, now)?;
+                }
                 tx.commit()?;
                 Ok(())
             })
