@@ -113,21 +113,22 @@ pub fn list_where(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<Ve
         Subject::columns("c")
     ))?;
     let limit = filter.limit.map_or(-1, |n| n as i64);
+    let after = 1 + Subject::WIDTH;
     stmt.query_map(
         params![filter.all, filter.about.map(Entity::key), limit],
         |r| {
             Ok(Listed {
                 id: r.get(0)?,
                 subject: Subject::from_row(r, 1)?,
-                field: r.get(6)?,
-                base: fields::to_json(r.get(7)?),
-                local: fields::to_json(r.get(8)?),
-                remote: fields::to_json(r.get(9)?),
-                local_at: r.get(10)?,
-                remote_at: r.get(11)?,
-                policy: r.get(12)?,
-                state: r.get(13)?,
-                resolution: r.get(14)?,
+                field: r.get(after)?,
+                base: fields::to_json(r.get(after + 1)?),
+                local: fields::to_json(r.get(after + 2)?),
+                remote: fields::to_json(r.get(after + 3)?),
+                local_at: r.get(after + 4)?,
+                remote_at: r.get(after + 5)?,
+                policy: r.get(after + 6)?,
+                state: r.get(after + 7)?,
+                resolution: r.get(after + 8)?,
             })
         },
     )?

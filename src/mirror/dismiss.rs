@@ -182,12 +182,13 @@ pub(super) fn dismiss_in(
         "SELECT o.id, {}, o.field FROM outbox o WHERE o.state = 'failed' AND {filter} ORDER BY o.id",
         Subject::columns("o")
     ))?;
+    let after = 1 + Subject::WIDTH;
     let dismissed: Vec<Dismissed> = stmt
         .query_map(rusqlite::params_from_iter(&keys), |r| {
             Ok(Dismissed {
                 id: r.get(0)?,
                 subject: Subject::from_row(r, 1)?,
-                field: r.get(6)?,
+                field: r.get(after)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

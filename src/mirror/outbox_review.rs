@@ -252,22 +252,23 @@ pub fn list_where(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<Ve
         _ => None,
     };
     let limit = filter.limit.map_or(-1, |n| n as i64);
+    let after = 1 + Subject::WIDTH;
     stmt.query_map(params![state, filter.about.map(Entity::key), limit], |r| {
         Ok(Listed {
             id: r.get(0)?,
             subject: Subject::from_row(r, 1)?,
-            field: r.get(6)?,
-            delta: r.get(7)?,
-            value: super::fields::to_json(r.get(8)?),
-            base: super::fields::to_json(r.get(9)?),
-            created_at: r.get(10)?,
-            state: r.get(11)?,
-            attempts: r.get(12)?,
-            last_error: r.get(13)?,
-            batch_key: r.get(14)?,
-            settled_at: r.get(15)?,
-            dismissed_by: r.get(16)?,
-            dismiss_reason: r.get(17)?,
+            field: r.get(after)?,
+            delta: r.get(after + 1)?,
+            value: super::fields::to_json(r.get(after + 2)?),
+            base: super::fields::to_json(r.get(after + 3)?),
+            created_at: r.get(after + 4)?,
+            state: r.get(after + 5)?,
+            attempts: r.get(after + 6)?,
+            last_error: r.get(after + 7)?,
+            batch_key: r.get(after + 8)?,
+            settled_at: r.get(after + 9)?,
+            dismissed_by: r.get(after + 10)?,
+            dismiss_reason: r.get(after + 11)?,
         })
     })?
     .collect()

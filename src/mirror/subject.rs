@@ -39,6 +39,10 @@ impl Subject {
         }
     }
 
+    /// How many columns [`Subject::columns`] names: the ones after them are read from
+    /// `first + Subject::WIDTH` on.
+    pub const WIDTH: usize = 6;
+
     /// The columns [`Subject::from_row`] reads, from the table (or alias) `table`, which has
     /// `entity, product_id, variation_id, order_number, category_id` like `outbox` and
     /// `conflicts`.
@@ -50,7 +54,7 @@ impl Subject {
         )
     }
 
-    /// The six columns of [`Subject::columns`] in `row`, from `first` on.
+    /// The [`Subject::WIDTH`] columns of [`Subject::columns`] in `row`, from `first` on.
     pub fn from_row(row: &rusqlite::Row, first: usize) -> rusqlite::Result<Subject> {
         Ok(Subject {
             entity: row.get(first)?,
