@@ -26,6 +26,9 @@ BEGIN
      WHERE NEW.synced_at IS NOT OLD.synced_at;
     SELECT RAISE(ABORT, 'ecwid-sync: categories.name must be text that is not empty')
      WHERE NEW.name IS NOT OLD.name AND (typeof(NEW.name) <> 'text' OR trim(NEW.name) = '');
+    -- The bound of a product's name (008): Ecwid documents none.
+    SELECT RAISE(ABORT, 'ecwid-sync: categories.name must be at most 4096 characters (a bound ecwid-sync sets, as Ecwid documents none; see schema/README.md)')
+     WHERE NEW.name IS NOT OLD.name AND length(NEW.name) > 4096;
     SELECT RAISE(ABORT, 'ecwid-sync: categories.enabled must be 1 (shown in the storefront) or 0 (hidden)')
      WHERE NEW.enabled IS NOT OLD.enabled AND (NEW.enabled IS NULL OR NEW.enabled NOT IN (0, 1) OR typeof(NEW.enabled) <> 'integer');
 END;

@@ -156,7 +156,13 @@ async fn each_policy_settles_a_category_renamed_on_both_sides_as_it_says() {
     // the only one with a time, counts as the newer whichever came first.
     let cases = [
         (Policy::LocalWins, false, "Ours", "applied", json!("local")),
-        (Policy::RemoteWins, true, "Theirs", "dropped", json!("remote")),
+        (
+            Policy::RemoteWins,
+            true,
+            "Theirs",
+            "dropped",
+            json!("remote"),
+        ),
         (Policy::NewestWins, true, "Ours", "applied", json!("local")),
         (Policy::NewestWins, false, "Ours", "applied", json!("local")),
         (Policy::Manual, true, "Theirs", "conflict", Value::Null),
@@ -213,8 +219,7 @@ async fn each_policy_settles_a_category_renamed_on_both_sides_as_it_says() {
 
 #[tokio::test]
 async fn a_held_category_conflict_is_resolved_for_the_mirrors_name_by_the_operator() {
-    let (store, scratch, db, config, category) =
-        renamed_on_both_sides(Policy::Manual, false).await;
+    let (store, scratch, db, config, category) = renamed_on_both_sides(Policy::Manual, false).await;
     push(&config).await;
     let config_file = scratch.path("config.toml");
     std::fs::write(&config_file, config_text(&store, &db, "secret_test", "")).unwrap();
@@ -224,7 +229,11 @@ async fn a_held_category_conflict_is_resolved_for_the_mirrors_name_by_the_operat
         &config_file,
         &["conflicts", "resolve", &id.to_string(), "--take", "local"],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     push(&config).await;
 
     assert_eq!(in_store(&store.state().await, category).0, json!("Ours"));
@@ -254,6 +263,13 @@ async fn bad_category_values_are_refused_with_the_column_and_its_limits() {
         (
             format!("UPDATE categories SET name = x'00ff' WHERE id = {category}"),
             "categories.name must be text that is not empty",
+        ),
+        (
+            format!(
+                "UPDATE categories SET name = '{}' WHERE id = {category}",
+                "x".repeat(4097)
+            ),
+            "categories.name must be at most 4096 characters",
         ),
         (
             format!("UPDATE categories SET enabled = 2 WHERE id = {category}"),
@@ -313,8 +329,7 @@ async fn bad_category_values_are_refused_with_the_column_and_its_limits() {
 
 #[tokio::test]
 async fn the_outbox_and_conflicts_lists_name_the_category_of_a_change() {
-    let (store, scratch, db, config, category) =
-        renamed_on_both_sides(Policy::Manual, false).await;
+    let (store, scratch, db, config, category) = renamed_on_both_sides(Policy::Manual, false).await;
     push(&config).await;
     let other = store.state().await["categories"]
         .as_array()

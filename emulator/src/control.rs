@@ -268,18 +268,12 @@ async fn patch_combination(
 }
 
 /// The merchant renames, hides or shows a category in the admin (the API's own rules).
-async fn patch_category(
-    State(app): AppState,
-    Path(raw): Path<String>,
-    body: Bytes,
-) -> Response {
-    reply(
-        crate::routes::path_id(&raw, "categoryId").and_then(|cid| {
-            let patch = parse_object(&body)?;
-            app.write(|s| s.update_category(cid, &patch))?;
-            Ok(json!({ "updateCount": 1 }))
-        }),
-    )
+async fn patch_category(State(app): AppState, Path(raw): Path<String>, body: Bytes) -> Response {
+    reply(crate::routes::path_id(&raw, "categoryId").and_then(|cid| {
+        let patch = parse_object(&body)?;
+        app.write(|s| s.update_category(cid, &patch))?;
+        Ok(json!({ "updateCount": 1 }))
+    }))
 }
 
 /// Back to the seeded store (faults, webhook settings and counters are kept).

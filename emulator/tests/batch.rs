@@ -487,9 +487,7 @@ async fn a_lost_create_answer_resent_with_its_key_runs_once() {
 async fn a_keyed_batch_renames_and_hides_a_category_once_and_refuses_an_empty_name() {
     let h = start(small_config()).await;
     let category = h.state().await["categories"][0]["id"].as_i64().unwrap();
-    let put = |id: &str, body: Value| {
-        json!({"id": id, "path": format!("/categories/{category}"), "method": "PUT", "body": body})
-    };
+    let put = |id: &str, body: Value| json!({"id": id, "path": format!("/categories/{category}"), "method": "PUT", "body": body});
     let body = json!([
         put("rename", json!({"name": "Winter sale", "enabled": false})),
         put("empty", json!({"name": " "})),

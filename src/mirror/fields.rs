@@ -431,7 +431,11 @@ pub fn remote_value(
         EntityType::Category => format!(
             "SELECT COALESCE(json_extract(raw_json, '$.{}'), {}), NULL FROM categories WHERE id = ?1",
             field.json,
-            if field.shape == Shape::Flag { "1" } else { "NULL" }
+            if field.shape == Shape::Flag {
+                "1"
+            } else {
+                "NULL"
+            }
         ),
     };
     let mut stmt = conn.prepare_cached(&sql)?;
