@@ -382,3 +382,37 @@ async fn the_outbox_and_conflicts_lists_name_the_category_of_a_change() {
     assert_eq!(conflicts_json[0]["entity"], "category", "{conflicts_json}");
     assert_eq!(conflicts_json[0]["category_id"], category);
 }
+
+#[tokio::test]
+async fn pulls_keep_a_category_rename_on_its_way_and_a_full_pull_repairs_nothing() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let category = visible_category(&store.state().await);
+    let (name, _) = in_store(&store.state().await, category);
+    tool(
+        &db,
+        &format!("UPDATE categories SET name = 'Ours', enabled = 0 WHERE id = {category}"),
+    )
+    .unwrap();
+
+    pass(&config, false).await;
+    let full = pass(&config, true).await;
+
+    assert_eq!(
+        in_mirror(&db, category),
+        json!(["Ours", 0, name, 1]),
+        "the mirror shows the change, its copy of the document Ecwid's values"
+    );
+    assert_eq!(
+        summary(&full, ecwid_sync::sync::Kind::Categories).repaired,
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox WHERE state = 'pending'"),
+        2
+    );
+    push(&config).await;
+    assert_eq!(
+        in_store(&store.state().await, category),
+        (json!("Ours"), json!(false))
+    );
+}
