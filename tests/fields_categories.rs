@@ -416,3 +416,27 @@ async fn pulls_keep_a_category_rename_on_its_way_and_a_full_pull_repairs_nothing
         (json!("Ours"), json!(false))
     );
 }
+
+#[tokio::test]
+async fn the_consoles_conflicts_page_names_the_category_of_a_held_rename() {
+    let (store, scratch, db, config, category) = renamed_on_both_sides(Policy::Manual, false).await;
+    push(&config).await;
+    let mut daemon =
+        console::ConsoleDaemon::serve(store, scratch, db, "name = \"manual\"", 0, 0).await;
+    let cookie = console::sign_in(&daemon, console::TOKEN).await.unwrap();
+
+    let (status, page) = console::get_page(&daemon.page("/conflicts"), &cookie).await;
+    let (_, attention) = console::get_page(&daemon.page("/attention"), &cookie).await;
+
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains(&format!("category {category}, name")),
+        "{page}"
+    );
+    assert!(page.contains("Theirs") && page.contains("Ours"), "{page}");
+    assert!(
+        attention.contains(&format!("category {category}")),
+        "{attention}"
+    );
+    assert!(terminate(&mut daemon.child).await.success());
+}
