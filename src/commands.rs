@@ -294,7 +294,8 @@ pub async fn push_once(
     let client = Client::new(&config.ecwid)?;
     let pusher = Pusher::new(client, writer)
         .with_key_lifetime(config.push.key_lifetime)
-        .with_policies(config.conflicts);
+        .with_policies(config.conflicts)
+        .with_deletes(config.push.deletes);
     Ok(pusher.push_once().await?)
 }
 

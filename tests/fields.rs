@@ -374,8 +374,8 @@ async fn writes_ecwid_cannot_take_are_refused_with_the_column_and_what_to_do() {
             "rows cannot be deleted from orders: cancel it instead",
         ),
         (
-            "UPDATE categories SET name = 'x'".to_string(),
-            "categories is Ecwid's copy and is not written back",
+            "UPDATE categories SET parent_id = NULL".to_string(),
+            "categories.parent_id is Ecwid's and cannot be changed in the mirror; tools may change name and enabled",
         ),
         (
             "DELETE FROM order_items".to_string(),

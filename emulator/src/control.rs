@@ -42,6 +42,7 @@ pub fn routes() -> Router<Arc<App>> {
             "/_emulator/combinations/{id}/{cid}",
             patch(patch_combination),
         )
+        .route("/_emulator/categories/{id}", patch(patch_category))
         .route("/_emulator/reset", post(reset))
         .route(
             "/_emulator/health",
@@ -262,6 +263,15 @@ async fn patch_combination(
         let cid = crate::routes::path_id(&raw_cid, "combinationId")?;
         let patch = parse_object(&body)?;
         app.write(|s| s.update_combination(pid, cid, &patch))?;
+        Ok(json!({ "updateCount": 1 }))
+    }))
+}
+
+/// The merchant renames, hides or shows a category in the admin (the API's own rules).
+async fn patch_category(State(app): AppState, Path(raw): Path<String>, body: Bytes) -> Response {
+    reply(crate::routes::path_id(&raw, "categoryId").and_then(|cid| {
+        let patch = parse_object(&body)?;
+        app.write(|s| s.update_category(cid, &patch))?;
         Ok(json!({ "updateCount": 1 }))
     }))
 }

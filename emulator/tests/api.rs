@@ -1080,3 +1080,38 @@ async fn a_slow_request_counts_as_arrived_at_once_and_as_a_request_once_answered
     slow.await.unwrap().unwrap();
     assert_eq!(stats().await["requests"]["GET /products"], json!(1));
 }
+
+#[tokio::test]
+async fn a_products_purchase_price_and_description_are_written_and_read_back_and_a_wrong_type_is_refused()
+ {
+    let h = start(small_config()).await;
+    let id = h.ok(Method::GET, "/products?limit=1", None).await["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    h.ok(
+        Method::PUT,
+        &format!("/products/{id}"),
+        Some(&json!({"costPrice": 4.25, "description": "<p>Kept dry</p>"})),
+    )
+    .await;
+    let p = h.ok(Method::GET, &format!("/products/{id}"), None).await;
+    assert_eq!(
+        (&p["costPrice"], &p["description"]),
+        (&json!(4.25), &json!("<p>Kept dry</p>"))
+    );
+    let (status, err) = h
+        .call(
+            Method::PUT,
+            &format!("/products/{id}"),
+            Some(&json!({"costPrice": "cheap"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("Product.costPrice has a wrong type"),
+        "{err}"
+    );
+}

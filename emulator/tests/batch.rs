@@ -482,3 +482,38 @@ async fn a_lost_create_answer_resent_with_its_key_runs_once() {
     let (_, stats) = h.control(Method::GET, "/_emulator/stats", None).await;
     assert_eq!(stats["requests"]["POST /batch"], json!(3));
 }
+
+#[tokio::test]
+async fn a_keyed_batch_renames_and_hides_a_category_once_and_refuses_an_empty_name() {
+    let h = start(small_config()).await;
+    let category = h.state().await["categories"][0]["id"].as_i64().unwrap();
+    let put = |id: &str, body: Value| json!({"id": id, "path": format!("/categories/{category}"), "method": "PUT", "body": body});
+    let body = json!([
+        put("rename", json!({"name": "Winter sale", "enabled": false})),
+        put("empty", json!({"name": " "})),
+        {"id": "read", "path": format!("/categories?hidden_categories=true&categoryIds={category}"), "method": "GET", "body": ""},
+    ]);
+    let key = "?deduplicationKey=0b7d3c1e-2f0a-4c4e-8d6b-7a1f9e0c5d21&stopOnFirstFailure=false";
+    let ticket = create(&h, key, &body).await;
+    let done = completed(&h, &ticket).await;
+    assert_eq!(statuses(&done), vec!["COMPLETED", "FAILED", "COMPLETED"]);
+    assert_eq!(done["responses"][1]["httpStatusCode"], 400);
+    let read: Value =
+        serde_json::from_str(done["responses"][2]["httpBody"].to_string().as_str()).unwrap();
+    assert_eq!(read["items"][0]["name"], "Winter sale", "{read}");
+    assert_eq!(read["items"][0]["enabled"], false);
+    // The same key again runs nothing: a rename made since stays.
+    let (code, _) = h
+        .call(
+            Method::PUT,
+            &format!("/categories/{category}"),
+            Some(&json!({"name": "Spring"})),
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(create(&h, key, &body).await, ticket);
+    let now = h
+        .ok(Method::GET, &format!("/categories/{category}"), None)
+        .await;
+    assert_eq!(now["name"], "Spring");
+}

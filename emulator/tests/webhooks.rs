@@ -620,3 +620,104 @@ async fn all_events_mode_also_sends_invoices_and_coupon_changes() {
         assert!(deleted.body["entityId"].is_number());
     }
 }
+
+/// Waits for batch `ticket` to complete and answers its `responses`.
+async fn batch_responses(h: &Harness, ticket: &str) -> Vec<Value> {
+    wait_for("the batch to complete", Duration::from_secs(10), || async {
+        let s = h
+            .ok(Method::GET, &format!("/batch?ticket={ticket}"), None)
+            .await;
+        (s["status"] == json!("COMPLETED")).then(|| s["responses"].as_array().unwrap().clone())
+    })
+    .await
+}
+
+async fn keyed_batch(h: &Harness, key: &str, requests: Value) -> Vec<Value> {
+    let ticket = h
+        .ok(
+            Method::POST,
+            &format!("/batch?stopOnFirstFailure=false&deduplicationKey={key}"),
+            Some(&requests),
+        )
+        .await["ticket"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    batch_responses(h, &ticket).await
+}
+
+#[tokio::test]
+async fn products_created_and_deleted_in_a_keyed_batch_fire_their_webhooks_once() {
+    let (r, url) = receiver().await;
+    let h = start(EmulatorConfig {
+        webhook_url: Some(url),
+        ..small_config()
+    })
+    .await;
+    let create = json!([{
+        "id": "create-1", "path": "/products", "method": "POST",
+        "body": {"name": "Batched", "sku": "BATCH-NEW-1", "price": 4.5, "quantity": 7},
+    }]);
+    let key = "6f1c2a9e-0d4b-4c1e-8a7f-2b3c4d5e6f70";
+    let responses = keyed_batch(&h, key, create.clone()).await;
+    assert_eq!(responses[0]["status"], json!("COMPLETED"), "{responses:?}");
+    let pid = responses[0]["httpBody"]["id"].as_i64().expect("the new id");
+    // The same key again (a lost answer re-sent) answers the first ticket: no second product.
+    let again = keyed_batch(&h, key, create).await;
+    assert_eq!(again[0]["httpBody"]["id"], json!(pid));
+    let skus = h.state().await["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["sku"] == json!("BATCH-NEW-1"))
+        .count();
+    assert_eq!(skus, 1, "created once");
+    wait_for_event(&r, "product.created", pid).await;
+
+    let delete = json!([{
+        "id": "delete-1", "path": format!("/products/{pid}"), "method": "DELETE",
+    }]);
+    let key = "6f1c2a9e-0d4b-4c1e-8a7f-2b3c4d5e6f71";
+    let responses = keyed_batch(&h, key, delete.clone()).await;
+    assert_eq!(responses[0]["status"], json!("COMPLETED"), "{responses:?}");
+    assert_eq!(keyed_batch(&h, key, delete).await, responses);
+    wait_for_event(&r, "product.deleted", pid).await;
+    let (code, _) = h.get(&format!("/products/{pid}")).await;
+    assert_eq!(code, 404);
+    let count = |t: &str| {
+        deliveries(&r)
+            .iter()
+            .filter(|d| d.body["eventType"] == json!(t) && d.body["entityId"] == json!(pid))
+            .count()
+    };
+    assert_eq!((count("product.created"), count("product.deleted")), (1, 1));
+}
+
+#[tokio::test]
+async fn a_batched_create_of_a_taken_sku_fails_with_ecwids_message_and_creates_nothing() {
+    let h = start(small_config()).await;
+    let before = h.state().await["products"].as_array().unwrap().len();
+    let taken = h.state().await["products"][0]["sku"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let responses = keyed_batch(
+        &h,
+        "6f1c2a9e-0d4b-4c1e-8a7f-2b3c4d5e6f72",
+        json!([{
+            "id": "dup", "path": "/products", "method": "POST",
+            "body": {"name": "Twin", "sku": taken},
+        }]),
+    )
+    .await;
+    assert_eq!(responses[0]["status"], json!("FAILED"));
+    assert_eq!(responses[0]["httpStatusCode"], json!(409));
+    assert_eq!(
+        responses[0]["httpBody"],
+        json!({"errorMessage": format!("SKU '{taken}' already exists"), "errorCode": "SKU_ALREADY_EXISTS"})
+    );
+    assert_eq!(
+        h.state().await["products"].as_array().unwrap().len(),
+        before
+    );
+}

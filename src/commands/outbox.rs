@@ -39,6 +39,7 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
             for r in &rows {
                 let what = r.subject.to_string();
                 let change = match r.delta {
+                    _ if r.is_deletion() => "delete the product in Ecwid".to_string(),
                     Some(delta) => format!("quantity {delta:+} (was {})", r.base),
                     None => format!(
                         "{} = {} (was {})",
@@ -212,7 +213,7 @@ pub(super) fn mirror_path(config: &Path, mirror: Option<PathBuf>) -> Result<Path
 /// What `ecwid-sync push` prints.
 pub fn summary_line(s: &PushSummary) -> String {
     format!(
-        "stock: {} applied, {} refused by Ecwid, {} to send again, {} uncertain, {} cancelled out; fields: {} updated, {} conflicts ({} {})\n",
+        "stock: {} applied, {} refused by Ecwid, {} to send again, {} uncertain, {} cancelled out; fields: {} updated, {} conflicts; products: {} created, {} refused, {} deleted ({} {})\n",
         s.applied,
         s.failed,
         s.not_run,
@@ -220,6 +221,9 @@ pub fn summary_line(s: &PushSummary) -> String {
         s.cancelled,
         s.updated,
         s.conflicts,
+        s.created,
+        s.not_created,
+        s.deleted,
         s.batches,
         if s.batches == 1 { "batch" } else { "batches" }
     )
@@ -251,6 +255,14 @@ pub fn print_status(out: &mut String, o: &OutboxStatus) {
             String::new()
         }
     );
+    if o.deletions_open > 0 || o.creations_open > 0 {
+        outln!(
+            out,
+            "products: {} to create in Ecwid (new_products), {} to delete in Ecwid",
+            o.creations_open,
+            o.deletions_open
+        );
+    }
     if o.counts.open_conflicts > 0 {
         outln!(
             out,

@@ -7,15 +7,16 @@ use super::{ConfigError, invalid};
 /// Which fields a conflict policy covers (`[conflicts]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Group {
-    /// Product and variation prices, and the compare-to price.
+    /// Product and variation prices, compare-to prices, and the purchase (cost) price.
     Price,
-    /// Product names.
+    /// Product and category names, and product descriptions: what buyers read.
     Name,
-    /// Product visibility, SKUs (also variations') and weights.
+    /// Product and category visibility, SKUs and weights (also variations'), a product's
+    /// categories.
     Catalog,
     /// An order's fulfillment and payment status.
     OrderStatus,
-    /// An order's tracking number.
+    /// An order's tracking number and private admin note: the staff's notes on it.
     Tracking,
 }
 
@@ -27,7 +28,8 @@ pub enum Policy {
     RemoteWins,
     /// The local value is sent, over Ecwid's.
     LocalWins,
-    /// The later of the two changes wins: the tool's write against Ecwid's update time.
+    /// The later of the two changes wins: the tool's write against Ecwid's update time
+    /// (none for a category: the tool's write then counts as the later).
     NewestWins,
     /// Held for the operator in `conflicts`; the mirror shows Ecwid's value meanwhile.
     Manual,

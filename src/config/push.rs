@@ -18,6 +18,9 @@ pub struct PushConfig {
     pub key_lifetime: Duration,
     /// How long changes Ecwid applied stay in `outbox` before they are pruned.
     pub keep_applied_days: u32,
+    /// Whether a tool's `DELETE FROM products` deletes the product in Ecwid. Off by default:
+    /// deletion is destructive, and the default must never lose a product.
+    pub deletes: bool,
 }
 
 impl Default for PushConfig {
@@ -34,6 +37,7 @@ pub(super) struct RawPush {
     poll_interval_ms: Option<u64>,
     key_lifetime_secs: Option<u64>,
     keep_applied_days: Option<u32>,
+    deletes: Option<bool>,
 }
 
 impl RawPush {
@@ -54,6 +58,7 @@ impl RawPush {
                 "days",
                 "",
             )?,
+            deletes: self.deletes.unwrap_or(false),
         })
     }
 }
@@ -68,6 +73,7 @@ mod tests {
         assert_eq!(c.poll_interval, Duration::from_millis(250));
         assert_eq!(c.key_lifetime, Duration::from_secs(3600));
         assert_eq!(c.keep_applied_days, 30);
+        assert!(!c.deletes, "deleting products is opt-in");
         let bad = [
             (
                 RawPush {

@@ -94,6 +94,7 @@ const KEYS: &[Key] = &[
     live!("push.poll_interval_ms", push.poll_interval),
     live!("push.key_lifetime_secs", push.key_lifetime),
     live!("push.keep_applied_days", push.keep_applied_days),
+    live!("push.deletes", push.deletes),
     live!("conflicts.price", conflicts.price),
     live!("conflicts.name", conflicts.name),
     live!("conflicts.catalog", conflicts.catalog),

@@ -168,6 +168,7 @@ pub fn change_cells(c: &Listed) -> Markup {
 
 pub fn change_text(c: &Listed) -> Markup {
     match c.delta {
+        _ if c.is_deletion() => html! { "delete the product in Ecwid" },
         Some(delta) => html! { "quantity " (format!("{delta:+}")) " (was " (value(&c.base)) ")" },
         None => html! { (c.field) " = " (value(&c.value)) " (was " (value(&c.base)) ")" },
     }

@@ -20,11 +20,13 @@ use crate::when::fmt_time;
 pub struct Wanted {
     /// What the operator typed.
     q: Option<String>,
-    /// A match picked from a list: `product`, `variation` or `order`, with its keys.
+    /// A match picked from a list: `product`, `variation`, `order` or `category`, with its
+    /// keys.
     kind: Option<String>,
     product: Option<i64>,
     variation: Option<i64>,
     order: Option<i64>,
+    category: Option<i64>,
 }
 
 impl Wanted {
@@ -34,6 +36,7 @@ impl Wanted {
             EntityType::Product => Some(entity::product(self.product?)),
             EntityType::Variation => Some(entity::variation(self.product?, self.variation?)),
             EntityType::Order => Some(entity::order(self.order?)),
+            EntityType::Category => Some(entity::category(self.category?)),
         }
     }
 }
@@ -109,6 +112,9 @@ fn link(here: &str, e: &Entity) -> String {
     }
     if let Some(o) = e.order_number {
         url.push_str(&format!("&order={o}"));
+    }
+    if let Some(c) = e.category_id {
+        url.push_str(&format!("&category={c}"));
     }
     url
 }

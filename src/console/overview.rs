@@ -94,6 +94,7 @@ pub async fn page(visit: Visit) -> Result<Response, Response> {
                             }
                         }
                         p { "Last applied: " (fmt_time(o.last_applied_at)) }
+                        p { "Products to create: " (o.creations_open) ", to delete: " (o.deletions_open) }
                     }
                     None => p.muted { "The mirror has no outbox yet." },
                 }

@@ -525,7 +525,8 @@ pub fn apply_rows_with(
                 fields::overlay(tx, EntityType::Variation, None)?;
             }
             Kind::Orders => fields::overlay(tx, EntityType::Order, Some(&written))?,
-            _ => {}
+            Kind::Categories => fields::overlay(tx, EntityType::Category, Some(&written))?,
+            Kind::Customers => {}
         }
     }
     Ok(changes)
@@ -671,8 +672,9 @@ fn upsert_product_sql(quantity: &str, over: Over) -> String {
     format!(
         "INSERT INTO products (id, sku, name, price, compare_to_price, quantity, unlimited,
              in_stock, enabled, weight, default_category_id, created_at, updated_at,
-             raw_json, synced_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, {quantity}, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             raw_json, synced_at, description, cost_price)
+         VALUES (?1, ?2, ?3, ?4, ?5, {quantity}, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                 json_extract(?14, '$.description'), json_extract(?14, '$.costPrice'))
          ON CONFLICT (id) DO UPDATE SET
              sku = excluded.sku, name = excluded.name, price = excluded.price,
              compare_to_price = excluded.compare_to_price, quantity = excluded.quantity,
@@ -680,7 +682,8 @@ fn upsert_product_sql(quantity: &str, over: Over) -> String {
              enabled = excluded.enabled, weight = excluded.weight,
              default_category_id = excluded.default_category_id,
              created_at = excluded.created_at, updated_at = excluded.updated_at,
-             raw_json = excluded.raw_json, synced_at = excluded.synced_at
+             raw_json = excluded.raw_json, synced_at = excluded.synced_at,
+             description = excluded.description, cost_price = excluded.cost_price
          WHERE {}",
         upsert_when(
             "products",
@@ -744,7 +747,8 @@ pub(super) fn upsert_product(
 }
 
 /// A variation's values as a row of `VALUES`, in the order (id, product_id, sku, quantity,
-/// unlimited, price, options_json, raw_json, synced_at): with `open_stock`, its quantity is
+/// unlimited, price, options_json, raw_json, synced_at, compare_to_price, weight), the last
+/// two from its document: with `open_stock`, its quantity is
 /// Ecwid's plus the stock changes still on their way.
 pub(super) fn variation_values(open_stock: bool) -> &'static str {
     match open_stock {
@@ -752,9 +756,13 @@ pub(super) fn variation_values(open_stock: bool) -> &'static str {
             "(?1, ?2, ?3, ?4 + (SELECT coalesce(sum(delta), 0) FROM outbox
                                 WHERE product_id = ?2 AND variation_id = ?1
                                   AND state IN ('pending', 'sending')),
-              ?5, ?6, ?7, ?8, ?9)"
+              ?5, ?6, ?7, ?8, ?9,
+              json_extract(?8, '$.compareToPrice'), json_extract(?8, '$.weight'))"
         }
-        false => "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        false => {
+            "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+              json_extract(?8, '$.compareToPrice'), json_extract(?8, '$.weight'))"
+        }
     }
 }
 
@@ -808,7 +816,8 @@ pub(super) fn replace_product_children(
     multi_row::execute(
         tx,
         "INSERT OR REPLACE INTO product_variations
-             (id, product_id, sku, quantity, unlimited, price, options_json, raw_json, synced_at)
+             (id, product_id, sku, quantity, unlimited, price, options_json, raw_json, synced_at,
+              compare_to_price, weight)
          VALUES ",
         variation_values(open_stock),
         &variations,
@@ -845,7 +854,13 @@ static UPSERT_CATEGORY: LazyLock<[String; 2]> = LazyLock::new(|| {
                  enabled = excluded.enabled, order_by = excluded.order_by,
                  raw_json = excluded.raw_json, synced_at = excluded.synced_at
              WHERE {}",
-            upsert_when("categories", repair::CATEGORY_COLUMNS, None, false, over)
+            upsert_when(
+                "categories",
+                repair::CATEGORY_COLUMNS,
+                Some(EntityType::Category),
+                false,
+                over
+            )
         )
     })
 });
@@ -877,8 +892,9 @@ static UPSERT_ORDER: LazyLock<[String; 2]> = LazyLock::new(|| {
         format!(
             "INSERT INTO orders (order_number, id, email, customer_id, payment_status,
                  fulfillment_status, total, subtotal, tax, tracking_number, created_at,
-                 updated_at, hidden, raw_json, synced_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 updated_at, hidden, raw_json, synced_at, private_admin_note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                     json_extract(?14, '$.privateAdminNotes'))
              ON CONFLICT (order_number) DO UPDATE SET
                  id = excluded.id, email = excluded.email, customer_id = excluded.customer_id,
                  payment_status = excluded.payment_status,
@@ -886,7 +902,8 @@ static UPSERT_ORDER: LazyLock<[String; 2]> = LazyLock::new(|| {
                  subtotal = excluded.subtotal, tax = excluded.tax,
                  tracking_number = excluded.tracking_number, created_at = excluded.created_at,
                  updated_at = excluded.updated_at, hidden = excluded.hidden,
-                 raw_json = excluded.raw_json, synced_at = excluded.synced_at
+                 raw_json = excluded.raw_json, synced_at = excluded.synced_at,
+                 private_admin_note = excluded.private_admin_note
              WHERE {}",
             upsert_when(
                 "orders",

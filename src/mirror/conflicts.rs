@@ -33,10 +33,10 @@ pub fn record(tx: &Transaction, c: &NewConflict, now: i64) -> rusqlite::Result<i
     tx.prepare_cached(
         "INSERT INTO conflicts (entity, product_id, variation_id, order_number, field, base, local,
                                 remote, local_at, remote_at, policy, created_at, state, resolution,
-                                resolved_at, outbox_ids)
+                                resolved_at, outbox_ids, category_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
                  CASE WHEN ?13 IS NULL THEN 'open' ELSE 'resolved' END, ?13,
-                 CASE WHEN ?13 IS NULL THEN NULL ELSE ?12 END, ?14)",
+                 CASE WHEN ?13 IS NULL THEN NULL ELSE ?12 END, ?14, ?15)",
     )?
     .execute(params![
         c.entity.kind.name(),
@@ -52,7 +52,8 @@ pub fn record(tx: &Transaction, c: &NewConflict, now: i64) -> rusqlite::Result<i
         c.policy,
         now,
         c.resolution,
-        ids
+        ids,
+        c.entity.category_id
     ])?;
     Ok(tx.last_insert_rowid())
 }
@@ -112,21 +113,22 @@ pub fn list_where(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<Ve
         Subject::columns("c")
     ))?;
     let limit = filter.limit.map_or(-1, |n| n as i64);
+    let after = 1 + Subject::WIDTH;
     stmt.query_map(
         params![filter.all, filter.about.map(Entity::key), limit],
         |r| {
             Ok(Listed {
                 id: r.get(0)?,
                 subject: Subject::from_row(r, 1)?,
-                field: r.get(6)?,
-                base: fields::to_json(r.get(7)?),
-                local: fields::to_json(r.get(8)?),
-                remote: fields::to_json(r.get(9)?),
-                local_at: r.get(10)?,
-                remote_at: r.get(11)?,
-                policy: r.get(12)?,
-                state: r.get(13)?,
-                resolution: r.get(14)?,
+                field: r.get(after)?,
+                base: fields::to_json(r.get(after + 1)?),
+                local: fields::to_json(r.get(after + 2)?),
+                remote: fields::to_json(r.get(after + 3)?),
+                local_at: r.get(after + 4)?,
+                remote_at: r.get(after + 5)?,
+                policy: r.get(after + 6)?,
+                state: r.get(after + 7)?,
+                resolution: r.get(after + 8)?,
             })
         },
     )?
@@ -186,7 +188,8 @@ pub(super) fn resolve_in(tx: &Transaction, id: i64, take: Take) -> Result<Vec<i6
     }
     let held = tx
         .query_row(
-            "SELECT state, entity, field, remote, product_id, variation_id, order_number, outbox_ids
+            "SELECT state, entity, field, remote, product_id, variation_id, order_number, outbox_ids,
+                    category_id
                FROM conflicts WHERE id = ?1",
             [id],
             |r| {
@@ -197,6 +200,7 @@ pub(super) fn resolve_in(tx: &Transaction, id: i64, take: Take) -> Result<Vec<i6
                         product_id: r.get(4)?,
                         variation_id: r.get(5)?,
                         order_number: r.get(6)?,
+                        category_id: r.get(8)?,
                     }),
                     None => None,
                 };

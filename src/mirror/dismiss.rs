@@ -182,12 +182,13 @@ pub(super) fn dismiss_in(
         "SELECT o.id, {}, o.field FROM outbox o WHERE o.state = 'failed' AND {filter} ORDER BY o.id",
         Subject::columns("o")
     ))?;
+    let after = 1 + Subject::WIDTH;
     let dismissed: Vec<Dismissed> = stmt
         .query_map(rusqlite::params_from_iter(&keys), |r| {
             Ok(Dismissed {
                 id: r.get(0)?,
                 subject: Subject::from_row(r, 1)?,
-                field: r.get(6)?,
+                field: r.get(after)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -268,5 +269,6 @@ fn entity(subject: &Subject) -> Option<Entity> {
         product_id: subject.product_id,
         variation_id: subject.variation_id,
         order_number: subject.order_number,
+        category_id: subject.category_id,
     })
 }

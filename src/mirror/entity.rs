@@ -128,6 +128,7 @@ pub fn product(id: i64) -> Entity {
         product_id: Some(id),
         variation_id: None,
         order_number: None,
+        category_id: None,
     }
 }
 
@@ -137,6 +138,7 @@ pub fn variation(product_id: i64, id: i64) -> Entity {
         product_id: Some(product_id),
         variation_id: Some(id),
         order_number: None,
+        category_id: None,
     }
 }
 
@@ -146,6 +148,17 @@ pub fn order(number: i64) -> Entity {
         product_id: None,
         variation_id: None,
         order_number: Some(number),
+        category_id: None,
+    }
+}
+
+pub fn category(id: i64) -> Entity {
+    Entity {
+        kind: EntityType::Category,
+        product_id: None,
+        variation_id: None,
+        order_number: None,
+        category_id: Some(id),
     }
 }
 
@@ -190,6 +203,12 @@ fn label(conn: &Connection, entity: &Entity) -> rusqlite::Result<Option<String>>
                     label.push_str(&format!(", {email}"));
                 }
                 Ok(label)
+            })
+            .optional()?,
+        EntityType::Category => conn
+            .prepare_cached("SELECT name FROM categories WHERE id = ?1")?
+            .query_row([key], |r| {
+                Ok(named(format!("category {key}"), r.get(0)?, None))
             })
             .optional()?,
     })
@@ -272,6 +291,7 @@ pub fn story(conn: &Connection, entity: &Entity) -> rusqlite::Result<Option<Stor
         EntityType::Product => ("products", "id"),
         EntityType::Variation => ("product_variations", "id"),
         EntityType::Order => ("orders", "order_number"),
+        EntityType::Category => ("categories", "id"),
     };
     let row = columns_of(
         conn,
@@ -335,6 +355,11 @@ pub fn story(conn: &Connection, entity: &Entity) -> rusqlite::Result<Option<Stor
             kind: Kind::Orders,
             key: entity.key(),
             order_id,
+        },
+        EntityType::Category => EventEntity {
+            kind: Kind::Categories,
+            key: entity.key(),
+            order_id: None,
         },
     };
     let events = inbox_review::recent(

@@ -21,6 +21,10 @@ pub enum Shape {
     /// 1 or 0 in the mirror, `true` or `false` in Ecwid.
     Flag,
     Text,
+    /// A set of ids: in the mirror, rows of a link table; in the outbox and in comparisons,
+    /// a JSON array sorted ascending (`[3,7]`), so equal sets compare equal; in Ecwid, an
+    /// array.
+    Ids,
 }
 
 /// Which entity a field belongs to.
@@ -30,6 +34,7 @@ pub enum EntityType {
     Product,
     Variation,
     Order,
+    Category,
 }
 
 impl EntityType {
@@ -38,6 +43,7 @@ impl EntityType {
             EntityType::Product => "product",
             EntityType::Variation => "variation",
             EntityType::Order => "order",
+            EntityType::Category => "category",
         }
     }
 
@@ -46,6 +52,7 @@ impl EntityType {
             "product" => Some(EntityType::Product),
             "variation" => Some(EntityType::Variation),
             "order" => Some(EntityType::Order),
+            "category" => Some(EntityType::Category),
             _ => None,
         }
     }
@@ -55,6 +62,7 @@ impl EntityType {
             EntityType::Product => "products",
             EntityType::Variation => "product_variations",
             EntityType::Order => "orders",
+            EntityType::Category => "categories",
         }
     }
 
@@ -71,6 +79,7 @@ impl EntityType {
             EntityType::Product => "product_id",
             EntityType::Variation => "variation_id",
             EntityType::Order => "order_number",
+            EntityType::Category => "category_id",
         }
     }
 }
@@ -102,8 +111,8 @@ const fn spec(
     }
 }
 
-/// Every writable field; the triggers of schema 006 capture the same ones.
-pub const FIELDS: [FieldSpec; 11] = [
+/// Every writable field; the triggers of schemas 006, 014 and 016 capture the same ones.
+pub const FIELDS: [FieldSpec; 19] = [
     spec(
         EntityType::Product,
         "price",
@@ -147,6 +156,27 @@ pub const FIELDS: [FieldSpec; 11] = [
         Shape::Number,
     ),
     spec(
+        EntityType::Product,
+        "description",
+        "description",
+        Group::Name,
+        Shape::Text,
+    ),
+    spec(
+        EntityType::Product,
+        "cost_price",
+        "costPrice",
+        Group::Price,
+        Shape::Number,
+    ),
+    spec(
+        EntityType::Product,
+        "category_ids",
+        "categoryIds",
+        Group::Catalog,
+        Shape::Ids,
+    ),
+    spec(
         EntityType::Variation,
         "price",
         "price",
@@ -159,6 +189,20 @@ pub const FIELDS: [FieldSpec; 11] = [
         "sku",
         Group::Catalog,
         Shape::Text,
+    ),
+    spec(
+        EntityType::Variation,
+        "compare_to_price",
+        "compareToPrice",
+        Group::Price,
+        Shape::Number,
+    ),
+    spec(
+        EntityType::Variation,
+        "weight",
+        "weight",
+        Group::Catalog,
+        Shape::Number,
     ),
     spec(
         EntityType::Order,
@@ -181,7 +225,42 @@ pub const FIELDS: [FieldSpec; 11] = [
         Group::Tracking,
         Shape::Text,
     ),
+    spec(
+        EntityType::Order,
+        "private_admin_note",
+        "privateAdminNotes",
+        Group::Tracking,
+        Shape::Text,
+    ),
+    spec(
+        EntityType::Category,
+        "name",
+        "name",
+        Group::Name,
+        Shape::Text,
+    ),
+    spec(
+        EntityType::Category,
+        "enabled",
+        "enabled",
+        Group::Catalog,
+        Shape::Flag,
+    ),
 ];
+
+/// Whether the pull stores `field` exactly as Ecwid's document holds it (nothing inherited
+/// or derived), so that Ecwid's value is the document's, read by [`remote_value`].
+fn stored_as_sent(field: &FieldSpec) -> bool {
+    matches!(
+        (field.entity, field.column),
+        (
+            EntityType::Product,
+            "description" | "cost_price" | "category_ids"
+        ) | (EntityType::Variation, "compare_to_price" | "weight")
+            | (EntityType::Order, "private_admin_note")
+            | (EntityType::Category, _)
+    )
+}
 
 pub fn find(entity: EntityType, column: &str) -> Option<&'static FieldSpec> {
     FIELDS
@@ -193,10 +272,11 @@ pub fn find(entity: EntityType, column: &str) -> Option<&'static FieldSpec> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct Entity {
     pub kind: EntityType,
-    /// The product (a variation's product too); `None` for an order.
+    /// The product (a variation's product too); `None` for an order or a category.
     pub product_id: Option<i64>,
     pub variation_id: Option<i64>,
     pub order_number: Option<i64>,
+    pub category_id: Option<i64>,
 }
 
 impl Entity {
@@ -206,6 +286,7 @@ impl Entity {
             EntityType::Product => self.product_id,
             EntityType::Variation => self.variation_id,
             EntityType::Order => self.order_number,
+            EntityType::Category => self.category_id,
         }
         .unwrap_or_default()
     }
@@ -238,9 +319,9 @@ pub struct FieldRow {
 
 const OPEN_FIELD_ROWS: &str =
     "SELECT o.id, o.entity, o.product_id, o.variation_id, o.order_number, o.field, o.value,
-            o.base, o.created_at, o.attempts, o.batch_key, b.first_sent, b.ticket
+            o.base, o.created_at, o.attempts, o.batch_key, b.first_sent, b.ticket, o.category_id
        FROM outbox o LEFT JOIN push_batches b ON b.key = o.batch_key
-      WHERE o.state IN ('pending', 'sending') AND o.field <> 'quantity'
+      WHERE o.state IN ('pending', 'sending') AND o.field NOT IN ('quantity', 'delete')
       ORDER BY o.id";
 
 /// Every open field change, oldest first.
@@ -261,6 +342,7 @@ pub fn open_rows(conn: &Connection) -> rusqlite::Result<Vec<FieldRow>> {
                 r.get::<_, Option<String>>(10)?,
                 r.get::<_, Option<i64>>(11)?,
                 r.get::<_, Option<String>>(12)?,
+                r.get::<_, Option<i64>>(13)?,
             )
         }))
     })?;
@@ -282,6 +364,7 @@ pub fn open_rows(conn: &Connection) -> rusqlite::Result<Vec<FieldRow>> {
             key,
             first,
             ticket,
+            category_id,
         ) = rest;
         out.push(FieldRow {
             id,
@@ -290,6 +373,7 @@ pub fn open_rows(conn: &Connection) -> rusqlite::Result<Vec<FieldRow>> {
                 product_id,
                 variation_id,
                 order_number,
+                category_id,
             },
             field,
             value,
@@ -308,7 +392,7 @@ pub fn open_rows(conn: &Connection) -> rusqlite::Result<Vec<FieldRow>> {
 pub fn any_open(conn: &Connection) -> rusqlite::Result<bool> {
     conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM outbox
-                         WHERE state IN ('pending', 'sending') AND field <> 'quantity')",
+                         WHERE state IN ('pending', 'sending') AND field NOT IN ('quantity', 'delete'))",
     )?
     .query_row([], |r| r.get(0))
 }
@@ -321,6 +405,12 @@ pub fn remote_value(
     field: &FieldSpec,
 ) -> rusqlite::Result<Option<(Value, Option<i64>)>> {
     let sql = match entity.kind {
+        EntityType::Product if field.shape == Shape::Ids => format!(
+            "SELECT (SELECT json_group_array(value)
+                       FROM (SELECT value FROM json_each(raw_json, '$.{}') ORDER BY value)),
+                    updated_at FROM products WHERE id = ?1",
+            field.json
+        ),
         EntityType::Product => format!(
             "SELECT json_extract(raw_json, '$.{}'), updated_at FROM products WHERE id = ?1",
             field.json
@@ -334,6 +424,18 @@ pub fn remote_value(
         EntityType::Order => format!(
             "SELECT json_extract(raw_json, '$.{}'), updated_at FROM orders WHERE order_number = ?1",
             field.json
+        ),
+        // Ecwid keeps no update time for a category: unknown, which `newest_wins` counts as
+        // older than any change of the mirror's (see schema/README.md). A document without
+        // `enabled` is a visible category, as the pull reads it.
+        EntityType::Category => format!(
+            "SELECT COALESCE(json_extract(raw_json, '$.{}'), {}), NULL FROM categories WHERE id = ?1",
+            field.json,
+            if field.shape == Shape::Flag {
+                "1"
+            } else {
+                "NULL"
+            }
         ),
     };
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -362,16 +464,38 @@ pub fn overlay(
     }
     capture::uncaptured(tx, || {
         for r in &rows {
-            tx.prepare_cached(&format!(
-                "UPDATE {} SET {} = ?2 WHERE {} = ?1",
-                kind.table(),
-                r.field.column,
-                kind.key_column()
-            ))?
-            .execute(params![r.entity.key(), r.value])?;
+            write_value(tx, &r.entity, r.field, &r.value)?;
         }
         Ok(())
     })
+}
+
+/// Writes `value` of `field` into the mirror for `entity`: its column, or for a set of ids
+/// (a product's categories) the rows of its link table.
+fn write_value(
+    tx: &Transaction,
+    entity: &Entity,
+    field: &FieldSpec,
+    value: &Value,
+) -> rusqlite::Result<()> {
+    if field.shape == Shape::Ids {
+        tx.prepare_cached("DELETE FROM product_categories WHERE product_id = ?1")?
+            .execute([entity.key()])?;
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO product_categories (product_id, category_id)
+             SELECT ?1, value FROM json_each(?2)",
+        )?
+        .execute(params![entity.key(), value])?;
+        return Ok(());
+    }
+    tx.prepare_cached(&format!(
+        "UPDATE {} SET {} = ?2 WHERE {} = ?1",
+        entity.kind.table(),
+        field.column,
+        entity.kind.key_column()
+    ))?
+    .execute(params![entity.key(), value])?;
+    Ok(())
 }
 
 /// Sets the state of outbox rows `ids` (field changes), with why.
@@ -406,8 +530,15 @@ pub fn restore(tx: &Transaction, entity: &Entity, field: &FieldSpec) -> Result<(
     use super::apply::Rows;
     use crate::kind::Kind;
 
+    if stored_as_sent(field) {
+        let Some((value, _)) = remote_value(tx, entity, field)? else {
+            return Ok(());
+        };
+        return write_restored(tx, entity, field, value);
+    }
     let (kind, key) = match entity.kind {
         EntityType::Order => (Kind::Orders, entity.key()),
+        EntityType::Category => (Kind::Categories, entity.key()),
         _ => (Kind::Products, entity.product_id.unwrap_or_default()),
     };
     let raw: Option<String> = tx
@@ -432,7 +563,8 @@ pub fn restore(tx: &Transaction, entity: &Entity, field: &FieldSpec) -> Result<(
             "name" => p.name.clone().into(),
             "enabled" => i64::from(p.enabled).into(),
             "sku" => p.sku.clone().into(),
-            _ => p.weight.into(),
+            "weight" => p.weight.into(),
+            _ => Value::Null,
         }),
         (Rows::Products(p), EntityType::Variation) => p
             .first()
@@ -451,14 +583,19 @@ pub fn restore(tx: &Transaction, entity: &Entity, field: &FieldSpec) -> Result<(
     let Some(value) = value else {
         return Ok(());
     };
+    write_restored(tx, entity, field, value)
+}
+
+/// Writes Ecwid's `value` of `field` into the mirror's column, with any change still open on
+/// top.
+fn write_restored(
+    tx: &Transaction,
+    entity: &Entity,
+    field: &FieldSpec,
+    value: Value,
+) -> Result<(), MirrorError> {
     capture::uncaptured(tx, || {
-        tx.prepare_cached(&format!(
-            "UPDATE {} SET {} = ?2 WHERE {} = ?1",
-            entity.kind.table(),
-            field.column,
-            entity.kind.key_column()
-        ))?
-        .execute(params![entity.key(), value])?;
+        write_value(tx, entity, field, &value)?;
         Ok(())
     })?;
     overlay(tx, entity.kind, Some(&[entity.key()]))

@@ -17,6 +17,7 @@ pub mod inbox;
 pub mod inbox_review;
 pub mod lock;
 mod multi_row;
+pub mod new_products;
 pub mod outbox;
 pub mod outbox_review;
 pub mod privacy;
@@ -78,6 +79,18 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "013_operator_actions",
         include_str!("../../schema/013_operator_actions.sql"),
+    ),
+    (
+        "014_more_fields",
+        include_str!("../../schema/014_more_fields.sql"),
+    ),
+    (
+        "015_new_products",
+        include_str!("../../schema/015_new_products.sql"),
+    ),
+    (
+        "016_category_fields",
+        include_str!("../../schema/016_category_fields.sql"),
     ),
 ];
 

@@ -6,6 +6,9 @@ use super::MirrorError;
 use super::apply::{self, Rows};
 use super::capture;
 
+/// The `field` of an outbox row that asks Ecwid to delete its product (schema 015).
+pub const DELETE_FIELD: &str = "delete";
+
 /// A change waiting to reach Ecwid (`pending`), or on its way (`sending`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenChange {

@@ -102,6 +102,12 @@ pub struct OutboxStatus {
     pub oldest_open_at: Option<i64>,
     /// When Ecwid last applied a change.
     pub last_applied_at: Option<i64>,
+    /// Products a tool deleted with `[push] deletes` on, not yet confirmed by Ecwid (they
+    /// are among the pending and sending changes too).
+    pub deletions_open: i64,
+    /// Products requested in `new_products` and not yet created or failed; 0 for a mirror
+    /// without the table.
+    pub creations_open: i64,
 }
 
 impl OutboxStatus {
@@ -121,10 +127,31 @@ impl OutboxStatus {
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
+        let deletions_open = conn.query_row(
+            "SELECT count(*) FROM outbox WHERE field = ?1 AND state IN ('pending', 'sending')",
+            [super::outbox::DELETE_FIELD],
+            |r| r.get(0),
+        )?;
+        let has_new_products: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'new_products')",
+            [],
+            |r| r.get(0),
+        )?;
+        let creations_open = if has_new_products {
+            conn.query_row(
+                "SELECT count(*) FROM new_products WHERE state IN ('pending', 'sending')",
+                [],
+                |r| r.get(0),
+            )?
+        } else {
+            0
+        };
         Ok(Some(OutboxStatus {
             counts: StateCounts::read(conn)?,
             oldest_open_at,
             last_applied_at,
+            deletions_open,
+            creations_open,
         }))
     }
 }
@@ -151,6 +178,13 @@ pub struct Listed {
     /// A dismissed change: the operator who dismissed it, and why.
     pub dismissed_by: Option<String>,
     pub dismiss_reason: Option<String>,
+}
+
+impl Listed {
+    /// A request to delete the product in Ecwid (`[push] deletes`), not a value change.
+    pub fn is_deletion(&self) -> bool {
+        self.field == super::outbox::DELETE_FIELD
+    }
 }
 
 /// The rows in `state`, or every row not yet settled, oldest first.
@@ -218,22 +252,23 @@ pub fn list_where(conn: &Connection, filter: &ListFilter) -> rusqlite::Result<Ve
         _ => None,
     };
     let limit = filter.limit.map_or(-1, |n| n as i64);
+    let after = 1 + Subject::WIDTH;
     stmt.query_map(params![state, filter.about.map(Entity::key), limit], |r| {
         Ok(Listed {
             id: r.get(0)?,
             subject: Subject::from_row(r, 1)?,
-            field: r.get(6)?,
-            delta: r.get(7)?,
-            value: super::fields::to_json(r.get(8)?),
-            base: super::fields::to_json(r.get(9)?),
-            created_at: r.get(10)?,
-            state: r.get(11)?,
-            attempts: r.get(12)?,
-            last_error: r.get(13)?,
-            batch_key: r.get(14)?,
-            settled_at: r.get(15)?,
-            dismissed_by: r.get(16)?,
-            dismiss_reason: r.get(17)?,
+            field: r.get(after)?,
+            delta: r.get(after + 1)?,
+            value: super::fields::to_json(r.get(after + 2)?),
+            base: super::fields::to_json(r.get(after + 3)?),
+            created_at: r.get(after + 4)?,
+            state: r.get(after + 5)?,
+            attempts: r.get(after + 6)?,
+            last_error: r.get(after + 7)?,
+            batch_key: r.get(after + 8)?,
+            settled_at: r.get(after + 9)?,
+            dismissed_by: r.get(after + 10)?,
+            dismiss_reason: r.get(after + 11)?,
         })
     })?
     .collect()

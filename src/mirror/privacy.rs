@@ -242,6 +242,19 @@ fn erase_customer(
     for order in &orders {
         remember.execute(params![order, customer_id])?;
     }
+    // A private note a tool wrote for these orders and the pusher has not sent yet would be
+    // written back over the blanked column by the apply path, and then sent to Ecwid: it is
+    // dropped, with its value, when the policy blanks the note.
+    if policy(tx)?.iter().any(|f| f == "privateAdminNotes") {
+        let mut drop_note = tx.prepare_cached(
+            "UPDATE outbox SET state = 'dropped', value = NULL, base = NULL, settled_at = ?2,
+                    last_error = 'the customer''s personal data was erased'
+              WHERE order_number = ?1 AND field = 'private_admin_note' AND state = 'pending'",
+        )?;
+        for order in &orders {
+            drop_note.execute(params![order, now])?;
+        }
+    }
     // The stored documents go through the apply path again, which now redacts them.
     let docs: Vec<String> = {
         let mut stmt = tx.prepare_cached("SELECT raw_json FROM orders WHERE order_number = ?1")?;
@@ -269,6 +282,7 @@ fn erase_customer(
             "UPDATE orders SET raw_json = ?2,
                     email = CASE WHEN ?3 THEN NULL ELSE email END,
                     customer_id = CASE WHEN ?4 THEN NULL ELSE customer_id END,
+                    private_admin_note = CASE WHEN ?6 THEN NULL ELSE private_admin_note END,
                     synced_at = ?5
               WHERE order_number = ?1",
         )?
@@ -277,7 +291,8 @@ fn erase_customer(
             redact_document(&docs[at], &fields)?,
             fields.iter().any(|f| f == "email"),
             fields.iter().any(|f| f == "customerId"),
-            now
+            now,
+            fields.iter().any(|f| f == "privateAdminNotes"),
         ])?;
     }
     apply::delete_ids(tx, Kind::Customers, &[customer_id])?;

@@ -51,6 +51,8 @@ pub(super) const PRODUCT_COLUMNS: &[&str] = &[
     "weight",
     "default_category_id",
     "created_at",
+    "description",
+    "cost_price",
 ];
 
 /// The same for `product_variations` (whose update time is its product's), `categories`
@@ -63,6 +65,8 @@ pub(super) const VARIATION_COLUMNS: &[&str] = &[
     "price",
     "options_json",
     "raw_json",
+    "compare_to_price",
+    "weight",
 ];
 pub(super) const CATEGORY_COLUMNS: &[&str] = &["parent_id", "name", "enabled", "order_by"];
 pub(super) const ORDER_COLUMNS: &[&str] = &[
@@ -77,6 +81,7 @@ pub(super) const ORDER_COLUMNS: &[&str] = &[
     "tracking_number",
     "created_at",
     "hidden",
+    "private_admin_note",
 ];
 pub(super) const ORDER_ITEM_COLUMNS: &[&str] = &[
     "item_id",
@@ -185,12 +190,14 @@ impl Parents {
 }
 
 /// A product's values as a row of `VALUES`, numbered as the product's upsert numbers them
-/// (up to its update time, ?13), its quantity with the open stock changes when `open_stock`.
+/// (up to its update time, ?13, then the columns read from its document, ?14), its quantity
+/// with the open stock changes when `open_stock`.
 fn product_values(open_stock: bool) -> &'static str {
     static ROWS: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
         [false, true].map(|open| {
             format!(
-                "(?1, ?2, ?3, ?4, ?5, {}, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "(?1, ?2, ?3, ?4, ?5, {}, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                  json_extract(?14, '$.description'), json_extract(?14, '$.costPrice'))",
                 apply::product_quantity(open)
             )
         })
@@ -252,7 +259,8 @@ pub(super) fn products(
         tx,
         (
             "WITH e(id, sku, name, price, compare_to_price, quantity, unlimited, in_stock,
-                    enabled, weight, default_category_id, created_at, updated_at) AS (VALUES ",
+                    enabled, weight, default_category_id, created_at, updated_at, description,
+                    cost_price) AS (VALUES ",
             product_values(open_stock),
             products_tail(),
         ),
@@ -272,6 +280,7 @@ pub(super) fn products(
                 &p.default_category_id,
                 &p.created_at,
                 &p.updated_at,
+                &p.raw_json,
             ]
         },
     )?;
@@ -296,6 +305,17 @@ pub(super) fn products(
         "SELECT product_id, category_id FROM product_categories WHERE product_id IN (",
         &ids,
     )?;
+    // A product whose categories a tool changed shows that change until it is settled, as a
+    // column does (see `differs`): its links are not compared meanwhile.
+    let links_open: HashSet<i64> = multi_row::query_in(
+        tx,
+        "SELECT DISTINCT product_id FROM outbox
+          WHERE field = 'category_ids' AND state IN ('pending', 'sending') AND product_id IN (",
+        &ids,
+        |r| r.get(0),
+    )?
+    .into_iter()
+    .collect();
     let empty = HashSet::new();
     let mut children_differ: HashSet<i64> = candidates
         .iter()
@@ -303,7 +323,8 @@ pub(super) fn products(
             let expected: HashSet<i64> = p.variations.iter().map(|v| v.id).collect();
             let categories: HashSet<i64> = p.category_ids.iter().copied().collect();
             *variations.get(&p.id).unwrap_or(&empty) != expected
-                || *links.get(&p.id).unwrap_or(&empty) != categories
+                || (!links_open.contains(&p.id)
+                    && *links.get(&p.id).unwrap_or(&empty) != categories)
         })
         .map(|p| p.id)
         .collect();
@@ -335,7 +356,8 @@ pub(super) fn products(
 }
 
 fn variations_head() -> &'static str {
-    "WITH e(id, product_id, sku, quantity, unlimited, price, options_json, raw_json, synced_at)
+    "WITH e(id, product_id, sku, quantity, unlimited, price, options_json, raw_json, synced_at,
+            compare_to_price, weight)
        AS (VALUES "
 }
 
@@ -370,9 +392,11 @@ pub(super) fn orders(
         tx,
         (
             "WITH e(order_number, id, email, customer_id, payment_status, fulfillment_status,
-                    total, subtotal, tax, tracking_number, created_at, updated_at, hidden)
+                    total, subtotal, tax, tracking_number, created_at, updated_at, hidden,
+                    private_admin_note)
                AS (VALUES ",
-            "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+              json_extract(?14, '$.privateAdminNotes'))",
             orders_tail(),
         ),
         &candidates,
@@ -391,6 +415,7 @@ pub(super) fn orders(
                 &o.created_at,
                 &o.updated_at,
                 &o.hidden,
+                &o.raw_json,
             ]
         },
     )?;

@@ -1,5 +1,5 @@
 //! What a local change or a conflict is about, as the outbox and the conflicts table name
-//! it: a product, one of its variations, or an order. The one place that names a subject
+//! it: a product, one of its variations, an order, or a category. The one place that names a subject
 //! for people: lists, command output and log lines.
 
 use std::fmt;
@@ -15,6 +15,7 @@ pub struct Subject {
     pub product_id: Option<i64>,
     pub variation_id: Option<i64>,
     pub order_number: Option<i64>,
+    pub category_id: Option<i64>,
     /// An order's public id (`orders.id`, e.g. `BK1G6`), the name the shop knows it by;
     /// `None` for products, and for an order the mirror has no id for.
     pub order_id: Option<String>,
@@ -33,20 +34,27 @@ impl Subject {
             product_id: Some(product_id),
             variation_id,
             order_number: None,
+            category_id: None,
             order_id: None,
         }
     }
 
+    /// How many columns [`Subject::columns`] names: the ones after them are read from
+    /// `first + Subject::WIDTH` on.
+    pub const WIDTH: usize = 6;
+
     /// The columns [`Subject::from_row`] reads, from the table (or alias) `table`, which has
-    /// `entity, product_id, variation_id, order_number` like `outbox` and `conflicts`.
+    /// `entity, product_id, variation_id, order_number, category_id` like `outbox` and
+    /// `conflicts`.
     pub fn columns(table: &str) -> String {
         format!(
             "{table}.entity, {table}.product_id, {table}.variation_id, {table}.order_number,
-             (SELECT id FROM orders WHERE order_number = {table}.order_number)"
+             (SELECT id FROM orders WHERE order_number = {table}.order_number),
+             {table}.category_id"
         )
     }
 
-    /// The five columns of [`Subject::columns`] in `row`, from `first` on.
+    /// The [`Subject::WIDTH`] columns of [`Subject::columns`] in `row`, from `first` on.
     pub fn from_row(row: &rusqlite::Row, first: usize) -> rusqlite::Result<Subject> {
         Ok(Subject {
             entity: row.get(first)?,
@@ -56,6 +64,7 @@ impl Subject {
             order_id: row
                 .get::<_, Option<String>>(first + 4)?
                 .filter(|id| !id.is_empty()),
+            category_id: row.get(first + 5)?,
         })
     }
 
@@ -66,6 +75,7 @@ impl Subject {
             product_id: entity.product_id,
             variation_id: entity.variation_id,
             order_number: entity.order_number,
+            category_id: entity.category_id,
             order_id: match entity.kind {
                 EntityType::Order => order_id.filter(|id| !id.is_empty()).map(str::to_string),
                 _ => None,
@@ -102,6 +112,9 @@ impl fmt::Display for Subject {
                 write!(f, "order {}", self.order_id.as_deref().unwrap_or_default())
             }
             ("order", _, _, Some(o)) => write!(f, "order {o}"),
+            ("category", ..) if self.category_id.is_some() => {
+                write!(f, "category {}", self.category_id.unwrap_or_default())
+            }
             (_, Some(p), _, _) => write!(f, "product {p}"),
             (entity, ..) => f.write_str(entity),
         }
@@ -118,6 +131,7 @@ mod tests {
             product_id: None,
             variation_id: None,
             order_number: Some(17),
+            category_id: None,
         };
         Subject::of(&entity, order_id)
     }
@@ -136,6 +150,7 @@ mod tests {
             product_id: Some(3),
             variation_id: Some(9),
             order_number: None,
+            category_id: None,
         };
         assert_eq!(
             Subject::of(&variation, Some("ignored")).to_string(),
@@ -147,5 +162,17 @@ mod tests {
             ..variation
         };
         assert_eq!(Subject::of(&product, None).to_string(), "product 3");
+    }
+
+    #[test]
+    fn a_category_is_named_by_its_id() {
+        let category = Entity {
+            kind: EntityType::Category,
+            product_id: None,
+            variation_id: None,
+            order_number: None,
+            category_id: Some(9001),
+        };
+        assert_eq!(Subject::of(&category, None).to_string(), "category 9001");
     }
 }

@@ -62,6 +62,19 @@ impl ConsoleDaemon {
         let summary = push_once(&config, CancellationToken::new()).await.unwrap();
         assert_eq!((summary.failed, summary.conflicts), (1, 1), "{summary:?}");
 
+        ConsoleDaemon::serve(store, scratch, db, "price = \"manual\"", gone, contested).await
+    }
+
+    /// `ecwid-sync run` with its console over the mirror `db` of `store`, with `conflicts`
+    /// (lines of the `[conflicts]` table); `gone` and `contested` name what the test staged.
+    pub async fn serve(
+        store: TestStore,
+        scratch: Scratch,
+        db: PathBuf,
+        conflicts: &str,
+        gone: i64,
+        contested: i64,
+    ) -> ConsoleDaemon {
         let console = free_local_addr();
         let listen = free_local_addr();
         let token_file = scratch.path("console-token");
@@ -72,7 +85,7 @@ impl ConsoleDaemon {
                 "[console]\nlisten = \"{console}\"\ntoken_file = \"{}\"",
                 token_file.display()
             ),
-        ) + "\n[conflicts]\nprice = \"manual\"\n";
+        ) + &format!("\n[conflicts]\n{conflicts}\n");
         let config = scratch.path("daemon.toml");
         std::fs::write(&config, text).unwrap();
         let mut child = spawn_ecwid_sync(&config, &["run"], Stdio::piped());

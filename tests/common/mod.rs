@@ -117,6 +117,25 @@ impl TestStore {
         .await;
     }
 
+    pub async fn admin_edit_combination(&self, product: i64, combination: i64, fields: Value) {
+        self.control(
+            reqwest::Method::PATCH,
+            &format!("/combinations/{product}/{combination}"),
+            Some(fields),
+        )
+        .await;
+    }
+
+    /// The shop owner renames, hides or shows a category in the admin.
+    pub async fn admin_edit_category(&self, id: i64, fields: Value) {
+        self.control(
+            reqwest::Method::PATCH,
+            &format!("/categories/{id}"),
+            Some(fields),
+        )
+        .await;
+    }
+
     pub async fn admin_delete_product(&self, id: i64) {
         self.control(reqwest::Method::DELETE, &format!("/products/{id}"), None)
             .await;

@@ -314,6 +314,8 @@ const TYPES: &[(&str, Kind)] = &[
     ("unlimited", Kind::Bool),
     ("price", Kind::Num),
     ("compareToPrice", Kind::Num),
+    // The purchase price: the reference lists it (`costPrice`), the contract's table predates it.
+    ("costPrice", Kind::Num),
     ("enabled", Kind::Bool),
     ("weight", Kind::Num),
     ("warningLimit", Kind::Int),

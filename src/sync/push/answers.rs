@@ -16,14 +16,15 @@ use crate::sync::Kind;
 /// Products read back per request inside a batch (an id list of one page).
 pub const READS_PER_REQUEST: usize = 100;
 
-/// Changes and updates per batch: with the reads of their products and orders, within
-/// Ecwid's 500 requests.
+/// Changes and updates per batch: with the reads of their products, orders and categories
+/// within Ecwid's 500 requests (the reads of 490 entities of three kinds take at most 4 full
+/// requests and one partly filled one per kind: 7 of the 10 kept for them).
 pub const ENTITIES_PER_BATCH: usize =
     MAX_BATCH_REQUESTS - 2 * MAX_BATCH_REQUESTS.div_ceil(READS_PER_REQUEST);
 
 /// The requests of a batch: one inventory adjustment per stock change, one partial update
-/// per entity with field changes, then reads of their products and orders, which run after
-/// them (a store's batch runs in order).
+/// per entity with field changes, then reads of their products, orders and categories, which
+/// run after them (a store's batch runs in order).
 pub fn requests(batch: &PlannedBatch) -> Vec<BatchRequest> {
     let mut requests: Vec<BatchRequest> = batch
         .changes
@@ -55,6 +56,7 @@ pub fn requests(batch: &PlannedBatch) -> Vec<BatchRequest> {
                     "/orders/{}",
                     u.order_id.clone().unwrap_or_else(|| e.key().to_string())
                 ),
+                EntityType::Category => format!("/categories/{}", e.key()),
             },
             method: "PUT",
             body: Some(u.body()),
@@ -65,6 +67,14 @@ pub fn requests(batch: &PlannedBatch) -> Vec<BatchRequest> {
     }
     for (i, chunk) in orders_of(batch).chunks(READS_PER_REQUEST).enumerate() {
         requests.push(read("read-orders-", i, "orders?ids", chunk));
+    }
+    for (i, chunk) in keys_of(batch, EntityType::Category)
+        .chunks(READS_PER_REQUEST)
+        .enumerate()
+    {
+        // A hidden category is left out of a search unless asked for.
+        let what = "categories?hidden_categories=true&categoryIds";
+        requests.push(read("read-categories-", i, what, chunk));
     }
     requests
 }
@@ -100,19 +110,24 @@ fn products_of(batch: &PlannedBatch) -> Vec<i64> {
 }
 
 fn orders_of(batch: &PlannedBatch) -> Vec<i64> {
-    let mut orders: Vec<i64> = batch
+    keys_of(batch, EntityType::Order)
+}
+
+/// The keys of the entities of `kind` (orders, categories) the batch updates.
+fn keys_of(batch: &PlannedBatch, kind: EntityType) -> Vec<i64> {
+    let mut keys: Vec<i64> = batch
         .updates
         .iter()
-        .filter(|u| u.entity.kind == EntityType::Order)
+        .filter(|u| u.entity.kind == kind)
         .map(|u| u.entity.key())
         .collect();
-    orders.sort_unstable();
-    orders.dedup();
-    orders
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// What Ecwid did with one request of a completed batch.
-fn outcome(status: &BatchStatus, id: &str) -> Outcome {
+pub(super) fn outcome(status: &BatchStatus, id: &str) -> Outcome {
     match status.response(id) {
         Some(r) if r.status == "COMPLETED" => Outcome::Applied,
         Some(r) => {
@@ -133,7 +148,7 @@ fn outcome(status: &BatchStatus, id: &str) -> Outcome {
     }
 }
 
-fn body(r: &BatchResponse) -> String {
+pub(super) fn body(r: &BatchResponse) -> String {
     r.escaped_http_body
         .clone()
         .or_else(|| r.http_body.as_ref().map(|b| b.get().to_string()))
@@ -157,13 +172,17 @@ pub fn outcomes(batch: &PlannedBatch, status: &BatchStatus) -> Vec<Settled> {
         .collect()
 }
 
-/// The products and the orders the batch read back after its changes. A read that failed,
-/// or that Ecwid answered with entities not asked for, adds nothing: the next pull or
-/// webhook brings them.
-pub fn read_back(batch: &PlannedBatch, status: &BatchStatus) -> (Rows, Rows) {
+/// The products, and then the orders and categories, the batch read back after its changes.
+/// A read that failed, or that Ecwid answered with entities not asked for, adds nothing: the
+/// next pull or webhook brings them.
+pub fn read_back(batch: &PlannedBatch, status: &BatchStatus) -> (Rows, Vec<Rows>) {
+    let categories = keys_of(batch, EntityType::Category);
     (
         read_kind(status, "read-", Kind::Products, &products_of(batch)),
-        read_kind(status, "read-orders-", Kind::Orders, &orders_of(batch)),
+        vec![
+            read_kind(status, "read-orders-", Kind::Orders, &orders_of(batch)),
+            read_kind(status, "read-categories-", Kind::Categories, &categories),
+        ],
     )
 }
 
@@ -231,5 +250,52 @@ mod tests {
         let requests = requests(&batch);
         assert!(requests.len() <= MAX_BATCH_REQUESTS);
         assert_eq!(requests.last().unwrap().method, "GET");
+    }
+
+    #[test]
+    fn a_full_batch_of_products_orders_and_categories_with_their_reads_stays_within_ecwids_limit() {
+        use crate::mirror::fields::{Entity, find};
+        use crate::sync::push::fields::Update;
+        let kinds = [EntityType::Product, EntityType::Order, EntityType::Category];
+        let updates: Vec<Update> = (0..ENTITIES_PER_BATCH as i64)
+            .map(|i| {
+                let kind = kinds[i as usize % 3];
+                let key = Some(i + 1);
+                Update {
+                    entity: Entity {
+                        kind,
+                        product_id: key.filter(|_| kind == EntityType::Product),
+                        variation_id: None,
+                        order_number: key.filter(|_| kind == EntityType::Order),
+                        category_id: key.filter(|_| kind == EntityType::Category),
+                    },
+                    fields: vec![(
+                        find(kind, "name")
+                            .or(find(kind, "tracking_number"))
+                            .unwrap(),
+                        "x".to_string().into(),
+                    )],
+                    ids: vec![i + 1],
+                    attempts: 0,
+                    order_id: None,
+                }
+            })
+            .collect();
+        let batch = PlannedBatch {
+            key: "k".into(),
+            changes: Vec::new(),
+            updates,
+            sent: None,
+        };
+        let requests = requests(&batch);
+        assert!(requests.len() <= MAX_BATCH_REQUESTS, "{}", requests.len());
+        let reads = |prefix: &str| requests.iter().filter(|r| r.id.starts_with(prefix)).count();
+        assert_eq!(reads("read-categories-"), 2);
+        assert_eq!(reads("read-orders-"), 2);
+        assert!(
+            requests
+                .iter()
+                .any(|r| r.path.starts_with("/categories/") && r.method == "PUT")
+        );
     }
 }

@@ -13,22 +13,28 @@ use crate::mirror::conflicts::{self, NewConflict};
 use crate::mirror::fields::{self as mirror_fields, Entity, EntityType, FieldRow};
 use crate::mirror::outbox::Outcome;
 use crate::mirror::subject::Subject;
+use crate::sync::Kind;
 
-/// The products and orders whose field changes wait to be decided: read again from Ecwid
-/// first, so that a decision never rests on an old copy.
-pub fn entities_to_read(rows: &[FieldRow]) -> (Vec<i64>, Vec<i64>) {
-    let (mut products, mut orders) = (Vec::new(), Vec::new());
+/// The products, orders and categories whose field changes wait to be decided: read again
+/// from Ecwid first, so that a decision never rests on an old copy.
+pub fn entities_to_read(rows: &[FieldRow]) -> [(Kind, Vec<i64>); 3] {
+    let (mut products, mut orders, mut categories) = (Vec::new(), Vec::new(), Vec::new());
     for r in rows.iter().filter(|r| r.batch_key.is_none()) {
         match r.entity.kind {
             EntityType::Order => orders.extend(r.entity.order_number),
+            EntityType::Category => categories.extend(r.entity.category_id),
             _ => products.extend(r.entity.product_id),
         }
     }
-    for list in [&mut products, &mut orders] {
+    for list in [&mut products, &mut orders, &mut categories] {
         list.sort_unstable();
         list.dedup();
     }
-    (products, orders)
+    [
+        (Kind::Products, products),
+        (Kind::Orders, orders),
+        (Kind::Categories, categories),
+    ]
 }
 
 /// What deciding the pending field changes came to.

@@ -138,6 +138,12 @@ fn json_value(field: &FieldSpec, value: &Value) -> serde_json::Value {
     match (field.shape, value) {
         (_, Value::Null) => serde_json::Value::Null,
         (Shape::Flag, Value::Integer(i)) => serde_json::Value::Bool(*i != 0),
+        // The capture trigger writes the array; should it ever not parse, it goes as the
+        // text it is, which Ecwid refuses with its message, rather than as an empty set that
+        // would take the product out of every category.
+        (Shape::Ids, Value::Text(t)) => {
+            serde_json::from_str(t).unwrap_or_else(|_| t.clone().into())
+        }
         (_, Value::Integer(i)) => (*i).into(),
         (_, Value::Real(r)) => serde_json::Number::from_f64(*r)
             .map(serde_json::Value::Number)
@@ -303,6 +309,7 @@ mod tests {
             product_id: Some(7),
             variation_id: None,
             order_number: None,
+            category_id: None,
         };
         let row = |id, value: f64, base: f64, at| FieldRow {
             id,
@@ -336,6 +343,7 @@ mod tests {
                 product_id: Some(7),
                 variation_id: None,
                 order_number: None,
+                category_id: None,
             },
             fields: vec![(
                 find(EntityType::Product, "enabled").unwrap(),
@@ -346,5 +354,31 @@ mod tests {
             order_id: None,
         };
         assert_eq!(update.body(), serde_json::json!({"enabled": false}));
+    }
+
+    #[test]
+    fn a_set_of_categories_is_sent_as_an_array_and_text_that_is_no_array_as_text() {
+        use crate::mirror::fields::{EntityType, find};
+        let field = find(EntityType::Product, "category_ids").unwrap();
+        let body = |value: &str| {
+            Update {
+                entity: Entity {
+                    kind: EntityType::Product,
+                    product_id: Some(7),
+                    variation_id: None,
+                    order_number: None,
+                    category_id: None,
+                },
+                fields: vec![(field, Value::Text(value.into()))],
+                ids: vec![1],
+                attempts: 0,
+                order_id: None,
+            }
+            .body()
+        };
+        assert_eq!(body("[3,12]"), serde_json::json!({"categoryIds": [3, 12]}));
+        assert_eq!(body("[]"), serde_json::json!({"categoryIds": []}));
+        // Never an empty set, which would take the product out of every category.
+        assert_eq!(body("3,12"), serde_json::json!({"categoryIds": "3,12"}));
     }
 }

@@ -11,6 +11,8 @@
 //! applied.
 
 mod answers;
+pub mod creates;
+mod deletes;
 pub mod expired;
 mod field_pass;
 pub mod fields;
@@ -28,6 +30,7 @@ use crate::errors::error_chain;
 use crate::metrics::PushMetrics;
 use crate::mirror::apply::{self, Rows};
 use crate::mirror::fields as mirror_fields;
+use crate::mirror::new_products;
 use crate::mirror::outbox::{self, Outcome, Settled};
 use crate::mirror::outbox_review::{self, Oldest, StateCounts};
 use crate::mirror::subject::Subject;
@@ -58,6 +61,12 @@ pub struct PushSummary {
     pub updated: usize,
     /// Conflicts found (held for the operator, or settled by their policy).
     pub conflicts: usize,
+    /// Products created from `new_products`.
+    pub created: usize,
+    /// Requests in `new_products` Ecwid refused (a SKU it already has, say).
+    pub not_created: usize,
+    /// Products deleted in Ecwid and then from the mirror (`[push] deletes`).
+    pub deleted: usize,
 }
 
 impl PushSummary {
@@ -80,6 +89,10 @@ pub struct Pusher {
     key_lifetime: Duration,
     policies: ConflictsConfig,
     metrics: PushMetrics,
+    /// `[push] deletes`.
+    deletes: bool,
+    /// The `deletes` value last written into the mirror's `push_switches` (0: none yet).
+    switch_written: std::sync::atomic::AtomicU8,
 }
 
 impl Pusher {
@@ -91,6 +104,8 @@ impl Pusher {
             key_lifetime: KEY_LIFETIME,
             policies: ConflictsConfig::default(),
             metrics: PushMetrics::default(),
+            deletes: false,
+            switch_written: std::sync::atomic::AtomicU8::new(0),
         }
     }
 
@@ -106,6 +121,31 @@ impl Pusher {
         self
     }
 
+    /// Whether a tool's DELETE FROM products deletes the product in Ecwid (`[push] deletes`).
+    pub fn with_deletes(mut self, deletes: bool) -> Pusher {
+        self.deletes = deletes;
+        self
+    }
+
+    /// Writes `[push] deletes` into the mirror when it differs from what was written last,
+    /// so that the trigger on `products` refuses or takes a tool's DELETE accordingly.
+    async fn publish_switches(&self) -> Result<(), PullError> {
+        use std::sync::atomic::Ordering;
+        let want = if self.deletes { 2 } else { 1 };
+        if self.switch_written.load(Ordering::Relaxed) == want {
+            return Ok(());
+        }
+        let deletes = self.deletes;
+        self.writer
+            .call(move |conn| {
+                conn.execute("UPDATE push_switches SET deletes = ?1", [deletes])?;
+                Ok(())
+            })
+            .await?;
+        self.switch_written.store(want, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// A pusher that counts what it does into `metrics` (the daemon's `/metrics`).
     pub fn with_metrics(mut self, metrics: PushMetrics) -> Pusher {
         self.metrics = metrics;
@@ -114,7 +154,11 @@ impl Pusher {
 
     /// Whether the outbox holds changes on their way.
     pub async fn has_work(&self) -> Result<bool, PullError> {
-        Ok(self.writer.call(|conn| Ok(outbox::has_open(conn)?)).await?)
+        self.publish_switches().await?;
+        Ok(self
+            .writer
+            .call(|conn| Ok(outbox::has_open(conn)? || new_products::has_open(conn)?))
+            .await?)
     }
 
     /// The outbox's counts by state, and what in it has waited longest.
@@ -136,8 +180,21 @@ impl Pusher {
     /// One pass over the outbox. Stops at the first batch whose outcome stays unknown (its
     /// changes keep their key for the next pass).
     pub async fn push_once(&self) -> Result<PushSummary, PullError> {
-        self.read_field_entities().await?;
         let lifetime = self.key_lifetime.as_secs().max(1) as i64;
+        // New products first: a tool that creates a product and then changes it finds it
+        // in `products` sooner.
+        self.publish_switches().await?;
+        let creates =
+            creates::push_creates(&self.client, &self.writer, &self.options, lifetime).await?;
+        let deleted = deletes::push_deletes(
+            &self.client,
+            &self.writer,
+            &self.options,
+            lifetime,
+            self.deletes,
+        )
+        .await?;
+        self.read_field_entities().await?;
         let policies = self.policies;
         let (plan, decided) = self
             .writer
@@ -189,6 +246,10 @@ impl Pusher {
         let mut summary = PushSummary {
             cancelled: plan.cancelled.len(),
             conflicts: conflicts.len(),
+            batches: creates.batches,
+            created: creates.created,
+            deleted,
+            not_created: creates.failed,
             ..PushSummary::default()
         };
         for batch in &plan.expired {
@@ -202,11 +263,12 @@ impl Pusher {
         Ok(summary)
     }
 
-    /// Reads again the products and orders with field changes to decide, and writes them
-    /// into the mirror, so that decisions compare with Ecwid's values as they are now. A
-    /// read that fails ends the pass: deciding on an old copy could overwrite a change.
+    /// Reads again the products, orders and categories with field changes to decide, and
+    /// writes them into the mirror, so that decisions compare with Ecwid's values as they
+    /// are now. A read that fails ends the pass: deciding on an old copy could overwrite a
+    /// change.
     async fn read_field_entities(&self) -> Result<(), PullError> {
-        let (products, orders) = self
+        let to_read = self
             .writer
             .call(|conn| {
                 Ok(field_pass::entities_to_read(&mirror_fields::open_rows(
@@ -214,18 +276,20 @@ impl Pusher {
                 )?))
             })
             .await?;
-        if products.is_empty() && orders.is_empty() {
+        let mut read = Vec::new();
+        for (kind, keys) in to_read.iter().filter(|(_, keys)| !keys.is_empty()) {
+            read.push(fetch::by_keys(&self.client, *kind, keys).await?.rows);
+        }
+        if read.is_empty() {
             return Ok(());
         }
-        let products = fetch::by_keys(&self.client, Kind::Products, &products).await?;
-        let orders = fetch::by_keys(&self.client, Kind::Orders, &orders).await?;
-        let (products, orders) = (products.rows, orders.rows);
         self.writer
             .call(move |conn| {
                 let tx = conn.transaction()?;
                 let now = unix_now();
-                apply::apply_rows(&tx, &products, now)?;
-                apply::apply_rows(&tx, &orders, now)?;
+                for rows in &read {
+                    apply::apply_rows(&tx, rows, now)?;
+                }
                 tx.commit()?;
                 Ok(())
             })
@@ -255,7 +319,7 @@ impl Pusher {
                     // Sending the same batch again would be refused the same way.
                     let reason = Outcome::Failed(format!("Ecwid refused the whole batch: {err}"));
                     let updates = vec![reason.clone(); batch.updates.len()];
-                    let empty = (Rows::empty(Kind::Products), Rows::empty(Kind::Orders));
+                    let empty = (Rows::empty(Kind::Products), Vec::new());
                     let settled = all(batch, reason);
                     return self.settle(batch, settled, updates, empty, summary).await;
                 }
@@ -300,7 +364,7 @@ impl Pusher {
     ) -> Result<(), PullError> {
         let settled = answers::outcomes(batch, status);
         let updates = answers::update_outcomes(batch, status);
-        let (mut products, orders) = answers::read_back(batch, status);
+        let (mut products, others) = answers::read_back(batch, status);
         let missing = answers::not_read_back(&settled, &products);
         if !missing.is_empty() {
             // Without Ecwid's resulting quantity the mirror would show the old one until the
@@ -314,7 +378,7 @@ impl Pusher {
                 ),
             }
         }
-        self.settle(batch, settled, updates, (products, orders), summary)
+        self.settle(batch, settled, updates, (products, others), summary)
             .await
     }
 
@@ -373,7 +437,7 @@ impl Pusher {
             &unsent,
             settled,
             Vec::new(),
-            (found.rows, Rows::empty(Kind::Orders)),
+            (found.rows, Vec::new()),
             summary,
         )
         .await
@@ -384,7 +448,7 @@ impl Pusher {
         batch: &PlannedBatch,
         settled: Vec<Settled>,
         updates: Vec<Outcome>,
-        (products, orders): (Rows, Rows),
+        (products, others): (Rows, Vec<Rows>),
         summary: &mut PushSummary,
     ) -> Result<(), PullError> {
         summary.count(&settled);
@@ -398,7 +462,9 @@ impl Pusher {
                 let now = unix_now();
                 field_pass::settle(&tx, &fields_batch, &updates, now)?;
                 outbox::settle(&tx, &settled, &products, now)?;
-                apply::apply_rows(&tx, &orders, now)?;
+                for rows in &others {
+                    apply::apply_rows(&tx, rows, now)?;
+                }
                 tx.commit()?;
                 Ok(())
             })

@@ -169,8 +169,13 @@ fn coalesce(rows: &[&OpenChange]) -> Vec<Change> {
 /// times they were put in a batch: the same batch always gets the same key, and rows sent
 /// again in a new batch (after Ecwid did not run them) get a new one.
 pub fn batch_key(mirror_uid: &str, round: i64, ids: &[i64]) -> String {
+    uuid_key(&format!("ecwid-sync outbox {mirror_uid} {round}:"), ids)
+}
+
+/// A key in the UUID form Ecwid's SDK sends, derived from `seed` and `ids`.
+pub(super) fn uuid_key(seed: &str, ids: &[i64]) -> String {
     let mut hash = Sha256::new();
-    hash.update(format!("ecwid-sync outbox {mirror_uid} {round}:").as_bytes());
+    hash.update(seed.as_bytes());
     for id in ids {
         hash.update(format!("{id},").as_bytes());
     }

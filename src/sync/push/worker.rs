@@ -46,6 +46,7 @@ impl PushWorker {
             self.poll = config.push.poll_interval;
             self.keep_applied_days = config.push.keep_applied_days;
             self.pusher.key_lifetime = config.push.key_lifetime;
+            self.pusher.deletes = config.push.deletes;
             self.pusher.policies = config.conflicts;
         });
     }
@@ -123,7 +124,7 @@ impl PushWorker {
         let summary = self.pusher.push_once().await;
         self.refresh_counts().await;
         let summary = summary?;
-        if summary.batches > 0 || summary.cancelled > 0 {
+        if summary.batches > 0 || summary.cancelled > 0 || summary.deleted > 0 {
             // Each entity's change has its own line (see `report`); this one sums the pass,
             // stock and fields apart, as `ecwid-sync push` prints it.
             tracing::info!(
@@ -135,6 +136,9 @@ impl PushWorker {
                 stock_cancelled = summary.cancelled,
                 fields_updated = summary.updated,
                 conflicts = summary.conflicts,
+                products_created = summary.created,
+                products_refused = summary.not_created,
+                products_deleted = summary.deleted,
                 "local changes pushed"
             );
         }
