@@ -35,16 +35,8 @@ fn mirror_price(db: &Path, id: i64) -> Value {
     mirror_value(db, "SELECT price FROM products WHERE id = ?1", id)
 }
 
-fn tool(db: &Path, sql: &str) -> Result<usize, rusqlite::Error> {
-    open(db).execute(sql, [])
-}
-
 fn unix_now() -> i64 {
     ecwid_sync::mirror::unix_now()
-}
-
-async fn push(config: &Config) -> ecwid_sync::sync::push::PushSummary {
-    push_once(config, CancellationToken::new()).await.unwrap()
 }
 
 /// Ecwid's update time of a product, as the store reports it.

@@ -9,19 +9,9 @@ use std::path::Path;
 use std::process::Output;
 
 use common::*;
-use ecwid_sync::commands::push_once;
 use ecwid_sync::config::Config;
 use ecwid_sync::sync::push::fields::Policy;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-
-fn tool(db: &Path, sql: &str) -> Result<usize, rusqlite::Error> {
-    open(db).execute(sql, [])
-}
-
-async fn push(config: &Config) -> ecwid_sync::sync::push::PushSummary {
-    push_once(config, CancellationToken::new()).await.unwrap()
-}
 
 /// A category the store shows.
 fn visible_category(state: &Value) -> i64 {

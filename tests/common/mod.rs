@@ -414,6 +414,18 @@ pub async fn pass(config: &Config, full: bool) -> Vec<RunSummary> {
     .expect("pass succeeds")
 }
 
+/// `sql` run as a tool runs it (see [`open`]).
+pub fn tool(db: &Path, sql: &str) -> Result<usize, rusqlite::Error> {
+    open(db).execute(sql, [])
+}
+
+/// One pass of the pusher (`ecwid-sync push`), which must end without error.
+pub async fn push(config: &Config) -> ecwid_sync::sync::push::PushSummary {
+    ecwid_sync::commands::push_once(config, CancellationToken::new())
+        .await
+        .unwrap()
+}
+
 /// A connection as a tool opens it: with a busy timeout, so that its writes wait for the
 /// daemon's instead of failing (schema/README.md asks tools for one).
 pub fn open(db: &Path) -> Connection {

@@ -6,7 +6,7 @@
 //! sent again blindly: the store is searched for its SKU (unique per store), which tells
 //! whether the first send created it.
 
-use super::answers;
+use super::{answers, keyed};
 use crate::ecwid::batch::MAX_BATCH_REQUESTS;
 use crate::ecwid::model::{BatchRequest, BatchStatus, Page};
 use crate::ecwid::{ApiError, Client};
@@ -174,63 +174,34 @@ async fn send(
     options: &crate::ecwid::batch::BatchOptions,
     batch: &CreateBatch,
 ) -> Result<Vec<(i64, Created)>, PullError> {
-    let ticket = match &batch.ticket {
-        Some(t) => t.clone(),
-        None => match client
-            .create_keyed_batch(&batch.key, &requests(batch), options)
-            .await
-        {
-            Ok(ticket) => {
-                let (key, t) = (batch.key.clone(), ticket.clone());
-                writer
-                    .call(move |conn| Ok(new_products::store_ticket(conn, &key, &t)?))
-                    .await?;
-                ticket
-            }
-            Err(err) if matches!(err, ApiError::Status { .. }) && !err.is_retryable() => {
-                let reason = format!("Ecwid refused the whole batch: {err}");
-                return Ok(batch
-                    .requests
-                    .iter()
-                    .map(|r| (r.id, Created::Failed(reason.clone())))
-                    .collect());
-            }
-            Err(err) => return Err(unanswered(writer, batch, err).await),
-        },
-    };
-    match client.await_batch(&ticket, options).await {
-        Ok(status) => Ok(outcomes(batch, &status)),
-        Err(err) => {
-            if err.status() == Some(404) {
-                let key = batch.key.clone();
-                writer
-                    .call(move |conn| Ok(new_products::forget_ticket(conn, &key)?))
-                    .await?;
-            }
-            Err(unanswered(writer, batch, err).await)
-        }
+    let sent = keyed::send(
+        client,
+        writer,
+        options,
+        &NEW_PRODUCTS,
+        &batch.key,
+        batch.ticket.clone(),
+        &requests(batch),
+    )
+    .await?;
+    match sent {
+        keyed::Sent::Answered(status) => Ok(outcomes(batch, &status)),
+        keyed::Sent::Refused(reason) => Ok(batch
+            .requests
+            .iter()
+            .map(|r| (r.id, Created::Failed(reason.clone())))
+            .collect()),
+        keyed::Sent::Unanswered(err) => Err(err.into()),
     }
 }
 
-async fn unanswered(
-    writer: &crate::mirror::MirrorWriter,
-    batch: &CreateBatch,
-    err: ApiError,
-) -> PullError {
-    let (key, error) = (batch.key.clone(), error_chain(&err));
-    tracing::warn!(
-        key,
-        error,
-        "batch of new products has no outcome yet; it is sent again with the same key"
-    );
-    if let Err(e) = writer
-        .call(move |conn| Ok(new_products::note_error(conn, &key, &error)?))
-        .await
-    {
-        return e.into();
-    }
-    err.into()
-}
+/// Batches of new products keep their ticket and error in `new_products`.
+const NEW_PRODUCTS: keyed::Ledger = keyed::Ledger {
+    store_ticket: new_products::store_ticket,
+    forget_ticket: new_products::forget_ticket,
+    note_error: new_products::note_error,
+    carries: "new products",
+};
 
 /// A batch whose key Ecwid may have forgotten: each request's SKU, searched in the store,
 /// says whether it was created; one not found goes again under a new key.

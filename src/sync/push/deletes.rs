@@ -8,11 +8,10 @@
 
 use rusqlite::{Connection, params};
 
-use super::{answers, plan};
+use super::{answers, keyed, plan};
+use crate::ecwid::Client;
 use crate::ecwid::batch::BatchOptions;
 use crate::ecwid::model::{BatchRequest, BatchStatus};
-use crate::ecwid::{ApiError, Client};
-use crate::errors::error_chain;
 use crate::mirror::apply::{self, Rows};
 use crate::mirror::outbox::{self, DELETE_FIELD, Outcome, Settled};
 use crate::mirror::{MirrorWriter, unix_now};
@@ -191,59 +190,37 @@ async fn send(
     options: &BatchOptions,
     batch: &DeleteBatch,
 ) -> Result<Vec<Settled>, PullError> {
-    let ticket = match &batch.ticket {
-        Some(t) => t.clone(),
-        None => match client
-            .create_keyed_batch(&batch.key, &requests(batch), options)
-            .await
-        {
-            Ok(ticket) => {
-                let (key, t) = (batch.key.clone(), ticket.clone());
-                writer
-                    .call(move |conn| Ok(outbox::store_ticket(conn, &key, &t)?))
-                    .await?;
-                ticket
-            }
-            Err(err) if matches!(err, ApiError::Status { .. }) && !err.is_retryable() => {
-                let reason = Outcome::Failed(format!("Ecwid refused the whole batch: {err}"));
-                return Ok(batch
-                    .deletions
-                    .iter()
-                    .map(|d| settled(d, reason.clone()))
-                    .collect());
-            }
-            Err(err) => return Err(unanswered(writer, batch, err).await),
-        },
-    };
-    match client.await_batch(&ticket, options).await {
-        Ok(status) => Ok(outcomes(batch, &status)),
-        Err(err) => {
-            if err.status() == Some(404) {
-                let key = batch.key.clone();
-                writer
-                    .call(move |conn| Ok(outbox::forget_ticket(conn, &key)?))
-                    .await?;
-            }
-            Err(unanswered(writer, batch, err).await)
+    let sent = keyed::send(
+        client,
+        writer,
+        options,
+        &DELETIONS,
+        &batch.key,
+        batch.ticket.clone(),
+        &requests(batch),
+    )
+    .await?;
+    match sent {
+        keyed::Sent::Answered(status) => Ok(outcomes(batch, &status)),
+        keyed::Sent::Refused(reason) => {
+            let reason = Outcome::Failed(reason);
+            Ok(batch
+                .deletions
+                .iter()
+                .map(|d| settled(d, reason.clone()))
+                .collect())
         }
+        keyed::Sent::Unanswered(err) => Err(err.into()),
     }
 }
 
-async fn unanswered(writer: &MirrorWriter, batch: &DeleteBatch, err: ApiError) -> PullError {
-    let (key, error) = (batch.key.clone(), error_chain(&err));
-    tracing::warn!(
-        key,
-        error,
-        "batch of product deletions has no outcome yet; it is sent again with the same key"
-    );
-    if let Err(e) = writer
-        .call(move |conn| Ok(outbox::note_batch_error(conn, &key, &error)?))
-        .await
-    {
-        return e.into();
-    }
-    err.into()
-}
+/// Deletions ride in `push_batches` with their outbox rows, as local changes do.
+const DELETIONS: keyed::Ledger = keyed::Ledger {
+    store_ticket: outbox::store_ticket,
+    forget_ticket: outbox::forget_ticket,
+    note_error: outbox::note_batch_error,
+    carries: "product deletions",
+};
 
 /// Ecwid may have forgotten the key: a product it no longer has was deleted; one it still
 /// has goes again under a new key.

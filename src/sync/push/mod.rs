@@ -16,6 +16,7 @@ mod deletes;
 pub mod expired;
 mod field_pass;
 pub mod fields;
+mod keyed;
 pub mod plan;
 mod report;
 pub mod worker;
@@ -23,9 +24,9 @@ pub mod worker;
 use std::time::Duration;
 
 use crate::config::ConflictsConfig;
+use crate::ecwid::Client;
 use crate::ecwid::batch::BatchOptions;
 use crate::ecwid::model::BatchStatus;
-use crate::ecwid::{ApiError, Client};
 use crate::errors::error_chain;
 use crate::metrics::PushMetrics;
 use crate::mirror::apply::{self, Rows};
@@ -300,60 +301,32 @@ impl Pusher {
     /// Sends a batch (or, when Ecwid answered its create before, only polls it) and settles
     /// what Ecwid did.
     async fn send(&self, batch: &PlannedBatch, summary: &mut PushSummary) -> Result<(), PullError> {
-        let known = batch.sent.as_ref().and_then(|s| s.ticket.clone());
-        let ticket = match known {
-            Some(ticket) => ticket,
-            None => match self
-                .client
-                .create_keyed_batch(&batch.key, &answers::requests(batch), &self.options)
-                .await
-            {
-                Ok(ticket) => {
-                    let (key, t) = (batch.key.clone(), ticket.clone());
-                    self.writer
-                        .call(move |conn| Ok(outbox::store_ticket(conn, &key, &t)?))
-                        .await?;
-                    ticket
-                }
-                Err(err) if refused(&err) => {
-                    // Sending the same batch again would be refused the same way.
-                    let reason = Outcome::Failed(format!("Ecwid refused the whole batch: {err}"));
-                    let updates = vec![reason.clone(); batch.updates.len()];
-                    let empty = (Rows::empty(Kind::Products), Vec::new());
-                    let settled = all(batch, reason);
-                    return self.settle(batch, settled, updates, empty, summary).await;
-                }
-                Err(err) => return self.unanswered(batch, err).await,
-            },
-        };
-        match self.client.await_batch(&ticket, &self.options).await {
-            Ok(status) => self.settle_answered(batch, &status, summary).await,
-            Err(err) => {
-                if err.status() == Some(404) {
-                    // Ecwid no longer knows the ticket: the key (still remembered) gets it again.
-                    let key = batch.key.clone();
-                    self.writer
-                        .call(move |conn| Ok(outbox::forget_ticket(conn, &key)?))
-                        .await?;
-                }
-                self.unanswered(batch, err).await
+        let ticket = batch.sent.as_ref().and_then(|s| s.ticket.clone());
+        let requests = answers::requests(batch);
+        match keyed::send(
+            &self.client,
+            &self.writer,
+            &self.options,
+            &LOCAL_CHANGES,
+            &batch.key,
+            ticket,
+            &requests,
+        )
+        .await?
+        {
+            keyed::Sent::Answered(status) => self.settle_answered(batch, &status, summary).await,
+            keyed::Sent::Refused(reason) => {
+                let reason = Outcome::Failed(reason);
+                let updates = vec![reason.clone(); batch.updates.len()];
+                let empty = (Rows::empty(Kind::Products), Vec::new());
+                let settled = all(batch, reason);
+                self.settle(batch, settled, updates, empty, summary).await
+            }
+            keyed::Sent::Unanswered(err) => {
+                self.metrics.unanswered.inc();
+                Err(err.into())
             }
         }
-    }
-
-    /// Records why a batch has no outcome yet and ends the pass; its changes keep the key.
-    async fn unanswered(&self, batch: &PlannedBatch, err: ApiError) -> Result<(), PullError> {
-        let (key, error) = (batch.key.clone(), error_chain(&err));
-        tracing::warn!(
-            key,
-            error,
-            "batch of local changes has no outcome yet; it is sent again with the same key"
-        );
-        self.metrics.unanswered.inc();
-        self.writer
-            .call(move |conn| Ok(outbox::note_batch_error(conn, &key, &error)?))
-            .await?;
-        Err(err.into())
     }
 
     async fn settle_answered(
@@ -480,9 +453,13 @@ impl Pusher {
 }
 
 /// Whether Ecwid refused a request for good (a 4xx other than 429 and 449).
-fn refused(err: &ApiError) -> bool {
-    matches!(err, ApiError::Status { .. }) && !err.is_retryable()
-}
+/// The batches of local changes keep their ticket in `push_batches`, their error in `outbox`.
+const LOCAL_CHANGES: keyed::Ledger = keyed::Ledger {
+    store_ticket: outbox::store_ticket,
+    forget_ticket: outbox::forget_ticket,
+    note_error: outbox::note_batch_error,
+    carries: "local changes",
+};
 
 fn settled(change: &plan::Change, outcome: Outcome) -> Settled {
     Settled {
