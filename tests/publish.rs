@@ -542,3 +542,85 @@ async fn a_create_whose_key_ecwid_forgot_is_settled_by_its_sku_and_not_sent_agai
         vec![json!(["created", created[0]["id"]])]
     );
 }
+
+#[tokio::test]
+async fn a_create_ecwid_did_not_run_goes_again_under_a_new_key() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let request = request_product(&db, "SUP-AGAIN", Some(3), "[]");
+    // Ecwid ran the batch but answered 503 for the create inside it: not run.
+    store
+        .set_faults(json!({"error_503_rate": 1.0, "path_contains": "/products"}))
+        .await;
+    let mut impatient = config.clone();
+    impatient.ecwid.max_retries = 0;
+    let summary = push_once(&impatient, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(summary.created, 0);
+    let first_key = query(
+        &open(&db),
+        &format!("SELECT state, batch_key FROM new_products WHERE id = {request}"),
+    );
+    assert_eq!(first_key, vec![json!(["pending", null])]);
+    store.set_faults(json!({})).await;
+
+    let summary = push_once(&config, CancellationToken::new()).await.unwrap();
+
+    assert_eq!(summary.created, 1, "the old key's answer is not taken again");
+    assert_eq!(in_store(&store.state().await, "SUP-AGAIN").len(), 1);
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT count(*) FROM new_products WHERE id = {request} AND state = 'created'")
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_new_product_rides_in_the_same_keyed_batch_as_stock_changes() {
+    let (store, _scratch, db, config) = mirrored(TestStore::small()).await;
+    let product = a_product(&store.state().await);
+    tool(
+        &db,
+        &format!("UPDATE products SET quantity = quantity + 2 WHERE id = {product}"),
+    )
+    .unwrap();
+    request_product(&db, "SUP-TOGETHER", Some(5), "[]");
+    let before = store.state().await;
+    let quantity = before["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == json!(product))
+        .unwrap()["quantity"]
+        .as_i64()
+        .unwrap();
+    store.reset_stats().await;
+
+    let summary = push_once(&config, CancellationToken::new()).await.unwrap();
+
+    assert_eq!((summary.created, summary.applied), (1, 1));
+    assert_eq!(store.request_count("POST /batch").await, 1, "one batch");
+    let state = store.state().await;
+    assert_eq!(in_store(&state, "SUP-TOGETHER").len(), 1);
+    let after = state["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == json!(product))
+        .unwrap()["quantity"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(after, quantity + 2);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(DISTINCT batch_key) FROM (SELECT batch_key FROM new_products
+             UNION ALL SELECT batch_key FROM outbox)"
+        ),
+        1,
+        "the create and the stock change went under one key"
+    );
+    assert_products_equal_store(&open(&db), &state);
+}

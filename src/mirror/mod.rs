@@ -92,6 +92,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "016_category_fields",
         include_str!("../../schema/016_category_fields.sql"),
     ),
+    (
+        "017_create_attempts",
+        include_str!("../../schema/017_create_attempts.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

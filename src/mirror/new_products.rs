@@ -22,6 +22,8 @@ pub struct NewProduct {
     pub batch_key: Option<String>,
     pub ticket: Option<String>,
     pub first_sent: Option<i64>,
+    /// Batches it was put in before (each gets a key of its own).
+    pub attempts: i64,
 }
 
 impl NewProduct {
@@ -68,7 +70,7 @@ pub enum Created {
 }
 
 const COLUMNS: &str = "id, name, sku, price, compare_to_price, quantity, enabled, description,
-                       weight, category_ids, batch_key, ticket, first_sent";
+                       weight, category_ids, batch_key, ticket, first_sent, attempts";
 
 fn read(r: &rusqlite::Row) -> rusqlite::Result<NewProduct> {
     Ok(NewProduct {
@@ -85,6 +87,7 @@ fn read(r: &rusqlite::Row) -> rusqlite::Result<NewProduct> {
         batch_key: r.get(10)?,
         ticket: r.get(11)?,
         first_sent: r.get(12)?,
+        attempts: r.get(13)?,
     })
 }
 
@@ -112,7 +115,8 @@ pub fn has_open(conn: &Connection) -> rusqlite::Result<bool> {
 /// request, and a crash re-sends the same key.
 pub fn mark_sending(tx: &Transaction, ids: &[i64], key: &str, now: i64) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
-        "UPDATE new_products SET state = 'sending', batch_key = ?2, first_sent = ?3
+        "UPDATE new_products SET state = 'sending', batch_key = ?2, first_sent = ?3,
+                attempts = attempts + 1
           WHERE id = ?1 AND state = 'pending'",
     )?;
     for id in ids {

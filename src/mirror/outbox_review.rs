@@ -370,7 +370,9 @@ pub fn prune(conn: &Connection, days: u32, now: i64) -> rusqlite::Result<usize> 
     )?;
     conn.execute(
         "DELETE FROM push_batches
-          WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE batch_key = push_batches.key)",
+          WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE batch_key = push_batches.key)
+            AND NOT EXISTS (SELECT 1 FROM new_products
+                             WHERE batch_key = push_batches.key AND state = 'sending')",
         [],
     )?;
     Ok(removed)

@@ -22,15 +22,12 @@ pub const READS_PER_REQUEST: usize = 100;
 pub const ENTITIES_PER_BATCH: usize =
     MAX_BATCH_REQUESTS - 2 * MAX_BATCH_REQUESTS.div_ceil(READS_PER_REQUEST);
 
-/// The requests of a batch: one inventory adjustment per stock change, one partial update
-/// per entity with field changes, then reads of their products, orders and categories, which
+/// The requests of a batch: one create per new product, one inventory adjustment per stock
+/// change, one partial update per entity with field changes, then reads of their products, orders and categories, which
 /// run after them (a store's batch runs in order).
 pub fn requests(batch: &PlannedBatch) -> Vec<BatchRequest> {
-    let mut requests: Vec<BatchRequest> = batch
-        .changes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| BatchRequest {
+    let mut requests: Vec<BatchRequest> = super::creates::requests(&batch.creates).collect();
+    requests.extend(batch.changes.iter().enumerate().map(|(i, c)| BatchRequest {
             id: format!("change-{i}"),
             path: match c.variation_id {
                 None => format!("/products/{}/inventory", c.product_id),
@@ -38,8 +35,7 @@ pub fn requests(batch: &PlannedBatch) -> Vec<BatchRequest> {
             },
             method: "PUT",
             body: Some(json!({ "quantityDelta": c.delta })),
-        })
-        .collect();
+        }));
     for (i, u) in batch.updates.iter().enumerate() {
         let e = &u.entity;
         requests.push(BatchRequest {
@@ -245,6 +241,7 @@ mod tests {
             key: "k".into(),
             changes,
             updates: Vec::new(),
+            creates: Vec::new(),
             sent: None,
         };
         let requests = requests(&batch);
@@ -285,6 +282,7 @@ mod tests {
             key: "k".into(),
             changes: Vec::new(),
             updates,
+            creates: Vec::new(),
             sent: None,
         };
         let requests = requests(&batch);

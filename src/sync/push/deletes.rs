@@ -79,7 +79,7 @@ fn batches(open: Vec<Deletion>, uid: &str, now: i64) -> Vec<DeleteBatch> {
         // The attempt number keeps a deletion Ecwid did not run from meeting its old key.
         let round = chunk.iter().map(|d| d.attempts).max().unwrap_or(0);
         out.push(DeleteBatch {
-            key: plan::batch_key(uid, round, &ids),
+            key: plan::batch_key(uid, round, &ids, &[]),
             deletions: chunk.to_vec(),
             ticket: None,
             first_sent: now,

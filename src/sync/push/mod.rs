@@ -31,7 +31,7 @@ use crate::errors::error_chain;
 use crate::metrics::PushMetrics;
 use crate::mirror::apply::{self, Rows};
 use crate::mirror::fields as mirror_fields;
-use crate::mirror::new_products;
+use crate::mirror::new_products::{self, Created};
 use crate::mirror::outbox::{self, Outcome, Settled};
 use crate::mirror::outbox_review::{self, Oldest, StateCounts};
 use crate::mirror::subject::Subject;
@@ -182,11 +182,7 @@ impl Pusher {
     /// changes keep their key for the next pass).
     pub async fn push_once(&self) -> Result<PushSummary, PullError> {
         let lifetime = self.key_lifetime.as_secs().max(1) as i64;
-        // New products first: a tool that creates a product and then changes it finds it
-        // in `products` sooner.
         self.publish_switches().await?;
-        let creates =
-            creates::push_creates(&self.client, &self.writer, &self.options, lifetime).await?;
         let deleted = deletes::push_deletes(
             &self.client,
             &self.writer,
@@ -209,19 +205,21 @@ impl Pusher {
                     .into_iter()
                     .filter(|r| r.batch_key.is_some())
                     .collect();
-                let mut plan = plan::plan(
-                    &open,
-                    &sent,
-                    decided.updates.clone(),
-                    &outbox::mirror_uid(&tx)?,
-                    ENTITIES_PER_BATCH,
-                    now,
-                    lifetime,
-                );
+                let mut creates = new_products::sending(&tx)?;
+                creates.extend(new_products::pending(&tx)?);
+                let open = plan::Open {
+                    stock: &open,
+                    fields_sent: &sent,
+                    updates: decided.updates.clone(),
+                    creates,
+                };
+                let uid = outbox::mirror_uid(&tx)?;
+                let mut plan = plan::plan(open, &uid, ENTITIES_PER_BATCH, now, lifetime);
                 field_pass::name_orders(&tx, &mut plan.batches)?;
                 outbox::cancel_out(&tx, &plan.cancelled, now)?;
                 for batch in plan.batches.iter().filter(|b| b.sent.is_none()) {
                     outbox::mark_sending(&tx, &batch.ids(), &batch.key, now)?;
+                    new_products::mark_sending(&tx, &batch.create_ids(), &batch.key, now)?;
                 }
                 tx.commit()?;
                 Ok((plan, (decided.conflicts, decided.settled)))
@@ -247,10 +245,7 @@ impl Pusher {
         let mut summary = PushSummary {
             cancelled: plan.cancelled.len(),
             conflicts: conflicts.len(),
-            batches: creates.batches,
-            created: creates.created,
             deleted,
-            not_created: creates.failed,
             ..PushSummary::default()
         };
         for batch in &plan.expired {
@@ -316,11 +311,15 @@ impl Pusher {
         {
             keyed::Sent::Answered(status) => self.settle_answered(batch, &status, summary).await,
             keyed::Sent::Refused(reason) => {
-                let reason = Outcome::Failed(reason);
-                let updates = vec![reason.clone(); batch.updates.len()];
-                let empty = (Rows::empty(Kind::Products), Vec::new());
-                let settled = all(batch, reason);
-                self.settle(batch, settled, updates, empty, summary).await
+                let failed = Outcome::Failed(reason.clone());
+                let outcome = BatchOutcome {
+                    settled: all(batch, failed.clone()),
+                    updates: vec![failed; batch.updates.len()],
+                    created: creates::refused(&batch.creates, &reason),
+                    products: Rows::empty(Kind::Products),
+                    others: Vec::new(),
+                };
+                self.settle(batch, outcome, summary).await
             }
             keyed::Sent::Unanswered(err) => {
                 self.metrics.unanswered.inc();
@@ -337,7 +336,8 @@ impl Pusher {
     ) -> Result<(), PullError> {
         let settled = answers::outcomes(batch, status);
         let updates = answers::update_outcomes(batch, status);
-        let (mut products, others) = answers::read_back(batch, status);
+        let created = creates::outcomes(&batch.creates, status);
+        let (mut products, mut others) = answers::read_back(batch, status);
         let missing = answers::not_read_back(&settled, &products);
         if !missing.is_empty() {
             // Without Ecwid's resulting quantity the mirror would show the old one until the
@@ -351,12 +351,19 @@ impl Pusher {
                 ),
             }
         }
-        self.settle(batch, settled, updates, (products, others), summary)
-            .await
+        others.push(creates::read_created(&self.client, &created).await);
+        let outcome = BatchOutcome {
+            settled,
+            updates,
+            created,
+            products,
+            others,
+        };
+        self.settle(batch, outcome, summary).await
     }
 
     /// A batch whose key Ecwid may have forgotten: its ticket, if it has one, or the products
-    /// as they are now decide each change (see [`expired`]).
+    /// as they are now decide each change and create (see [`expired`]).
     async fn settle_expired(
         &self,
         batch: &PlannedBatch,
@@ -376,11 +383,18 @@ impl Pusher {
         let mut products: Vec<i64> = batch.changes.iter().map(|c| c.product_id).collect();
         products.sort_unstable();
         products.dedup();
-        let found = fetch::by_keys(&self.client, Kind::Products, &products).await?;
+        let found = if products.is_empty() {
+            Rows::empty(Kind::Products)
+        } else {
+            fetch::by_keys(&self.client, Kind::Products, &products)
+                .await?
+                .rows
+        };
+        let created = creates::expired(&self.client, &batch.creates).await?;
         let settled: Vec<Settled> = batch
             .changes
             .iter()
-            .map(|c| settled(c, expired::decide(c, expired::current_of(&found.rows, c))))
+            .map(|c| settled(c, expired::decide(c, expired::current_of(&found, c))))
             .collect();
         for s in &settled {
             if let Outcome::Uncertain(error) = &s.outcome {
@@ -406,36 +420,45 @@ impl Pusher {
             updates: Vec::new(),
             ..batch.clone()
         };
-        self.settle(
-            &unsent,
+        let others = vec![creates::read_created(&self.client, &created).await];
+        let outcome = BatchOutcome {
             settled,
-            Vec::new(),
-            (found.rows, Vec::new()),
-            summary,
-        )
-        .await
+            updates: Vec::new(),
+            created,
+            products: found,
+            others,
+        };
+        self.settle(&unsent, outcome, summary).await
     }
 
+    /// Writes what Ecwid did with a batch into the mirror, in one transaction.
     async fn settle(
         &self,
         batch: &PlannedBatch,
-        settled: Vec<Settled>,
-        updates: Vec<Outcome>,
-        (products, others): (Rows, Vec<Rows>),
+        outcome: BatchOutcome,
         summary: &mut PushSummary,
     ) -> Result<(), PullError> {
-        summary.count(&settled);
-        summary.updated += updates.iter().filter(|o| **o == Outcome::Applied).count();
-        report::settled(batch, &settled, &updates);
-        let changes = settled.len() + updates.len();
+        summary.count(&outcome.settled);
+        let applied = |o: &&Outcome| **o == Outcome::Applied;
+        summary.updated += outcome.updates.iter().filter(applied).count();
+        for (_, c) in &outcome.created {
+            match c {
+                Created::As(_) => summary.created += 1,
+                Created::Failed(_) => summary.not_created += 1,
+                Created::NotRun => {}
+            }
+        }
+        report::settled(batch, &outcome.settled, &outcome.updates);
+        let changes = outcome.settled.len() + outcome.updates.len() + outcome.created.len();
         let fields_batch = batch.clone();
         self.writer
             .call(move |conn| {
                 let tx = conn.transaction()?;
                 let now = unix_now();
-                field_pass::settle(&tx, &fields_batch, &updates, now)?;
-                outbox::settle(&tx, &settled, &products, now)?;
-                for rows in &others {
+                field_pass::settle(&tx, &fields_batch, &outcome.updates, now)?;
+                outbox::settle(&tx, &outcome.settled, &outcome.products, now)?;
+                creates::settle(&tx, &outcome.created, now)?;
+                for rows in &outcome.others {
                     apply::apply_rows(&tx, rows, now)?;
                 }
                 tx.commit()?;
@@ -452,12 +475,35 @@ impl Pusher {
     }
 }
 
-/// Whether Ecwid refused a request for good (a 4xx other than 429 and 449).
-/// The batches of local changes keep their ticket in `push_batches`, their error in `outbox`.
+/// What Ecwid did with a batch, entity by entity, with what was read back.
+struct BatchOutcome {
+    /// Stock changes, in the order of the batch's `changes`.
+    settled: Vec<Settled>,
+    /// Field updates, in the order of its `updates`.
+    updates: Vec<Outcome>,
+    /// Creates, by `new_products` id.
+    created: Vec<(i64, Created)>,
+    /// The products of its stock changes as Ecwid has them now.
+    products: Rows,
+    /// Everything else read back: updated entities, created products.
+    others: Vec<Rows>,
+}
+
+/// The batches of local changes and new products keep their ticket in `push_batches` and in
+/// `new_products`, their error in `outbox` and in `new_products`.
 const LOCAL_CHANGES: keyed::Ledger = keyed::Ledger {
-    store_ticket: outbox::store_ticket,
-    forget_ticket: outbox::forget_ticket,
-    note_error: outbox::note_batch_error,
+    store_ticket: |conn, key, ticket| {
+        outbox::store_ticket(conn, key, ticket)?;
+        new_products::store_ticket(conn, key, ticket)
+    },
+    forget_ticket: |conn, key| {
+        outbox::forget_ticket(conn, key)?;
+        new_products::forget_ticket(conn, key)
+    },
+    note_error: |conn, key, error| {
+        outbox::note_batch_error(conn, key, error)?;
+        new_products::note_error(conn, key, error)
+    },
     carries: "local changes",
 };
 
