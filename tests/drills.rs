@@ -12,6 +12,7 @@ use common::drills::{crash_drill, fault_drill};
 async fn kill_9_during_pulls_webhooks_and_pushes_loses_nothing_and_doubles_nothing() {
     let report = crash_drill(TestStore::small(), 6, 11, Duration::from_secs(60)).await;
     assert_eq!(report.kills, [2, 2, 2], "{report:?}");
+    assert!(report.created >= 2, "{report:?}");
     assert!(report.failures.is_empty(), "{report:?}");
     assert_eq!(report.passed, 6, "{report:?}");
 }

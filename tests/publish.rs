@@ -566,12 +566,17 @@ async fn a_create_ecwid_did_not_run_goes_again_under_a_new_key() {
 
     let summary = push_once(&config, CancellationToken::new()).await.unwrap();
 
-    assert_eq!(summary.created, 1, "the old key's answer is not taken again");
+    assert_eq!(
+        summary.created, 1,
+        "the old key's answer is not taken again"
+    );
     assert_eq!(in_store(&store.state().await, "SUP-AGAIN").len(), 1);
     assert_eq!(
         count(
             &db,
-            &format!("SELECT count(*) FROM new_products WHERE id = {request} AND state = 'created'")
+            &format!(
+                "SELECT count(*) FROM new_products WHERE id = {request} AND state = 'created'"
+            )
         ),
         1
     );

@@ -15,6 +15,7 @@ pub async fn crash(knobs: Knobs) -> Vec<Row> {
         eprintln!("   {failure}");
     }
     let [pulls, webhooks, pushes] = report.kills;
+    let created = report.created;
     vec![
         Row::new(
             "8",
@@ -24,7 +25,7 @@ pub async fn crash(knobs: Knobs) -> Vec<Row> {
         )
         .target(Target::All)
         .detail(format!(
-            "kill -9 during full pulls in {pulls} rounds (sync --full, then the daemon resuming it), while applying webhook events in {webhooks}, while pushing in {pushes}; after each restart: integrity_check ok, mirror equal to the store, every stock quantity = start + local changes - sales{}",
+            "kill -9 during full pulls in {pulls} rounds (sync --full, then the daemon resuming it), while applying webhook events in {webhooks}, while pushing in {pushes} ({created} new products asked for with the stock changes of those rounds); after each restart: integrity_check ok, mirror equal to the store, every stock quantity = start + local changes - sales, every new product in the store exactly once{}",
             if report.failures.is_empty() { String::new() } else { format!("; failures: {}", report.failures.join(" | ")) }
         )),
     ]

@@ -6,11 +6,12 @@
 //!
 //! `ECWID_SYNC_BENCH_QUICK=1` measures small sizes, once each (about two minutes);
 //! `ECWID_SYNC_BENCH_ONLY=pull,push` runs only the named sections (pull, limited, quiet,
-//! ack, sales, burst, push, crash, faults, storm).
+//! ack, sales, burst, push, crash, faults, storm, create).
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
+mod create;
 mod daemon;
 mod drills;
 mod pull;
@@ -25,8 +26,9 @@ use std::time::Instant;
 use report::Row;
 
 /// The sections, in the order they run; `ECWID_SYNC_BENCH_ONLY` names some of them.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "pull", "limited", "quiet", "ack", "sales", "burst", "push", "crash", "faults", "storm",
+    "create",
 ];
 
 /// How big and how often: the full run, or the quick one.
@@ -114,6 +116,7 @@ async fn main() {
     section(&mut rows, &only, "8", "crash", drills::crash(knobs)).await;
     section(&mut rows, &only, "9", "faults", drills::faults(knobs)).await;
     section(&mut rows, &only, "11", "storm", storm::run(knobs)).await;
+    section(&mut rows, &only, "12", "create", create::run(knobs)).await;
     // By row number, then letter: 1a, 1b, 2a, ..., 10b.
     rows.sort_by_key(|r| {
         let digits = r.id.trim_end_matches(|c: char| c.is_ascii_alphabetic());

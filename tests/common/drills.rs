@@ -53,6 +53,8 @@ pub struct Drill {
     pub config: PathBuf,
     entities: Vec<Entity>,
     expected: BTreeMap<Entity, i64>,
+    /// SKUs of the products a tool asked to create: each must end in the store exactly once.
+    new_skus: Vec<String>,
     pub dice: Dice,
 }
 
@@ -100,6 +102,7 @@ impl Drill {
             config,
             entities,
             expected,
+            new_skus: Vec::new(),
             dice: Dice::new(seed),
         }
     }
@@ -118,6 +121,20 @@ impl Drill {
             let (entity, delta) = (self.pick(), self.dice.delta());
             tool_change(&self.db, entity, delta);
             *self.expected.get_mut(&entity).unwrap() += delta;
+        }
+    }
+
+    /// A tool asks for `n` new products, each in its own transaction.
+    pub fn new_products(&mut self, n: usize) {
+        for _ in 0..n {
+            let sku = format!("DRILL-NEW-{}", self.new_skus.len() + 1);
+            open(&self.db)
+                .execute(
+                    "INSERT INTO new_products (name, sku, price, quantity) VALUES (?1, ?1, 2.5, 7)",
+                    [&sku],
+                )
+                .unwrap();
+            self.new_skus.push(sku);
         }
     }
 
@@ -159,12 +176,22 @@ impl Drill {
         if open_changes != 0 {
             return Some(format!("{open_changes} stock changes still on their way"));
         }
+        let open_creates = count(
+            &self.db,
+            "SELECT count(*) FROM new_products WHERE state IN ('pending', 'sending')",
+        );
+        if open_creates != 0 {
+            return Some(format!("{open_creates} new products still on their way"));
+        }
         let open_events = events_in(&self.db, "pending");
         if open_events != 0 {
             return Some(format!("{open_events} webhook events still pending"));
         }
         let state = self.store.state().await;
         if let Some(off) = self.stock_off(&state) {
+            return Some(off);
+        }
+        if let Some(off) = self.created_off(&state) {
             return Some(off);
         }
         mirror_differs_from_store(&open(&self.db), &state)
@@ -180,6 +207,24 @@ impl Drill {
             .map(|(e, q)| format!("{e:?}: store {:?}, expected {q}", stock.get(e)))
             .collect();
         (!off.is_empty()).then(|| format!("stock differs: {}", off.join("; ")))
+    }
+
+    /// The requested products the store does not hold exactly once.
+    fn created_off(&self, state: &Value) -> Option<String> {
+        let products = state["products"].as_array()?;
+        let off: Vec<String> = self
+            .new_skus
+            .iter()
+            .map(|sku| {
+                (
+                    sku,
+                    products.iter().filter(|p| p["sku"] == json!(sku)).count(),
+                )
+            })
+            .filter(|(_, n)| *n != 1)
+            .map(|(sku, n)| format!("{sku} is in the store {n} times"))
+            .collect();
+        (!off.is_empty()).then(|| format!("new products: {}", off.join("; ")))
     }
 
     /// Stock units the store holds beyond (doubled) or short of (lost) what it should.
@@ -250,6 +295,13 @@ impl Drill {
         if !otherwise.is_empty() {
             return Err(format!("stock changes that did not apply: {otherwise:?}"));
         }
+        let not_created = query(
+            &open(&self.db),
+            "SELECT sku, state, error FROM new_products WHERE state <> 'created'",
+        );
+        if !not_created.is_empty() {
+            return Err(format!("new products not created: {not_created:?}"));
+        }
         Ok(())
     }
 }
@@ -272,6 +324,8 @@ pub struct CrashReport {
     pub passed: usize,
     /// Kills during a full pull, while webhook events were being applied, while pushing.
     pub kills: [usize; 3],
+    /// Products a tool asked for during the pushing rounds, each found in the store once.
+    pub created: usize,
     pub failures: Vec<String>,
 }
 
@@ -291,7 +345,7 @@ pub fn crash_store(products: usize) -> EmulatorConfig {
 }
 
 /// `rounds` rounds of SIGKILL, turn by turn during a full pull, while webhook events are
-/// being applied and while stock changes are being pushed; after each, a restart, and the
+/// being applied and while stock changes and new products are being pushed; after each, a restart, and the
 /// check that the daemon converges within `within` with the promises kept.
 pub async fn crash_drill(
     store: EmulatorConfig,
@@ -365,6 +419,10 @@ pub async fn crash_drill(
                 let polls = drill.store.request_count("GET /batch").await;
                 let n = 3 + drill.dice.below(10) as usize;
                 drill.local_changes(n);
+                // New products ride in the same keyed batches as the stock changes.
+                let new = 1 + drill.dice.below(2) as usize;
+                drill.new_products(new);
+                report.created += new;
                 match (round / 3) % 3 {
                     0 => sleep_ms(40 + drill.dice.below(60)).await,
                     1 => {

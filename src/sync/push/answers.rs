@@ -28,14 +28,14 @@ pub const ENTITIES_PER_BATCH: usize =
 pub fn requests(batch: &PlannedBatch) -> Vec<BatchRequest> {
     let mut requests: Vec<BatchRequest> = super::creates::requests(&batch.creates).collect();
     requests.extend(batch.changes.iter().enumerate().map(|(i, c)| BatchRequest {
-            id: format!("change-{i}"),
-            path: match c.variation_id {
-                None => format!("/products/{}/inventory", c.product_id),
-                Some(v) => format!("/products/{}/combinations/{v}/inventory", c.product_id),
-            },
-            method: "PUT",
-            body: Some(json!({ "quantityDelta": c.delta })),
-        }));
+        id: format!("change-{i}"),
+        path: match c.variation_id {
+            None => format!("/products/{}/inventory", c.product_id),
+            Some(v) => format!("/products/{}/combinations/{v}/inventory", c.product_id),
+        },
+        method: "PUT",
+        body: Some(json!({ "quantityDelta": c.delta })),
+    }));
     for (i, u) in batch.updates.iter().enumerate() {
         let e = &u.entity;
         requests.push(BatchRequest {

@@ -89,13 +89,7 @@ pub struct Plan {
 /// entity) and the field updates decided to go are put into new batches of at most
 /// `per_batch` entities (of which at most [`CREATES_PER_BATCH`] creates), keyed by
 /// [`batch_key`].
-pub fn plan(
-    open: Open,
-    mirror_uid: &str,
-    per_batch: usize,
-    now: i64,
-    key_lifetime: i64,
-) -> Plan {
+pub fn plan(open: Open, mirror_uid: &str, per_batch: usize, now: i64, key_lifetime: i64) -> Plan {
     let usable = key_lifetime - (key_lifetime / 12).max(1);
     let mut keyed: BTreeMap<&str, Keyed> = BTreeMap::new();
     let mut pending = Vec::new();
@@ -362,7 +356,10 @@ mod tests {
         assert_ne!(key, batch_key("uid", 2, &[1, 2], &[]));
         assert_ne!(key, batch_key("uid", 1, &[1, 3], &[]));
         assert_ne!(key, batch_key("uid", 1, &[1, 2], &[1]));
-        assert_ne!(batch_key("uid", 1, &[], &[1]), batch_key("uid", 1, &[1], &[]));
+        assert_ne!(
+            batch_key("uid", 1, &[], &[1]),
+            batch_key("uid", 1, &[1], &[])
+        );
     }
 
     fn create(id: i64) -> NewProduct {
@@ -407,7 +404,10 @@ mod tests {
     #[test]
     fn a_create_put_in_a_batch_again_gets_a_new_key() {
         let first = plan(
-            Open { creates: vec![create(1)], ..Open::default() },
+            Open {
+                creates: vec![create(1)],
+                ..Open::default()
+            },
             "uid",
             10,
             NOW,
@@ -416,7 +416,10 @@ mod tests {
         let mut again = create(1);
         again.attempts = 1;
         let second = plan(
-            Open { creates: vec![again], ..Open::default() },
+            Open {
+                creates: vec![again],
+                ..Open::default()
+            },
             "uid",
             10,
             NOW,
