@@ -157,10 +157,10 @@ pub enum OutboxAction {
     /// again, and it stays in the outbox as `dismissed` with who dismissed it (the operator:
     /// $SUDO_USER, else $USER), when and why. Name one change by its id, or dismiss every
     /// failed change of a product (--product, with --variation for one variation), of an
-    /// order (--order) or of the whole outbox (--all-failed). Only failed changes can be
-    /// dismissed: an uncertain one is settled with `outbox resolve`. Safe while the daemon
-    /// runs.
-    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "product", "order", "all_failed"])))]
+    /// order (--order), of a category (--category) or of the whole outbox (--all-failed).
+    /// Only failed changes can be dismissed: an uncertain one is settled with `outbox
+    /// resolve`. Safe while the daemon runs.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "product", "order", "category", "all_failed"])))]
     Dismiss {
         /// The change's id, from `outbox list --state failed`.
         id: Option<i64>,
@@ -174,6 +174,9 @@ pub enum OutboxAction {
         /// number.
         #[arg(long)]
         order: Option<String>,
+        /// Every failed change of this category (its name or visibility).
+        #[arg(long)]
+        category: Option<i64>,
         /// Every failed change in the outbox (none failed is no error).
         #[arg(long)]
         all_failed: bool,

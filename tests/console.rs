@@ -290,6 +290,30 @@ async fn find_tells_a_products_whole_story_by_sku_or_id_and_an_orders_by_its_pub
 }
 
 #[tokio::test]
+async fn find_shows_a_category_by_its_id_or_its_name() {
+    let mut daemon = ConsoleDaemon::start().await;
+    let cookie = sign_in(&daemon, TOKEN).await.unwrap();
+    let row = &query(
+        &open(&daemon.db),
+        "SELECT id, name FROM categories WHERE name IS NOT NULL ORDER BY id LIMIT 1",
+    )[0];
+    let (id, name) = (
+        row[0].as_i64().unwrap(),
+        row[1].as_str().unwrap().to_string(),
+    );
+    let by_name = name.to_uppercase().replace(' ', "+");
+    for q in [id.to_string(), by_name] {
+        let (status, page) = get_page(&daemon.page(&format!("/find?q={q}")), &cookie).await;
+        assert_eq!(status, 200);
+        assert!(
+            page.contains(&format!("category {id}")) && page.contains(&name),
+            "{q}: {page}"
+        );
+    }
+    assert!(terminate(&mut daemon.child).await.success());
+}
+
+#[tokio::test]
 async fn the_console_is_not_served_on_the_webhook_listener() {
     let mut daemon = ConsoleDaemon::start().await;
     let answer = reqwest::get(format!("http://{}/login", daemon.listen))

@@ -430,3 +430,78 @@ async fn the_consoles_conflicts_page_names_the_category_of_a_held_rename() {
     );
     assert!(terminate(&mut daemon.child).await.success());
 }
+
+#[tokio::test]
+async fn a_rename_ecwid_refuses_fails_with_its_message_and_the_operator_dismisses_it_by_category() {
+    let (store, scratch, db, config) = mirrored(TestStore::small()).await;
+    let category = visible_category(&store.state().await);
+    tool(
+        &db,
+        &format!("UPDATE categories SET name = 'Clearance' WHERE id = {category}"),
+    )
+    .unwrap();
+    // The shop owner deletes the category in the admin before the rename goes.
+    let deleted = reqwest::Client::new()
+        .delete(format!(
+            "{}/{}/categories/{category}",
+            store.emulator.api_base(),
+            store.config.store_id
+        ))
+        .bearer_auth(&store.config.token)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+
+    let summary = push(&config).await;
+
+    assert_eq!((summary.updated, summary.failed), (0, 0), "{summary:?}");
+    let row = query(
+        &open(&db),
+        "SELECT state, last_error FROM outbox WHERE field = 'name'",
+    );
+    assert_eq!(row[0][0], "failed", "{row:?}");
+    let error = row[0][1].as_str().unwrap_or_default();
+    assert!(error.contains("404"), "Ecwid's answer is kept: {error}");
+    let config_path = scratch.path("config.toml");
+    std::fs::write(&config_path, config_text(&store, &db, "secret_test", "")).unwrap();
+    let wrong = run_as_operator(
+        &config_path,
+        &[
+            "outbox",
+            "dismiss",
+            "--category",
+            "999999999",
+            "--reason",
+            "gone",
+        ],
+    );
+    assert_eq!(wrong.status.code(), Some(2), "{wrong:?}");
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("category 999999999"),
+        "{wrong:?}"
+    );
+    let out = run_as_operator(
+        &config_path,
+        &[
+            "outbox",
+            "dismiss",
+            "--category",
+            &category.to_string(),
+            "--reason",
+            "deleted in the admin",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout(&out).contains(&format!("category {category}")),
+        "{out:?}"
+    );
+    assert_eq!(
+        query(
+            &open(&db),
+            "SELECT state, dismiss_reason FROM outbox WHERE field = 'name'"
+        ),
+        vec![json!(["dismissed", "deleted in the admin"])]
+    );
+}

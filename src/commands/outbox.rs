@@ -104,18 +104,21 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
             product,
             variation,
             order,
+            category,
             all_failed: _,
             reason,
             mirror,
         } => {
-            let target = match (id, product, order) {
+            let target = match (id, product, order, category) {
                 (Some(id), ..) => Target::Change { id },
-                (_, Some(product_id), _) => Target::Product {
+                (_, Some(product_id), ..) => Target::Product {
                     product_id,
                     variation_id: variation,
                 },
-                (_, _, Some(order)) => Target::Order { order },
-                // clap requires exactly one of ID, --product, --order and --all-failed.
+                (_, _, Some(order), _) => Target::Order { order },
+                (.., Some(category_id)) => Target::Category { category_id },
+                // clap requires exactly one of ID, --product, --order, --category and
+                // --all-failed.
                 _ => Target::AllFailed,
             };
             let mut conn = mirror::open_existing(&mirror_path(config, mirror)?)?;

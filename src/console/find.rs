@@ -83,7 +83,7 @@ pub async fn page(visit: Visit, Query(wanted): Query<Wanted>) -> Result<Response
         h1 { "Find" }
         form.actions method="get" action=(here) {
             input type="search" name="q" value=(wanted.q.clone().unwrap_or_default())
-                placeholder="product or variation id, SKU, order number or public id" aria-label="What to find";
+                placeholder="product or variation id, SKU, order number or public id, category id or name" aria-label="What to find";
             button.primary type="submit" { "Find" }
         }
         @match &answer {

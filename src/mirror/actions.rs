@@ -301,6 +301,9 @@ impl Item {
                     variation_id: Some(v),
                 } => format!("failed changes of variation {v} of product {product_id}"),
                 Target::Order { order } => format!("failed changes of order {order}"),
+                Target::Category { category_id } => {
+                    format!("failed changes of category {category_id}")
+                }
                 Target::AllFailed => "every failed change".to_string(),
             },
         }

@@ -30,6 +30,8 @@ pub enum Target {
     },
     /// Every failed change of an order, named by its public id or its number.
     Order { order: String },
+    /// Every failed change of a category.
+    Category { category_id: i64 },
     /// Every failed change.
     AllFailed,
 }
@@ -176,6 +178,11 @@ pub(super) fn dismiss_in(
             let number = order_number(tx, name)?;
             ("o.order_number = ?1", vec![number], format!("order {name}"))
         }
+        Target::Category { category_id } => (
+            "o.category_id = ?1",
+            vec![*category_id],
+            format!("category {category_id}"),
+        ),
         Target::AllFailed => ("1", Vec::new(), "the outbox".to_string()),
     };
     let mut stmt = tx.prepare(&format!(

@@ -109,6 +109,25 @@ pub fn find(conn: &Connection, query: &str) -> rusqlite::Result<Vec<Found>> {
             matched: matched_as(&matched),
         });
     }
+    let category_rows = conn
+        .prepare_cached(
+            "SELECT id, 'category id' FROM categories WHERE id = ?1
+             UNION ALL
+             SELECT id, 'category name' FROM categories WHERE name = ?2 COLLATE NOCASE
+             ORDER BY 1",
+        )?
+        .query_map(params![number, query], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, matched) in category_rows {
+        let entity = category(id);
+        push(Found {
+            label: label(conn, &entity)?.unwrap_or_default(),
+            entity,
+            matched: matched_as(&matched),
+        });
+    }
     Ok(found)
 }
 
@@ -118,6 +137,8 @@ fn matched_as(column: &str) -> &'static str {
         "variation id" => "variation id",
         "order number" => "order number",
         "public id" => "public id",
+        "category id" => "category id",
+        "category name" => "category name",
         _ => "SKU",
     }
 }
