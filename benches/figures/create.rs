@@ -12,6 +12,22 @@ use crate::report::{Row, median, number, runs};
 
 const PRODUCTS: usize = 1000;
 
+fn import(db: &std::path::Path, round: usize) {
+    let mut conn = open(db);
+    let tx = conn.transaction().unwrap();
+    for i in 0..PRODUCTS {
+        tx.execute(
+            "INSERT INTO new_products (name, sku, price, quantity) VALUES (?1, ?2, 4.5, 3)",
+            rusqlite::params![
+                format!("Supplier item {round}-{i}"),
+                format!("SUP-{round}-{i:04}")
+            ],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+}
+
 pub async fn run(knobs: Knobs) -> Vec<Row> {
     let store = TestStore::start(EmulatorConfig {
         products: 200,
@@ -33,19 +49,7 @@ pub async fn run(knobs: Knobs) -> Vec<Row> {
         store.reset_stats().await;
         let started = Instant::now();
         // A supplier's catalogue, imported by a tool in one transaction.
-        let mut conn = open(&db);
-        let tx = conn.transaction().unwrap();
-        for i in 0..PRODUCTS {
-            tx.execute(
-                "INSERT INTO new_products (name, sku, price, quantity) VALUES (?1, ?2, 4.5, 3)",
-                rusqlite::params![
-                    format!("Supplier item {round}-{i}"),
-                    format!("SUP-{round}-{i:04}")
-                ],
-            )
-            .unwrap();
-        }
-        tx.commit().unwrap();
+        import(&db, round);
         let created = wait_until(Duration::from_secs(300), || async {
             count(
                 &db,
