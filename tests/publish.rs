@@ -264,6 +264,12 @@ fn in_store_by_id(state: &Value, id: i64) -> bool {
         .any(|p| p["id"] == json!(id))
 }
 
+fn quantity_of(state: &Value, product: i64) -> i64 {
+    let products = state["products"].as_array().unwrap();
+    let p = products.iter().find(|p| p["id"] == json!(product)).unwrap();
+    p["quantity"].as_i64().unwrap()
+}
+
 fn a_product(state: &Value) -> i64 {
     state["products"][0]["id"].as_i64().unwrap()
 }
@@ -592,15 +598,7 @@ async fn a_new_product_rides_in_the_same_keyed_batch_as_stock_changes() {
     )
     .unwrap();
     request_product(&db, "SUP-TOGETHER", Some(5), "[]");
-    let before = store.state().await;
-    let quantity = before["products"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == json!(product))
-        .unwrap()["quantity"]
-        .as_i64()
-        .unwrap();
+    let quantity = quantity_of(&store.state().await, product);
     store.reset_stats().await;
 
     let summary = push_once(&config, CancellationToken::new()).await.unwrap();
@@ -609,15 +607,7 @@ async fn a_new_product_rides_in_the_same_keyed_batch_as_stock_changes() {
     assert_eq!(store.request_count("POST /batch").await, 1, "one batch");
     let state = store.state().await;
     assert_eq!(in_store(&state, "SUP-TOGETHER").len(), 1);
-    let after = state["products"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == json!(product))
-        .unwrap()["quantity"]
-        .as_i64()
-        .unwrap();
-    assert_eq!(after, quantity + 2);
+    assert_eq!(quantity_of(&state, product), quantity + 2);
     assert_eq!(
         count(
             &db,

@@ -3,11 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use ecwid_emulator::EmulatorConfig;
-
 use crate::Knobs;
-use crate::common::{TestStore, count, open, wait_until};
-use crate::daemon::Daemon;
+use crate::common::{count, open, wait_until};
 use crate::report::{Row, median, number, runs};
 
 const PRODUCTS: usize = 1000;
@@ -29,16 +26,7 @@ fn import(db: &std::path::Path, round: usize) {
 }
 
 pub async fn run(knobs: Knobs) -> Vec<Row> {
-    let store = TestStore::start(EmulatorConfig {
-        products: 200,
-        variations_per_product: 0,
-        orders: 20,
-        customers: 10,
-        categories: 5,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    let daemon = Daemon::start(&store, "").await;
+    let (store, daemon) = crate::push::store_and_daemon(200).await;
     let db = daemon.setup.db.clone();
     let (mut requests, mut seconds) = (Vec::new(), Vec::new());
     for round in 0..knobs.runs() {

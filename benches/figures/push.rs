@@ -58,9 +58,11 @@ fn import(db: &Path, ids: &[i64], round: usize, expected: &mut BTreeMap<i64, i64
     tx.commit().unwrap();
 }
 
-pub async fn run(knobs: Knobs) -> Vec<Row> {
+/// A store of `products` without variations, with Ecwid's rate limit, and a daemon with
+/// the production defaults past its first pass.
+pub async fn store_and_daemon(products: usize) -> (TestStore, Daemon) {
     let store = TestStore::start(EmulatorConfig {
-        products: PRODUCTS * 5 / 4,
+        products,
         variations_per_product: 0,
         orders: 20,
         customers: 10,
@@ -69,6 +71,11 @@ pub async fn run(knobs: Knobs) -> Vec<Row> {
     })
     .await;
     let daemon = Daemon::start(&store, "").await;
+    (store, daemon)
+}
+
+pub async fn run(knobs: Knobs) -> Vec<Row> {
+    let (store, daemon) = store_and_daemon(PRODUCTS * 5 / 4).await;
     let db = daemon.setup.db.clone();
 
     // Economy: each run an import of 10,000 changes, until Ecwid holds every one.

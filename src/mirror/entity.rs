@@ -46,18 +46,14 @@ pub fn find(conn: &Connection, query: &str) -> rusqlite::Result<Vec<Found>> {
         }
     };
 
-    let product_rows = conn
-        .prepare_cached(
-            "SELECT id, 'product id' FROM products WHERE id = ?1
-             UNION ALL
-             SELECT id, 'SKU' FROM products WHERE sku IN (?2, ?3, ?4)
-             ORDER BY 1",
-        )?
-        .query_map(params![number, query, upper, lower], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (id, matched) in product_rows {
+    for (id, matched) in keyed_rows(
+        conn,
+        "SELECT id, 'product id' FROM products WHERE id = ?1
+         UNION ALL
+         SELECT id, 'SKU' FROM products WHERE sku IN (?2, ?3, ?4)
+         ORDER BY 1",
+        params![number, query, upper, lower],
+    )? {
         let entity = product(id);
         push(Found {
             label: label(conn, &entity)?.unwrap_or_default(),
@@ -90,38 +86,27 @@ pub fn find(conn: &Connection, query: &str) -> rusqlite::Result<Vec<Found>> {
             matched: matched_as(&matched),
         });
     }
-    let order_rows = conn
-        .prepare_cached(
-            "SELECT order_number, 'order number' FROM orders WHERE order_number = ?1
-             UNION ALL
-             SELECT order_number, 'public id' FROM orders WHERE id = ?2 COLLATE NOCASE
-             ORDER BY 1",
-        )?
-        .query_map(params![number, query], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (number, matched) in order_rows {
-        let entity = order(number);
-        push(Found {
-            label: label(conn, &entity)?.unwrap_or_default(),
-            entity,
-            matched: matched_as(&matched),
-        });
-    }
-    let category_rows = conn
-        .prepare_cached(
-            "SELECT id, 'category id' FROM categories WHERE id = ?1
-             UNION ALL
-             SELECT id, 'category name' FROM categories WHERE name = ?2 COLLATE NOCASE
-             ORDER BY 1",
-        )?
-        .query_map(params![number, query], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (id, matched) in category_rows {
-        let entity = category(id);
+    let orders = keyed_rows(
+        conn,
+        "SELECT order_number, 'order number' FROM orders WHERE order_number = ?1
+         UNION ALL
+         SELECT order_number, 'public id' FROM orders WHERE id = ?2 COLLATE NOCASE
+         ORDER BY 1",
+        params![number, query],
+    )?;
+    let categories = keyed_rows(
+        conn,
+        "SELECT id, 'category id' FROM categories WHERE id = ?1
+         UNION ALL
+         SELECT id, 'category name' FROM categories WHERE name = ?2 COLLATE NOCASE
+         ORDER BY 1",
+        params![number, query],
+    )?;
+    let entities = orders
+        .into_iter()
+        .map(|(key, matched)| (order(key), matched))
+        .chain(categories.into_iter().map(|(key, m)| (category(key), m)));
+    for (entity, matched) in entities {
         push(Found {
             label: label(conn, &entity)?.unwrap_or_default(),
             entity,
@@ -129,6 +114,17 @@ pub fn find(conn: &Connection, query: &str) -> rusqlite::Result<Vec<Found>> {
         });
     }
     Ok(found)
+}
+
+/// The key and the matching column of each row `sql` finds.
+fn keyed_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Vec<(i64, String)>> {
+    conn.prepare_cached(sql)?
+        .query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
 }
 
 fn matched_as(column: &str) -> &'static str {
