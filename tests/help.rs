@@ -19,7 +19,10 @@ fn push_and_outbox_help_name_every_kind_of_local_change_not_stock_alone() {
     for args in [&["push"][..], &["outbox"], &["outbox", "list"]] {
         let text = help(args);
         for word in ["prices", "names", "status", "deletion"] {
-            assert!(text.contains(word), "{args:?} --help lacks {word:?}:\n{text}");
+            assert!(
+                text.contains(word),
+                "{args:?} --help lacks {word:?}:\n{text}"
+            );
         }
         assert!(
             !text.contains("stock changes"),

@@ -293,7 +293,11 @@ mod tests {
                 "docs/configuration.md documents {name}, which is no key"
             );
         }
-        assert_eq!(names.len(), listed.len(), "a key documented twice: {names:?}");
+        assert_eq!(
+            names.len(),
+            listed.len(),
+            "a key documented twice: {names:?}"
+        );
 
         // The defaults as check-config prints them, one `key = value` per line per section.
         let printed = parse("").to_masked_toml();
