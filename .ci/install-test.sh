@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's "Install on a server", run as written, then the daemon started the way the
-# unit starts it: its ExecStart line as the ecwid-sync user, with the state directory and
-# the token credential systemd would provide, against a local emulated store.
+# The README's install "By hand, on other distributions", run as written, then the daemon
+# started the way the unit starts it: its ExecStart line as the ecwid-sync user, with the
+# state directory and the token credential systemd would provide, against a local emulated
+# store.
 #
 # It needs root and changes the machine (users ecwid-sync and ecwid-install-reader,
 # /etc/ecwid-sync, /usr/local/bin/ecwid-sync, the unit in /etc/systemd/system,
@@ -62,7 +63,8 @@ bin_dir=${CARGO_TARGET_DIR:-target}/debug
 bin_dir=$(cd "$bin_dir" && pwd)
 
 step "starting an emulated store"
-token=secret_install_test
+# Exported: the install block reads the token with `read -rs`, which the loop below skips.
+export token=secret_install_test
 "$bin_dir/ecwid-emulator" --listen 127.0.0.1:0 --token "$token" --products 50 >"$work/emulator.out" 2>&1 &
 emulator_pid=$!
 for _ in $(seq 100); do
@@ -75,18 +77,17 @@ store_url=$(sed -n 's/^listening on //p' "$work/emulator.out")
 # The install block exactly as the README shows it, except: the binary is the debug build,
 # the token is the emulator's, the `then edit it` step points the config at the emulator,
 # and systemctl (no systemd here) is replaced by starting ExecStart by hand below.
-block=$(awk '/^## Install on a server/ { section = 1 }
+block=$(awk '/^### By hand, on other distributions/ { section = 1 }
              section && /^```sh$/ { inside = 1; next }
              inside && /^```$/ { exit }
              inside' README.md)
 ran=0
 while IFS= read -r line; do
   case $line in
-    "" | "cargo build"* | *systemctl*) continue ;;
+    "" | "cargo build"* | *systemctl* | "read "*) continue ;;
   esac
   command=${line#sudo }
   command=${command//target\/release\/ecwid-sync/$bin_dir/ecwid-sync}
-  command=${command//secret_YOUR_TOKEN/$token}
   step "\$ $command"
   bash -c "$command" >"$work/step.out" 2>&1 || fail "$line: $(cat "$work/step.out")"
   case $line in

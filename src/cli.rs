@@ -12,7 +12,9 @@ use crate::config::{DEFAULT_CONFIG_PATH, LogFormat};
     version,
     about = "Keeps a SQLite mirror of an Ecwid store in sync with the store",
     long_about = "Keeps a SQLite mirror of an Ecwid store in sync with the store: products with \
-their variations and stock, categories, orders with their items, and optionally customers.\n\n\
+their variations and stock, categories, orders with their items, and optionally customers. \
+What tools change in the mirror (stock, prices, names, descriptions, visibility, categories, order \
+statuses and notes, new products, deletions) goes back to the store.\n\n\
 Start with `ecwid-sync demo`, which needs no configuration.",
     after_long_help = crate::exit_code::help_text()
 )]
@@ -64,11 +66,16 @@ pub enum Command {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
-    /// Send the stock changes tools made in the mirror to Ecwid, once, then exit: 0 when
+    /// Send the local changes tools made in the mirror to Ecwid, once, then exit: 0 when
     /// every batch has an outcome.
+    ///
+    /// Local changes are stock, prices, names, descriptions, visibility, SKUs, weights,
+    /// categories, order statuses and notes, new products and deletions. The daemon (`run`)
+    /// sends them by itself; this is for a mirror no daemon holds.
     Push,
-    /// List local changes in the outbox, settle one Ecwid's answers could not, or dismiss
-    /// those Ecwid refused for good.
+    /// List the local changes on their way to Ecwid (stock, prices, names, statuses and the
+    /// other writable fields, new products, deletions), settle one Ecwid's answers could not,
+    /// or dismiss those Ecwid refused for good.
     Outbox {
         #[command(subcommand)]
         action: OutboxAction,
@@ -83,8 +90,8 @@ pub enum Command {
         #[command(subcommand)]
         action: CustomerAction,
     },
-    /// Show each kind's rows, cursors, last runs and last error. Read-only; safe while the
-    /// daemon runs.
+    /// Show the daemon, the local changes and conflicts waiting, the webhook inbox, and each
+    /// kind's rows, cursors, last runs and last error. Read-only; safe while the daemon runs.
     Status {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -113,9 +120,11 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxAction {
-    /// List the changes not yet settled (or those in one state), oldest first.
+    /// List the local changes not yet settled (or those in one state), oldest first.
     ///
-    /// Orders are named by their public id. In the table, values longer than 60 characters are
+    /// Each is a stock adjustment, a new value of one of the other writable fields (prices,
+    /// names, descriptions, order statuses...), a new product or a deletion, with the value
+    /// it replaced. Orders are named by their public id. In the table, values longer than 60 characters are
     /// shortened, with their full length noted (also when piped); --json prints them whole.
     /// Read-only; safe while the daemon runs.
     List {

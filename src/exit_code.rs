@@ -1,5 +1,5 @@
 //! The exit codes of every command, and which of them a restart can mend: one table for
-//! the README, `--help` and the systemd unit's `RestartPreventExitStatus=`.
+//! docs/operations.md, `--help` and the systemd unit's `RestartPreventExitStatus=`.
 
 /// Done, or stopped by SIGTERM, SIGINT or SIGQUIT.
 pub const OK: i32 = 0;
@@ -85,14 +85,14 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_lists_every_code_with_its_meaning() {
-        let readme = include_str!("../README.md");
+    fn the_operations_guide_lists_every_code_with_its_meaning() {
+        let guide = include_str!("../docs/operations.md");
         for (code, restarted, meaning) in TABLE {
             let row = format!(
                 "| {code} | {} | {meaning} |",
                 if restarted { "yes" } else { "no" }
             );
-            assert!(readme.contains(&row), "README lacks: {row}");
+            assert!(guide.contains(&row), "docs/operations.md lacks: {row}");
         }
     }
 }

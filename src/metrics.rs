@@ -3,7 +3,7 @@
 //! One [`Metrics`] is made per process and shared as an `Arc`; each part of the daemon
 //! holds its own group of metrics as a field. To add a group: a struct of its metrics with a
 //! `register(&mut Registry)` constructor (as [`WebhookMetrics`]), a field here, one line in
-//! [`Metrics::new`], and a row per metric in the README's metrics table. Names get the
+//! [`Metrics::new`], and a row per metric in docs/monitoring.md's table. Names get the
 //! `ecwid_sync_` prefix, and counters the `_total` suffix, from the registry.
 
 use std::sync::Arc;

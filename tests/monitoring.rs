@@ -18,8 +18,8 @@ use ecwid_sync::mirror::outbox_review::{Oldest, StateCounts};
 use ecwid_sync::mirror::unix_now;
 use serde_json::{Value, json};
 
-/// Where every `runbook_url` points until the operator replaces it (README, "Monitoring
-/// that ships").
+/// Where every `runbook_url` points until the operator replaces it (docs/monitoring.md,
+/// "Monitoring that ships").
 const RUNBOOK_BASE: &str = "https://ecwid-sync.invalid/docs/runbooks.md#";
 
 fn repo_file(path: &str) -> String {

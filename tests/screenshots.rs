@@ -1,5 +1,5 @@
-//! The README's console screenshots, taken with headless Chromium from a running console
-//! (the demo's): `scripts/console-screenshots`, or
+//! The console screenshots in docs/ (shown in the README and docs/operations.md), taken with
+//! headless Chromium from a running console (the demo's): `scripts/console-screenshots`, or
 //! `CONSOLE_URL=<sign-in link> cargo test --locked --test screenshots -- --ignored`.
 //!
 //! CONSOLE_URL is the one-time sign-in link the demo prints: following it signs in and lands

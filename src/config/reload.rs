@@ -257,4 +257,118 @@ mod tests {
         }
         assert_eq!(names.len(), listed.len(), "{names:?} vs {listed:?}");
     }
+
+    /// The rows of docs/configuration.md's tables: key, default cell, applied cell.
+    fn documented_keys() -> Vec<(String, String, String)> {
+        include_str!("../../docs/configuration.md")
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split(" | ").map(str::trim).collect();
+                let key = cells.first()?.strip_prefix("| `")?.strip_suffix('`')?;
+                key.contains('.').then(|| {
+                    (
+                        key.to_string(),
+                        cells[1].to_string(),
+                        cells.get(3).unwrap_or(&"").to_string(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_configuration_reference_documents_exactly_the_keys_there_are_with_their_defaults() {
+        let documented = documented_keys();
+        let names: Vec<&str> = documented.iter().map(|(key, ..)| key.as_str()).collect();
+        let listed: Vec<&str> = KEYS.iter().map(|key| key.name).collect();
+        for key in &listed {
+            assert!(
+                names.contains(key),
+                "docs/configuration.md lacks a row for {key}"
+            );
+        }
+        for name in &names {
+            assert!(
+                listed.contains(name),
+                "docs/configuration.md documents {name}, which is no key"
+            );
+        }
+        assert_eq!(
+            names.len(),
+            listed.len(),
+            "a key documented twice: {names:?}"
+        );
+
+        // The defaults as check-config prints them, one `key = value` per line per section.
+        let printed = parse("").to_masked_toml();
+        let mut defaults = std::collections::HashMap::new();
+        let mut section = "";
+        for line in printed.lines() {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name;
+            } else if let Some((key, value)) = line.split_once(" = ") {
+                defaults.insert(format!("{section}.{key}"), value.to_string());
+            }
+        }
+        for (key, default, applied) in &documented {
+            let live = KEYS
+                .iter()
+                .find(|k| k.name == key)
+                .is_some_and(|k| k.apply.is_some());
+            let expected = if live { "reload" } else { "restart" };
+            assert_eq!(applied, expected, "docs/configuration.md, {key}");
+            // A default in backticks is a value; "required" and "none" are words.
+            if let Some(value) = default.strip_prefix('`').and_then(|d| d.strip_suffix('`')) {
+                assert_eq!(
+                    Some(&value.to_string()),
+                    defaults.get(key),
+                    "docs/configuration.md, the default of {key}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_example_configuration_shows_every_key_in_its_section_and_no_other() {
+        let example = include_str!("../../config.toml.example");
+        let mut sections: Vec<(&str, String)> = Vec::new();
+        for line in example.lines() {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                sections.push((name, String::new()));
+            } else if let Some((_, text)) = sections.last_mut() {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        for key in KEYS {
+            let (section, name) = key.name.split_once('.').unwrap();
+            let text = sections
+                .iter()
+                .find(|(s, _)| *s == section)
+                .map(|(_, text)| text.as_str())
+                .unwrap_or_else(|| panic!("config.toml.example has no [{section}]"));
+            assert!(
+                text.contains(&format!("{name} = ")),
+                "config.toml.example does not show {}",
+                key.name
+            );
+        }
+        // A line `key = value`, commented out or not, names a key there is.
+        for (section, text) in &sections {
+            for line in text.lines() {
+                let setting = line.strip_prefix("# ").unwrap_or(line);
+                let Some((name, _)) = setting.split_once(" = ") else {
+                    continue;
+                };
+                if name.contains(' ') || name.is_empty() {
+                    continue;
+                }
+                let key = format!("{section}.{name}");
+                assert!(
+                    KEYS.iter().any(|k| k.name == key),
+                    "config.toml.example shows {key}, which is no key"
+                );
+            }
+        }
+    }
 }
