@@ -45,7 +45,6 @@ const LAYERS: &[(&str, usize)] = &[
     // The command line, which calls everything below it.
     ("cli", 5),
     ("commands", 5),
-    ("demo", 5),
 ];
 
 /// Cycles among the submodules of one module that are known and not yet untangled, by
@@ -162,6 +161,48 @@ fn every_module_imports_only_its_own_layer_or_lower_ones_without_cycles() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn the_map_in_lib_rs_lists_every_module_and_the_layers_as_declared_here() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("src/lib.rs is readable");
+    let mut failures = Vec::new();
+
+    // `//! 2. the engine: `sync`;` and its continuation lines give a layer's modules.
+    let mut in_map: BTreeMap<String, usize> = BTreeMap::new();
+    let mut layer = None;
+    for line in lib.lines().filter_map(|l| l.strip_prefix("//!")) {
+        let text = line.trim();
+        let number = text
+            .split_once(". ")
+            .and_then(|(n, _)| n.parse::<usize>().ok());
+        if let Some(n) = number {
+            layer = Some(n);
+        } else if text.is_empty() || text.starts_with("- ") || !line.starts_with("    ") {
+            layer = None;
+        }
+        if let Some(n) = layer {
+            for name in text.split('`').skip(1).step_by(2) {
+                in_map.insert(name.to_string(), n);
+            }
+        }
+    }
+    let declared: BTreeMap<String, usize> =
+        LAYERS.iter().map(|(m, l)| (m.to_string(), *l)).collect();
+    if in_map != declared {
+        failures.push(format!(
+            "the layers in lib.rs's doc comment differ from LAYERS in tests/layers.rs:\n  lib.rs: {in_map:?}\n  LAYERS: {declared:?}"
+        ));
+    }
+    for (module, _) in LAYERS {
+        if !lib.contains(&format!("//! - [`{module}`]: ")) {
+            failures.push(format!(
+                "lib.rs's module map has no line `//! - [`{module}`]: ...`"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// One path naming another module: from the module the text sits in to the module named.
