@@ -94,22 +94,22 @@ fn every_module_imports_only_its_own_layer_or_lower_ones_without_cycles() {
             continue; // within one module, or between a module and its own parent
         }
         let (from, to) = (&r.from[common], &r.to[common]);
-        if common == 0 {
-            if let (Some(&lf), Some(&lt)) = (layer.get(from.as_str()), layer.get(to.as_str())) {
-                if lt > lf {
-                    let failure = format!(
-                        "{}: `{from}` (layer {lf}) imports `{}` (layer {lt}), a higher layer: move the definition down to the layer that owns it",
-                        r.at,
-                        r.to.join("::")
-                    );
-                    if !failures.contains(&failure) {
-                        failures.push(failure);
-                    }
-                    continue;
+        if common == 0
+            && let (Some(&lf), Some(&lt)) = (layer.get(from.as_str()), layer.get(to.as_str()))
+        {
+            if lt > lf {
+                let failure = format!(
+                    "{}: `{from}` (layer {lf}) imports `{}` (layer {lt}), a higher layer: move the definition down to the layer that owns it",
+                    r.at,
+                    r.to.join("::")
+                );
+                if !failures.contains(&failure) {
+                    failures.push(failure);
                 }
-                if lt < lf {
-                    continue;
-                }
+                continue;
+            }
+            if lt < lf {
+                continue;
             }
         }
         edges
@@ -547,10 +547,10 @@ fn group_item(
         }
     }
     // `name as alias`: the alias names nothing new.
-    if let Some((Token::Ident(w), _)) = tokens.get(i) {
-        if w == "as" {
-            i += 2;
-        }
+    if let Some((Token::Ident(w), _)) = tokens.get(i)
+        && w == "as"
+    {
+        i += 2;
     }
     out.push(path);
     i
