@@ -11,12 +11,13 @@ use crate::daemon::{self, DaemonError};
 use crate::ecwid::{ApiError, Client, Patience};
 use crate::errors::error_chain;
 use crate::exit_code;
+use crate::kind::Kind;
 use crate::mirror::{self, MirrorError, MirrorWriter, state};
 use crate::reload::{Load, Reloads};
 use crate::signals::{self, Hangup};
 use crate::sync::progress::ProgressMode;
 use crate::sync::push::{PushSummary, Pusher};
-use crate::sync::{Kind, PullError, Puller, RunSummary};
+use crate::sync::{PullError, Puller, RunSummary};
 
 /// `writeln!` into a `String`, which cannot fail.
 macro_rules! outln {
@@ -28,6 +29,7 @@ macro_rules! outln {
 
 mod conflicts;
 mod customer;
+pub mod demo;
 mod outbox;
 mod shorten;
 
@@ -126,7 +128,7 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         Command::Demo { products, db, once } => {
             init_logging(&cli.log_format, &cli.log_level, None)?;
             signals::listen(shutdown.clone(), Hangup::Stop);
-            crate::demo::run(products, &db, once, shutdown).await
+            demo::run(products, &db, once, shutdown).await
         }
         Command::Status { json, mirror } => {
             let path = match mirror {

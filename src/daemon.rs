@@ -24,6 +24,7 @@ use crate::config::{Config, Live};
 use crate::console::{Console, StoreSite};
 use crate::ecwid::{ApiError, Client, Patience};
 use crate::health::PassHealth;
+use crate::kind::Kind;
 use crate::metrics::Metrics;
 use crate::mirror::{MirrorError, MirrorWriter, unix_now};
 use crate::reload::Reloads;
@@ -33,7 +34,7 @@ use crate::sync::deltas::counts::DeltaCounts;
 use crate::sync::progress::ProgressMode;
 use crate::sync::push::Pusher;
 use crate::sync::push::worker::PushWorker;
-use crate::sync::{Kind, PullError, Puller};
+use crate::sync::{PullError, Puller};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

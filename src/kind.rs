@@ -5,8 +5,6 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::ecwid::model::{LatestStats, UNFINISHED_PAYMENT_STATUS};
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -93,7 +91,7 @@ impl Kind {
 
     /// Extra search parameters for a complete, stably ordered listing. In creation order an
     /// edit mid-scan does not move an entity (in update-time order it would jump to the
-    /// end and shift the rest); deletions still shift it, which `scan::Listing::missed`
+    /// end and shift the rest); deletions still shift it, which `pull::scan::Listing::missed`
     /// detects.
     pub fn listing_params(self) -> &'static [(&'static str, &'static str)] {
         match self {
@@ -133,28 +131,11 @@ impl Kind {
     pub fn has_update_filter(self) -> bool {
         self != Kind::Categories
     }
-
-    /// This kind's "last changed" date in `latest-stats`.
-    pub fn stats_marker(self, stats: &LatestStats) -> Option<&str> {
-        match self {
-            Kind::Products => stats.products_updated.as_deref(),
-            Kind::Categories => stats.categories_updated.as_deref(),
-            Kind::Orders => stats.orders_updated.as_deref(),
-            Kind::Customers => stats.customers_updated.as_deref(),
-        }
-    }
 }
 
-impl Kind {
-    /// This kind's entity count in `latest-stats`, where Ecwid sends one.
-    pub fn stats_count(self, stats: &LatestStats) -> Option<u64> {
-        match self {
-            Kind::Products => stats.product_count(),
-            Kind::Categories => stats.category_count(),
-            Kind::Orders | Kind::Customers => None,
-        }
-    }
-}
+/// The payment status of an unfinished checkout: not an order yet, and not in the mirror.
+/// Order searches leave such orders out unless asked for them by this status.
+pub const UNFINISHED_PAYMENT_STATUS: &str = "INCOMPLETE";
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

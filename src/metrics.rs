@@ -5,6 +5,10 @@
 //! `register(&mut Registry)` constructor (as [`WebhookMetrics`]), a field here, one line in
 //! [`Metrics::new`], and a row per metric in docs/monitoring.md's table. Names get the
 //! `ecwid_sync_` prefix, and counters the `_total` suffix, from the registry.
+//!
+//! A group that a lower layer keeps (the API client's [`ApiMetrics`], the puller's
+//! [`PullMetrics`], the pusher's [`PushMetrics`]) is defined in that layer's module and only
+//! registered here, so that the client and the engine never import the daemon's registry.
 
 use std::sync::Arc;
 
@@ -18,15 +22,15 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 mod at_scrape;
-mod push;
 
+pub use crate::ecwid::api_metrics::ApiMetrics;
+pub use crate::sync::pull_metrics::{KindLabel, PullMetrics};
+pub use crate::sync::push::PushMetrics;
 pub use at_scrape::ScrapeMetrics;
-pub use push::PushMetrics;
 
 use crate::kind::Kind;
 use crate::sync::deltas::counts::{DeltaCounts, PRIVACY_TYPES};
@@ -217,218 +221,11 @@ impl WebhookMetrics {
     }
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
-    pub method: String,
-    /// The path with every segment holding a digit (an id) as `{id}`: `/products/{id}`.
-    pub endpoint: String,
-    /// The HTTP status, or `none` when no answer came (network error, timeout).
-    pub status: String,
-}
-
-/// Requests to Ecwid. Made by the client whether or not a registry exports them (handles
-/// share their values, so the daemon registers the client's own).
-#[derive(Clone, Default)]
-pub struct ApiMetrics {
-    pub requests: Family<RequestLabels, Counter>,
-    pub throttled: Counter,
-    /// 1 from a 429 to the next answer that is not one, else 0.
-    pub throttled_now: Gauge,
-    pub retries: Counter,
-    pub budget_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
-}
-
-impl ApiMetrics {
-    fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "api_requests",
-            "Requests to the Ecwid API, by method, endpoint and answer status",
-            self.requests.clone(),
-        );
-        registry.register(
-            "api_throttled",
-            "Answers 429 Too Many Requests from Ecwid",
-            self.throttled.clone(),
-        );
-        registry.register(
-            "api_throttled_now",
-            "1 while Ecwid throttles the client (from a 429 Too Many Requests to the next answer that is not one), else 0",
-            self.throttled_now.clone(),
-        );
-        registry.register(
-            "api_retries",
-            "Requests sent again after a 5xx, 449 or network error",
-            self.retries.clone(),
-        );
-        registry.register(
-            "api_budget_wait_seconds",
-            "Seconds requests waited for the shared request budget (requests_per_minute, burst)",
-            self.budget_wait_seconds.clone(),
-        );
-    }
-
-    pub fn answered(&self, method: &str, path: &str, status: Option<u16>) {
-        let labels = RequestLabels {
-            method: method.to_string(),
-            endpoint: endpoint_of(path),
-            status: status.map_or_else(|| "none".to_string(), |s| s.to_string()),
-        };
-        self.requests.get_or_create(&labels).inc();
-    }
-}
-
-/// A path's endpoint: ids (any segment with a digit) become `{id}`, so that the label's
-/// values stay few.
-fn endpoint_of(path: &str) -> String {
-    path.split('/')
-        .map(|segment| {
-            if segment.bytes().any(|b| b.is_ascii_digit()) {
-                "{id}"
-            } else {
-                segment
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabel {
-    pub kind: String,
-}
-
 /// A privacy request's type: `customer_removal`, `customer_export`, `profile_removal`,
 /// `profile_export`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabel {
     request: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PullLabels {
-    pub kind: String,
-    pub mode: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AppliedLabels {
-    pub kind: String,
-    /// `pull` or `webhook`: what brought the change.
-    pub source: String,
-}
-
-fn pull_duration() -> Histogram {
-    // 10 ms to about 20 min.
-    Histogram::new(exponential_buckets(0.01, 2.0, 18))
-}
-
-/// Scheduled pulls.
-#[derive(Clone)]
-pub struct PullMetrics {
-    pub duration_seconds: Family<PullLabels, Histogram, fn() -> Histogram>,
-    pub last_success: Family<KindLabel, Gauge>,
-    pub failures: Family<KindLabel, Counter>,
-    /// Rows written (real changes) and removed, by kind and by what brought them.
-    pub applied: Family<AppliedLabels, Counter>,
-    /// Entities whose rows disagreed with their documents and that full pulls wrote again.
-    pub repaired: Family<KindLabel, Counter>,
-}
-
-impl Default for PullMetrics {
-    fn default() -> Self {
-        let metrics = PullMetrics {
-            duration_seconds: Family::new_with_constructor(pull_duration),
-            last_success: Family::default(),
-            failures: Family::default(),
-            applied: Family::default(),
-            repaired: Family::default(),
-        };
-        // Failures and repairs show from the start, at 0, so a rate over them is defined.
-        for kind in crate::kind::Kind::ALL {
-            let label = KindLabel {
-                kind: kind.name().to_string(),
-            };
-            let _ = metrics.failures.get_or_create(&label);
-            let _ = metrics.repaired.get_or_create(&label);
-        }
-        metrics
-    }
-}
-
-impl PullMetrics {
-    fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "pull_duration_seconds",
-            "Duration of each pull, by kind and mode (full, incremental), skipped runs included",
-            self.duration_seconds.clone(),
-        );
-        registry.register(
-            "pull_last_success_timestamp_seconds",
-            "Unix time of the last pull of each kind that succeeded",
-            self.last_success.clone(),
-        );
-        registry.register(
-            "pull_failures",
-            "Pulls that failed, by kind",
-            self.failures.clone(),
-        );
-        registry.register(
-            "entities_applied",
-            "Mirror rows written with a real change or removed, by kind and by what brought the change (pull, webhook)",
-            self.applied.clone(),
-        );
-        registry.register(
-            "rows_repaired",
-            "Entities whose mirror rows held Ecwid's document but disagreed with it (written around ecwid-sync), written again by a full pull, by kind",
-            self.repaired.clone(),
-        );
-    }
-
-    pub fn succeeded(&self, kind: &str, mode: &str, secs: f64, changed: u64, at: i64) {
-        self.duration_seconds
-            .get_or_create(&PullLabels {
-                kind: kind.to_string(),
-                mode: mode.to_string(),
-            })
-            .observe(secs);
-        self.succeeded_before(kind, at);
-        self.applied(kind, "pull", changed);
-    }
-
-    /// A successful pull of `kind` at `at` (unix seconds), by this process or, read from
-    /// the mirror when it starts, by an earlier one.
-    pub fn succeeded_before(&self, kind: &str, at: i64) {
-        self.last_success
-            .get_or_create(&KindLabel {
-                kind: kind.to_string(),
-            })
-            .set(at);
-    }
-
-    pub fn repaired(&self, kind: &str, count: u64) {
-        self.repaired
-            .get_or_create(&KindLabel {
-                kind: kind.to_string(),
-            })
-            .inc_by(count);
-    }
-
-    pub fn failed(&self, kind: &str) {
-        self.failures
-            .get_or_create(&KindLabel {
-                kind: kind.to_string(),
-            })
-            .inc();
-    }
-
-    pub fn applied(&self, kind: &str, source: &str, count: u64) {
-        self.applied
-            .get_or_create(&AppliedLabels {
-                kind: kind.to_string(),
-                source: source.to_string(),
-            })
-            .inc_by(count);
-    }
 }
 
 /// The delta worker's counts ([`DeltaCounts`]), read at each scrape.
@@ -552,16 +349,5 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ecwid_sync_webhook_inbox_commit_seconds_bucket"));
-    }
-
-    #[test]
-    fn endpoints_name_ids_as_placeholders() {
-        assert_eq!(
-            endpoint_of("/products/123/combinations/9"),
-            "/products/{id}/combinations/{id}"
-        );
-        assert_eq!(endpoint_of("/orders/XJ12-34"), "/orders/{id}");
-        assert_eq!(endpoint_of("/latest-stats"), "/latest-stats");
-        assert_eq!(endpoint_of("/products/deleted"), "/products/deleted");
     }
 }

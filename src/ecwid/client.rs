@@ -9,11 +9,11 @@ use bytes::Bytes;
 use reqwest::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 
+use super::api_metrics::ApiMetrics;
 use super::budget::{Budget, Priority};
 use super::model::ErrorBody;
 use super::throttle::{Throttle, ThrottlePolicy, Verdict};
 use crate::config::{EcwidConfig, Secret};
-use crate::metrics::ApiMetrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

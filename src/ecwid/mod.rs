@@ -2,6 +2,7 @@
 //! throttling, the token check, and the document model.
 
 pub mod access;
+pub mod api_metrics;
 pub mod batch;
 pub mod budget;
 pub mod client;

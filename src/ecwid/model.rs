@@ -9,6 +9,8 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::kind::Kind;
+
 /// The envelope of every search endpoint.
 #[derive(Debug, Deserialize)]
 pub struct Page<'a> {
@@ -154,10 +156,6 @@ pub struct Order<'a> {
     pub items: Vec<OrderItem<'a>>,
 }
 
-/// The payment status of an unfinished checkout: not an order yet, and not in the mirror.
-/// Order searches leave such orders out unless asked for them by this status.
-pub const UNFINISHED_PAYMENT_STATUS: &str = "INCOMPLETE";
-
 impl Order<'_> {
     /// The mirror's integer key: `internalId`, or `orderNumber` where a payload has only that.
     pub fn key(&self) -> Option<i64> {
@@ -217,6 +215,25 @@ impl LatestStats {
     /// All categories, under whichever name the store used.
     pub fn category_count(&self) -> Option<u64> {
         self.category_count.or(self.category_count_required)
+    }
+
+    /// The "last changed" date of `kind`.
+    pub fn marker_of(&self, kind: Kind) -> Option<&str> {
+        match kind {
+            Kind::Products => self.products_updated.as_deref(),
+            Kind::Categories => self.categories_updated.as_deref(),
+            Kind::Orders => self.orders_updated.as_deref(),
+            Kind::Customers => self.customers_updated.as_deref(),
+        }
+    }
+
+    /// The entity count of `kind`, where Ecwid sends one.
+    pub fn count_of(&self, kind: Kind) -> Option<u64> {
+        match kind {
+            Kind::Products => self.product_count(),
+            Kind::Categories => self.category_count(),
+            Kind::Orders | Kind::Customers => None,
+        }
     }
 }
 

@@ -14,10 +14,8 @@ use super::multi_row;
 use super::outbox;
 use super::privacy;
 use super::repair::{self, Repair};
-use crate::ecwid::model::{
-    self, Category, Customer, Order, Product, SelectedOption, UNFINISHED_PAYMENT_STATUS, Variation,
-};
-use crate::kind::Kind;
+use crate::ecwid::model::{self, Category, Customer, Order, Product, SelectedOption, Variation};
+use crate::kind::{Kind, UNFINISHED_PAYMENT_STATUS};
 
 /// A page of documents of one kind, turned into rows.
 #[derive(Debug)]

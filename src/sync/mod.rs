@@ -5,9 +5,9 @@ pub mod deltas;
 pub mod fetch;
 pub mod progress;
 pub mod pull;
+pub mod pull_metrics;
 pub mod push;
 pub mod quarantine;
-pub mod scan;
 
 pub use crate::kind::Kind;
 pub use pull::{Mode, Puller, RunSummary};

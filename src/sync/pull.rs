@@ -5,6 +5,8 @@
 //! moment the pass began by the store's clock, and not at all when the listing may have
 //! missed an entity.
 
+pub mod scan;
+
 use std::collections::HashSet;
 use std::future::Future;
 use std::time::Instant;
@@ -15,18 +17,18 @@ use tracing::Instrument;
 
 use super::fetch;
 use super::progress::{Progress, ProgressMode};
-use super::scan::{Listing, ScanFrom};
+use super::pull_metrics::PullMetrics;
 use super::{Kind, PullError};
 use crate::config::SyncConfig;
 use crate::ecwid::model::{LatestStats, parse_date};
 use crate::ecwid::{Client, CounterSnapshot};
 use crate::errors::error_chain;
-use crate::metrics::PullMetrics;
 use crate::mirror::apply::Rows;
 use crate::mirror::full_progress::{FullProgress, FullStep};
 use crate::mirror::repair::Repair;
 use crate::mirror::state::{KindState, StateUpdate};
 use crate::mirror::{MirrorWriter, unix_now};
+use scan::{Listing, ScanFrom};
 
 /// How old an interrupted full pull may be and still be resumed rather than started over:
 /// its re-read of what changed meanwhile grows with its age.
@@ -246,7 +248,7 @@ impl Puller {
         state: &KindState,
         stats: &Stats,
     ) -> Result<bool, PullError> {
-        let Some(store_count) = kind.stats_count(&stats.stats) else {
+        let Some(store_count) = stats.stats.count_of(kind) else {
             return Ok(false);
         };
         let marker = self.settled_marker(kind, stats);
@@ -469,7 +471,7 @@ impl Puller {
         stats: &Stats,
     ) -> Result<RunSummary, PullError> {
         let run = RunStart::now(&self.client);
-        let marker = kind.stats_marker(&stats.stats);
+        let marker = stats.stats.marker_of(kind);
         if marker.is_some() && state.stats_marker.as_deref() == marker {
             self.writer
                 .update_state(
@@ -605,7 +607,7 @@ impl Puller {
     /// show yet, or be followed by changes stamped the same second, so it is not
     /// remembered, and the next run pulls again.
     fn settled_marker(&self, kind: Kind, stats: &Stats) -> Option<String> {
-        let marker = kind.stats_marker(&stats.stats)?;
+        let marker = stats.stats.marker_of(kind)?;
         let changed_at = parse_date(marker)?;
         (changed_at + self.overlap.max(self.search_lag) < stats.read_at).then(|| marker.to_string())
     }

@@ -5,8 +5,8 @@
 
 use std::collections::HashSet;
 
+use super::pull::scan::Listing;
 use super::pull::{Puller, RunSummary, log_summary};
-use super::scan::Listing;
 use super::{Kind, PullError};
 use crate::mirror::apply::Unreadable;
 use crate::mirror::repair::Repair;

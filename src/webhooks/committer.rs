@@ -147,7 +147,7 @@ mod tests {
         InboxRow {
             event_id: format!("e-{id}"),
             event_type: "product.updated".into(),
-            kind: Some(crate::sync::Kind::Products),
+            kind: Some(crate::kind::Kind::Products),
             entity_key: Some(id as i64 + 1),
             order_id: None,
             event_created: 1,

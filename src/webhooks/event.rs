@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Value};
 
+use crate::kind::Kind;
 use crate::mirror::inbox::{EventState, InboxRow};
 use crate::mirror::privacy;
-use crate::sync::Kind;
 
 /// Why a body is refused with 400: which field, never its value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -34,12 +34,12 @@ use super::committer::{Inbox, Stored};
 use super::event::{Rules, Signed, classify};
 use super::signature;
 use crate::config::{Live, Secret};
+use crate::kind::Kind;
 use crate::listener::is_body_timeout;
 use crate::log_summary::{self, Summary};
 use crate::metrics::{Metrics, RejectReason};
 use crate::mirror::inbox::EventState;
 use crate::mirror::unix_now;
-use crate::sync::Kind;
 
 /// The largest body accepted. Ecwid's bodies are a few hundred bytes.
 pub const MAX_BODY: usize = 64 * 1024;

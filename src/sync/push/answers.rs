@@ -5,9 +5,10 @@ use std::collections::HashSet;
 
 use serde_json::json;
 
+use super::outcome::{body, outcome};
 use super::plan::PlannedBatch;
 use crate::ecwid::batch::MAX_BATCH_REQUESTS;
-use crate::ecwid::model::{BatchRequest, BatchResponse, BatchStatus, Page};
+use crate::ecwid::model::{BatchRequest, BatchStatus, Page};
 use crate::mirror::apply::Rows;
 use crate::mirror::fields::EntityType;
 use crate::mirror::outbox::{Outcome, Settled};
@@ -120,35 +121,6 @@ fn keys_of(batch: &PlannedBatch, kind: EntityType) -> Vec<i64> {
     keys.sort_unstable();
     keys.dedup();
     keys
-}
-
-/// What Ecwid did with one request of a completed batch.
-pub(super) fn outcome(status: &BatchStatus, id: &str) -> Outcome {
-    match status.response(id) {
-        Some(r) if r.status == "COMPLETED" => Outcome::Applied,
-        Some(r) => {
-            let code = r.http_status_code.unwrap_or(0);
-            let body = body(r);
-            let message = serde_json::from_str::<crate::ecwid::model::ErrorBody>(&body)
-                .ok()
-                .and_then(|e| e.error_message)
-                .unwrap_or(body);
-            let error = format!("Ecwid answered {code} ({}): {message}", r.status);
-            if (400..500).contains(&code) && code != 429 {
-                Outcome::Failed(error)
-            } else {
-                Outcome::NotRun(error)
-            }
-        }
-        None => Outcome::NotRun("the batch has no answer for this change".into()),
-    }
-}
-
-pub(super) fn body(r: &BatchResponse) -> String {
-    r.escaped_http_body
-        .clone()
-        .or_else(|| r.http_body.as_ref().map(|b| b.get().to_string()))
-        .unwrap_or_default()
 }
 
 /// What Ecwid did with each field update of a completed batch.

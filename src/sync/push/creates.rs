@@ -8,7 +8,7 @@
 
 use rusqlite::Transaction;
 
-use super::answers;
+use super::outcome::{body, outcome};
 use crate::ecwid::batch::MAX_BATCH_REQUESTS;
 use crate::ecwid::model::{BatchRequest, BatchStatus, Page};
 use crate::ecwid::{ApiError, Client};
@@ -44,10 +44,10 @@ pub(super) fn outcomes(creates: &[NewProduct], status: &BatchStatus) -> Vec<(i64
         .iter()
         .map(|r| {
             let name = request_id(r);
-            let created = match answers::outcome(status, &name) {
+            let created = match outcome(status, &name) {
                 Outcome::Applied => status
                     .response(&name)
-                    .map(answers::body)
+                    .map(body)
                     .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
                     .and_then(|b| b["id"].as_i64())
                     .map_or_else(

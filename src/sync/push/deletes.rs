@@ -8,7 +8,7 @@
 
 use rusqlite::{Connection, params};
 
-use super::{answers, keyed, plan};
+use super::{keyed, outcome, plan};
 use crate::ecwid::Client;
 use crate::ecwid::batch::BatchOptions;
 use crate::ecwid::model::{BatchRequest, BatchStatus};
@@ -177,7 +177,7 @@ fn outcomes(batch: &DeleteBatch, status: &BatchStatus) -> Vec<Settled> {
             let outcome = if gone {
                 Outcome::Applied
             } else {
-                answers::outcome(status, &name)
+                outcome::outcome(status, &name)
             };
             settled(d, outcome)
         })

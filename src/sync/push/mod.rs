@@ -17,6 +17,8 @@ pub mod expired;
 mod field_pass;
 pub mod fields;
 mod keyed;
+pub mod metrics;
+mod outcome;
 pub mod plan;
 mod report;
 pub mod worker;
@@ -28,7 +30,6 @@ use crate::ecwid::Client;
 use crate::ecwid::batch::BatchOptions;
 use crate::ecwid::model::BatchStatus;
 use crate::errors::error_chain;
-use crate::metrics::PushMetrics;
 use crate::mirror::apply::{self, Rows};
 use crate::mirror::fields as mirror_fields;
 use crate::mirror::new_products::{self, Created};
@@ -38,6 +39,7 @@ use crate::mirror::subject::Subject;
 use crate::mirror::{MirrorWriter, unix_now};
 use crate::sync::{Kind, PullError, fetch};
 pub use answers::ENTITIES_PER_BATCH;
+pub use metrics::PushMetrics;
 use plan::PlannedBatch;
 
 /// How long Ecwid remembers a batch's `deduplicationKey` (contract 17.4).

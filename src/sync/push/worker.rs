@@ -6,10 +6,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::PushMetrics;
 use super::{PushSummary, Pusher};
 use crate::config::Live;
 use crate::errors::error_chain;
-use crate::metrics::PushMetrics;
 use crate::mirror::unix_now;
 use crate::sync::PullError;
 use crate::sync::deltas::retry_pause;

@@ -5,14 +5,15 @@ use std::collections::{HashSet, VecDeque};
 
 use tokio::task::JoinHandle;
 
-use super::fetch::{self, FetchedPage, PAGE_SIZE};
-use super::progress::Progress;
-use super::pull::Puller;
-use super::{Kind, PullError};
+use super::Puller;
+use crate::kind::Kind;
 use crate::mirror::apply::Unreadable;
 use crate::mirror::full_progress::FullStep;
 use crate::mirror::repair::Repair;
 use crate::mirror::state::StateUpdate;
+use crate::sync::PullError;
+use crate::sync::fetch::{self, FetchedPage, PAGE_SIZE};
+use crate::sync::progress::Progress;
 
 /// What one or more passes over a listing returned.
 #[derive(Default)]

@@ -10,8 +10,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
 
+use super::PushSummary;
 use crate::mirror::outbox_review::{Oldest, StateCounts};
-use crate::sync::push::PushSummary;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
@@ -105,7 +105,7 @@ impl Collector for AgeCollector {
 const OUTCOMES: [&str; 5] = ["applied", "failed", "not_run", "uncertain", "cancelled"];
 
 impl PushMetrics {
-    pub(super) fn register(&self, registry: &mut Registry) {
+    pub(crate) fn register(&self, registry: &mut Registry) {
         registry.register_collector(Box::new(AgeCollector(self.oldest.clone())));
         for outcome in OUTCOMES {
             let _ = self.changes.get_or_create(&OutcomeLabel { outcome });

@@ -9,7 +9,7 @@ use ecwid_emulator::{Emulator, EmulatorConfig};
 use rusqlite::OptionalExtension;
 use tokio_util::sync::CancellationToken;
 
-use crate::commands::CommandError;
+use super::CommandError;
 use crate::config::{Config, SecretEnv};
 use crate::daemon;
 use crate::ecwid::Client;
