@@ -418,9 +418,12 @@ impl Browser {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             // Read through the DOM, not a script, so this works with JavaScript off.
-            if let Some(body) = self.find_all("body").await.into_iter().next()
-                && body.text().await.contains(text)
-            {
+            let body = self.find_all("body").await.into_iter().next();
+            let shown = match body {
+                Some(body) => body.text_if_still_there().await,
+                None => None,
+            };
+            if shown.is_some_and(|shown| shown.contains(text)) {
                 return;
             }
             if tokio::time::Instant::now() >= deadline {
@@ -518,6 +521,25 @@ impl Element {
     /// The text as rendered (hidden parts left out).
     pub async fn text(&self) -> String {
         string(self.session.get(&self.path("/text")).await)
+    }
+
+    /// The text, or `None` when the page this element was on has gone (a click or a
+    /// submitted form loaded the next one in between): the caller looks again.
+    async fn text_if_still_there(&self) -> Option<String> {
+        match self
+            .session
+            .call(reqwest::Method::GET, &self.path("/text"), None)
+            .await
+        {
+            Ok(text) => Some(string(text)),
+            Err(e)
+                if e.error == "stale element reference"
+                    || e.message.contains("does not belong to the document") =>
+            {
+                None
+            }
+            Err(e) => panic!("WebDriver text of an element: {}: {}", e.error, e.message),
+        }
     }
 
     /// The attribute as the HTML has it; an input's current text is `property("value")`.
