@@ -27,6 +27,7 @@
 //! - [`signals`]: what each signal does: stop, reload, or a log line.
 //! - [`sync`]: the engine: full and incremental pulls, and the delta worker that turns
 //!   webhook events into mirror changes.
+//! - [`version`]: the version with the commit and date it was built from.
 //! - [`webhooks`]: signed webhooks received into the mirror's durable inbox.
 //! - [`when`]: times and sizes as the CLI and the console print them.
 
@@ -52,5 +53,6 @@ pub mod reload;
 pub mod server;
 pub mod signals;
 pub mod sync;
+pub mod version;
 pub mod webhooks;
 pub mod when;
