@@ -18,8 +18,23 @@ pub fn completions(shell: CompletionShell) -> String {
         CompletionShell::Fish => Shell::Fish,
     };
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "ecwid-sync", &mut script);
+    clap_complete::generate(shell, &mut visible(Cli::command()), "ecwid-sync", &mut script);
     String::from_utf8_lossy(&script).into_owned()
+}
+
+/// `cmd` without its hidden subcommands, which clap_complete would offer otherwise.
+fn visible(cmd: clap::Command) -> clap::Command {
+    let shown = cmd
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set())
+        .cloned()
+        .collect::<Vec<_>>();
+    let about = cmd.get_about().cloned().unwrap_or_default();
+    clap::Command::new("ecwid-sync")
+        .version(crate::version::VERSION)
+        .about(about)
+        .args(cmd.get_arguments().cloned())
+        .subcommands(shown)
 }
 
 /// Writes `ecwid-sync.1` and a page per (visible) subcommand, `ecwid-sync-outbox-list.1`
