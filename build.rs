@@ -26,7 +26,10 @@ fn checkout(root: &Path) -> Option<(String, String)> {
     }
     // A new commit moves HEAD or the branch it names; in a worktree both live outside
     // `.git`, which is then a file, so ask git where they are.
-    for (dir_flag, name) in [("--git-dir", "HEAD".to_string()), ("--git-common-dir", branch(root))] {
+    for (dir_flag, name) in [
+        ("--git-dir", "HEAD".to_string()),
+        ("--git-common-dir", branch(root)),
+    ] {
         if let Some(dir) = git(root, &["rev-parse", dir_flag]) {
             for file in [name.as_str(), "packed-refs"] {
                 let path = root.join(&dir).join(file);

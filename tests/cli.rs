@@ -694,10 +694,19 @@ async fn completions_for_bash_zsh_and_fish_name_every_subcommand_and_another_she
         let out = run(&["completions", shell], None).await;
         assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
         let script = String::from_utf8_lossy(&out.stdout);
-        for word in ["check-config", "outbox", "dismiss", "all-failed", "completions"] {
+        for word in [
+            "check-config",
+            "outbox",
+            "dismiss",
+            "all-failed",
+            "completions",
+        ] {
             assert!(script.contains(word), "{shell}: {word} not in {script}");
         }
-        assert!(!script.contains("manpages"), "{shell}: offers the hidden manpages");
+        assert!(
+            !script.contains("manpages"),
+            "{shell}: offers the hidden manpages"
+        );
     }
 
     let out = run(&["completions", "tcsh"], None).await;
@@ -723,7 +732,10 @@ async fn manpages_writes_a_page_for_the_program_and_each_subcommand_from_the_hel
     assert!(main.starts_with(".ie"), "{main}");
     assert!(main.contains(".TH ecwid-sync 1"), "{main}");
     for sub in ["run", "status", "check\\-config", "outbox", "completions"] {
-        assert!(main.contains(&format!("ecwid\\-sync\\-{sub}(1)")), "{sub} not in {main}");
+        assert!(
+            main.contains(&format!("ecwid\\-sync\\-{sub}(1)")),
+            "{sub} not in {main}"
+        );
     }
     // The exit codes of `run --help` are in the page of `run`.
     assert!(page("ecwid-sync-run.1").contains("Exit codes"));

@@ -18,7 +18,12 @@ pub fn completions(shell: CompletionShell) -> String {
         CompletionShell::Fish => Shell::Fish,
     };
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut visible(Cli::command()), "ecwid-sync", &mut script);
+    clap_complete::generate(
+        shell,
+        &mut visible(Cli::command()),
+        "ecwid-sync",
+        &mut script,
+    );
     String::from_utf8_lossy(&script).into_owned()
 }
 
