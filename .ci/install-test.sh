@@ -174,7 +174,7 @@ check_service() {
   daemon_pid=
   [ "$code" = 0 ] || fail "the daemon exited with $code: $(cat "$work/daemon.log")"
   grep -q "ecwid-sync.service/token" "$work/daemon.log" && fail "the daemon log names a problem with the token: $(cat "$work/daemon.log")"
-  grep -q "$token" "$work/daemon.log" && fail "the daemon log shows the token"
+  ! grep -q "$token" "$work/daemon.log" || fail "the daemon log shows the token"
 }
 
 manual_route() {
