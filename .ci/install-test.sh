@@ -244,6 +244,8 @@ package_route() {
   [ "$(getent passwd ecwid-sync | cut -d: -f6,7)" = /var/lib/ecwid-sync:/usr/sbin/nologin ] ||
     fail "the user ecwid-sync is $(getent passwd ecwid-sync)"
   [ ! -e /etc/systemd/system/multi-user.target.wants/ecwid-sync.service ] || fail "the package enabled the service"
+  [ "$(stat -c '%U:%G %a' /var/lib/ecwid-sync)" = "ecwid-sync:ecwid-sync 770" ] ||
+    fail "/var/lib/ecwid-sync is $(stat -c '%U:%G %a' /var/lib/ecwid-sync)"
   grep -q '^ExecStart=/usr/bin/ecwid-sync ' /usr/lib/systemd/system/ecwid-sync.service ||
     fail "the unit does not start /usr/bin/ecwid-sync"
   zcat /usr/share/man/man1/ecwid-sync.1.gz | grep -q '^\.TH ecwid-sync 1' || fail "the man page is no man page"
