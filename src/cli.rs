@@ -9,7 +9,7 @@ use crate::config::{DEFAULT_CONFIG_PATH, LogFormat};
 #[derive(Debug, Parser)]
 #[command(
     name = "ecwid-sync",
-    version,
+    version = crate::version::VERSION,
     about = "Keeps a SQLite mirror of an Ecwid store in sync with the store",
     long_about = "Keeps a SQLite mirror of an Ecwid store in sync with the store: products with \
 their variations and stock, categories, orders with their items, and optionally customers. \
@@ -116,6 +116,32 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Print the shell completion script for bash, zsh or fish to stdout.
+    ///
+    /// The package installs them already. By hand, for example:
+    /// `ecwid-sync completions bash > /etc/bash_completion.d/ecwid-sync`,
+    /// `ecwid-sync completions zsh > /usr/local/share/zsh/site-functions/_ecwid-sync`,
+    /// `ecwid-sync completions fish > ~/.config/fish/completions/ecwid-sync.fish`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Write the man pages, ecwid-sync.1 and one per subcommand, into a directory (for
+    /// packaging: `packaging/build-deb.sh`).
+    #[command(name = "manpages", hide = true)]
+    ManPages {
+        /// The directory to write them into; it must exist.
+        dir: PathBuf,
+    },
+}
+
+/// The shells `completions` writes for.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Subcommand)]

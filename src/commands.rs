@@ -30,6 +30,7 @@ macro_rules! outln {
 mod conflicts;
 mod customer;
 pub mod demo;
+mod generate;
 mod outbox;
 mod shorten;
 
@@ -185,6 +186,11 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             emit(&outbox::summary_line(&summary));
             Ok(())
         }
+        Command::Completions { shell } => {
+            emit(&generate::completions(shell));
+            Ok(())
+        }
+        Command::ManPages { dir } => generate::man_pages(&dir),
         Command::Outbox { action } => outbox::execute(&cli.config, action),
         Command::Conflicts { action } => conflicts::execute(&cli.config, action),
         Command::Customer { action } => customer::execute(&cli.config, action),
@@ -313,6 +319,7 @@ fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
         return Ok(());
     }
     let mut out = String::new();
+    outln!(out, "ecwid-sync {}", report.version);
     outln!(out, "mirror: {}", path.display());
     outln!(
         out,

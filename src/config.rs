@@ -62,6 +62,13 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("{key}: {message}")]
     Invalid { key: &'static str, message: String },
+    /// `store_id = 0`, the placeholder config.toml.example ships with, so that an installed
+    /// but unconfigured service refuses to start instead of pulling some other store.
+    #[error(
+        "set [ecwid] store_id in {}: 0 is the example's placeholder; the store's id is in Ecwid's admin under Settings > General > Store ID",
+        if path.as_os_str().is_empty() { "the configuration".into() } else { path.display().to_string() }
+    )]
+    StoreIdPlaceholder { path: PathBuf },
     /// A value of the wrong type; `key` is its path in the file (`ecwid.store_id`).
     #[error("{key}: {message}")]
     Type { key: String, message: String },
@@ -186,6 +193,9 @@ impl Config {
             ConfigError::Parse { message, .. } => ConfigError::Parse {
                 path: path.to_owned(),
                 message,
+            },
+            ConfigError::StoreIdPlaceholder { .. } => ConfigError::StoreIdPlaceholder {
+                path: path.to_owned(),
             },
             other => other,
         })
@@ -356,12 +366,15 @@ mod tests {
     }
 
     #[test]
-    fn the_example_config_is_valid_and_shows_the_defaults() {
-        let example = include_str!("../config.toml.example");
+    fn the_example_config_is_valid_once_the_store_id_is_set_and_shows_the_defaults() {
+        let shipped = include_str!("../config.toml.example");
         let env = SecretEnv {
             token: Some("from_env".into()),
             ..SecretEnv::default()
         };
+        let err = Config::parse(shipped, &env).unwrap_err().to_string();
+        assert!(err.starts_with("set [ecwid] store_id in "), "{err}");
+        let example = &shipped.replace("\nstore_id = 0\n", "\nstore_id = 1003\n");
         let from_example = Config::parse(example, &env).unwrap();
         let minimal = Config::parse(MINIMAL, &env).unwrap();
         // Every commented-out default in the example is the real default.

@@ -3,7 +3,7 @@
 //! Layers, bottom to top; a module imports only from its own layer or lower ones, never in
 //! a cycle (`tests/layers.rs` holds the code to this list):
 //! 0. leaf helpers: `config`, `credentials`, `errors`, `exit_code`, `kind`, `log_summary`,
-//!    `logging`, `when`;
+//!    `logging`, `version`, `when`;
 //! 1. the two sides kept in sync: `ecwid`, `mirror`;
 //! 2. the engine: `sync`;
 //! 3. `freshness`;
@@ -39,6 +39,7 @@
 //! - [`sync`]: the engine: full and incremental pulls, the delta worker that turns
 //!   webhook events into mirror changes, and the pusher that sends local changes to Ecwid;
 //!   the pulls' and pushes' metrics.
+//! - [`version`]: the version with the commit and date it was built from.
 //! - [`webhooks`]: signed webhooks received into the mirror's durable inbox.
 //! - [`when`]: times and sizes as the CLI and the console print them.
 
@@ -63,5 +64,6 @@ pub mod reload;
 pub mod server;
 pub mod signals;
 pub mod sync;
+pub mod version;
 pub mod webhooks;
 pub mod when;

@@ -358,6 +358,7 @@ async fn every_command_has_help() {
         vec!["check-config", "--help"],
         vec!["demo", "--help"],
         vec!["customer", "export", "--help"],
+        vec!["completions", "--help"],
     ] {
         let out = run(&args, None).await;
         assert_eq!(out.status.code(), Some(0));
@@ -637,4 +638,139 @@ async fn sync_against_a_store_it_cannot_reach_warns_at_once_and_exits_1_within_i
         );
     }
     assert!(!db.exists(), "nothing is written before the store answers");
+}
+
+/// The version line `--version` prints for this checkout, as git tells it.
+fn expected_version() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(env!("CARGO_MANIFEST_DIR"))
+            .args(args)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let build = match (
+        git(&["rev-parse", "--short=12", "HEAD"]),
+        git(&["log", "-1", "--format=%cI", "HEAD"]),
+    ) {
+        (Some(commit), Some(date)) => format!("commit {commit}, {date}"),
+        _ => "built outside a git checkout".to_string(),
+    };
+    format!("{} ({build})", env!("CARGO_PKG_VERSION"))
+}
+
+#[tokio::test]
+async fn version_names_the_commit_and_its_date_and_status_shows_the_same() {
+    let expected = expected_version();
+    let out = run(&["--version"], None).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("ecwid-sync {expected}\n")
+    );
+
+    let (_store, _scratch, db, config) = store_and_config("secret_test", "").await;
+    let out = run(&["sync"], Some(&config)).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let out = run(&["status", "--mirror", db.to_str().unwrap()], None).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().next(),
+        Some(format!("ecwid-sync {expected}").as_str()),
+        "{text}"
+    );
+    let out = run(&["status", "--json"], Some(&config)).await;
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["version"], expected.as_str());
+}
+
+#[tokio::test]
+async fn completions_for_bash_zsh_and_fish_name_every_subcommand_and_another_shell_is_refused() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell], None).await;
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
+        let script = String::from_utf8_lossy(&out.stdout);
+        for word in [
+            "check-config",
+            "outbox",
+            "dismiss",
+            "all-failed",
+            "completions",
+        ] {
+            assert!(script.contains(word), "{shell}: {word} not in {script}");
+        }
+        assert!(
+            !script.contains("manpages"),
+            "{shell}: offers the hidden manpages"
+        );
+    }
+
+    let out = run(&["completions", "tcsh"], None).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("invalid value 'tcsh'"), "{err}");
+    assert!(err.contains("bash, zsh, fish"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn manpages_writes_a_page_for_the_program_and_each_subcommand_from_the_help_text() {
+    let scratch = Scratch::new();
+    let dir = scratch.path("man");
+    std::fs::create_dir(&dir).unwrap();
+    let out = run(&["manpages", dir.to_str().unwrap()], None).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+
+    let page = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let main = page("ecwid-sync.1");
+    assert!(main.starts_with(".ie"), "{main}");
+    assert!(main.contains(".TH ecwid-sync 1"), "{main}");
+    for sub in ["run", "status", "check\\-config", "outbox", "completions"] {
+        assert!(
+            main.contains(&format!("ecwid\\-sync\\-{sub}(1)")),
+            "{sub} not in {main}"
+        );
+    }
+    // The exit codes of `run --help` are in the page of `run`.
+    assert!(page("ecwid-sync-run.1").contains("Exit codes"));
+    assert!(page("ecwid-sync-outbox-dismiss.1").contains("reason"));
+    assert!(!dir.join("ecwid-sync-manpages.1").exists());
+
+    let missing = scratch.path("no-such-dir");
+    let out = run(&["manpages", missing.to_str().unwrap()], None).await;
+    assert_one_line_error(&out, 2, "cannot write the man pages into");
+}
+
+#[tokio::test]
+async fn the_shipped_example_config_is_refused_by_check_config_and_run_until_the_store_id_is_set() {
+    let scratch = Scratch::new();
+    let config = scratch.path("config.toml");
+    let example = include_str!("../config.toml.example");
+    std::fs::write(&config, example).unwrap();
+    let expected = format!(
+        "ecwid-sync: set [ecwid] store_id in {}: 0 is the example's placeholder",
+        config.display()
+    );
+    for command in ["check-config", "run"] {
+        let out = run(&[command], Some(&config)).await;
+        assert_one_line_error(&out, 2, &expected);
+    }
+
+    let db = scratch.path("mirror.db");
+    let set = example
+        .replace("\nstore_id = 0\n", "\nstore_id = 1003\n")
+        .replace("/var/lib/ecwid-sync/mirror.db", db.to_str().unwrap())
+        .replace(
+            "token_file = \"/run/credentials/ecwid-sync.service/token\"",
+            "token = \"secret_test\"",
+        );
+    std::fs::write(&config, set).unwrap();
+    let out = run(&["check-config"], Some(&config)).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
 }

@@ -59,6 +59,10 @@ async fn pages_ask_for_the_token_and_a_session_shows_what_needs_a_person() {
     for shown in ["On time", "products", "Webhook intake", "Open conflicts: 1"] {
         assert!(overview.contains(shown), "{shown}: {overview}");
     }
+    // The same version line as `--version` and `status`, with the build it came from.
+    let version = format!("Version: {}", ecwid_sync::version::VERSION);
+    assert!(overview.contains(&version), "{version}: {overview}");
+    assert!(version.contains(" (commit ") || version.contains(" (built outside a git checkout)"));
     let (status, attention) = get_page(&daemon.page("/attention"), &cookie).await;
     assert_eq!(status, 200);
     assert!(

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("kind", 0),
     ("log_summary", 0),
     ("logging", 0),
+    ("version", 0),
     ("when", 0),
     // The two sides that are kept in sync: the store's API and the mirror.
     ("ecwid", 1),

@@ -47,10 +47,26 @@ async fn the_daemon_pushes_a_tools_change_and_the_echo_webhooks_cause_no_further
     let events_before = count(&db, "SELECT count(*) FROM webhook_events");
     store.reset_stats().await;
 
-    // A tool sells two units at the counter, one at a time, and receives five of a variation.
-    tool_change(&db, product, -1);
-    tool_change(&db, product, -1);
-    tool_change(&db, variation, 5);
+    // A tool records two sales at the counter, one UPDATE each, and a delivery of five of a
+    // variation, in one transaction: the pusher meets the three changes together however
+    // busy the machine is (separate commits could straddle one of its looks).
+    {
+        let mut conn = open(&db);
+        let tx = conn.transaction().unwrap();
+        for _ in 0..2 {
+            tx.execute(
+                "UPDATE products SET quantity = quantity - 1 WHERE id = ?1",
+                [product.0],
+            )
+            .unwrap();
+        }
+        tx.execute(
+            "UPDATE product_variations SET quantity = quantity + 5 WHERE id = ?1",
+            [variation.1.unwrap()],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
 
     let mut expected = before.clone();
     *expected.get_mut(&product).unwrap() -= 2;

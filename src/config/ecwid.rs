@@ -80,7 +80,9 @@ impl RawEcwid {
             )
         })?;
         if store_id == 0 {
-            return Err(invalid("ecwid.store_id", "must be a positive integer"));
+            return Err(ConfigError::StoreIdPlaceholder {
+                path: PathBuf::new(),
+            });
         }
         let written =
             |s: &Option<Secret>| s.as_ref().is_some_and(|s| !s.expose().trim().is_empty());
@@ -279,7 +281,7 @@ mod tests {
         let err = Config::parse(&text, &SecretEnv::default()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "ecwid.store_id: must be a positive integer"
+            "set [ecwid] store_id in the configuration: 0 is the example's placeholder; the store's id is in Ecwid's admin under Settings > General > Store ID"
         );
     }
 }

@@ -83,7 +83,7 @@ pub fn page(frame: &Frame, title: &str, main: Markup) -> Markup {
                     (main)
                 }
                 footer {
-                    "ecwid-sync " (env!("CARGO_PKG_VERSION")) " · "
+                    "ecwid-sync " (crate::version::VERSION) " · "
                     span #live { "reload the page to refresh" }
                     " · "
                     form method="post" action="/logout" style="display:inline" {

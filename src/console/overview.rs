@@ -130,7 +130,7 @@ pub async fn page(visit: Visit) -> Result<Response, Response> {
                         _ => "not running",
                     }
                 }
-                p { "Version: " (env!("CARGO_PKG_VERSION")) }
+                p { "Version: " (crate::version::VERSION) }
             }
         }
     };

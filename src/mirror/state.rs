@@ -156,6 +156,8 @@ pub fn row_count(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
 /// What `ecwid-sync status` shows: the mirror as a whole, then each kind.
 #[derive(Debug, Serialize)]
 pub struct Status {
+    /// The ecwid-sync reading the mirror (see [`crate::version`]).
+    pub version: &'static str,
     pub mirror: String,
     /// The daemon (or `sync`) holding the mirror, from its lock file.
     pub daemon: LockReport,
@@ -178,6 +180,7 @@ impl Status {
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         Ok(Status {
+            version: crate::version::VERSION,
             mirror: path.display().to_string(),
             daemon: lock::read_report(&lock::lock_path(path)),
             wal_bytes: std::fs::metadata(wal).map_or(0, |m| m.len()),
