@@ -742,8 +742,14 @@ async fn manpages_writes_a_page_for_the_program_and_each_subcommand_from_the_hel
     assert!(page("ecwid-sync-outbox-dismiss.1").contains("reason"));
     assert!(!dir.join("ecwid-sync-manpages.1").exists());
 
-    let missing = scratch.path("no-such-dir");
+    // A directory not there yet is made; a file in the way is a clear error.
+    let missing = scratch.path("share/man/man1");
     let out = run(&["manpages", missing.to_str().unwrap()], None).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert!(missing.join("ecwid-sync.1").is_file());
+    let file = scratch.path("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out = run(&["manpages", file.to_str().unwrap()], None).await;
     assert_one_line_error(&out, 2, "cannot write the man pages into");
 }
 

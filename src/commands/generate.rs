@@ -43,10 +43,12 @@ fn visible(cmd: clap::Command) -> clap::Command {
 }
 
 /// Writes `ecwid-sync.1` and a page per (visible) subcommand, `ecwid-sync-outbox-list.1`
-/// and so on, into `dir`.
+/// and so on, into `dir`, made first if it does not exist (as `install -d` would).
 pub fn man_pages(dir: &Path) -> Result<(), CommandError> {
-    clap_mangen::generate_to(Cli::command(), dir).map_err(|e| CommandError {
-        code: exit_code::USAGE,
-        message: format!("cannot write the man pages into {}: {e}", dir.display()),
-    })
+    std::fs::create_dir_all(dir)
+        .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+        .map_err(|e| CommandError {
+            code: exit_code::USAGE,
+            message: format!("cannot write the man pages into {}: {e}", dir.display()),
+        })
 }
