@@ -1,7 +1,7 @@
 //! Row 12: creating products from the mirror (`new_products`), with the default push
 //! settings, against Ecwid's rate limit (600 requests a minute, burst 100).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::Knobs;
 use crate::common::{count, open, wait_until};
@@ -30,12 +30,7 @@ pub async fn run(knobs: Knobs) -> Vec<Row> {
     let db = daemon.setup.db.clone();
     let (mut requests, mut seconds) = (Vec::new(), Vec::new());
     for round in 0..knobs.runs() {
-        if round > 0 {
-            // A new run starts with Ecwid's bucket full, as the first did.
-            tokio::time::sleep(Duration::from_secs(10)).await;
-        }
-        store.reset_stats().await;
-        let started = Instant::now();
+        let started = crate::push::next_run(&store, round).await;
         // A supplier's catalogue, imported by a tool in one transaction.
         import(&db, round);
         let created = wait_until(Duration::from_secs(300), || async {

@@ -74,6 +74,16 @@ pub async fn store_and_daemon(products: usize) -> (TestStore, Daemon) {
     (store, daemon)
 }
 
+/// Starts run `round` of a measurement against `store`: with Ecwid's bucket full, as the first
+/// found it, and the store's counts at zero. Answers when the run starts.
+pub async fn next_run(store: &TestStore, round: usize) -> Instant {
+    if round > 0 {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    store.reset_stats().await;
+    Instant::now()
+}
+
 pub async fn run(knobs: Knobs) -> Vec<Row> {
     let (store, daemon) = store_and_daemon(PRODUCTS * 5 / 4).await;
     let db = daemon.setup.db.clone();
@@ -84,12 +94,7 @@ pub async fn run(knobs: Knobs) -> Vec<Row> {
     assert_eq!(ids.len(), PRODUCTS, "enough products with tracked stock");
     let (mut requests, mut seconds) = (Vec::new(), Vec::new());
     for round in 0..knobs.runs() {
-        if round > 0 {
-            // A new run starts with Ecwid's bucket full, as the first did.
-            tokio::time::sleep(Duration::from_secs(10)).await;
-        }
-        store.reset_stats().await;
-        let started = Instant::now();
+        let started = crate::push::next_run(&store, round).await;
         import(&db, &ids, round, &mut expected);
         assert!(
             outbox_drained(&db, Duration::from_secs(300)).await,
