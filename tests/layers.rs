@@ -48,18 +48,6 @@ const LAYERS: &[(&str, usize)] = &[
     ("commands", 5),
 ];
 
-/// Cycles among the submodules of one module that are known and not yet untangled, by
-/// parent and the modules in the cycle. The list may only shrink: a cycle not listed fails,
-/// and so does a listed one that is gone (take it off the list).
-const KNOWN_CYCLES: &[(&str, &[&str])] = &[
-    ("mirror", &["apply", "fields"]),
-    ("mirror", &["apply", "outbox"]),
-    ("mirror", &["apply", "privacy"]),
-    ("mirror", &["apply", "repair"]),
-    ("mirror", &["apply", "fields", "repair"]),
-    ("mirror", &["fields", "subject"]),
-];
-
 #[test]
 fn every_module_imports_only_its_own_layer_or_lower_ones_without_cycles() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -120,19 +108,8 @@ fn every_module_imports_only_its_own_layer_or_lower_ones_without_cycles() {
             .or_insert_with(|| r.at.clone());
     }
 
-    let mut known_cycles: BTreeSet<(String, BTreeSet<String>)> = KNOWN_CYCLES
-        .iter()
-        .map(|(parent, nodes)| {
-            let nodes = nodes.iter().map(|n| n.to_string()).collect();
-            (parent.to_string(), nodes)
-        })
-        .collect();
     for (parent, parent_edges) in &edges {
         for cycle in cycles(parent_edges) {
-            let nodes: BTreeSet<String> = cycle.iter().cloned().collect();
-            if known_cycles.remove(&(parent.join("::"), nodes)) {
-                continue;
-            }
             let within = if parent.is_empty() {
                 "the top-level modules of one layer".to_string()
             } else {
@@ -147,13 +124,6 @@ fn every_module_imports_only_its_own_layer_or_lower_ones_without_cycles() {
                 .collect();
             failures.push(format!("a cycle between {within}: {}", steps.join("; ")));
         }
-    }
-
-    for (parent, nodes) in known_cycles {
-        failures.push(format!(
-            "KNOWN_CYCLES lists a cycle between the submodules of `{parent}` ({}) that is gone: take it off the list",
-            nodes.into_iter().collect::<Vec<_>>().join(", ")
-        ));
     }
 
     assert!(

@@ -11,7 +11,6 @@ use rusqlite::{Connection, Transaction, params};
 
 use super::MirrorError;
 use super::capture;
-use super::subject::Subject;
 pub use crate::config::Group;
 
 /// How a value is written in Ecwid's JSON.
@@ -290,16 +289,6 @@ impl Entity {
         }
         .unwrap_or_default()
     }
-
-    /// What it is, as the outbox and the conflicts name it; `order_id` is an order's public
-    /// id, when known.
-    pub fn subject(&self, order_id: Option<&str>) -> Subject {
-        Subject::of(self, order_id)
-    }
-
-    pub fn shown(&self) -> String {
-        self.subject(None).to_string()
-    }
 }
 
 /// An open change of a field: `pending`, or `sending` in the batch `batch_key`.
@@ -527,7 +516,7 @@ pub fn outbox_key(kind: EntityType) -> &'static str {
 /// document the way a pull derives it (a variation without a price of its own shows its
 /// product's), with any change still open on top.
 pub fn restore(tx: &Transaction, entity: &Entity, field: &FieldSpec) -> Result<(), MirrorError> {
-    use super::apply::Rows;
+    use super::rows::Rows;
     use crate::kind::Kind;
 
     if stored_as_sent(field) {

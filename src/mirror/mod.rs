@@ -22,7 +22,8 @@ pub mod outbox;
 pub mod outbox_review;
 pub mod privacy;
 pub mod quarantine;
-pub mod repair;
+pub mod redaction;
+pub mod rows;
 mod stall;
 pub mod state;
 pub mod subject;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use apply::repair;
 pub use writer::MirrorWriter;
 
 /// Migrations in order; `PRAGMA user_version` is the number applied so far.

@@ -3,7 +3,6 @@
 use rusqlite::{Connection, Transaction, params};
 
 use super::MirrorError;
-use super::apply::{self, Rows};
 use super::capture;
 
 /// The `field` of an outbox row that asks Ecwid to delete its product (schema 015).
@@ -147,15 +146,10 @@ pub struct Settled {
     pub outcome: Outcome,
 }
 
-/// Settles a batch in one transaction: each change's state, the products Ecwid returned
-/// after applying it (Ecwid's resulting quantities, never older than the mirror's copy),
-/// and each entity's quantity again as Ecwid's latest plus what is still open.
-pub fn settle(
-    tx: &Transaction,
-    settled: &[Settled],
-    read_back: &Rows,
-    now: i64,
-) -> Result<(), MirrorError> {
+/// Records what Ecwid did with each change of a batch. The caller then writes the products
+/// Ecwid returned (never older than the mirror's copy) and calls [`rederive_settled`], all in
+/// one transaction: `sync::push` does the three together.
+pub fn record_outcomes(tx: &Transaction, settled: &[Settled], now: i64) -> Result<(), MirrorError> {
     capture::uncaptured(tx, || {
         let mut stmt = tx.prepare_cached(
             "UPDATE outbox
@@ -174,7 +168,13 @@ pub fn settle(
                 stmt.execute(params![id, state, error, at])?;
             }
         }
-        apply::apply_rows(tx, read_back, now)?;
+        Ok(())
+    })
+}
+
+/// Each settled entity's quantity again: Ecwid's latest plus what is still open.
+pub fn rederive_settled(tx: &Transaction, settled: &[Settled]) -> Result<(), MirrorError> {
+    capture::uncaptured(tx, || {
         for s in settled {
             rederive_quantity(tx, s.product_id, s.variation_id)?;
         }

@@ -121,6 +121,20 @@ impl fmt::Display for Subject {
     }
 }
 
+/// How an entity is named where fields are concerned; here, beside [`Subject`], so that
+/// the fields module need not know how subjects are written.
+impl Entity {
+    /// What it is, as the outbox and the conflicts name it; `order_id` is an order's public
+    /// id, when known.
+    pub fn subject(&self, order_id: Option<&str>) -> Subject {
+        Subject::of(self, order_id)
+    }
+
+    pub fn shown(&self) -> String {
+        self.subject(None).to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

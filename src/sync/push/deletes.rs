@@ -260,7 +260,7 @@ async fn settle(writer: &MirrorWriter, settled: Vec<Settled>) -> Result<(), Pull
         .call(move |conn| {
             let tx = conn.transaction()?;
             let now = unix_now();
-            outbox::settle(&tx, &settled, &Rows::empty(Kind::Products), now)?;
+            super::settle_stock(&tx, &settled, &Rows::empty(Kind::Products), now)?;
             let gone: Vec<i64> = settled
                 .iter()
                 .filter(|s| s.outcome == Outcome::Applied)

@@ -458,7 +458,7 @@ impl Pusher {
                 let tx = conn.transaction()?;
                 let now = unix_now();
                 field_pass::settle(&tx, &fields_batch, &outcome.updates, now)?;
-                outbox::settle(&tx, &outcome.settled, &outcome.products, now)?;
+                settle_stock(&tx, &outcome.settled, &outcome.products, now)?;
                 creates::settle(&tx, &outcome.created, now)?;
                 for rows in &outcome.others {
                     apply::apply_rows(&tx, rows, now)?;
@@ -508,6 +508,20 @@ const LOCAL_CHANGES: keyed::Ledger = keyed::Ledger {
     },
     carries: "local changes",
 };
+
+/// Settles a batch's stock changes in the caller's transaction: their outcomes, the products
+/// Ecwid returned (never older than the mirror's copy), then each entity's quantity again as
+/// Ecwid's latest plus what is still open.
+fn settle_stock(
+    tx: &rusqlite::Transaction,
+    settled: &[Settled],
+    read_back: &Rows,
+    now: i64,
+) -> Result<(), crate::mirror::MirrorError> {
+    outbox::record_outcomes(tx, settled, now)?;
+    apply::apply_rows(tx, read_back, now)?;
+    outbox::rederive_settled(tx, settled)
+}
 
 fn settled(change: &plan::Change, outcome: Outcome) -> Settled {
     Settled {

@@ -18,12 +18,10 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::apply::{
-    self, CategoryRow, CustomerRow, ORDER_ITEM_VALUES, OrderRow, Over, ProductRow, RowChange,
-};
-use super::fields::{self, EntityType};
-use super::multi_row;
+use super::{CategoryRow, CustomerRow, ORDER_ITEM_VALUES, OrderRow, Over, ProductRow, RowChange};
 use crate::kind::Kind;
+use crate::mirror::fields::{self, EntityType};
+use crate::mirror::multi_row;
 
 /// Whether applying a page also repairs the rows that hold its documents but disagree with
 /// them.
@@ -117,7 +115,7 @@ pub(super) fn differs(
                                         WHERE {key} = {expected}.{own_key} AND entity = '{name}'
                                           AND field = '{column}' AND state IN {open})
                       ELSE 0 END)",
-                    open = super::capture::OPEN_STATES,
+                    open = crate::mirror::capture::OPEN_STATES,
                     key = fields::outbox_key(field.entity),
                     own_key = match field.entity {
                         EntityType::Order => "order_number",
@@ -198,7 +196,7 @@ fn product_values(open_stock: bool) -> &'static str {
             format!(
                 "(?1, ?2, ?3, ?4, ?5, {}, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
                   json_extract(?14, '$.description'), json_extract(?14, '$.costPrice'))",
-                apply::product_quantity(open)
+                super::product_quantity(open)
             )
         })
     });
@@ -290,7 +288,7 @@ pub(super) fn products(
         .collect();
     let mut repaired = HashSet::new();
     for p in candidates.iter().filter(|p| parents.differ.contains(&p.id)) {
-        if apply::upsert_product(tx, p, synced_at, open_stock, Over::Disagreeing)? {
+        if super::upsert_product(tx, p, synced_at, open_stock, Over::Disagreeing)? {
             repaired.insert(p.id);
         }
     }
@@ -329,7 +327,7 @@ pub(super) fn products(
         .map(|p| p.id)
         .collect();
     // Same variations, by id: compare their columns.
-    let expected: Vec<(i64, &apply::VariationRow)> = candidates
+    let expected: Vec<(i64, &super::VariationRow)> = candidates
         .iter()
         .filter(|p| !children_differ.contains(&p.id))
         .flat_map(|p| p.variations.iter().map(|v| (p.id, v)))
@@ -338,11 +336,11 @@ pub(super) fn products(
         tx,
         (
             variations_head(),
-            apply::variation_values(open_stock),
+            super::variation_values(open_stock),
             variations_tail(),
         ),
         &expected,
-        |(product_id, v)| apply::bind_variation(product_id, v, &synced_at),
+        |(product_id, v)| super::bind_variation(product_id, v, &synced_at),
         |r| r.get::<_, i64>(0),
     )?);
     let rewrite: Vec<&ProductRow> = candidates
@@ -350,7 +348,7 @@ pub(super) fn products(
         .filter(|p| children_differ.contains(&p.id))
         .copied()
         .collect();
-    apply::replace_product_children(tx, &rewrite, synced_at, open_stock)?;
+    super::replace_product_children(tx, &rewrite, synced_at, open_stock)?;
     repaired.extend(children_differ);
     Ok(ids.into_iter().filter(|id| repaired.contains(id)).collect())
 }
@@ -428,7 +426,7 @@ pub(super) fn orders(
         .iter()
         .filter(|o| parents.differ.contains(&o.order_number))
     {
-        if apply::upsert_order(tx, o, synced_at, Over::Disagreeing)? {
+        if super::upsert_order(tx, o, synced_at, Over::Disagreeing)? {
             repaired.insert(o.order_number);
         }
     }
@@ -447,7 +445,7 @@ pub(super) fn orders(
         })
         .map(|o| o.order_number)
         .collect();
-    let expected: Vec<(i64, i64, &apply::OrderItemRow)> = candidates
+    let expected: Vec<(i64, i64, &super::OrderItemRow)> = candidates
         .iter()
         .filter(|o| !items_differ.contains(&o.order_number))
         .flat_map(|o| {
@@ -466,7 +464,7 @@ pub(super) fn orders(
             order_items_tail(),
         ),
         &expected,
-        |(order_number, line, i)| apply::bind_order_item(order_number, line, i),
+        |(order_number, line, i)| super::bind_order_item(order_number, line, i),
         |r| r.get::<_, i64>(0),
     )?);
     let rewrite: Vec<&OrderRow> = candidates
@@ -474,7 +472,7 @@ pub(super) fn orders(
         .filter(|o| items_differ.contains(&o.order_number))
         .copied()
         .collect();
-    apply::replace_order_items(tx, &rewrite)?;
+    super::replace_order_items(tx, &rewrite)?;
     repaired.extend(items_differ);
     Ok(keys.into_iter().filter(|k| repaired.contains(k)).collect())
 }
@@ -501,7 +499,7 @@ pub(super) fn categories(
 ) -> rusqlite::Result<Vec<i64>> {
     let mut repaired = Vec::new();
     for c in unwritten(rows, |c| c.id, changes) {
-        if apply::upsert_category(tx, c, synced_at, Over::Disagreeing)? {
+        if super::upsert_category(tx, c, synced_at, Over::Disagreeing)? {
             repaired.push(c.id);
         }
     }
@@ -517,7 +515,7 @@ pub(super) fn customers(
 ) -> rusqlite::Result<Vec<i64>> {
     let mut repaired = Vec::new();
     for c in unwritten(rows, |c| c.id, changes) {
-        if apply::upsert_customer(tx, c, synced_at, Over::Disagreeing)? {
+        if super::upsert_customer(tx, c, synced_at, Over::Disagreeing)? {
             repaired.push(c.id);
         }
     }
@@ -526,7 +524,7 @@ pub(super) fn customers(
 
 /// Adds `n` repairs to `kind`'s count in `sync_state` (whose row the page's bookkeeping
 /// made).
-pub(super) fn count(conn: &Connection, kind: Kind, n: usize) -> rusqlite::Result<()> {
+pub(in crate::mirror) fn count(conn: &Connection, kind: Kind, n: usize) -> rusqlite::Result<()> {
     if n == 0 {
         return Ok(());
     }
