@@ -91,15 +91,12 @@ fn read(r: &rusqlite::Row) -> rusqlite::Result<NewProduct> {
     })
 }
 
-/// Requests not yet sent, oldest first.
-pub fn pending(conn: &Connection) -> rusqlite::Result<Vec<NewProduct>> {
-    let sql = format!("SELECT {COLUMNS} FROM new_products WHERE state = 'pending' ORDER BY id");
-    conn.prepare_cached(&sql)?.query_map([], read)?.collect()
-}
-
-/// Requests that went (or may have gone) to Ecwid without an outcome, oldest first.
-pub fn sending(conn: &Connection) -> rusqlite::Result<Vec<NewProduct>> {
-    let sql = format!("SELECT {COLUMNS} FROM new_products WHERE state = 'sending' ORDER BY id");
+/// Requests not yet settled, oldest first: waiting to be sent, or sent (or perhaps sent)
+/// in a batch without an outcome yet (those carry their `batch_key`).
+pub fn open(conn: &Connection) -> rusqlite::Result<Vec<NewProduct>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM new_products WHERE state IN ('pending', 'sending') ORDER BY id"
+    );
     conn.prepare_cached(&sql)?.query_map([], read)?.collect()
 }
 

@@ -87,7 +87,7 @@ pub struct Handled {
     pub orders_redacted: usize,
 }
 
-pub use super::redaction::{is_erased, policy, redact_erased, set_policy};
+use super::redaction::{policy, set_policy};
 
 /// Records a privacy request; for a customer's removal, erases them (see the module doc), in
 /// the caller's transaction. A repeated request (the same eventId, or a second removal of

@@ -93,9 +93,9 @@ pub(super) async fn expired(
     Ok(settled)
 }
 
-/// The created products as Ecwid has them, so they are in `products` at once, as if pulled.
-/// A read that fails leaves them to the next pull.
-pub(super) async fn read_created(client: &Client, settled: &[(i64, Created)]) -> Rows {
+/// The created products as Ecwid has them, so they are in `products` at once, as if pulled;
+/// `None` when nothing was created. A read that fails leaves them to the next pull.
+pub(super) async fn read_created(client: &Client, settled: &[(i64, Created)]) -> Option<Rows> {
     let ids: Vec<i64> = settled
         .iter()
         .filter_map(|(_, c)| match c {
@@ -104,17 +104,17 @@ pub(super) async fn read_created(client: &Client, settled: &[(i64, Created)]) ->
         })
         .collect();
     if ids.is_empty() {
-        return Rows::empty(Kind::Products);
+        return None;
     }
     match fetch::by_keys(client, Kind::Products, &ids).await {
-        Ok(found) => found.rows,
+        Ok(found) => Some(found.rows),
         Err(err) => {
             tracing::warn!(
                 error = %error_chain(&err),
                 products = ids.len(),
                 "cannot read back new products; the next pull brings them"
             );
-            Rows::empty(Kind::Products)
+            None
         }
     }
 }

@@ -207,8 +207,7 @@ impl Pusher {
                     .into_iter()
                     .filter(|r| r.batch_key.is_some())
                     .collect();
-                let mut creates = new_products::sending(&tx)?;
-                creates.extend(new_products::pending(&tx)?);
+                let creates = new_products::open(&tx)?;
                 let open = plan::Open {
                     stock: &open,
                     fields_sent: &sent,
@@ -353,7 +352,7 @@ impl Pusher {
                 ),
             }
         }
-        others.push(creates::read_created(&self.client, &created).await);
+        others.extend(creates::read_created(&self.client, &created).await);
         let outcome = BatchOutcome {
             settled,
             updates,
@@ -422,7 +421,7 @@ impl Pusher {
             updates: Vec::new(),
             ..batch.clone()
         };
-        let others = vec![creates::read_created(&self.client, &created).await];
+        let others = Vec::from_iter(creates::read_created(&self.client, &created).await);
         let outcome = BatchOutcome {
             settled,
             updates: Vec::new(),
