@@ -1,7 +1,8 @@
 //! The monitoring that ships in monitoring/: the alert rules and the dashboard name only
-//! metrics a running daemon serves, every alert has a severity, words for the operator and
-//! a runbook section, the dashboard is one Grafana imports, and the figures the alerts
-//! stand on appear in `/metrics` and move with what they measure.
+//! metrics a running daemon serves and docs/monitoring.md lists, every alert has a
+//! severity, words for the operator and a runbook section, the alerts and the dashboard
+//! keep each store apart by its `store` label, the dashboard is one Grafana imports, and
+//! the figures the alerts stand on appear in `/metrics` and move with what they measure.
 //! (`promtool test rules` in .ci/run proves that the rules fire and stay quiet.)
 
 mod common;
@@ -76,7 +77,7 @@ fn alert_rules() -> Vec<Rule> {
                 .insert(key.to_string(), value.trim_matches('"').to_string());
         }
     }
-    assert!(rules.len() >= 11, "alerts.yml's alerts: {rules:?}");
+    assert!(rules.len() >= 14, "alerts.yml's alerts: {rules:?}");
     for rule in &rules {
         assert!(!rule.expr.is_empty(), "no expr read for {rule:?}");
     }
@@ -273,6 +274,152 @@ fn the_dashboard_is_one_grafana_imports_with_a_prometheus_input_and_a_query_in_e
         assert!(
             titles_text.contains(subject),
             "no {subject} panel: {titles_text}"
+        );
+    }
+}
+
+/// The label lists of an expression's `by (...)` and `on (...)` clauses.
+fn grouping_lists(expr: &str) -> Vec<Vec<String>> {
+    let mut lists = Vec::new();
+    for keyword in [" by (", " on ("] {
+        for (at, _) in expr.match_indices(keyword) {
+            let rest = &expr[at + keyword.len()..];
+            let list = rest.split_once(')').map_or(rest, |(list, _)| list);
+            lists.push(list.split(',').map(|l| l.trim().to_string()).collect());
+        }
+    }
+    lists
+}
+
+/// The label matchers of every selector of a daemon metric in an expression, e.g.
+/// `instance=~"$instance", store=~"$store"`; an empty string for a bare metric name.
+fn daemon_selectors(expr: &str) -> Vec<(String, String)> {
+    let mut selectors = Vec::new();
+    for (at, _) in expr.match_indices("ecwid_sync_") {
+        let rest = &expr[at..];
+        let name_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let matchers = rest[name_end..]
+            .strip_prefix('{')
+            .and_then(|inner| inner.split_once('}'))
+            .map_or("", |(matchers, _)| matchers);
+        selectors.push((rest[..name_end].to_string(), matchers.to_string()));
+    }
+    selectors
+}
+
+#[test]
+fn every_alert_about_a_store_keeps_the_store_in_what_it_matches_and_names_it() {
+    let rules = alert_rules();
+    // `up` is Prometheus' own series of the daemon and has no store.
+    let per_store: Vec<_> = rules
+        .iter()
+        .filter(|r| r.alert != "EcwidSyncDown")
+        .collect();
+    assert_eq!(per_store.len() + 1, rules.len(), "EcwidSyncDown is there");
+    for rule in per_store {
+        for list in grouping_lists(&rule.expr) {
+            assert!(
+                list.iter().any(|label| label == "store"),
+                "{}: {list:?} drops the store, so one store's series hide or raise another's: {}",
+                rule.alert,
+                rule.expr
+            );
+        }
+        assert!(
+            !rule.expr.contains("without") && !rule.expr.contains("ignoring"),
+            "{}: list the labels kept instead: {}",
+            rule.alert,
+            rule.expr
+        );
+        for field in ["summary", "description"] {
+            assert!(
+                rule.fields[field].contains("$labels.store"),
+                "{}'s {field} does not name the store",
+                rule.alert
+            );
+        }
+    }
+    let stopped = rules
+        .iter()
+        .find(|r| r.alert == "EcwidSyncStoreStopped")
+        .expect("an alert for a store stopped while the daemon runs");
+    assert_eq!(stopped.expr, "ecwid_sync_store_up == 0");
+    assert_eq!(stopped.fields["severity"], "critical");
+    assert_eq!(stopped.fields["for"], "2m");
+}
+
+#[test]
+fn the_dashboard_chooses_stores_and_narrows_every_query_of_the_daemons_metrics_to_them() {
+    let dashboard = dashboard();
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    let store = variables
+        .iter()
+        .find(|v| v["name"] == "store")
+        .expect("a store variable");
+    assert_eq!(store["type"], "query");
+    assert_eq!(
+        store["definition"],
+        "label_values(ecwid_sync_store_up, store)"
+    );
+    assert_eq!(store["query"]["query"], store["definition"]);
+    assert_eq!(store["multi"], true);
+    assert_eq!(store["includeAll"], true);
+    // All as `.*`, not the list of stores running: it keeps the refusals counted under
+    // store="(unrouted)", which ecwid_sync_store_up never names.
+    assert_eq!(store["allValue"], ".*");
+
+    let exprs = dashboard_exprs(&dashboard);
+    let selectors: Vec<_> = exprs.iter().flat_map(|e| daemon_selectors(e)).collect();
+    assert!(selectors.len() >= 40, "{selectors:?}");
+    for (metric, matchers) in &selectors {
+        assert!(
+            matchers.contains(r#"store=~"$store""#),
+            "{metric}{{{matchers}}} is not narrowed to the chosen stores"
+        );
+    }
+    assert!(
+        exprs
+            .iter()
+            .any(|e| e.contains("ecwid_sync_store_up{") && !e.contains('(')),
+        "a panel shows each store running or stopped: {exprs:?}"
+    );
+}
+
+#[test]
+fn every_metric_the_alert_rules_and_the_dashboard_name_has_its_row_in_the_metrics_table() {
+    let docs = repo_file("docs/monitoring.md");
+    let rows: BTreeSet<String> = docs
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .map(|cell| cell.split(['`', '{']).next().unwrap().to_string())
+        .collect();
+    let mut named: BTreeSet<String> = alert_rules()
+        .iter()
+        .flat_map(|rule| metric_names(&rule.expr))
+        .collect();
+    named.extend(
+        dashboard_exprs(&dashboard())
+            .iter()
+            .flat_map(|e| metric_names(e)),
+    );
+    for name in named {
+        // A histogram's row names the family; queries name its `_bucket`, `_sum`, `_count`.
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .filter(|family| rows.contains(*family))
+            .unwrap_or(&name);
+        assert!(
+            rows.contains(family),
+            "docs/monitoring.md has no row for {name}"
+        );
+    }
+    for words in ["`store`", "(unrouted)", "ecwid_sync_store_up"] {
+        assert!(
+            docs.contains(words),
+            "docs/monitoring.md never says {words}"
         );
     }
 }
