@@ -377,6 +377,11 @@ mod tests {
             assert!(!err.contains('\n'), "one line: {err}");
             err
         }
+
+        fn assert_error_starts(&self, start: &str) {
+            let err = self.error();
+            assert!(err.starts_with(start), "{start:?} does not start {err:?}");
+        }
     }
 
     fn store(id: u64, mirror: &str) -> String {
@@ -445,15 +450,11 @@ mod tests {
         assert_eq!(stores.get(MAIN_STORE).unwrap().file, layout.main());
 
         layout.add("default.toml", &store(3, "c.db"));
-        let err = layout.error();
-        assert!(
-            err.starts_with(&format!(
-                "{}: the store named \"default\" is the one configured in {}",
-                layout.store_file("default.toml").display(),
-                layout.main().display()
-            )),
-            "{err}"
-        );
+        layout.assert_error_starts(&format!(
+            "{}: the store named \"default\" is the one configured in {}",
+            layout.store_file("default.toml").display(),
+            layout.main().display()
+        ));
     }
 
     #[test]
@@ -490,15 +491,11 @@ mod tests {
         for section in ["webhooks", "console", "log"] {
             let layout = Layout::new(SHARED);
             layout.add("a.toml", &format!("{}[{section}]\n", store(1, "a.db")));
-            let err = layout.error();
-            assert!(
-                err.starts_with(&format!(
-                    "{}: [{section}] belongs in the main file {}",
-                    layout.store_file("a.toml").display(),
-                    layout.main().display()
-                )),
-                "{err}"
-            );
+            layout.assert_error_starts(&format!(
+                "{}: [{section}] belongs in the main file {}",
+                layout.store_file("a.toml").display(),
+                layout.main().display()
+            ));
         }
     }
 
@@ -506,14 +503,10 @@ mod tests {
     fn a_stores_file_needs_its_ecwid_and_mirror_sections() {
         let layout = Layout::new(SHARED);
         layout.add("a.toml", "[ecwid]\nstore_id = 1\ntoken = \"t\"\n");
-        let err = layout.error();
-        assert!(
-            err.starts_with(&format!(
-                "{}: [mirror] missing",
-                layout.store_file("a.toml").display()
-            )),
-            "{err}"
-        );
+        layout.assert_error_starts(&format!(
+            "{}: [mirror] missing",
+            layout.store_file("a.toml").display()
+        ));
     }
 
     #[test]
@@ -528,14 +521,10 @@ mod tests {
         ] {
             let layout = Layout::new(SHARED);
             layout.add(name, &store(1, "a.db"));
-            let err = layout.error();
-            assert!(
-                err.starts_with(&format!(
-                    "{}: a store's file is named",
-                    layout.store_file(name).display()
-                )),
-                "{name}: {err}"
-            );
+            layout.assert_error_starts(&format!(
+                "{}: a store's file is named",
+                layout.store_file(name).display()
+            ));
         }
         let layout = Layout::new(SHARED);
         layout.add(&format!("{}.toml", "x".repeat(64)), &store(1, "a.db"));
@@ -548,15 +537,11 @@ mod tests {
         std::fs::create_dir(layout.dir.path().join("sub")).unwrap();
         // The same file written another way, not yet created.
         layout.add("b.toml", &store(2, "sub/../m.db"));
-        let err = layout.error();
-        assert!(
-            err.starts_with(&format!(
-                "{} and {} both use the mirror ",
-                layout.main().display(),
-                layout.store_file("b.toml").display()
-            )),
-            "{err}"
-        );
+        layout.assert_error_starts(&format!(
+            "{} and {} both use the mirror ",
+            layout.main().display(),
+            layout.store_file("b.toml").display()
+        ));
     }
 
     #[test]
@@ -579,14 +564,10 @@ mod tests {
     fn a_main_file_without_a_store_needs_one_in_stores_d() {
         let layout = Layout::new(SHARED);
         std::fs::create_dir(layout.dir.path().join(STORES_DIR)).unwrap();
-        let err = layout.error();
-        assert!(
-            err.starts_with(&format!(
-                "{}: ecwid.store_id: missing",
-                layout.main().display()
-            )),
-            "{err}"
-        );
+        layout.assert_error_starts(&format!(
+            "{}: ecwid.store_id: missing",
+            layout.main().display()
+        ));
     }
 
     #[test]
@@ -597,62 +578,38 @@ mod tests {
             "a.toml",
             &store(1, "a.db").replace("[mirror]", "burst = 0\n[mirror]"),
         );
-        let err = layout.error();
-        assert!(
-            err.starts_with(&format!(
-                "{}: ecwid.burst: expected an integer from 1 to 1000",
-                layout.store_file("a.toml").display()
-            )),
-            "{err}"
-        );
+        layout.assert_error_starts(&format!(
+            "{}: ecwid.burst: expected an integer from 1 to 1000",
+            layout.store_file("a.toml").display()
+        ));
         // A line of the store's file, with its line number there.
         layout.add("a.toml", &format!("{}colour = 1\n", store(1, "a.db")));
-        let err = layout.error();
-        assert!(
-            err.starts_with(&format!(
-                "config file {}: line 6, key `colour`",
-                layout.store_file("a.toml").display()
-            )),
-            "{err}"
-        );
+        layout.assert_error_starts(&format!(
+            "config file {}: line 6, key `colour`",
+            layout.store_file("a.toml").display()
+        ));
         // An inherited key is the main file's; the same key overridden is the store's.
         let layout = Layout::new("[sync]\nfull_cron = \"0 0 0 31 2 *\"\n");
         layout.add("a.toml", &store(1, "a.db"));
-        let err = layout.error();
-        assert!(
-            err.starts_with(&format!("{}: sync.full_cron: ", layout.main().display())),
-            "{err}"
-        );
+        layout.assert_error_starts(&format!("{}: sync.full_cron: ", layout.main().display()));
         layout.add(
             "a.toml",
             &format!("{}[sync]\nfull_cron = \"0 0 0 30 2 *\"\n", store(1, "a.db")),
         );
-        let err = layout.error();
-        assert!(
-            err.starts_with(&format!(
-                "{}: sync.full_cron: ",
-                layout.store_file("a.toml").display()
-            )),
-            "{err}"
-        );
+        layout.assert_error_starts(&format!(
+            "{}: sync.full_cron: ",
+            layout.store_file("a.toml").display()
+        ));
         // The main file's own store, and a store file that cannot be read.
         let layout = Layout::new(&store(1, "m.db").replace("store_id = 1", "store_id = \"x\""));
         layout.add("a.toml", &store(2, "a.db"));
-        assert!(
-            layout
-                .error()
-                .starts_with(&format!("{}: ecwid.store_id", layout.main().display()))
-        );
+        layout.assert_error_starts(&format!("{}: ecwid.store_id", layout.main().display()));
         let layout = Layout::new(SHARED);
         std::fs::create_dir_all(layout.store_file("a.toml")).unwrap();
-        assert!(
-            layout.error().starts_with(&format!(
-                "cannot read config file {}",
-                layout.store_file("a.toml").display()
-            )),
-            "{}",
-            layout.error()
-        );
+        layout.assert_error_starts(&format!(
+            "cannot read config file {}",
+            layout.store_file("a.toml").display()
+        ));
     }
 
     #[test]
