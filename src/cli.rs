@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{DEFAULT_CONFIG_PATH, LogFormat};
 
@@ -50,6 +50,23 @@ impl From<LogFormatArg> for LogFormat {
     }
 }
 
+/// `--store NAME`: which of the configured stores a command acts on.
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// The store to act on: its name, that of its file in stores.d/ beside the
+    /// configuration file (`default` for the store the file itself configures). Needed when
+    /// several stores are configured.
+    // Global, so that `outbox --store a list` and `outbox list --store a` both work.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub store: Option<String>,
+}
+
+impl StoreArg {
+    pub fn name(&self) -> Option<&str> {
+        self.store.as_deref()
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: scheduled pulls, webhooks and pushes until SIGTERM, SIGQUIT or Ctrl-C.
@@ -65,6 +82,8 @@ pub enum Command {
         /// Only these kinds, comma-separated: products, categories, orders, customers.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+        #[command(flatten)]
+        store: StoreArg,
     },
     /// Send the local changes tools made in the mirror to Ecwid, once, then exit: 0 when
     /// every batch has an outcome.
@@ -72,36 +91,53 @@ pub enum Command {
     /// Local changes are stock, prices, names, descriptions, visibility, SKUs, weights,
     /// categories, order statuses and notes, new products and deletions. The daemon (`run`)
     /// sends them by itself; this is for a mirror no daemon holds.
-    Push,
+    Push {
+        #[command(flatten)]
+        store: StoreArg,
+    },
     /// List the local changes on their way to Ecwid (stock, prices, names, statuses and the
     /// other writable fields, new products, deletions), settle one Ecwid's answers could not,
     /// or dismiss those Ecwid refused for good.
     Outbox {
+        #[command(flatten)]
+        store: StoreArg,
         #[command(subcommand)]
         action: OutboxAction,
     },
     /// List fields changed both in the mirror and in Ecwid, or settle one.
     Conflicts {
+        #[command(flatten)]
+        store: StoreArg,
         #[command(subcommand)]
         action: ConflictsAction,
     },
     /// Answer a customer's privacy request from what the mirror holds.
     Customer {
+        #[command(flatten)]
+        store: StoreArg,
         #[command(subcommand)]
         action: CustomerAction,
     },
     /// Show the daemon, the local changes and conflicts waiting, the webhook inbox, and each
     /// kind's rows, cursors, last runs and last error. Read-only; safe while the daemon runs.
+    ///
+    /// With several stores configured, one block per store, each headed by its name
+    /// (--json: an object keyed by the stores' names), unless --store names one.
     Status {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
         /// Read this mirror file instead of the configured mirror.path.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "store")]
         mirror: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArg,
     },
     /// Validate the configuration and print it with secrets masked; warn on stderr about a
     /// listener open to the network or a token in a file others can read (exit code still 0).
+    ///
+    /// The stores' files in stores.d/ beside the configuration file are validated too, and
+    /// each store is printed under a comment naming it and its file.
     CheckConfig,
     /// Start a local emulated store, mirror it into ./ecwid-demo.db and keep it in sync.
     Demo {

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Cli, Command};
-use crate::config::{Config, ConfigError, SecretEnv};
+use crate::config::{Config, ConfigError, SecretEnv, Stores, Warning};
 use crate::daemon::{self, DaemonError};
 use crate::ecwid::{ApiError, Client, Patience};
 use crate::errors::error_chain;
 use crate::exit_code;
 use crate::kind::Kind;
-use crate::mirror::{self, MirrorError, MirrorWriter, state};
+use crate::mirror::{self, MirrorError, MirrorWriter};
 use crate::reload::{Load, Reloads};
 use crate::signals::{self, Hangup};
 use crate::sync::progress::ProgressMode;
@@ -33,6 +33,7 @@ pub mod demo;
 mod generate;
 mod outbox;
 mod shorten;
+mod status;
 
 /// A command's failure: the line for stderr and the exit code (see [`crate::exit_code`]).
 #[derive(Debug)]
@@ -131,39 +132,19 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             signals::listen(shutdown.clone(), Hangup::Stop);
             demo::run(products, &db, once, shutdown).await
         }
-        Command::Status { json, mirror } => {
-            let path = match mirror {
-                Some(path) => path,
-                None => load(&cli.config)
-                    .map_err(|e| {
-                        CommandError::usage(format!(
-                            "{e}; to read a mirror without the configuration: ecwid-sync status --mirror PATH"
-                        ))
-                    })?
-                    .mirror
-                    .path,
-            };
-            print_status(&path, json)
-        }
+        Command::Status {
+            json,
+            mirror,
+            store,
+        } => status::execute(&cli.config, store.name(), mirror, json),
         Command::CheckConfig => {
             if let Some(level) = &cli.log_level {
                 crate::config::check_level("--log-level", level)?;
             }
-            let config = load(&cli.config)?;
-            mirror::check_path(&config.mirror.path).map_err(CommandError::usage)?;
-            // On stderr, so that stdout stays a configuration that parses back.
-            for warning in config.warnings(&cli.config) {
-                eprintln!("ecwid-sync: warning: {warning}");
-            }
-            emit(&format!(
-                "# {}: valid\n{}\n",
-                cli.config.display(),
-                config.to_masked_toml()
-            ));
-            Ok(())
+            check_config(&cli.config)
         }
-        Command::Sync { full, only } => {
-            let config = load(&cli.config)?;
+        Command::Sync { full, only, store } => {
+            let config = load_store(&cli.config, store.name())?;
             init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
             let kinds = if only.is_empty() {
                 config.sync.kinds.clone()
@@ -178,8 +159,8 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             pass_with(&config, client, &kinds, full, ProgressMode::Auto, shutdown).await?;
             Ok(())
         }
-        Command::Push => {
-            let config = load(&cli.config)?;
+        Command::Push { store } => {
+            let config = load_store(&cli.config, store.name())?;
             init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
             signals::listen(shutdown.clone(), Hangup::Stop);
             let summary = push_once(&config, shutdown).await?;
@@ -191,9 +172,11 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             Ok(())
         }
         Command::ManPages { dir } => generate::man_pages(&dir),
-        Command::Outbox { action } => outbox::execute(&cli.config, action),
-        Command::Conflicts { action } => conflicts::execute(&cli.config, action),
-        Command::Customer { action } => customer::execute(&cli.config, action),
+        Command::Outbox { action, store } => outbox::execute(&cli.config, store.name(), action),
+        Command::Conflicts { action, store } => {
+            conflicts::execute(&cli.config, store.name(), action)
+        }
+        Command::Customer { action, store } => customer::execute(&cli.config, store.name(), action),
         Command::Run => {
             let config = load(&cli.config)?;
             init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
@@ -216,8 +199,67 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
     }
 }
 
+/// The configuration `run` reads: the main file's one store (see [`Stores`] for several).
 fn load(path: &Path) -> Result<Config, ConfigError> {
     Config::load(path, &SecretEnv::from_process())
+}
+
+/// The configuration of the store named by `--store`, or of the only store configured;
+/// every store's file is validated on the way.
+fn load_store(path: &Path, store: Option<&str>) -> Result<Config, ConfigError> {
+    let stores = Stores::load(path, &SecretEnv::from_process())?;
+    Ok(stores.select(store)?.config.clone())
+}
+
+/// `check-config`: every store valid, its mirror path usable, warnings on stderr (so that
+/// stdout stays configurations that parse back), each store printed with secrets masked.
+fn check_config(path: &Path) -> Result<(), CommandError> {
+    let stores = Stores::load(path, &SecretEnv::from_process())?;
+    let single = stores.is_single();
+    for store in &stores.stores {
+        mirror::check_path(&store.config.mirror.path).map_err(|e| match single {
+            true => CommandError::usage(e),
+            false => CommandError::usage(format!("{}: {e}", store.file.display())),
+        })?;
+    }
+    // The listener's and the console's warnings are every store's: said once.
+    let mut warnings: Vec<Warning> = Vec::new();
+    for store in &stores.stores {
+        for warning in store.config.warnings(&store.file) {
+            if !warnings.contains(&warning) {
+                warnings.push(warning);
+            }
+        }
+    }
+    for warning in &warnings {
+        eprintln!("ecwid-sync: warning: {warning}");
+    }
+    if let [only] = stores.stores.as_slice() {
+        emit(&format!(
+            "# {}: valid\n{}\n",
+            path.display(),
+            only.config.to_masked_toml()
+        ));
+        return Ok(());
+    }
+    let mut out = String::new();
+    outln!(
+        out,
+        "# {}: valid, {} stores",
+        path.display(),
+        stores.stores.len()
+    );
+    for store in &stores.stores {
+        outln!(
+            out,
+            "\n# store {}: {}\n{}",
+            store.name,
+            store.file.display(),
+            store.config.to_masked_toml()
+        );
+    }
+    emit(&out);
+    Ok(())
 }
 
 /// Reads `path` again as `run` read it at start. A level chosen by `--log-level` or
@@ -307,136 +349,6 @@ pub async fn push_once(
     Ok(pusher.push_once().await?)
 }
 
-fn print_status(path: &Path, json: bool) -> Result<(), CommandError> {
-    let conn = mirror::open_read_only(path)?;
-    let report = state::Status::read(&conn, path).map_err(|source| MirrorError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    if json {
-        let text = serde_json::to_string_pretty(&report).expect("status serializes");
-        emit(&format!("{text}\n"));
-        return Ok(());
-    }
-    let mut out = String::new();
-    outln!(out, "ecwid-sync {}", report.version);
-    outln!(out, "mirror: {}", path.display());
-    outln!(
-        out,
-        "daemon: {}",
-        match (report.daemon.pid, report.daemon.running) {
-            (Some(pid), true) => format!("running (pid {pid})"),
-            (Some(pid), false) => format!("not running (last pid {pid})"),
-            (None, _) => "not running".to_string(),
-        }
-    );
-    if let Some(stall) = &report.daemon.write_stall {
-        let verb = if report.daemon.running {
-            "failing"
-        } else {
-            "failed"
-        };
-        outln!(
-            out,
-            "mirror writes: {verb} since {} ({}): {}",
-            fmt_time(Some(stall.since)),
-            stall.problem,
-            stall.error
-        );
-    }
-    // The daemon keeps the log under 64 MiB by itself; beyond that a reader holds it.
-    let hint = if report.wal_bytes > 64 * 1024 * 1024 {
-        " (a reader keeps a transaction open, so it cannot be emptied; see fuser/lsof on it)"
-    } else {
-        ""
-    };
-    outln!(
-        out,
-        "write-ahead log: {}{hint}",
-        fmt_bytes(report.wal_bytes)
-    );
-    if let Some(webhooks) = &report.webhooks {
-        print_webhooks(&mut out, webhooks);
-    }
-    if let Some(outbox) = &report.outbox {
-        outbox::print_status(&mut out, outbox);
-    }
-    if let Some(privacy) = &report.privacy {
-        customer::print_status(&mut out, privacy);
-    }
-    outln!(
-        out,
-        "{:<11} {:>8} {:>9}  {:<20} {:<20} {:<20}  last error",
-        "kind",
-        "rows",
-        "children",
-        "cursor",
-        "last full",
-        "last incremental"
-    );
-    for k in &report.kinds {
-        outln!(
-            out,
-            "{:<11} {:>8} {:>9}  {:<20} {:<20} {:<20}  {}",
-            k.kind,
-            k.rows,
-            k.child_rows
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "-".into()),
-            fmt_time(k.state.cursor),
-            fmt_time(k.state.last_full_finished),
-            fmt_time(k.state.last_incremental),
-            k.state.last_error.as_deref().unwrap_or("-"),
-        );
-    }
-    for k in report.kinds.iter().filter(|k| k.state.count_mismatches > 0) {
-        outln!(
-            out,
-            "{}: latest-stats' count differed from the mirror's rows {} time(s), each time scheduling a full pull (store count then: {})",
-            k.kind,
-            k.state.count_mismatches,
-            k.state
-                .count_mismatch_store
-                .map_or_else(|| "-".into(), |n| n.to_string()),
-        );
-    }
-    for k in report.kinds.iter().filter(|k| k.rows_repaired > 0) {
-        outln!(
-            out,
-            "{}: {} row(s) repaired by full pulls (they disagreed with Ecwid's documents: something wrote the mirror around ecwid-sync; see the log's warnings)",
-            k.kind,
-            k.rows_repaired,
-        );
-    }
-    for k in report.kinds.iter().filter(|k| k.quarantine.count > 0) {
-        outln!(
-            out,
-            "{}: {} quarantined (documents that do not fit the model; their rows keep the last copy that did, and every pass reads them again):",
-            k.kind,
-            k.quarantine.count
-        );
-        for q in &k.quarantine.first {
-            outln!(
-                out,
-                "  {}: {} (since {}, last read {})",
-                q.key,
-                q.error,
-                fmt_time(Some(q.first_seen)),
-                fmt_time(Some(q.last_seen)),
-            );
-        }
-        let more = k.quarantine.count - k.quarantine.first.len() as i64;
-        if more > 0 {
-            outln!(
-                out,
-                "  ... and {more} more (table `quarantine` in the mirror)"
-            );
-        }
-    }
-    emit(&out);
-    Ok(())
-}
-
 /// Writes a command's output to stdout. A reader that stops early (`status | head`) is not
 /// an error: what it did not read, it did not want.
 fn emit(text: &str) {
@@ -451,32 +363,6 @@ fn emit(text: &str) {
         }
         _ => {}
     }
-}
-
-fn print_webhooks(out: &mut String, w: &crate::mirror::inbox::WebhookStatus) {
-    let oldest = w
-        .oldest_pending_age_secs
-        .map(|age| format!(" (oldest received {age} s ago)"))
-        .unwrap_or_default();
-    outln!(
-        out,
-        "webhook events: {} pending{oldest}; last received {}",
-        w.pending,
-        match w.last_received_at {
-            Some(at) => fmt_time(Some(at)),
-            None => "never".to_string(),
-        }
-    );
-    let gaps: Vec<String> = w
-        .gaps
-        .iter()
-        .map(|(kind, n)| format!("{kind} {n}"))
-        .collect();
-    outln!(
-        out,
-        "webhook gaps (changes pulls found that no webhook had announced): {}",
-        gaps.join(", ")
-    );
 }
 
 pub use crate::when::{fmt_bytes, fmt_time};

@@ -24,6 +24,7 @@ mod privacy;
 mod push;
 pub mod reload;
 mod secrets;
+mod stores;
 mod sync;
 mod warnings;
 mod webhooks;
@@ -36,6 +37,7 @@ pub use log::{LogConfig, LogFormat, check_level};
 pub use mirror::MirrorConfig;
 pub use privacy::PrivacyConfig;
 pub use push::PushConfig;
+pub use stores::{MAIN_STORE, STORES_DIR, StoreConfig, Stores, StoresDiff};
 pub use sync::{SyncConfig, parse_cron, parse_kinds};
 pub use warnings::Warning;
 pub use webhooks::WebhooksConfig;
@@ -72,6 +74,99 @@ pub enum ConfigError {
     /// A value of the wrong type; `key` is its path in the file (`ecwid.store_id`).
     #[error("{key}: {message}")]
     Type { key: String, message: String },
+    /// An error of one file among several (the main file and the stores' files), so that
+    /// the operator knows which file to open.
+    #[error("{}: {source}", path.display())]
+    InFile {
+        path: PathBuf,
+        source: Box<ConfigError>,
+    },
+    #[error(
+        "{}: a store's file is named after the store, NAME.toml, with a NAME of 1 to 64 letters, digits, '-' or '_'",
+        path.display()
+    )]
+    StoreName { path: PathBuf },
+    /// `[webhooks]`, `[console]` or `[log]` in a store's file: one listener, one console
+    /// and one log serve every store.
+    #[error(
+        "{}: [{section}] belongs in the main file {}, which sets it for every store; a store's file holds [ecwid], [mirror], [sync], [push], [conflicts] and [privacy]",
+        path.display(),
+        main.display()
+    )]
+    MainFileOnly {
+        path: PathBuf,
+        section: String,
+        main: PathBuf,
+    },
+    #[error(
+        "{}: [{section}] missing; a store's file holds its store's own [ecwid] (store_id, token) and [mirror] (path)",
+        path.display()
+    )]
+    StoreSectionMissing {
+        path: PathBuf,
+        section: &'static str,
+    },
+    #[error(
+        "{}: the store named {MAIN_STORE:?} is the one configured in {} itself; name this file otherwise",
+        path.display(),
+        main.display()
+    )]
+    MainStoreClash { path: PathBuf, main: PathBuf },
+    #[error(
+        "{} and {} both use the mirror {}: each store needs a mirror file of its own",
+        first.display(),
+        second.display(),
+        mirror.display()
+    )]
+    SameMirror {
+        first: PathBuf,
+        second: PathBuf,
+        mirror: PathBuf,
+    },
+    #[error(
+        "{} and {} both set ecwid.store_id = {store_id}: each store is configured once",
+        first.display(),
+        second.display()
+    )]
+    SameStoreId {
+        first: PathBuf,
+        second: PathBuf,
+        store_id: u64,
+    },
+    #[error("no store named {name:?}; the stores are: {}", names.join(", "))]
+    UnknownStore { name: String, names: Vec<String> },
+    #[error("several stores are configured ({}): pass --store NAME", names.join(", "))]
+    StoreNotChosen { names: Vec<String> },
+}
+
+impl ConfigError {
+    /// The error as read from the file at `path`: the errors that say their file are given
+    /// it, the others are wrapped in [`ConfigError::InFile`].
+    fn in_file(self, path: &Path) -> ConfigError {
+        match self.with_path(path) {
+            unnamed @ (ConfigError::Invalid { .. } | ConfigError::Type { .. }) => {
+                ConfigError::InFile {
+                    path: path.to_owned(),
+                    source: Box::new(unnamed),
+                }
+            }
+            named => named,
+        }
+    }
+
+    /// Fills in the file of the errors that name it, which text alone cannot know.
+    fn with_path(self, path: &Path) -> ConfigError {
+        match self {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            ConfigError::StoreIdPlaceholder { .. } => ConfigError::StoreIdPlaceholder {
+                path: path.to_owned(),
+            },
+            other => other,
+        }
+    }
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -185,31 +280,13 @@ impl SecretEnv {
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path, env: &SecretEnv) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text, env).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse {
-                path: path.to_owned(),
-                message,
-            },
-            ConfigError::StoreIdPlaceholder { .. } => ConfigError::StoreIdPlaceholder {
-                path: path.to_owned(),
-            },
-            other => other,
-        })
+        let text = read(path)?;
+        Self::parse(&text, env).map_err(|e| e.with_path(path))
     }
 
     /// Parses and validates TOML text.
     pub fn parse(text: &str, env: &SecretEnv) -> Result<Config, ConfigError> {
-        let document = toml::Deserializer::parse(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::new(),
-            message: file_errors::describe_syntax(text, &e),
-        })?;
-        let raw: RawConfig = serde_path_to_error::deserialize(document)
-            .map_err(|e| file_errors::describe(text, e))?;
-        validate(raw, env)
+        validate(raw_from_text(text)?, env)
     }
 
     /// What this configuration, read from `file`, may get wrong although it is valid (see
@@ -232,6 +309,22 @@ impl Config {
             Err(e) => format!("# cannot render config: {e}\n"),
         }
     }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The file as written, every key known and of its type; errors say the line and the key.
+fn raw_from_text(text: &str) -> Result<RawConfig, ConfigError> {
+    let document = toml::Deserializer::parse(text).map_err(|e| ConfigError::Parse {
+        path: PathBuf::new(),
+        message: file_errors::describe_syntax(text, &e),
+    })?;
+    serde_path_to_error::deserialize(document).map_err(|e| file_errors::describe(text, e))
 }
 
 fn validate(raw: RawConfig, env: &SecretEnv) -> Result<Config, ConfigError> {

@@ -10,10 +10,14 @@ use crate::mirror::actions::Action;
 use crate::mirror::conflicts;
 use crate::mirror::{self, MirrorError};
 
-pub fn execute(config: &Path, action: ConflictsAction) -> Result<(), CommandError> {
+pub fn execute(
+    config: &Path,
+    store: Option<&str>,
+    action: ConflictsAction,
+) -> Result<(), CommandError> {
     match action {
         ConflictsAction::List { all, json, mirror } => {
-            let conn = mirror::open_read_only(&mirror_path(config, mirror)?)?;
+            let conn = mirror::open_read_only(&mirror_path(config, store, mirror)?)?;
             let rows = conflicts::list(&conn, all).map_err(MirrorError::from)?;
             if json {
                 let text = serde_json::to_string_pretty(&rows).expect("rows serialize");
@@ -53,7 +57,7 @@ pub fn execute(config: &Path, action: ConflictsAction) -> Result<(), CommandErro
             reason,
             mirror,
         } => {
-            let mut conn = mirror::open_existing(&mirror_path(config, mirror)?)?;
+            let mut conn = mirror::open_existing(&mirror_path(config, store, mirror)?)?;
             let action = match take {
                 TakeSide::Local => Action::TakeLocal { ids: vec![id] },
                 TakeSide::Remote => Action::TakeRemote { ids: vec![id] },

@@ -9,7 +9,11 @@ use crate::mirror::customer_export;
 use crate::mirror::privacy::PrivacyStatus;
 use crate::mirror::{self, MirrorError};
 
-pub fn execute(config: &Path, action: CustomerAction) -> Result<(), CommandError> {
+pub fn execute(
+    config: &Path,
+    store: Option<&str>,
+    action: CustomerAction,
+) -> Result<(), CommandError> {
     match action {
         CustomerAction::Export { customer, mirror } => {
             if customer.trim().is_empty() {
@@ -17,7 +21,7 @@ pub fn execute(config: &Path, action: CustomerAction) -> Result<(), CommandError
                     "customer export: name the customer by id or email",
                 ));
             }
-            let conn = mirror::open_read_only(&mirror_path(config, mirror)?)?;
+            let conn = mirror::open_read_only(&mirror_path(config, store, mirror)?)?;
             let export =
                 customer_export::export_customer(&conn, &customer).map_err(MirrorError::from)?;
             let Some(export) = export else {

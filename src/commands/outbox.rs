@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{CommandError, emit, fmt_time, load, shorten};
+use super::{CommandError, emit, fmt_time, load_store, shorten};
 use crate::cli::OutboxAction;
 use crate::mirror::actions::{self, Action, ActionError, Actor, Outcome, login_operator};
 use crate::mirror::dismiss::{DismissError, Target};
@@ -10,14 +10,18 @@ use crate::mirror::outbox_review::{self, OutboxStatus};
 use crate::mirror::{self, MirrorError};
 use crate::sync::push::PushSummary;
 
-pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> {
+pub fn execute(
+    config: &Path,
+    store: Option<&str>,
+    action: OutboxAction,
+) -> Result<(), CommandError> {
     match action {
         OutboxAction::List {
             state,
             json,
             mirror,
         } => {
-            let conn = mirror::open_read_only(&mirror_path(config, mirror)?)?;
+            let conn = mirror::open_read_only(&mirror_path(config, store, mirror)?)?;
             let rows =
                 outbox_review::list(&conn, state.map(|s| s.name())).map_err(MirrorError::from)?;
             if json {
@@ -79,7 +83,7 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
             reason,
             mirror,
         } => {
-            let mut conn = mirror::open_existing(&mirror_path(config, mirror)?)?;
+            let mut conn = mirror::open_existing(&mirror_path(config, store, mirror)?)?;
             let action = if applied {
                 Action::MarkApplied { ids: vec![id] }
             } else {
@@ -121,7 +125,7 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
                 // --all-failed.
                 _ => Target::AllFailed,
             };
-            let mut conn = mirror::open_existing(&mirror_path(config, mirror)?)?;
+            let mut conn = mirror::open_existing(&mirror_path(config, store, mirror)?)?;
             let outcome = perform_one(&mut conn, &Action::Dismiss { target }, Some(&reason))?;
             let dismissed = &outcome.dismissed;
             if dismissed.is_empty() {
@@ -150,7 +154,7 @@ pub fn execute(config: &Path, action: OutboxAction) -> Result<(), CommandError> 
             json,
             mirror,
         } => {
-            let conn = mirror::open_read_only(&mirror_path(config, mirror)?)?;
+            let conn = mirror::open_read_only(&mirror_path(config, store, mirror)?)?;
             let rows = actions::recent(&conn, limit).map_err(MirrorError::from)?;
             if json {
                 let text = serde_json::to_string_pretty(&rows).expect("rows serialize");
@@ -206,11 +210,20 @@ pub(super) fn perform_one(
     }
 }
 
-pub(super) fn mirror_path(config: &Path, mirror: Option<PathBuf>) -> Result<PathBuf, CommandError> {
-    Ok(match mirror {
-        Some(path) => path,
-        None => load(config)?.mirror.path,
-    })
+/// The mirror a command reads or changes: `--mirror`, else the mirror of the store named by
+/// `--store` (or of the only store configured).
+pub(super) fn mirror_path(
+    config: &Path,
+    store: Option<&str>,
+    mirror: Option<PathBuf>,
+) -> Result<PathBuf, CommandError> {
+    match (mirror, store) {
+        (Some(_), Some(_)) => Err(CommandError::usage(
+            "--mirror names the mirror file itself: pass --mirror PATH or --store NAME, not both",
+        )),
+        (Some(path), None) => Ok(path),
+        (None, store) => Ok(load_store(config, store)?.mirror.path),
+    }
 }
 
 /// What `ecwid-sync push` prints.
