@@ -319,6 +319,12 @@ async fn forged_foreign_oversized_and_malformed_deliveries_get_their_answer_stor
     let log = daemon.log.text();
     assert!(log.contains("remote=127.0.0.1:"), "{log}");
     assert!(log.contains("reason=\"wrong_store\""), "{log}");
+    // A bad signature is refused once the store is known, and its line names the store.
+    let bad_signature = log
+        .lines()
+        .find(|line| line.contains("reason=\"bad_signature\""))
+        .unwrap_or_default();
+    assert!(bad_signature.contains("store=\"default\""), "{log}");
     for leak in [secret.as_str(), good.as_str(), other.as_str()] {
         assert!(!log.contains(leak), "the log shows {leak}");
     }
