@@ -170,24 +170,13 @@ impl Listener {
 
     /// Posts `event` with `signature` (none when `None`); the status.
     async fn deliver(&self, event: &Value, signature: Option<&str>) -> u16 {
-        let mut request = self.http.post(&self.url).body(event.to_string());
-        if let Some(signature) = signature {
-            request = request.header("X-Ecwid-Webhook-Signature", signature);
-        }
-        request
-            .send()
-            .await
-            .expect("the receiver answers")
-            .status()
-            .as_u16()
+        post_webhook(&self.http, &self.url, event.to_string(), signature).await
     }
 
     /// Posts `event` signed with `secret`, as Ecwid would.
     async fn deliver_signed(&self, event: &Value, secret: &str) -> u16 {
-        let id = event["eventId"].as_str().unwrap();
-        let signature =
-            ecwid_emulator::signature(secret, event["eventCreated"].as_i64().unwrap(), id);
-        self.deliver(event, Some(&signature)).await
+        self.deliver(event, Some(&signature_of(event, secret)))
+            .await
     }
 }
 
