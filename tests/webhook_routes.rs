@@ -118,6 +118,12 @@ fn store_config(store_id: u64, client_secret: &str) -> EmulatorConfig {
     }
 }
 
+/// `event` without `field`.
+fn without(mut event: Value, field: &str) -> Value {
+    event.as_object_mut().unwrap().remove(field);
+    event
+}
+
 fn rejected(metrics: &Metrics, reason: RejectReason) -> u64 {
     metrics
         .webhooks
@@ -257,8 +263,7 @@ async fn each_stores_signed_webhooks_land_in_its_own_mirror_only_and_count_on_it
         rejected(&listener.unrouted, RejectReason::MissingSignature),
         1
     );
-    let mut without_store = north.product_event("e-nostore", 55);
-    without_store.as_object_mut().unwrap().remove("storeId");
+    let without_store = without(north.product_event("e-nostore", 55), "storeId");
     assert_eq!(
         listener
             .deliver_signed(&without_store, north.secret())
@@ -267,8 +272,7 @@ async fn each_stores_signed_webhooks_land_in_its_own_mirror_only_and_count_on_it
     );
     assert_eq!(rejected(&listener.unrouted, RejectReason::Malformed), 1);
     // Malformed once the store is known: the store's.
-    let mut without_entity = south.product_event("e-noentity", 66);
-    without_entity.as_object_mut().unwrap().remove("entityId");
+    let without_entity = without(south.product_event("e-noentity", 66), "entityId");
     assert_eq!(
         listener
             .deliver_signed(&without_entity, south.secret())

@@ -68,6 +68,9 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// Receives the events of the stores in `routes`. Refusals that no store can be blamed
+    /// for count on `unrouted` (a daemon of one store passes that store's metrics, so its
+    /// counts read as they always have).
     pub fn new(routes: Routes, unrouted: Arc<Metrics>) -> Receiver {
         Receiver {
             routes: RwLock::new(Arc::new(routes)),
