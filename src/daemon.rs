@@ -184,14 +184,21 @@ pub async fn run_with(
     on_ready();
     let passes = Arc::new(PassHealth::default());
     let receiver = config.ecwid.client_secret.clone().map(|secret| {
-        Arc::new(crate::webhooks::Receiver::new(
-            secret,
-            config.ecwid.store_id,
-            config.sync.kinds.clone(),
-            live.clone(),
-            crate::webhooks::Inbox::start(writer.clone(), metrics.clone(), shared.inbox.clone()),
-            metrics.clone(),
-        ))
+        let route = crate::webhooks::StoreRoute {
+            name: "default".into(),
+            store_id: config.ecwid.store_id,
+            client_secret: secret,
+            kinds: config.sync.kinds.clone(),
+            live: live.clone(),
+            inbox: crate::webhooks::Inbox::start(
+                writer.clone(),
+                metrics.clone(),
+                shared.inbox.clone(),
+            ),
+            metrics: metrics.clone(),
+        };
+        let routes = crate::webhooks::Routes::one(route);
+        Arc::new(crate::webhooks::Receiver::new(routes, metrics.clone()))
     });
     let router = server::router(
         Endpoints {

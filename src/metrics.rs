@@ -99,7 +99,7 @@ pub enum RejectReason {
     MissingSignature,
     /// The signature does not match the body under the client secret (401).
     BadSignature,
-    /// Correctly signed, but for another store (401).
+    /// For a store id that no store of the daemon has (401).
     WrongStore,
     /// A body over 64 KiB (413).
     TooLarge,

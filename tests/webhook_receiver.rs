@@ -80,30 +80,13 @@ impl Daemon {
 
     /// Posts `body` to the webhook path with `signature` (none when `None`); the status.
     async fn deliver(&self, body: impl Into<reqwest::Body>, signature: Option<&str>) -> u16 {
-        let mut request = self
-            .http
-            .post(format!("{}?eventtype=product.updated", self.hook_url()))
-            .header("Content-Type", "application/json; charset=UTF-8")
-            .body(body);
-        if let Some(signature) = signature {
-            request = request.header("X-Ecwid-Webhook-Signature", signature);
-        }
-        request
-            .send()
-            .await
-            .expect("the daemon answers")
-            .status()
-            .as_u16()
+        let url = format!("{}?eventtype=product.updated", self.hook_url());
+        post_webhook(&self.http, &url, body, signature).await
     }
 
     /// Posts `event` signed with `secret`, as Ecwid would.
     async fn deliver_signed(&self, event: &Value, secret: &str) -> u16 {
-        let id = match &event["eventId"] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let signature =
-            ecwid_emulator::signature(secret, event["eventCreated"].as_i64().unwrap(), &id);
+        let signature = signature_of(event, secret);
         self.deliver(event.to_string(), Some(&signature)).await
     }
 
@@ -319,6 +302,12 @@ async fn forged_foreign_oversized_and_malformed_deliveries_get_their_answer_stor
     let log = daemon.log.text();
     assert!(log.contains("remote=127.0.0.1:"), "{log}");
     assert!(log.contains("reason=\"wrong_store\""), "{log}");
+    // A bad signature is refused once the store is known, and its line names the store.
+    let bad_signature = log
+        .lines()
+        .find(|line| line.contains("reason=\"bad_signature\""))
+        .unwrap_or_default();
+    assert!(bad_signature.contains("store=\"default\""), "{log}");
     for leak in [secret.as_str(), good.as_str(), other.as_str()] {
         assert!(!log.contains(leak), "the log shows {leak}");
     }

@@ -68,6 +68,17 @@ impl Signed {
         self.fields.get("eventType").and_then(Value::as_str)
     }
 
+    /// The store the body says it is for. Not covered by the signature: it only picks the
+    /// store whose secret must have signed the event.
+    pub fn store_id(&self) -> Result<u64, Malformed> {
+        match self.fields.get("storeId") {
+            None | Some(Value::Null) => Err(malformed("field storeId is missing")),
+            Some(v) => integer(v)
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| malformed("field storeId: expected a positive integer")),
+        }
+    }
+
     /// Reads the rest, once the signature has been checked.
     pub fn into_event(self) -> Result<Event, Malformed> {
         let event_type = match self.fields.get("eventType") {
@@ -79,12 +90,7 @@ impl Signed {
                 )));
             }
         };
-        let store_id = match self.fields.get("storeId") {
-            None | Some(Value::Null) => return Err(malformed("field storeId is missing")),
-            Some(v) => integer(v)
-                .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(|| malformed("field storeId: expected a positive integer"))?,
-        };
+        let store_id = self.store_id()?;
         let data = self.fields.get("data");
         let data_order_id = match data.and_then(|d| d.get("orderId")) {
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),

@@ -5,12 +5,15 @@
 //! - [`signature`]: `X-Ecwid-Webhook-Signature`, signed and verified in constant time.
 //! - [`event`]: the body read and mapped to the inbox row (pure).
 //! - [`committer`]: group commit of received rows through the mirror's writer.
-//! - [`receiver`]: the axum handler for `POST {webhooks.path}`.
+//! - [`routes`]: which store a delivery is for, by its storeId, with that store's secret.
+//! - [`receiver`]: the axum handler for `POST {webhooks.path}`, one address for every store.
 
 pub mod committer;
 pub mod event;
 pub mod receiver;
+pub mod routes;
 pub mod signature;
 
 pub use committer::Inbox;
 pub use receiver::Receiver;
+pub use routes::{Routes, StoreRoute};

@@ -1,27 +1,35 @@
-//! `POST {webhooks.path}`: check a delivery, commit it to the inbox, answer.
+//! `POST {webhooks.path}`: check a delivery, commit it to its store's inbox, answer.
 //!
 //! The handler never calls Ecwid and never touches the mirror's data tables: it stores the
 //! event and answers, so Ecwid gets its 200 within milliseconds. Every correctly signed event
-//! for this store gets 200 once it is committed, whatever its type, because anything else
-//! makes Ecwid retry for a day and, after enough failures, switch the app's webhooks off.
+//! for a store the daemon serves gets 200 once it is committed, whatever its type, because
+//! anything else makes Ecwid retry for a day and, after enough failures, switch the app's
+//! webhooks off.
 //!
-//! | delivery | answer | stored |
-//! |---|---|---|
-//! | body over 64 KiB | 413 | no |
-//! | body not in within `webhooks.body_read_timeout_secs` | 408 | no |
-//! | not JSON, or eventId / eventCreated missing or mistyped | 400 | no |
-//! | signature missing or wrong | 401 | no |
-//! | signed, other fields missing or mistyped | 400 | no |
-//! | signed for another store | 401 | no |
-//! | signed, type or kind not mirrored | 200 | `ignored` |
-//! | signed, created before the replay window | 200 | `too_old` |
-//! | signed, eventId already stored | 200 | no (kept as it was) |
-//! | signed | 200 | `pending` |
-//! | the mirror did not commit it in time | 503 | maybe; the retry is then a duplicate |
+//! One address serves every store: the body's `storeId` picks the store's route (see
+//! [`super::routes`]), whose client secret must have signed the event and whose inbox takes
+//! it. A refusal is counted on the store's metrics once the store is known, and on the
+//! receiver's `unrouted` metrics before.
+//!
+//! | delivery | answer | stored | counted on |
+//! |---|---|---|---|
+//! | body over 64 KiB | 413 | no | unrouted |
+//! | body not in within `webhooks.body_read_timeout_secs` | 408 | no | unrouted |
+//! | not JSON, or eventId / eventCreated missing or mistyped | 400 | no | unrouted |
+//! | signature missing | 401 | no | unrouted |
+//! | storeId missing or mistyped | 400 | no | unrouted |
+//! | storeId of no store served | 401 | no | unrouted |
+//! | signature wrong under that store's client secret | 401 | no | the store |
+//! | signed, other fields missing or mistyped | 400 | no | the store |
+//! | signed, type or kind not mirrored | 200 | `ignored` | the store |
+//! | signed, created before the replay window | 200 | `too_old` | the store |
+//! | signed, eventId already stored | 200 | no (kept as it was) | the store |
+//! | signed | 200 | `pending` | the store |
+//! | the mirror did not commit it in time | 503 | maybe; the retry is then a duplicate | the store |
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -30,11 +38,10 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::committer::{Inbox, Stored};
+use super::committer::Stored;
 use super::event::{Rules, Signed, classify};
+use super::routes::{Routes, StoreRoute};
 use super::signature;
-use crate::config::{Live, Secret};
-use crate::kind::Kind;
 use crate::listener::is_body_timeout;
 use crate::log_summary::{self, Summary};
 use crate::metrics::{Metrics, RejectReason};
@@ -48,37 +55,44 @@ pub const SIGNATURE_HEADER: &str = "x-ecwid-webhook-signature";
 
 /// Everything the handler needs; shared by all requests.
 pub struct Receiver {
-    client_secret: Secret,
-    store_id: u64,
-    kinds: Vec<Kind>,
-    /// For `webhooks.max_event_age_secs`, which a reload may change.
-    live: Live,
-    inbox: Inbox,
-    metrics: Arc<Metrics>,
+    /// Replaced whole by a reload. Each request clones the `Arc` and lets go of the lock at
+    /// once, so a reload never waits for a commit, and a request in progress finishes with
+    /// the routes (and the inbox) it started with.
+    routes: RwLock<Arc<Routes>>,
+    /// Where refusals are counted that no store can be blamed for (too large, not JSON, no
+    /// signature, a store id not served).
+    unrouted: Arc<Metrics>,
     /// The log lines of refusals, by reason (see [`log_summary`]).
     refusals: Mutex<HashMap<RejectReason, Summary>>,
     refusal_log_interval: Duration,
 }
 
 impl Receiver {
-    pub fn new(
-        client_secret: Secret,
-        store_id: u64,
-        kinds: Vec<Kind>,
-        live: Live,
-        inbox: Inbox,
-        metrics: Arc<Metrics>,
-    ) -> Receiver {
+    /// Receives the events of the stores in `routes`. Refusals that no store can be blamed
+    /// for count on `unrouted` (a daemon of one store passes that store's metrics, so its
+    /// counts read as they always have).
+    pub fn new(routes: Routes, unrouted: Arc<Metrics>) -> Receiver {
         Receiver {
-            client_secret,
-            store_id,
-            kinds,
-            live,
-            inbox,
-            metrics,
+            routes: RwLock::new(Arc::new(routes)),
+            unrouted,
             refusals: Mutex::default(),
             refusal_log_interval: log_summary::INTERVAL,
         }
+    }
+
+    /// Serves `routes` from the next request on: stores added are received at once, and
+    /// events for stores removed are refused as for an unknown store. A removed store's
+    /// inbox lives on until the requests that already hold it have their answer.
+    pub fn replace_routes(&self, routes: Routes) {
+        *self.routes.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routes);
+    }
+
+    /// The routes now; never held across an await.
+    fn routes(&self) -> Arc<Routes> {
+        self.routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Logs refusals of one reason at most once per `interval` rather than once a minute
@@ -159,42 +173,63 @@ fn shorten(text: &str, max: usize) -> &str {
     }
 }
 
-/// A refused delivery: counted and answered. The first refusal of a reason is logged (who
-/// sent it and what it claimed to be; never the signature or the secret), then one line per
-/// interval with the count since the last line and the latest one's details: a flood of
-/// forgeries must not crowd the daemon's real errors out of the journal.
-fn refuse(
-    receiver: &Receiver,
-    sender: &Sender,
-    event_type: Option<&str>,
-    reason: RejectReason,
-    status: StatusCode,
-    detail: String,
-) -> Response {
-    receiver.metrics.webhooks.reject(reason);
-    let Some(refused) = receiver.refusal_line(reason) else {
-        return (status, detail).into_response();
-    };
-    let event_type = event_type
-        .or_else(|| sender.query_event_type())
-        .map(|t| shorten(t, 100));
-    // Debug formatting quotes and escapes what the sender chose, so it cannot forge lines.
-    tracing::warn!(
-        remote = %sender.remote,
-        forwarded_for = ?sender.forwarded_for().unwrap_or("-"),
-        event_type = ?event_type.unwrap_or("-"),
-        reason = reason.as_str(),
-        status = status.as_u16(),
-        detail = %detail,
-        refused,
-        "{}",
-        if refused == 1 {
-            "webhook refused"
-        } else {
-            "webhooks refused since the last line of this reason"
-        }
-    );
-    (status, detail).into_response()
+/// A delivery being answered: who sent it and, once its storeId is read, the store it is for.
+struct Delivery<'a> {
+    receiver: &'a Receiver,
+    sender: Sender<'a>,
+    route: Option<&'a StoreRoute>,
+}
+
+impl Delivery<'_> {
+    /// Where this delivery is counted.
+    fn metrics(&self) -> &Metrics {
+        self.route
+            .map_or(&self.receiver.unrouted, |route| &route.metrics)
+    }
+
+    fn store(&self) -> Option<&str> {
+        self.route.map(|route| route.name.as_str())
+    }
+
+    /// Refused: counted and answered. The first refusal of a reason is logged (who sent it,
+    /// what it claimed to be and the store it is for when known; never the signature or the
+    /// secret), then one line per interval with the count since the last line and the latest
+    /// one's details: a flood of forgeries must not crowd the daemon's real errors out of the
+    /// journal.
+    fn refuse(
+        &self,
+        event_type: Option<&str>,
+        reason: RejectReason,
+        status: StatusCode,
+        detail: String,
+    ) -> Response {
+        self.metrics().webhooks.reject(reason);
+        let Some(refused) = self.receiver.refusal_line(reason) else {
+            return (status, detail).into_response();
+        };
+        let sender = &self.sender;
+        let event_type = event_type
+            .or_else(|| sender.query_event_type())
+            .map(|t| shorten(t, 100));
+        // Debug formatting quotes and escapes what the sender chose, so it cannot forge lines.
+        tracing::warn!(
+            remote = %sender.remote,
+            forwarded_for = ?sender.forwarded_for().unwrap_or("-"),
+            event_type = ?event_type.unwrap_or("-"),
+            store = self.store(),
+            reason = reason.as_str(),
+            status = status.as_u16(),
+            detail = %detail,
+            refused,
+            "{}",
+            if refused == 1 {
+                "webhook refused"
+            } else {
+                "webhooks refused since the last line of this reason"
+            }
+        );
+        (status, detail).into_response()
+    }
 }
 
 pub async fn handle(
@@ -204,18 +239,19 @@ pub async fn handle(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let sender = Sender {
-        remote,
-        headers: &headers,
-        uri: &uri,
+    let mut delivery = Delivery {
+        receiver: &receiver,
+        sender: Sender {
+            remote,
+            headers: &headers,
+            uri: &uri,
+        },
+        route: None,
     };
-    let r = receiver.as_ref();
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return refuse(
-                r,
-                &sender,
+            return delivery.refuse(
                 None,
                 RejectReason::TooLarge,
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -223,9 +259,7 @@ pub async fn handle(
             );
         }
         Err(rejection) if is_body_timeout(&rejection) => {
-            return refuse(
-                r,
-                &sender,
+            return delivery.refuse(
                 None,
                 RejectReason::Malformed,
                 StatusCode::REQUEST_TIMEOUT,
@@ -233,9 +267,7 @@ pub async fn handle(
             );
         }
         Err(rejection) => {
-            return refuse(
-                r,
-                &sender,
+            return delivery.refuse(
                 None,
                 RejectReason::Malformed,
                 StatusCode::BAD_REQUEST,
@@ -246,9 +278,7 @@ pub async fn handle(
     let signed = match Signed::parse(&body) {
         Ok(signed) => signed,
         Err(e) => {
-            return refuse(
-                r,
-                &sender,
+            return delivery.refuse(
                 None,
                 RejectReason::Malformed,
                 StatusCode::BAD_REQUEST,
@@ -257,27 +287,45 @@ pub async fn handle(
         }
     };
     let Some(claimed) = headers.get(SIGNATURE_HEADER) else {
-        return refuse(
-            r,
-            &sender,
+        return delivery.refuse(
             signed.event_type(),
             RejectReason::MissingSignature,
             StatusCode::UNAUTHORIZED,
             "the X-Ecwid-Webhook-Signature header is missing".into(),
         );
     };
+    let store_id = match signed.store_id() {
+        Ok(store_id) => store_id,
+        Err(e) => {
+            return delivery.refuse(
+                signed.event_type(),
+                RejectReason::Malformed,
+                StatusCode::BAD_REQUEST,
+                e.to_string(),
+            );
+        }
+    };
+    let routes = receiver.routes();
+    let Some(route) = routes.get(store_id) else {
+        return delivery.refuse(
+            signed.event_type(),
+            RejectReason::WrongStore,
+            StatusCode::UNAUTHORIZED,
+            format!("unknown store {store_id}: no store of this daemon has that ecwid.store_id"),
+        );
+    };
+    // From here on the refusals are the store's, to be seen on its metrics.
+    delivery.route = Some(route);
     let valid = claimed.to_str().is_ok_and(|claimed| {
         signature::verify(
-            r.client_secret.expose(),
+            route.client_secret.expose(),
             signed.event_created,
             &signed.event_id,
             claimed,
         )
     });
     if !valid {
-        return refuse(
-            r,
-            &sender,
+        return delivery.refuse(
             signed.event_type(),
             RejectReason::BadSignature,
             StatusCode::UNAUTHORIZED,
@@ -288,9 +336,7 @@ pub async fn handle(
     let event = match signed.into_event() {
         Ok(event) => event,
         Err(e) => {
-            return refuse(
-                r,
-                &sender,
+            return delivery.refuse(
                 event_type.as_deref(),
                 RejectReason::Malformed,
                 StatusCode::BAD_REQUEST,
@@ -298,31 +344,16 @@ pub async fn handle(
             );
         }
     };
-    if event.store_id != r.store_id {
-        return refuse(
-            r,
-            &sender,
-            Some(&event.event_type),
-            RejectReason::WrongStore,
-            StatusCode::UNAUTHORIZED,
-            format!(
-                "the event is for store {}, not this one (ecwid.store_id)",
-                event.store_id
-            ),
-        );
-    }
     let rules = Rules {
-        kinds: &r.kinds,
-        max_event_age: r
+        kinds: &route.kinds,
+        max_event_age: route
             .live
             .read(|config| config.webhooks.max_event_age.as_secs() as i64),
     };
     let row = match classify(&event, &rules, unix_now()) {
         Ok(row) => row,
         Err(e) => {
-            return refuse(
-                r,
-                &sender,
+            return delivery.refuse(
                 Some(&event.event_type),
                 RejectReason::Malformed,
                 StatusCode::BAD_REQUEST,
@@ -331,9 +362,9 @@ pub async fn handle(
         }
     };
     let state = row.state;
-    match r.inbox.store(row).await {
+    match route.inbox.store(row).await {
         Ok(stored) => {
-            let m = &r.metrics.webhooks;
+            let m = &route.metrics.webhooks;
             m.received.inc();
             let outcome = match (stored, state) {
                 (Stored::Duplicate, _) => {
@@ -347,6 +378,7 @@ pub async fn handle(
                 (Stored::New, EventState::TooOld) => {
                     m.too_old.inc();
                     tracing::warn!(
+                        store = route.name.as_str(),
                         event_id = %event.event_id,
                         event_type = %event.event_type,
                         age_secs = unix_now() - event.event_created,
@@ -358,6 +390,7 @@ pub async fn handle(
                 (Stored::New, EventState::Pending) => "pending",
             };
             tracing::debug!(
+                store = route.name.as_str(),
                 event_id = %event.event_id,
                 event_type = %event.event_type,
                 entity_id = ?event.entity_id,
@@ -366,9 +399,7 @@ pub async fn handle(
             );
             (StatusCode::OK, outcome).into_response()
         }
-        Err(not_stored) => refuse(
-            r,
-            &sender,
+        Err(not_stored) => delivery.refuse(
             Some(&event.event_type),
             RejectReason::Unavailable,
             StatusCode::SERVICE_UNAVAILABLE,

@@ -324,6 +324,38 @@ pub fn product_event(event_id: &str, product_id: i64) -> Value {
     })
 }
 
+/// The `X-Ecwid-Webhook-Signature` Ecwid sends with `event`, signed with `client_secret`.
+pub fn signature_of(event: &Value, client_secret: &str) -> String {
+    let id = match &event["eventId"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    ecwid_emulator::signature(client_secret, event["eventCreated"].as_i64().unwrap(), &id)
+}
+
+/// Posts `body` to the webhook `url` as Ecwid does, with `signature` (none when `None`);
+/// the answer's status.
+pub async fn post_webhook(
+    http: &reqwest::Client,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+    signature: Option<&str>,
+) -> u16 {
+    let mut request = http
+        .post(url)
+        .header("Content-Type", "application/json; charset=UTF-8")
+        .body(body);
+    if let Some(signature) = signature {
+        request = request.header("X-Ecwid-Webhook-Signature", signature);
+    }
+    request
+        .send()
+        .await
+        .expect("the receiver answers")
+        .status()
+        .as_u16()
+}
+
 /// Sends SIGTERM, as systemd does, and waits up to 20 s for the process to exit.
 pub async fn terminate(child: &mut tokio::process::Child) -> ExitStatus {
     let pid = child.id().expect("still running") as i32;
