@@ -113,7 +113,11 @@ async fn one_console_lists_every_store_shows_each_its_own_mirror_and_follows_a_r
         assert!(home.contains(&shown), "{shown}: {home}");
     }
     assert_eq!(home.matches(">nothing<").count(), 1, "{home}");
-    assert_eq!(home.matches(">ok<").count(), 2, "both mirrors take writes: {home}");
+    assert_eq!(
+        home.matches(">ok<").count(),
+        2,
+        "both mirrors take writes: {home}"
+    );
 
     let page = |kept: &Kept, path: &str| url(&format!("/stores/{}{path}", kept.id()));
     let (status, overview_a) = get_page(&page(&a, "/"), &cookie).await;

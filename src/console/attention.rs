@@ -45,7 +45,8 @@ pub async fn page(visit: Visit) -> Result<Response, Response> {
     let waiting: Vec<&Listed> = open
         .iter()
         .filter(|c| {
-            matches!(c.state.as_str(), "pending" | "sending") && c.created_at < late_if_before(now, late)
+            matches!(c.state.as_str(), "pending" | "sending")
+                && c.created_at < late_if_before(now, late)
         })
         .collect();
     let held: Vec<&(Kind, QuarantineSummary)> =

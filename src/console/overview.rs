@@ -26,12 +26,10 @@ pub async fn page(visit: Visit) -> Result<Response, Response> {
     let (status, today) = read?;
     let now = unix_now();
     // The store's own schedules and budget; how long a change may wait is the console's.
-    let (sync, limits) = visit.site().live.read(|c| {
-        (
-            c.sync.clone(),
-            (c.ecwid.requests_per_minute, c.ecwid.burst),
-        )
-    });
+    let (sync, limits) = visit
+        .site()
+        .live
+        .read(|c| (c.sync.clone(), (c.ecwid.requests_per_minute, c.ecwid.burst)));
     let pending_attention = visit.console().pending_attention();
     let events_today: i64 = today.iter().map(|t| t.total).sum();
     let api = &visit.site().metrics.api;
