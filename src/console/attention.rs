@@ -46,7 +46,7 @@ pub async fn page(visit: Visit) -> Result<Response, Response> {
         .iter()
         .filter(|c| {
             matches!(c.state.as_str(), "pending" | "sending")
-                && c.created_at < late_if_before(now, late)
+                && c.created_at < waited_long_if_made_before(now, late)
         })
         .collect();
     let held: Vec<&(Kind, QuarantineSummary)> =
@@ -126,9 +126,9 @@ pub async fn page(visit: Visit) -> Result<Response, Response> {
     Ok(visit.render(Nav::Attention, "Needs attention", main))
 }
 
-/// A change still on its way that was made before this has waited long (more than `late`
-/// seconds at `now`).
-fn late_if_before(now: i64, late: i64) -> i64 {
+/// Changes still on their way that were made before this have waited long: more than
+/// `late` seconds at `now`. The page and the store list's count both ask it.
+fn waited_long_if_made_before(now: i64, late: i64) -> i64 {
     now - late
 }
 
@@ -148,7 +148,7 @@ pub fn count(conn: &Connection, now: i64, late: i64) -> rusqlite::Result<i64> {
                   + (SELECT count(*) FROM conflicts WHERE state = 'open')
                   + {quarantined}"
         ),
-        [late_if_before(now, late)],
+        [waited_long_if_made_before(now, late)],
         |r| r.get(0),
     )
 }

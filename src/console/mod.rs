@@ -4,9 +4,9 @@
 //! Server-rendered HTML that works with JavaScript off; a small script refreshes it live.
 //! Every page and URL is scoped to a store (`/stores/{id}/...`); with several stores, the
 //! home page lists them, and a reload may add or remove stores while pages are served
-//! ([`Console::replace_stores`]). Pages read the mirror
-//! through read-only connections; actions call the same library functions as the CLI
-//! ([`crate::mirror::actions`]), so nothing is decided twice.
+//! ([`Console::replace_stores`]). Pages read the mirror through read-only connections;
+//! actions call the same library functions as the CLI ([`crate::mirror::actions`]), so
+//! nothing is decided twice.
 //!
 //! - [`auth`]: the token, sessions, one-time sign-in links, checks against other sites.
 //! - [`layout`]: the frame of every page.
