@@ -356,12 +356,14 @@ async fn open_console(
     );
     let console = Console::new(
         vec![StoreSite {
+            name: "default".into(),
             store_id: config.ecwid.store_id,
             mirror: config.mirror.path.clone(),
             writer: writer.clone(),
+            live: live.clone(),
+            metrics: metrics.clone(),
         }],
         live.clone(),
-        metrics.clone(),
         &token,
         token_source,
         address,

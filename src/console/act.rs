@@ -97,8 +97,9 @@ pub async fn handle(
             "refused: the form did not come from this console's page; reload the page and try again",
         );
     }
-    let Some(site) = console.site(store) else {
-        return super::not_found_store(&console, store);
+    let site = match console.site(store) {
+        Ok(site) => site,
+        Err(not_kept) => return not_kept,
     };
     let back = form
         .first("back")

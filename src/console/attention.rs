@@ -4,6 +4,7 @@
 
 use axum::response::Response;
 use maud::{Markup, html};
+use rusqlite::Connection;
 
 use super::Visit;
 use super::conflicts::conflict_rows;
@@ -38,15 +39,15 @@ pub async fn page(visit: Visit) -> Result<Response, Response> {
         .await;
     let (open, open_conflicts, quarantined) = read?;
     let now = unix_now();
-    let late = visit
-        .console()
-        .config
-        .read(|c| c.console.pending_attention.as_secs() as i64);
+    let late = visit.console().pending_attention();
     let failed: Vec<&Listed> = open.iter().filter(|c| c.state == "failed").collect();
     let uncertain: Vec<&Listed> = open.iter().filter(|c| c.state == "uncertain").collect();
     let waiting: Vec<&Listed> = open
         .iter()
-        .filter(|c| matches!(c.state.as_str(), "pending" | "sending") && now - c.created_at > late)
+        .filter(|c| {
+            matches!(c.state.as_str(), "pending" | "sending")
+                && c.created_at < waited_long_if_made_before(now, late)
+        })
         .collect();
     let held: Vec<&(Kind, QuarantineSummary)> =
         quarantined.iter().filter(|(_, q)| q.count > 0).collect();
@@ -123,6 +124,33 @@ pub async fn page(visit: Visit) -> Result<Response, Response> {
         }
     };
     Ok(visit.render(Nav::Attention, "Needs attention", main))
+}
+
+/// Changes still on their way that were made before this have waited long: more than
+/// `late` seconds at `now`. The page and the store list's count both ask it.
+fn waited_long_if_made_before(now: i64, late: i64) -> i64 {
+    now - late
+}
+
+/// How many things the page would list, counted in one read for the store list: changes
+/// Ecwid refused or whose outcome is unknown, changes waiting long, open conflicts and
+/// quarantined documents.
+pub fn count(conn: &Connection, now: i64, late: i64) -> rusqlite::Result<i64> {
+    let quarantined = match quarantine::table_exists(conn)? {
+        true => "(SELECT count(*) FROM quarantine)",
+        false => "0",
+    };
+    conn.query_row(
+        &format!(
+            "SELECT (SELECT count(*) FROM outbox
+                      WHERE state IN ('failed', 'uncertain')
+                         OR (state IN ('pending', 'sending') AND created_at < ?1))
+                  + (SELECT count(*) FROM conflicts WHERE state = 'open')
+                  + {quarantined}"
+        ),
+        [waited_long_if_made_before(now, late)],
+        |r| r.get(0),
+    )
 }
 
 /// Local changes with a tick box and per-row buttons (`one` = `action:id`).

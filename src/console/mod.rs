@@ -2,13 +2,16 @@
 //! (`[console] listen`), never on the webhook listener a reverse proxy exposes to Ecwid.
 //!
 //! Server-rendered HTML that works with JavaScript off; a small script refreshes it live.
-//! Every page and URL is scoped to a store (`/stores/{id}/...`). Pages read the mirror
-//! through read-only connections; actions call the same library functions as the CLI
-//! ([`crate::mirror::actions`]), so nothing is decided twice.
+//! Every page and URL is scoped to a store (`/stores/{id}/...`); with several stores, the
+//! home page lists them, and a reload may add or remove stores while pages are served
+//! ([`Console::replace_stores`]). Pages read the mirror through read-only connections;
+//! actions call the same library functions as the CLI ([`crate::mirror::actions`]), so
+//! nothing is decided twice.
 //!
 //! - [`auth`]: the token, sessions, one-time sign-in links, checks against other sites.
 //! - [`layout`]: the frame of every page.
-//! - [`overview`], [`attention`], [`conflicts`], [`find`], [`webhooks`]: the pages.
+//! - [`stores`]: the home page when the daemon keeps several stores.
+//! - [`overview`], [`attention`], [`conflicts`], [`find`], [`webhooks`]: a store's pages.
 //! - [`act`]: the actions (re-send, mark applied, dismiss, take a side).
 
 // A handler's early answer (the sign-in redirect, a 404) is an axum `Response`, built once
@@ -23,11 +26,12 @@ mod find;
 
 pub mod layout;
 mod overview;
+mod stores;
 mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -44,22 +48,33 @@ use crate::config::Live;
 use crate::errors::error_chain;
 use crate::metrics::Metrics;
 use crate::mirror::MirrorWriter;
-use auth::Auth;
+use auth::{Auth, Session};
 use layout::{Frame, Nav};
 
-/// One store the console shows: its mirror, and the daemon's writer of it (for its health).
+/// One store the console shows: its name in the configuration, its mirror, the daemon's
+/// writer of it (for its health), and its own configuration and metrics, which its pages
+/// read (each store has its own schedules, request budget and counters).
 pub struct StoreSite {
+    /// The store's name in the configuration: `default`, or a file name of `stores.d/`.
+    pub name: String,
     pub store_id: u64,
     pub mirror: PathBuf,
     pub writer: MirrorWriter,
+    pub live: Live,
+    pub metrics: Arc<Metrics>,
 }
+
+/// The stores the console shows, in the order of its store list.
+type Stores = Arc<Vec<Arc<StoreSite>>>;
 
 /// What the console's handlers share.
 pub struct Console {
     auth: Auth,
-    stores: Vec<StoreSite>,
+    /// Swapped whole by a reload ([`Console::replace_stores`]); a request takes the list (or
+    /// its store) once and keeps it, so a reload never changes a page half-way.
+    stores: RwLock<Stores>,
+    /// The daemon's main configuration, for the console's own settings (`console.*`).
     config: Live,
-    metrics: Arc<Metrics>,
     /// Where the token is read from, for the sign-in page's hint (never the token).
     token_source: PathBuf,
     /// The address it listens on, for links printed outside (the demo's).
@@ -70,19 +85,32 @@ impl Console {
     pub fn new(
         stores: Vec<StoreSite>,
         config: Live,
-        metrics: Arc<Metrics>,
         token: &crate::config::Secret,
         token_source: PathBuf,
         address: SocketAddr,
     ) -> Arc<Console> {
         Arc::new(Console {
             auth: Auth::new(token),
-            stores,
+            stores: RwLock::new(Arc::new(stores.into_iter().map(Arc::new).collect())),
             config,
-            metrics,
             token_source,
             address,
         })
+    }
+
+    /// Shows `stores` from the next request on (a reload added or removed stores). Pages
+    /// being served finish with the store they started with.
+    pub fn replace_stores(&self, stores: Vec<StoreSite>) {
+        let stores: Stores = Arc::new(stores.into_iter().map(Arc::new).collect());
+        *self.stores.write().unwrap_or_else(PoisonError::into_inner) = stores;
+    }
+
+    /// The stores shown now.
+    fn stores(&self) -> Stores {
+        self.stores
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// A link that signs a browser in once, within ten minutes, with no token to paste.
@@ -106,8 +134,20 @@ impl Console {
         )
     }
 
-    fn site(&self, store: u64) -> Option<&StoreSite> {
-        self.stores.iter().find(|s| s.store_id == store)
+    /// Seconds a change may wait to reach Ecwid before the pages call it late
+    /// (`console.pending_attention_secs`).
+    fn pending_attention(&self) -> i64 {
+        self.config
+            .read(|c| c.console.pending_attention.as_secs() as i64)
+    }
+
+    /// The store `store`, or the 404 naming the stores kept.
+    fn site(&self, store: u64) -> Result<Arc<StoreSite>, Response> {
+        let stores = self.stores();
+        match stores.iter().find(|s| s.store_id == store) {
+            Some(site) => Ok(site.clone()),
+            None => Err(not_found_store(&stores, store)),
+        }
     }
 }
 
@@ -132,12 +172,27 @@ pub fn router(console: Arc<Console>) -> Router {
     )
 }
 
+/// The session of a signed-in browser, or the answer for one without: the sign-in page,
+/// which brings the operator back to `parts`' page.
+fn signed_in_session(console: &Console, parts: &Parts) -> Result<(String, Session), Response> {
+    console.auth.session(&parts.headers).ok_or_else(|| {
+        let wanted = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let next: String = form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
+        Redirect::to(&format!("/login?next={next}")).into_response()
+    })
+}
+
 /// A signed-in request for one store's page. As an extractor it answers for the handler
 /// when there is no visit: the sign-in page for a browser without a session, 404 for a
 /// store this daemon does not keep.
 pub(crate) struct Visit {
     console: Arc<Console>,
-    site: usize,
+    /// Held for the whole request: a reload that removes the store does not pull it away
+    /// from a page being rendered.
+    site: Arc<StoreSite>,
+    /// Whether the console showed several stores when the request came: the header then
+    /// names the store and leads back to their list.
+    several: bool,
     pub form_token: String,
     pub flash: Option<String>,
 }
@@ -149,20 +204,18 @@ impl FromRequestParts<Arc<Console>> for Visit {
         parts: &mut Parts,
         console: &Arc<Console>,
     ) -> Result<Visit, Response> {
-        let Some((session_id, session)) = console.auth.session(&parts.headers) else {
-            let wanted = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            let next: String = form_urlencoded::byte_serialize(wanted.as_bytes()).collect();
-            return Err(Redirect::to(&format!("/login?next={next}")).into_response());
-        };
+        let (session_id, session) = signed_in_session(console, parts)?;
         let Path(store) = Path::<u64>::from_request_parts(parts, console)
             .await
             .map_err(IntoResponse::into_response)?;
-        let Some(site) = console.stores.iter().position(|s| s.store_id == store) else {
-            return Err(not_found_store(console, store));
+        let stores = console.stores();
+        let Some(site) = stores.iter().find(|s| s.store_id == store) else {
+            return Err(not_found_store(&stores, store));
         };
         Ok(Visit {
             console: console.clone(),
-            site,
+            site: site.clone(),
+            several: stores.len() > 1,
             form_token: session.form_token,
             flash: console.auth.take_flash(&session_id),
         })
@@ -175,17 +228,19 @@ impl Visit {
     }
 
     pub fn site(&self) -> &StoreSite {
-        &self.console.stores[self.site]
+        &self.site
     }
 
     /// The store's id, which every URL of its pages names.
     pub fn store(&self) -> u64 {
-        self.site().store_id
+        self.site.store_id
     }
 
     pub fn render(&self, here: Nav, title: &str, main: Markup) -> Response {
         let frame = Frame {
             store: self.store(),
+            name: &self.site.name,
+            several: self.several,
             here,
             flash: self.flash.as_deref(),
         };
@@ -197,15 +252,22 @@ impl Visit {
         &self,
         read: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, Response> {
-        let path = self.site().mirror.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            let conn = crate::mirror::open_read_only(&path).map_err(|e| error_chain(&e))?;
-            read(&conn).map_err(|e| format!("cannot read the mirror: {e}"))
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("the read stopped: {e}")));
-        outcome.map_err(|message| error_page(StatusCode::SERVICE_UNAVAILABLE, &message))
+        let path = self.site.mirror.clone();
+        tokio::task::spawn_blocking(move || read_mirror(&path, read))
+            .await
+            .unwrap_or_else(|e| Err(format!("the read stopped: {e}")))
+            .map_err(|message| error_page(StatusCode::SERVICE_UNAVAILABLE, &message))
     }
+}
+
+/// Runs `read` on a read-only connection to the mirror at `path` (blocking); the error says
+/// what failed in words for the page.
+fn read_mirror<T>(
+    path: &std::path::Path,
+    read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> Result<T, String> {
+    let conn = crate::mirror::open_read_only(path).map_err(|e| error_chain(&e))?;
+    read(&conn).map_err(|e| format!("cannot read the mirror: {e}"))
 }
 
 pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
@@ -220,29 +282,40 @@ pub(crate) fn error_page(status: StatusCode, message: &str) -> Response {
     (status, Html(body.into_string())).into_response()
 }
 
-fn not_found_store(console: &Console, store: u64) -> Response {
-    let kept: Vec<String> = console
-        .stores
+/// 404 for a store the daemon does not keep, naming those it keeps, by id and name.
+fn not_found_store(stores: &[Arc<StoreSite>], store: u64) -> Response {
+    let kept: Vec<String> = stores
         .iter()
-        .map(|s| s.store_id.to_string())
+        .map(|s| format!("store {} ({})", s.store_id, s.name))
         .collect();
-    error_page(
-        StatusCode::NOT_FOUND,
-        &format!(
-            "this daemon keeps no store {store}; it keeps store {}",
+    let message = match kept.is_empty() {
+        true => format!("this daemon keeps no store {store}; it keeps no store at all now"),
+        false => format!(
+            "this daemon keeps no store {store}; it keeps {}",
             kept.join(", ")
         ),
-    )
+    };
+    error_page(StatusCode::NOT_FOUND, &message)
 }
 
 async fn not_found() -> Response {
     error_page(StatusCode::NOT_FOUND, "no such page")
 }
 
-async fn home(State(console): State<Arc<Console>>) -> Response {
-    match console.stores.first() {
-        Some(site) => Redirect::to(&layout::store_url(site.store_id, "/")).into_response(),
-        None => error_page(StatusCode::NOT_FOUND, "this daemon keeps no store"),
+/// One store: its overview, as before the daemon could keep several. Several: their list,
+/// for a signed-in operator.
+async fn home(State(console): State<Arc<Console>>, parts: Parts) -> Response {
+    let stores = console.stores();
+    match stores.as_slice() {
+        [] => error_page(StatusCode::NOT_FOUND, "this daemon keeps no store"),
+        [one] => Redirect::to(&layout::store_url(one.store_id, "/")).into_response(),
+        _ => match signed_in_session(&console, &parts) {
+            Ok((session_id, _)) => {
+                let flash = console.auth.take_flash(&session_id);
+                stores::page(&console, stores, flash.as_deref()).await
+            }
+            Err(sign_in) => sign_in,
+        },
     }
 }
 

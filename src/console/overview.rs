@@ -6,7 +6,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 
 use super::Visit;
-use super::layout::{Nav, state, store_url};
+use super::layout::{Nav, state, store_url, writes};
 use crate::freshness::{Freshness, freshness};
 use crate::mirror::state::Status;
 use crate::mirror::unix_now;
@@ -25,15 +25,14 @@ pub async fn page(visit: Visit) -> Result<Response, Response> {
         .await;
     let (status, today) = read?;
     let now = unix_now();
-    let (sync, pending_attention, limits) = visit.console().config.read(|c| {
-        (
-            c.sync.clone(),
-            c.console.pending_attention.as_secs() as i64,
-            (c.ecwid.requests_per_minute, c.ecwid.burst),
-        )
-    });
+    // The store's own schedules and budget; how long a change may wait is the console's.
+    let (sync, limits) = visit
+        .site()
+        .live
+        .read(|c| (c.sync.clone(), (c.ecwid.requests_per_minute, c.ecwid.burst)));
+    let pending_attention = visit.console().pending_attention();
     let events_today: i64 = today.iter().map(|t| t.total).sum();
-    let api = &visit.console().metrics.api;
+    let api = &visit.site().metrics.api;
     let stall = visit.site().writer.write_stall();
     let main = html! {
         h1 { "Overview" }
@@ -117,12 +116,7 @@ pub async fn page(visit: Visit) -> Result<Response, Response> {
             div.card {
                 h3 { "Mirror" }
                 p { code { (status.mirror) } }
-                p { "Writes: "
-                    @match &stall {
-                        Some(s) => { (state("failing")) " since " (fmt_time(Some(s.since))) " (" (s.problem) "): " (s.error) }
-                        None => (state("ok")),
-                    }
-                }
+                p { "Writes: " (writes(stall.as_ref())) }
                 p { "Write-ahead log: " (fmt_bytes(status.wal_bytes)) }
                 p { "Daemon: "
                     @match (status.daemon.pid, status.daemon.running) {

@@ -131,8 +131,13 @@ pub fn http() -> reqwest::Client {
 
 /// Signs in with `token`; the session cookie (`name=value`) on success.
 pub async fn sign_in(daemon: &ConsoleDaemon, token: &str) -> Option<String> {
+    sign_in_at(daemon.console, token).await
+}
+
+/// Signs in to the console at `console` with `token`; the session cookie on success.
+pub async fn sign_in_at(console: SocketAddr, token: &str) -> Option<String> {
     let answer = http()
-        .post(daemon.url("/login"))
+        .post(format!("http://{console}/login"))
         .form(&[("token", token), ("next", "/")])
         .send()
         .await
