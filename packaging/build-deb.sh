@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds target/debian/ecwid-sync_VERSION-1_ARCH.deb (Cargo.toml's [package.metadata.deb]):
 # the binary, the man pages and completions it writes itself (so they match its --help),
-# the unit from systemd/ with the packaged binary's path, the example configuration.
+# the unit from systemd/ with the packaged binary's path and its template for one service
+# per store, the example configuration.
 # Needs cargo-deb: cargo install cargo-deb --locked. Arguments go to `cargo deb`
 # (`--output DIR`, `--deb-version V`).
 set -euo pipefail
@@ -28,5 +29,8 @@ sed 's|^ExecStart=/usr/local/bin/ecwid-sync |ExecStart=/usr/bin/ecwid-sync |' \
   systemd/ecwid-sync.service >"$assets/ecwid-sync.service"
 grep -q '^ExecStart=/usr/bin/ecwid-sync ' "$assets/ecwid-sync.service" ||
   { echo "build-deb: the unit's ExecStart no longer starts with /usr/local/bin/ecwid-sync" >&2; exit 1; }
+
+# One service per store, from the same unit (docs/stores.md).
+packaging/template-unit.sh /usr/bin/ecwid-sync >"$assets/ecwid-sync@.service"
 
 cargo deb --no-build -p ecwid-sync "$@"

@@ -178,18 +178,21 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Customer { action, store } => customer::execute(&cli.config, store.name(), action),
         Command::Run => {
-            let config = load(&cli.config)?;
-            init_logging(&cli.log_format, &cli.log_level, Some(&config))?;
-            for warning in config.warnings(&cli.config) {
-                tracing::warn!(key = warning.key, "{warning}");
+            let stores = Stores::load(&cli.config, &SecretEnv::from_process())?;
+            let main = &stores.stores[0].config;
+            init_logging(&cli.log_format, &cli.log_level, Some(main))?;
+            for store in &stores.stores {
+                for warning in store.config.warnings(&store.file) {
+                    tracing::warn!(store = %store.name, key = warning.key, "{warning}");
+                }
             }
             let (reload_tx, asked) = tokio::sync::mpsc::channel(1);
             signals::listen(shutdown.clone(), Hangup::Reload(reload_tx));
             let reloads = Reloads {
                 asked,
-                load: reload_loader(cli.config.clone(), &cli.log_level, &config),
+                load: reload_loader(cli.config.clone(), &cli.log_level, main),
             };
-            let outcome = daemon::run(&config, Some(reloads), shutdown, || {
+            let outcome = daemon::run(&stores, Some(reloads), shutdown, || {
                 let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
             })
             .await;
@@ -197,11 +200,6 @@ pub async fn execute(cli: Cli) -> Result<(), CommandError> {
             Ok(outcome?)
         }
     }
-}
-
-/// The configuration `run` reads: the main file's one store (see [`Stores`] for several).
-fn load(path: &Path) -> Result<Config, ConfigError> {
-    Config::load(path, &SecretEnv::from_process())
 }
 
 /// The configuration of the store named by `--store`, or of the only store configured;
@@ -262,17 +260,20 @@ fn check_config(path: &Path) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// Reads `path` again as `run` read it at start. A level chosen by `--log-level` or
-/// `RUST_LOG` wins over the file's, as it did at start, so the file's never applies.
+/// Reads the configuration again as `run` read it at start. A level chosen by
+/// `--log-level` or `RUST_LOG` wins over the file's, as it did at start, so the file's
+/// never applies.
 fn reload_loader(path: PathBuf, flag_level: &Option<String>, started: &Config) -> Load {
     let pinned_level = (flag_level.is_some() || crate::logging::level_from_env())
         .then(|| started.log.level.clone());
     Box::new(move || {
-        let mut config = load(&path)?;
+        let mut stores = Stores::load(&path, &SecretEnv::from_process())?;
         if let Some(level) = &pinned_level {
-            config.log.level = level.clone();
+            for store in &mut stores.stores {
+                store.config.log.level = level.clone();
+            }
         }
-        Ok(config)
+        Ok(stores)
     })
 }
 

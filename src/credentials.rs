@@ -43,16 +43,37 @@ impl CredentialPath {
 /// The file the unit's `LoadCredential=<name>:<source>` names, searched in `unit_dirs`
 /// (the unit file, then its drop-ins, the last setting winning, as systemd reads them).
 /// `Err` says what was looked for, for an error message.
+///
+/// An instance of a template unit (`ecwid-sync@north.service`) is read from its template
+/// (`ecwid-sync@.service`), with `%i` in the source replaced by the instance name.
 pub fn source_of(cred: &CredentialPath, unit_dirs: &[PathBuf]) -> Result<PathBuf, String> {
-    let Some(dir) = unit_dirs.iter().find(|d| d.join(&cred.unit).is_file()) else {
+    let template = Template::of(&cred.unit);
+    let found = unit_dirs.iter().find_map(|d| {
+        if d.join(&cred.unit).is_file() {
+            return Some((d, cred.unit.clone()));
+        }
+        let template = template.as_ref()?;
+        d.join(&template.unit)
+            .is_file()
+            .then(|| (d, template.unit.clone()))
+    });
+    let Some((dir, unit)) = found else {
         return Err(format!(
             "no unit file {} was found in {}",
             cred.unit,
             list(unit_dirs)
         ));
     };
-    let mut files = vec![dir.join(&cred.unit)];
-    if let Ok(entries) = std::fs::read_dir(dir.join(format!("{}.d", cred.unit))) {
+    let mut files = vec![dir.join(&unit)];
+    // Drop-ins of the instance, or of the template (systemd reads both; the instance's last).
+    let mut dropin_dirs = vec![dir.join(format!("{unit}.d"))];
+    if unit != cred.unit {
+        dropin_dirs.push(dir.join(format!("{}.d", cred.unit)));
+    }
+    for dropin_dir in dropin_dirs {
+        let Ok(entries) = std::fs::read_dir(dropin_dir) else {
+            continue;
+        };
         let mut dropins: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "conf"))
@@ -66,6 +87,10 @@ pub fn source_of(cred: &CredentialPath, unit_dirs: &[PathBuf]) -> Result<PathBuf
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         source = load_credential(&text, &cred.name).or(source);
     }
+    let source = source.map(|s| match &template {
+        Some(t) => s.replace("%i", &t.instance),
+        None => s,
+    });
     match source {
         Some(s) if Path::new(&s).is_absolute() => Ok(PathBuf::from(s)),
         Some(s) => Err(format!(
@@ -78,6 +103,23 @@ pub fn source_of(cred: &CredentialPath, unit_dirs: &[PathBuf]) -> Result<PathBuf
             files[0].display(),
             cred.name
         )),
+    }
+}
+
+/// An instance unit's template and instance name: `a@b.service` is `a@.service` with `b`.
+struct Template {
+    unit: String,
+    instance: String,
+}
+
+impl Template {
+    fn of(unit: &str) -> Option<Template> {
+        let (prefix, rest) = unit.split_once('@')?;
+        let (instance, kind) = rest.rsplit_once('.')?;
+        (!instance.is_empty()).then(|| Template {
+            unit: format!("{prefix}@.{kind}"),
+            instance: instance.to_string(),
+        })
     }
 }
 
@@ -119,6 +161,42 @@ mod tests {
         assert_eq!(
             CredentialPath::parse(Path::new("/run/credentials/ecwid-sync.service")),
             None
+        );
+    }
+
+    #[test]
+    fn an_instance_of_a_template_unit_reads_the_template_with_its_name_for_percent_i() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ecwid-sync@.service"),
+            "[Service]\nLoadCredential=token:/etc/ecwid-sync/%i/token\n",
+        )
+        .unwrap();
+        let cred =
+            CredentialPath::parse(Path::new("/run/credentials/ecwid-sync@north.service/token"))
+                .unwrap();
+        let dirs = [dir.path().to_path_buf()];
+        assert_eq!(
+            source_of(&cred, &dirs).unwrap(),
+            PathBuf::from("/etc/ecwid-sync/north/token")
+        );
+        // An instance's own drop-in wins over the template's line.
+        let dropins = dir.path().join("ecwid-sync@north.service.d");
+        std::fs::create_dir(&dropins).unwrap();
+        std::fs::write(
+            dropins.join("token.conf"),
+            "[Service]\nLoadCredential=token:/srv/north-token\n",
+        )
+        .unwrap();
+        assert_eq!(
+            source_of(&cred, &dirs).unwrap(),
+            PathBuf::from("/srv/north-token")
+        );
+        let plain = CredentialPath::parse(Path::new("/run/credentials/other.service/token"));
+        assert!(
+            source_of(&plain.unwrap(), &dirs)
+                .unwrap_err()
+                .contains("other.service")
         );
     }
 

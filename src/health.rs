@@ -4,6 +4,7 @@
 //! write lock. Readiness adds what makes the mirror trustworthy: migrated, schedules
 //! running, and passes not failing for longer than `webhooks.ready_max_failing_secs`.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use serde::Serialize;
@@ -17,6 +18,9 @@ pub struct PassHealth {
     failing_since: AtomicI64,
     /// Unix time the last successful pass ended; 0 before the first.
     last_success: AtomicI64,
+    /// Why the store stopped for good (a refused token, a mirror it cannot keep), while the
+    /// daemon goes on with its other stores.
+    stopped: Mutex<Option<String>>,
 }
 
 impl PassHealth {
@@ -35,6 +39,18 @@ impl PassHealth {
         let _ = self
             .failing_since
             .compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// The store stopped for `reason` and stays stopped until a restart or a reload.
+    pub fn store_stopped(&self, reason: String) {
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    }
+
+    pub fn stopped(&self) -> Option<String> {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn schedules_running(&self) -> bool {
@@ -115,7 +131,9 @@ impl Readiness {
             }
         };
         let schedules_running = passes.schedules_running();
-        if !schedules_running {
+        if let Some(reason) = passes.stopped() {
+            problems.push(format!("the store stopped: {reason}"));
+        } else if !schedules_running {
             problems.push("the pull schedules are not running".into());
         }
         let failing_since = passes.failing_since();
@@ -137,6 +155,33 @@ impl Readiness {
             problems,
         }
     }
+}
+
+/// The answer of a health endpoint for every store: with one store, that store's own
+/// answer as it always was; with several, whether all are fine and which are not, then each
+/// store's answer under its name. Either way the stores' answers are under `stores`.
+pub fn per_store<T: Serialize>(
+    stores: &[(&str, T)],
+    ok: impl Fn(&T) -> bool,
+) -> (bool, serde_json::Value) {
+    let all_ok = stores.iter().all(|(_, answer)| ok(answer));
+    let each: serde_json::Map<String, serde_json::Value> = stores
+        .iter()
+        .map(|(name, answer)| (name.to_string(), serde_json::json!(answer)))
+        .collect();
+    let mut body = match stores {
+        [(_, only)] => serde_json::json!(only),
+        _ => {
+            let failing: Vec<&str> = stores
+                .iter()
+                .filter(|(_, answer)| !ok(answer))
+                .map(|(name, _)| *name)
+                .collect();
+            serde_json::json!({ "ok": all_ok, "failing_stores": failing })
+        }
+    };
+    body["stores"] = serde_json::Value::Object(each);
+    (all_ok, body)
 }
 
 #[cfg(test)]
@@ -163,6 +208,34 @@ mod tests {
         let r = Readiness::decide(&Err("locked".into()), 4, &running(), NOW, 1800);
         assert!(!r.ready && r.problems[0].contains("locked"), "{r:?}");
         assert!(r.migrated && !r.mirror_writable, "{r:?}");
+    }
+
+    #[test]
+    fn a_stopped_store_is_not_ready_and_says_why() {
+        let p = running();
+        p.store_stopped("the token is refused".into());
+        let r = Readiness::decide(&Ok(4), 4, &p, NOW, 1800);
+        assert!(!r.ready, "{r:?}");
+        assert_eq!(r.problems, ["the store stopped: the token is refused"]);
+    }
+
+    #[test]
+    fn several_stores_answer_which_are_failing_and_one_store_answers_as_before() {
+        let fine = Readiness::decide(&Ok(4), 4, &running(), NOW, 1800);
+        let (ok, one) = per_store(&[("default", fine)], |r| r.ready);
+        assert!(ok && one["ready"] == true && one["stores"]["default"]["ready"] == true);
+        let fine = Readiness::decide(&Ok(4), 4, &running(), NOW, 1800);
+        let broken = Readiness::decide(&Err("locked".into()), 4, &running(), NOW, 1800);
+        let (ok, body) = per_store(&[("north", fine), ("south", broken)], |r| r.ready);
+        assert!(!ok);
+        assert_eq!(body["failing_stores"], serde_json::json!(["south"]));
+        assert_eq!(body["stores"]["north"]["ready"], true);
+        assert!(
+            body["stores"]["south"]["problems"][0]
+                .as_str()
+                .unwrap()
+                .contains("locked")
+        );
     }
 
     #[test]

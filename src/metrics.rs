@@ -1,7 +1,10 @@
 //! The daemon's Prometheus metrics, served by `GET /metrics` (see [`crate::server`]).
 //!
-//! One [`Metrics`] is made per process and shared as an `Arc`; each part of the daemon
-//! holds its own group of metrics as a field. To add a group: a struct of its metrics with a
+//! One [`Metrics`] is made per store and shared as an `Arc`; each part of the daemon holds
+//! its own group of metrics as a field. Every metric of a store's registry carries the
+//! `store` label (the store's name), so that one daemon serving many stores exposes one
+//! series per store and never one per entity; [`encode_all`] joins the stores' texts into
+//! one exposition. To add a group: a struct of its metrics with a
 //! `register(&mut Registry)` constructor (as [`WebhookMetrics`]), a field here, one line in
 //! [`Metrics::new`], and a row per metric in docs/monitoring.md's table. Names get the
 //! `ecwid_sync_` prefix, and counters the `_total` suffix, from the registry.
@@ -10,6 +13,7 @@
 //! [`PullMetrics`], the pusher's [`PushMetrics`]) is defined in that layer's module and only
 //! registered here, so that the client and the engine never import the daemon's registry.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
@@ -21,16 +25,18 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 mod at_scrape;
+mod exposition;
 
 pub use crate::ecwid::api_metrics::ApiMetrics;
 pub use crate::sync::pull_metrics::{KindLabel, PullMetrics};
 pub use crate::sync::push::PushMetrics;
 pub use at_scrape::ScrapeMetrics;
+pub use exposition::encode_all;
 
 use crate::kind::Kind;
 use crate::sync::deltas::counts::{DeltaCounts, PRIVACY_TYPES};
@@ -46,20 +52,33 @@ pub struct Metrics {
     pub push: PushMetrics,
     /// Set by `/metrics` before each scrape.
     pub at_scrape: ScrapeMetrics,
+    /// 1 while the store's tasks run; 0 once it stopped (`/readyz` and the log say why).
+    pub store_up: Gauge,
 }
 
+/// The `store` label of the webhook refusals no store can be named for (an unknown store id,
+/// a body that is not JSON): parentheses never occur in a store's name.
+pub const UNROUTED: &str = "(unrouted)";
+
 impl Metrics {
+    /// Metrics labelled with the main store's name (one-off commands and tests).
     pub fn new() -> Arc<Metrics> {
-        Self::build(None)
+        Self::build(crate::config::MAIN_STORE, None)
     }
 
-    /// The daemon's metrics, with the delta worker's counts read at each scrape.
-    pub fn with_deltas(deltas: Arc<DeltaCounts>) -> Arc<Metrics> {
-        Self::build(Some(deltas))
+    /// The metrics of store `store`, with its delta worker's counts read at each scrape.
+    pub fn for_store(store: &str, deltas: Arc<DeltaCounts>) -> Arc<Metrics> {
+        Self::build(store, Some(deltas))
     }
 
-    fn build(deltas: Option<Arc<DeltaCounts>>) -> Arc<Metrics> {
-        let mut registry = Registry::with_prefix("ecwid_sync");
+    /// The metrics of what the listener cannot attribute to a store (see [`UNROUTED`]).
+    pub fn unrouted() -> Arc<Metrics> {
+        Self::build(UNROUTED, None)
+    }
+
+    fn build(store: &str, deltas: Option<Arc<DeltaCounts>>) -> Arc<Metrics> {
+        let label = (Cow::Borrowed("store"), Cow::Owned(store.to_owned()));
+        let mut registry = Registry::with_prefix_and_labels("ecwid_sync", std::iter::once(label));
         if let Some(deltas) = deltas {
             registry.register_collector(Box::new(DeltaCollector(deltas)));
         }
@@ -72,6 +91,12 @@ impl Metrics {
         push.register(&mut registry);
         let at_scrape = ScrapeMetrics::default();
         at_scrape.register(&mut registry);
+        let store_up = Gauge::default();
+        registry.register(
+            "store_up",
+            "1 while the store's schedules, delta worker and pusher run; 0 once the store stopped for good (/readyz and the log say why)",
+            store_up.clone(),
+        );
         Arc::new(Metrics {
             registry,
             webhooks,
@@ -79,14 +104,20 @@ impl Metrics {
             pulls,
             push,
             at_scrape,
+            store_up,
         })
     }
 
     /// Every metric in the text exposition format.
     pub fn encode(&self) -> String {
+        encode_all([self])
+    }
+
+    /// The metric families of this store, without the exposition's closing `# EOF`.
+    fn encode_families(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        let _ = prometheus_client::encoding::text::encode_registry(&mut text, &self.registry);
         text
     }
 }
@@ -341,11 +372,15 @@ mod tests {
         metrics.webhooks.reject(RejectReason::WrongStore);
         let text = metrics.encode();
         assert!(
-            text.contains("ecwid_sync_webhooks_rejected_total{reason=\"wrong_store\"} 1"),
+            text.contains(
+                "ecwid_sync_webhooks_rejected_total{store=\"default\",reason=\"wrong_store\"} 1"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("ecwid_sync_webhooks_rejected_total{reason=\"too_large\"} 0"),
+            text.contains(
+                "ecwid_sync_webhooks_rejected_total{store=\"default\",reason=\"too_large\"} 0"
+            ),
             "{text}"
         );
         assert!(text.contains("ecwid_sync_webhook_inbox_commit_seconds_bucket"));

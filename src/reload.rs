@@ -1,15 +1,15 @@
-//! SIGHUP in the daemon: the configuration file is read again and what may change while
-//! running changes ([`crate::config::reload`] decides what), one log line per reload.
+//! SIGHUP in the daemon: the configuration is read again, and what may change while running
+//! changes ([`crate::config::reload`] decides what for each store), one log line per store.
+//! Which stores to start or stop the daemon decides ([`crate::daemon`]).
 
 use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
 
 use crate::config::reload::plan;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Stores};
 use crate::errors::error_chain;
 
-/// Reads the configuration as at start: the same file, the same secrets' sources.
-pub type Load = Box<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
+/// Reads the configuration as at start: the same files, the same secrets' sources.
+pub type Load = Box<dyn Fn() -> Result<Stores, ConfigError> + Send + Sync>;
 
 /// Where the daemon's reloads come from.
 pub struct Reloads {
@@ -18,36 +18,37 @@ pub struct Reloads {
     pub load: Load,
 }
 
-/// Reloads on each request until `stop`, publishing the result to the daemon's tasks.
-pub async fn follow(mut reloads: Reloads, publish: watch::Sender<Config>, stop: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            asked = reloads.asked.recv() => if asked.is_none() { return },
-        }
-        // systemd shows the unit as reloading until READY=1; version 253 and later refuse
-        // RELOADING=1 without the time beside it.
-        let mut reloading = vec![sd_notify::NotifyState::Reloading];
-        reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
-        let _ = sd_notify::notify(&reloading);
-        reload(&reloads.load, &publish);
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    }
+/// Tells systemd a reload is in progress; [`reloaded`] tells it is over.
+pub fn reloading() {
+    // systemd shows the unit as reloading until READY=1; version 253 and later refuse
+    // RELOADING=1 without the time beside it.
+    let mut reloading = vec![sd_notify::NotifyState::Reloading];
+    reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
+    let _ = sd_notify::notify(&reloading);
 }
 
-/// One reload. A file that does not validate changes nothing.
-pub fn reload(load: &Load, publish: &watch::Sender<Config>) {
-    let file = match load() {
-        Ok(config) => config,
+pub fn reloaded() {
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+/// The configuration read again, or `None` (logged) when it does not validate: then
+/// nothing changes.
+pub fn read(load: &Load) -> Option<Stores> {
+    match load() {
+        Ok(stores) => Some(stores),
         Err(e) => {
             tracing::error!(
                 error = %error_chain(&e),
                 "configuration not reloaded: the file is not valid; the running configuration is kept"
             );
-            return;
+            None
         }
-    };
-    let plan = plan(&publish.borrow(), &file);
+    }
+}
+
+/// Applies one store's newly read configuration `file` to its running one.
+pub fn apply(file: &Config, publish: &watch::Sender<Config>) {
+    let plan = plan(&publish.borrow(), file);
     if plan.applied.contains(&"log.level") {
         crate::logging::set_level(&plan.config.log.level);
     }

@@ -120,3 +120,37 @@ fn the_readme_is_short_opens_with_its_contents_and_links_every_document_in_docs(
     assert!(linked.contains("emulator/README.md"));
     assert!(linked.contains("schema/README.md"));
 }
+
+/// The template unit for one service per store is made from the unit, so the two cannot
+/// drift: only what names the instance differs, the hardening is the same line for line.
+#[test]
+fn the_template_unit_is_the_unit_with_a_configuration_and_state_per_instance() {
+    let out = std::process::Command::new("bash")
+        .arg(root().join("packaging/template-unit.sh"))
+        .arg("/usr/bin/ecwid-sync")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let template = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "ExecStart=/usr/bin/ecwid-sync --config /etc/ecwid-sync/%i/config.toml run",
+        "StateDirectory=ecwid-sync/%i",
+        "ConfigurationDirectory=ecwid-sync/%i",
+        "LoadCredential=token:/etc/ecwid-sync/%i/token",
+        "#LoadCredential=client_secret:/etc/ecwid-sync/%i/client_secret",
+    ] {
+        assert!(
+            template.lines().any(|l| l == line),
+            "no {line:?} in\n{template}"
+        );
+    }
+    let unit = std::fs::read_to_string(root().join("systemd/ecwid-sync.service")).unwrap();
+    let hardening = |text: &str| text[text.find("# Hardening").unwrap()..].to_string();
+    assert_eq!(hardening(&template), hardening(&unit));
+    assert_eq!(template.lines().count(), unit.lines().count());
+    assert!(!template.contains("ecwid-sync.service/"), "{template}");
+}

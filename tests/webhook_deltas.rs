@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use ecwid_emulator::EmulatorConfig;
-use ecwid_sync::config::{Config, SecretEnv};
+use ecwid_sync::config::{Config, SecretEnv, Stores};
 use ecwid_sync::daemon::{self, Shared};
 use ecwid_sync::mirror::unix_now;
 use ecwid_sync::sync::Kind;
@@ -451,9 +451,9 @@ where
 {
     let shutdown = CancellationToken::new();
     let run = {
-        let (config, shutdown) = (config.clone(), shutdown.clone());
+        let (stores, shutdown) = (Stores::single(config.clone()), shutdown.clone());
         tokio::spawn(async move {
-            daemon::run_with(&config, None, Shared::default(), shutdown, || {}).await
+            daemon::run_with(&stores, None, Shared::default(), shutdown, || {}).await
         })
     };
     let reached = wait_until(Duration::from_secs(20), done).await;

@@ -15,7 +15,7 @@ use ecwid_sync::health::PassHealth;
 use ecwid_sync::listener::Limits;
 use ecwid_sync::metrics::{Metrics, ReasonLabel, RejectReason};
 use ecwid_sync::mirror::MirrorWriter;
-use ecwid_sync::server::{self, Endpoints};
+use ecwid_sync::server::{self, Endpoints, StoreEndpoint};
 use ecwid_sync::webhooks::{Inbox, Receiver, Routes, StoreRoute};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -53,7 +53,7 @@ impl Store {
         let config = Config::parse(&text, &SecretEnv::default()).expect("a valid configuration");
         let writer =
             MirrorWriter::open(&config.mirror, CancellationToken::new()).expect("the mirror opens");
-        let metrics = Metrics::new();
+        let metrics = Metrics::for_store(name, Default::default());
         let inbox = Inbox::start(writer.clone(), metrics.clone(), Arc::new(Notify::new()));
         Store {
             name,
@@ -143,18 +143,27 @@ struct Listener {
 }
 
 impl Listener {
-    /// Serves `stores` at one address; the first store's mirror answers the health checks.
+    /// Serves `stores` at one address, with their health and metrics.
     async fn serve(stores: &[&Store]) -> Listener {
-        let unrouted = Metrics::new();
+        let unrouted = Metrics::unrouted();
         let routes = Routes::new(stores.iter().map(|s| s.route())).expect("one route per store");
         let receiver = Arc::new(Receiver::new(routes, unrouted.clone()));
         let first = stores[0];
-        let endpoints = Endpoints {
-            writer: first.writer.clone(),
-            metrics: first.metrics.clone(),
-            passes: Arc::new(PassHealth::default()),
-            config: Live::fixed(first.config.clone()),
-        };
+        let endpoints = Endpoints::new(
+            stores
+                .iter()
+                .map(|s| {
+                    Arc::new(StoreEndpoint {
+                        name: s.name.into(),
+                        writer: Some(s.writer.clone()),
+                        metrics: s.metrics.clone(),
+                        passes: Arc::new(PassHealth::default()),
+                        config: Live::fixed(s.config.clone()),
+                    })
+                })
+                .collect(),
+            Some(unrouted.clone()),
+        );
         let router = server::router(endpoints, Some((PATH, receiver.clone())));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}{PATH}", listener.local_addr().unwrap());

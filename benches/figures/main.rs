@@ -6,7 +6,7 @@
 //!
 //! `ECWID_SYNC_BENCH_QUICK=1` measures small sizes, once each (about two minutes);
 //! `ECWID_SYNC_BENCH_ONLY=pull,push` runs only the named sections (pull, limited, quiet,
-//! ack, sales, burst, push, crash, faults, storm, create).
+//! ack, sales, burst, push, crash, faults, storm, create, stores).
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -17,6 +17,7 @@ mod drills;
 mod pull;
 mod push;
 mod report;
+mod stores;
 mod storm;
 mod webhooks;
 
@@ -26,9 +27,9 @@ use std::time::Instant;
 use report::Row;
 
 /// The sections, in the order they run; `ECWID_SYNC_BENCH_ONLY` names some of them.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "pull", "limited", "quiet", "ack", "sales", "burst", "push", "crash", "faults", "storm",
-    "create",
+    "create", "stores",
 ];
 
 /// How big and how often: the full run, or the quick one.
@@ -117,6 +118,7 @@ async fn main() {
     section(&mut rows, &only, "9", "faults", drills::faults(knobs)).await;
     section(&mut rows, &only, "11", "storm", storm::run(knobs)).await;
     section(&mut rows, &only, "12", "create", create::run(knobs)).await;
+    section(&mut rows, &only, "13", "stores", stores::run(knobs)).await;
     // By row number, then letter: 1a, 1b, 2a, ..., 10b.
     rows.sort_by_key(|r| {
         let digits = r.id.trim_end_matches(|c: char| c.is_ascii_alphabetic());

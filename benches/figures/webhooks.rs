@@ -21,15 +21,17 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-/// Signed deliveries of distinct `product.updated` events, made before the clock starts.
-fn deliveries(n: u64, secret: &str, tag: &str) -> Vec<(String, String)> {
+/// Signed deliveries of distinct `product.updated` events for `store` (its id and app
+/// secret), made before the clock starts.
+pub fn deliveries(n: u64, store: (u64, &str), tag: &str) -> Vec<(String, String)> {
+    let (store_id, secret) = store;
     let created = unix_now();
     (0..n)
         .map(|i| {
             let id = format!("bench-{tag}-{i}");
             let body = json!({
                 "eventId": id, "eventType": "product.updated", "eventCreated": created,
-                "storeId": 1003, "entityId": 1 + i % 5000,
+                "storeId": store_id, "entityId": 1 + i % 5000,
             });
             (
                 body.to_string(),
@@ -41,7 +43,7 @@ fn deliveries(n: u64, secret: &str, tag: &str) -> Vec<(String, String)> {
 
 /// Sends `deliveries` at `rate` a second, each on its own task (an open loop: a slow answer
 /// does not hold back the next request); each one's latency in ms, and the failures.
-async fn send_at_rate(
+pub async fn send_at_rate(
     url: &str,
     deliveries: Vec<(String, String)>,
     rate: u64,
@@ -91,7 +93,7 @@ pub async fn acknowledge(knobs: Knobs) -> Vec<Row> {
     })
     .await;
     let daemon = Daemon::start(&store, "").await;
-    let secret = &store.config.client_secret;
+    let secret = (store.config.store_id, store.config.client_secret.as_str());
     // Warm-up: connections, the writer's statements, the page cache.
     let (_, failed) = send_at_rate(
         &daemon.webhook_url(),
@@ -145,16 +147,16 @@ pub async fn acknowledge(knobs: Knobs) -> Vec<Row> {
     ]
 }
 
-struct Sale {
-    product: i64,
+pub struct Sale {
+    pub product: i64,
     /// The stock the mirror shows once the sale is applied.
-    expected: i64,
-    at: Instant,
-    seen: Option<f64>,
+    pub expected: i64,
+    pub at: Instant,
+    pub seen: Option<f64>,
 }
 
 /// Notes, every 5 ms, the sales whose stock the mirror shows.
-fn watch(db: PathBuf, sales: Arc<Mutex<Vec<Sale>>>, stop: Arc<AtomicBool>) {
+pub fn watch(db: PathBuf, sales: Arc<Mutex<Vec<Sale>>>, stop: Arc<AtomicBool>) {
     let conn = rusqlite::Connection::open(&db).expect("read the mirror");
     let mut read = conn
         .prepare("SELECT quantity FROM stock_levels WHERE product_id = ?1")
@@ -178,7 +180,7 @@ fn watch(db: PathBuf, sales: Arc<Mutex<Vec<Sale>>>, stop: Arc<AtomicBool>) {
 }
 
 /// Products with tracked stock the storefront can sell, with their quantity.
-fn stocked(state: &Value) -> Vec<(i64, i64)> {
+pub fn stocked(state: &Value) -> Vec<(i64, i64)> {
     state["products"]
         .as_array()
         .unwrap()
@@ -187,6 +189,50 @@ fn stocked(state: &Value) -> Vec<(i64, i64)> {
         .filter_map(|p| Some((p["id"].as_i64()?, p["quantity"].as_i64()?)))
         .filter(|(_, q)| *q >= 2)
         .collect()
+}
+
+/// Sells `n` of `products` (id, quantity) at `rate` a second in `store`, one unit each, and
+/// waits until the mirror at `db` shows each; the milliseconds each took, sorted.
+pub async fn sale_latencies(
+    store: &TestStore,
+    db: &Path,
+    products: &mut impl Iterator<Item = (i64, i64)>,
+    rate: u64,
+    n: usize,
+) -> Vec<f64> {
+    let sales = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (db, sales, stop) = (db.to_path_buf(), sales.clone(), stop.clone());
+        std::thread::spawn(move || watch(db, sales, stop))
+    };
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+    for (product, quantity) in products.take(n) {
+        tick.tick().await;
+        let at = Instant::now();
+        store.sale(product, None, 1).await;
+        sales.lock().unwrap().push(Sale {
+            product,
+            expected: quantity - 1,
+            at,
+            seen: None,
+        });
+    }
+    let all_seen = wait_until(Duration::from_secs(60), || async {
+        sales.lock().unwrap().iter().all(|s| s.seen.is_some())
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    watcher.join().unwrap();
+    assert!(all_seen, "every sale reaches the mirror");
+    let mut latencies: Vec<f64> = sales
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.seen)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    latencies
 }
 
 /// Row 4c/4d: storefront sales at 10 a second, from the sale until `stock_levels` shows it,
@@ -221,38 +267,8 @@ pub async fn sales(knobs: Knobs) -> Vec<Row> {
     );
     let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
     for _ in 0..knobs.runs() {
-        let sales = Arc::new(Mutex::new(Vec::with_capacity(per_run)));
-        let stop = Arc::new(AtomicBool::new(false));
-        let watcher = {
-            let (db, sales, stop) = (daemon.setup.db.clone(), sales.clone(), stop.clone());
-            std::thread::spawn(move || watch(db, sales, stop))
-        };
-        let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
-        for (product, quantity) in products.by_ref().take(per_run) {
-            tick.tick().await;
-            let at = Instant::now();
-            store.sale(product, None, 1).await;
-            sales.lock().unwrap().push(Sale {
-                product,
-                expected: quantity - 1,
-                at,
-                seen: None,
-            });
-        }
-        let all_seen = wait_until(Duration::from_secs(60), || async {
-            sales.lock().unwrap().iter().all(|s| s.seen.is_some())
-        })
-        .await;
-        stop.store(true, Ordering::Relaxed);
-        watcher.join().unwrap();
-        assert!(all_seen, "every sale reaches the mirror");
-        let mut latencies: Vec<f64> = sales
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|s| s.seen)
-            .collect();
-        latencies.sort_by(f64::total_cmp);
+        let latencies =
+            sale_latencies(&store, &daemon.setup.db, &mut products, rate, per_run).await;
         let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
         eprintln!("   {per_run} sales at {rate}/s: p50 {p50:.0} ms, p99 {p99:.0} ms");
         p50s.push(p50);

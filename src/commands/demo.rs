@@ -83,7 +83,10 @@ pub async fn run(
     // The daemon `run` runs: pulls, webhooks, the pusher. What to try is printed once it
     // listens, so the first webhook and the first pasted command find it ready.
     let shared = daemon::Shared {
-        mirror: Some(mirror),
+        first: daemon::StoreHandles {
+            mirror: Some(mirror),
+            ..daemon::StoreHandles::default()
+        },
         ..daemon::Shared::default()
     };
     let console = shared.console.clone();
@@ -96,7 +99,8 @@ pub async fn run(
         });
         println!("{}", what_to_look_at(db, &runnable_self(), Some(&live)));
     };
-    let outcome = daemon::run_with(&config, None, shared, shutdown, on_ready).await;
+    let stores = crate::config::Stores::single(config);
+    let outcome = daemon::run_with(&stores, None, shared, shutdown, on_ready).await;
     storefront.abort();
     emulator.shutdown().await;
     Ok(outcome?)

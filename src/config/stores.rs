@@ -54,6 +54,18 @@ pub struct StoresDiff {
 }
 
 impl Stores {
+    /// One store, named [`MAIN_STORE`], configured by `config` alone (the demo, tests).
+    pub fn single(config: Config) -> Stores {
+        Stores {
+            main: PathBuf::new(),
+            stores: vec![StoreConfig {
+                name: MAIN_STORE.into(),
+                file: PathBuf::new(),
+                config,
+            }],
+        }
+    }
+
     /// Reads the main file at `main` and the stores' files in `stores.d/` beside it.
     /// Secrets from `env` (the environment) apply only to the main file's store: the
     /// environment holds one token, and which store it belongs to must not be guessed.

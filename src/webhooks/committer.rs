@@ -156,11 +156,12 @@ mod tests {
         }
     }
 
-    /// A sample of the metrics text, e.g. `..._count`.
+    /// A sample of the metrics text, e.g. `..._count`, of the one store the tests make.
     fn sample(metrics: &Metrics, name: &str) -> f64 {
         let text = metrics.encode();
+        let series = format!("{name}{{store=\"default\"}} ");
         text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .find_map(|l| l.strip_prefix(&series)?.parse().ok())
             .unwrap_or_else(|| panic!("no {name} in {text}"))
     }
 

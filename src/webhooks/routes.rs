@@ -16,6 +16,7 @@ use crate::kind::Kind;
 use crate::metrics::Metrics;
 
 /// One store behind the webhook address.
+#[derive(Clone)]
 pub struct StoreRoute {
     /// The store's name in logs and metrics.
     pub name: String,

@@ -306,7 +306,83 @@ impl Drill {
     }
 }
 
-fn webhook_url(listen: SocketAddr) -> String {
+/// Several drills, one daemon: each drill's store is a file of `stores.d/` beside a main
+/// configuration that holds only the listeners, so that every store's webhooks come to one
+/// address.
+pub struct ManyStores {
+    pub drills: Vec<Drill>,
+    /// The main configuration file.
+    pub config: PathBuf,
+    pub listen: SocketAddr,
+    _scratch: Scratch,
+}
+
+impl ManyStores {
+    /// `stores[i]` is mirrored as the store named `names[i]`.
+    pub async fn start(stores: Vec<EmulatorConfig>, names: &[&str], seed: u64) -> ManyStores {
+        let scratch = Scratch::new();
+        let listen = free_local_addr();
+        let config = scratch.path("config.toml");
+        std::fs::write(
+            &config,
+            format!("[webhooks]\nlisten = \"{listen}\"\n\n[console]\nlisten = \"127.0.0.1:0\"\n"),
+        )
+        .unwrap();
+        std::fs::create_dir(scratch.path("stores.d")).unwrap();
+        let mut drills = Vec::new();
+        for (i, (store, name)) in stores.into_iter().zip(names).enumerate() {
+            let drill = Drill::start(store, seed + i as u64, 0).await;
+            drill
+                .store
+                .set_webhooks(json!({"url": webhook_url(listen)}))
+                .await;
+            std::fs::write(
+                scratch.path(&format!("stores.d/{name}.toml")),
+                store_file_text(&drill.config),
+            )
+            .unwrap();
+            drills.push(drill);
+        }
+        ManyStores {
+            drills,
+            config,
+            listen,
+            _scratch: scratch,
+        }
+    }
+
+    /// The file of the store named `name` in `stores.d/`.
+    pub fn store_file(&self, name: &str) -> PathBuf {
+        self.config
+            .with_file_name("stores.d")
+            .join(format!("{name}.toml"))
+    }
+
+    pub fn daemon(&self) -> tokio::process::Child {
+        spawn_ecwid_sync(&self.config, &["run"], Stdio::piped())
+    }
+
+    /// Every store converged, intact, with every change applied.
+    pub async fn hold(&self, within: Duration) -> Result<(), String> {
+        for (i, drill) in self.drills.iter().enumerate() {
+            drill
+                .holds(within)
+                .await
+                .map_err(|why| format!("store {i}: {why}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A store's file for `stores.d/`: a single-store configuration without the sections that
+/// belong to the main file.
+pub fn store_file_text(single: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(single).unwrap();
+    let start = text.find("[ecwid]").expect("an [ecwid] section");
+    text[start..].to_string()
+}
+
+pub fn webhook_url(listen: SocketAddr) -> String {
     format!("http://{listen}/webhooks/ecwid")
 }
 
