@@ -32,7 +32,7 @@ use crate::webhooks::{Receiver, Routes, StoreRoute};
 mod schedule;
 mod store;
 
-pub use schedule::run_schedule;
+pub use schedule::{Ticks, run_schedule};
 pub use store::{OpenStore, RunningStore, StoreHandles};
 
 #[derive(Debug, thiserror::Error)]
@@ -105,13 +105,6 @@ pub async fn run_with(
         return Ok(());
     };
     let several = stores.stores.len() > 1;
-    let (ended_tx, mut ended) = mpsc::unbounded_channel();
-    let mut board = Board {
-        running: BTreeMap::new(),
-        stopped: BTreeMap::new(),
-        ended: ended_tx,
-        shutdown: shutdown.clone(),
-    };
     let handles = |index: usize| match index {
         0 => shared.first.clone(),
         _ => StoreHandles::default(),
@@ -125,21 +118,18 @@ pub async fn run_with(
         &shutdown,
     )
     .await;
-    let mut last_error = None;
+    let (mut ready, mut failed) = (Vec::new(), Vec::new());
     for (store, outcome) in opened {
         match outcome {
-            Ok(Some(open)) => board.start(open),
-            // Shutdown came first.
+            Ok(Some(open)) => ready.push(open),
+            // Shutdown came first; the mirrors opened close with their writers.
             Ok(None) => return Ok(()),
             Err(e) if !several => return Err(e),
-            Err(e) => {
-                board.opening_failed(store, &e);
-                last_error = Some(e);
-            }
+            Err(e) => failed.push((store, e)),
         }
     }
-    if board.running.is_empty() {
-        return last_error.map_or(Ok(()), Err);
+    if ready.is_empty() {
+        return failed.pop().map_or(Ok(()), |(_, e)| Err(e));
     }
 
     // After the mirrors' locks: a second instance is told about the first one, not the port.
@@ -152,6 +142,22 @@ pub async fn run_with(
             addr,
             source,
         })?;
+    let (ended_tx, mut ended) = mpsc::unbounded_channel();
+    let mut board = Board {
+        running: BTreeMap::new(),
+        stopped: BTreeMap::new(),
+        ended: ended_tx,
+        shutdown: shutdown.clone(),
+        ticks: Ticks::start().await?,
+    };
+    let mut last_error = None;
+    for (store, e) in failed {
+        board.opening_failed(store, &e);
+        last_error = Some(e);
+    }
+    for open in ready {
+        board.start(open);
+    }
     let listening = listener.local_addr().unwrap_or(addr);
     let (publish_main, main_live) = Live::new(main.clone());
     let unrouted = if several {
@@ -309,11 +315,13 @@ struct Board {
     stopped: BTreeMap<String, Arc<StoreEndpoint>>,
     ended: mpsc::UnboundedSender<String>,
     shutdown: CancellationToken,
+    /// The cron scheduler every store's schedules join.
+    ticks: Ticks,
 }
 
 impl Board {
     fn start(&mut self, open: OpenStore) {
-        let running = RunningStore::start(open, &self.shutdown, self.ended.clone());
+        let running = RunningStore::start(open, &self.ticks, &self.shutdown, self.ended.clone());
         self.stopped.remove(&running.name);
         self.running.insert(running.name.clone(), running);
     }
@@ -384,7 +392,7 @@ impl Board {
         }
     }
 
-    /// Stops every store and waits for them; the first error, if any.
+    /// Stops every store and waits for them, then the scheduler; the first error, if any.
     async fn stop_all(&mut self) -> Result<(), DaemonError> {
         let mut outcome = Ok(());
         for (_, store) in std::mem::take(&mut self.running) {
@@ -393,6 +401,7 @@ impl Board {
                 outcome = stopped;
             }
         }
+        self.ticks.clone().stop().await;
         outcome
     }
 

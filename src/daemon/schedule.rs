@@ -2,7 +2,11 @@
 //! after another, so two runs never overlap. Ticks that arrive while a pass runs collapse
 //! into one pass after it, so a slow pull never turns into a backlog, and a full pull asked
 //! for is never lost to an incremental tick that came first. A reload that changes a
-//! schedule rebuilds the scheduler.
+//! schedule replaces the store's jobs.
+//!
+//! Every store's jobs run in one scheduler ([`Ticks`]): its loop wakes twice a second
+//! whatever the number of stores, where a scheduler per store would wake twice a second
+//! per store, which a quiet daemon of many stores pays for in CPU.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::DaemonError;
 use crate::config::{Config, Live};
@@ -40,6 +45,7 @@ impl Pending {
 /// `live`. With `initial_pass`, one pass runs at once (it does a full pull of any kind the
 /// mirror has never had). Each pass's outcome goes to `passes`, for `/readyz`.
 pub async fn run_schedule(
+    ticks: &Ticks,
     puller: &Puller,
     live: Live,
     kinds: &[Kind],
@@ -49,7 +55,7 @@ pub async fn run_schedule(
 ) -> Result<(), DaemonError> {
     let pending = Arc::new(Pending::default());
     let crons = live.read(Crons::of);
-    let scheduler = start_ticks(&crons, &pending).await?;
+    let jobs = ticks.add(&crons, &pending).await?;
     passes.set_schedules_running(true);
     if initial_pass {
         pending.ask(false);
@@ -83,7 +89,7 @@ pub async fn run_schedule(
     };
     let (outcome, ()) = tokio::join!(
         run_passes,
-        follow_schedules(live, scheduler, crons, &pending, passes_done.clone())
+        follow_schedules(ticks, live, jobs, crons, &pending, passes_done.clone())
     );
     passes.set_schedules_running(false);
     outcome
@@ -105,35 +111,72 @@ impl Crons {
     }
 }
 
-/// A scheduler that asks `pending` for a pass on each tick of `crons`.
-async fn start_ticks(crons: &Crons, pending: &Arc<Pending>) -> Result<JobScheduler, DaemonError> {
-    let scheduler = JobScheduler::new()
-        .await
-        .map_err(|e| DaemonError::Schedule(e.to_string()))?;
-    for (expr, full) in [(&crons.incremental, false), (&crons.full, true)] {
-        let pending = pending.clone();
-        let job = Job::new_async_tz(expr.as_str(), chrono::Local, move |_, _| {
-            pending.ask(full);
-            Box::pin(async {})
-        })
-        .map_err(|e| DaemonError::Schedule(format!("{expr:?}: {e}")))?;
-        scheduler
-            .add(job)
+/// The daemon's one cron scheduler, which every store's schedules join.
+#[derive(Clone)]
+pub struct Ticks(JobScheduler);
+
+impl Ticks {
+    pub async fn start() -> Result<Ticks, DaemonError> {
+        let scheduler = JobScheduler::new()
             .await
             .map_err(|e| DaemonError::Schedule(e.to_string()))?;
+        scheduler
+            .start()
+            .await
+            .map_err(|e| DaemonError::Schedule(e.to_string()))?;
+        Ok(Ticks(scheduler))
     }
-    scheduler
-        .start()
-        .await
-        .map_err(|e| DaemonError::Schedule(e.to_string()))?;
-    Ok(scheduler)
+
+    /// Jobs that ask `pending` for a pass on each tick of `crons`.
+    async fn add(&self, crons: &Crons, pending: &Arc<Pending>) -> Result<Vec<Uuid>, DaemonError> {
+        let mut jobs = Vec::new();
+        for (expr, full) in [(&crons.incremental, false), (&crons.full, true)] {
+            let pending = pending.clone();
+            let job = Job::new_async_tz(expr.as_str(), chrono::Local, move |_, _| {
+                pending.ask(full);
+                Box::pin(async {})
+            })
+            .map_err(|e| DaemonError::Schedule(format!("{expr:?}: {e}")));
+            let added = match job {
+                Ok(job) => self
+                    .0
+                    .add(job)
+                    .await
+                    .map_err(|e| DaemonError::Schedule(e.to_string())),
+                Err(e) => Err(e),
+            };
+            match added {
+                Ok(id) => jobs.push(id),
+                Err(e) => {
+                    self.remove(jobs).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Takes `jobs` off the scheduler: their ticks stop.
+    async fn remove(&self, jobs: Vec<Uuid>) {
+        for job in jobs {
+            // A job already gone is what was wanted.
+            let _ = self.0.remove(&job).await;
+        }
+    }
+
+    /// Stopping the scheduler only stops ticks; bound it so a stuck job cannot hold exit.
+    pub async fn stop(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.0.shutdown()).await;
+    }
 }
 
-/// Replaces the scheduler when a reload changes a schedule, until `stop`. A tick due while
-/// the scheduler is replaced may be missed; the next one comes on the new schedule.
+/// Replaces the store's jobs when a reload changes a schedule, until `stop`, then takes
+/// them off. A tick due while the jobs are replaced may be missed; the next one comes on
+/// the new schedule.
 async fn follow_schedules(
+    ticks: &Ticks,
     mut live: Live,
-    mut scheduler: JobScheduler,
+    mut jobs: Vec<Uuid>,
     mut crons: Crons,
     pending: &Arc<Pending>,
     stop: CancellationToken,
@@ -147,9 +190,9 @@ async fn follow_schedules(
         if wanted == crons {
             continue;
         }
-        match start_ticks(&wanted, pending).await {
+        match ticks.add(&wanted, pending).await {
             Ok(new) => {
-                stop_ticks(std::mem::replace(&mut scheduler, new)).await;
+                ticks.remove(std::mem::replace(&mut jobs, new)).await;
                 crons = wanted;
             }
             // Validated crons are accepted; only the scheduler itself can fail here.
@@ -159,10 +202,5 @@ async fn follow_schedules(
             ),
         }
     }
-    stop_ticks(scheduler).await;
-}
-
-/// Stopping the scheduler only stops ticks; bound it so a stuck job cannot hold exit.
-async fn stop_ticks(mut scheduler: JobScheduler) {
-    let _ = tokio::time::timeout(Duration::from_secs(5), scheduler.shutdown()).await;
+    ticks.remove(jobs).await;
 }

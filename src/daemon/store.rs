@@ -14,13 +14,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::DaemonError;
-use super::schedule::run_schedule;
+use super::schedule::{Ticks, run_schedule};
 use crate::config::{Config, Live, StoreConfig};
 use crate::ecwid::{Client, Patience};
 use crate::errors::error_chain;
 use crate::health::PassHealth;
 use crate::metrics::Metrics;
 use crate::mirror::MirrorWriter;
+use crate::mirror::commit_watch::Commits;
 use crate::server::StoreEndpoint;
 use crate::sync::Puller;
 use crate::sync::deltas::DeltaWorker;
@@ -147,6 +148,7 @@ impl RunningStore {
     /// The store's name is sent on `ended` once its tasks have ended.
     pub fn start(
         open: OpenStore,
+        ticks: &Ticks,
         shutdown: &CancellationToken,
         ended: mpsc::UnboundedSender<String>,
     ) -> RunningStore {
@@ -179,6 +181,17 @@ impl RunningStore {
         let stop = shutdown.child_token();
         let span = span(&name);
         let store_writer = writer.clone();
+        let commits = match Commits::watch(&config.mirror.path) {
+            Ok(commits) => Some(commits),
+            Err(e) => {
+                tracing::info!(
+                    parent: &span,
+                    error = %e,
+                    "the mirror's commits cannot be watched here; local changes are looked for every push.poll_interval_ms"
+                );
+                None
+            }
+        };
         let tasks = StoreTasks {
             puller: Puller::new(
                 client.bulk(),
@@ -192,18 +205,21 @@ impl RunningStore {
                 Pusher::new(client.clone(), writer.clone()),
                 live.clone(),
                 metrics.push.clone(),
-            ),
+            )
+            .waking_on(commits.clone()),
             deltas: DeltaWorker::new(
                 client,
                 writer,
                 live.clone(),
                 handles.inbox.clone(),
                 handles.deltas.clone(),
-            ),
+            )
+            .waking_on(commits),
             live: live.clone(),
             config: config.clone(),
             passes,
             metrics,
+            ticks: ticks.clone(),
         };
         tracing::info!(
             parent: &span,
@@ -276,6 +292,7 @@ struct StoreTasks {
     config: Config,
     passes: Arc<PassHealth>,
     metrics: Arc<Metrics>,
+    ticks: Ticks,
 }
 
 impl StoreTasks {
@@ -290,11 +307,13 @@ impl StoreTasks {
             config,
             passes,
             metrics,
+            ticks,
         } = self;
         metrics.store_up.set(1);
         let (schedule, deltas, pushes) = tokio::join!(
             async {
                 let outcome = run_schedule(
+                    &ticks,
                     &puller,
                     live.clone(),
                     &config.sync.kinds,

@@ -9,6 +9,10 @@
 //! when the writer's autocheckpoint comes, and that one has little left to do. The writer's
 //! autocheckpoint stays: only a checkpoint between two of its transactions can finish the
 //! log and let it start again from the beginning.
+//!
+//! The thread runs only after the writer has run a job ([`Checkpointer::nudge`]): a quiet
+//! mirror costs no wake-ups, which a daemon of many stores would pay ten times a second per
+//! store.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -24,13 +28,24 @@ const INTERVAL: Duration = Duration::from_millis(100);
 /// Dropping it stops the thread and waits for it, so its connection is closed when the drop
 /// returns (the writer lets go of the mirror's locks only after that).
 pub(super) struct Checkpointer {
-    stop_tx: Option<mpsc::Sender<()>>,
+    /// One nudge waits at most; dropping the sender stops the thread.
+    nudges: Option<mpsc::SyncSender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Tells the thread the writer has run a job: a round follows within [`INTERVAL`].
+    pub(super) fn nudge(&self) {
+        if let Some(nudges) = &self.nudges {
+            // Full: a round is already due.
+            let _ = nudges.try_send(());
+        }
+    }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        drop(self.stop_tx.take());
+        drop(self.nudges.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -48,12 +63,22 @@ pub(super) fn start(path: &Path) -> Result<Checkpointer, MirrorError> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(open_err)?;
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let (nudges, nudged) = mpsc::sync_channel::<()>(1);
     let thread = std::thread::Builder::new()
         .name("mirror-checkpoint".into())
         .spawn(move || {
             // Ends when the sender is dropped (disconnected), i.e. with the writer.
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(INTERVAL) {
+            while nudged.recv().is_ok() {
+                // The writes of the next moments join this round.
+                let round = std::time::Instant::now() + INTERVAL;
+                loop {
+                    let left = round.saturating_duration_since(std::time::Instant::now());
+                    match nudged.recv_timeout(left) {
+                        Ok(()) => continue,
+                        Err(mpsc::RecvTimeoutError::Timeout) => break,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                }
                 // Busy (the writer's own checkpoint runs) or failing (the writer reports
                 // unwritable mirrors): the next round, or the writer, does it.
                 let outcome = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
@@ -66,7 +91,7 @@ pub(super) fn start(path: &Path) -> Result<Checkpointer, MirrorError> {
         })
         .expect("spawn the mirror checkpoint thread");
     Ok(Checkpointer {
-        stop_tx: Some(stop_tx),
+        nudges: Some(nudges),
         thread: Some(thread),
     })
 }

@@ -6,6 +6,7 @@ pub mod actions;
 pub mod apply;
 pub mod capture;
 mod checkpointer;
+pub mod commit_watch;
 pub mod conflicts;
 pub mod customer_export;
 pub mod dismiss;

@@ -131,6 +131,7 @@ impl MirrorWriter {
             .spawn(move || {
                 while let Some(job) = jobs_rx.blocking_recv() {
                     job(&mut conn, &mut stalls);
+                    checkpointer.nudge();
                 }
                 // Connections first, locks last: closing the lock's descriptor of the
                 // mirror file would drop SQLite's locks on it (see `lock`).

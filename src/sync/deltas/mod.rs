@@ -34,12 +34,16 @@ use super::{Kind, PullError};
 use crate::config::Live;
 use crate::ecwid::Client;
 use crate::errors::error_chain;
+use crate::mirror::commit_watch::Commits;
 use crate::mirror::inbox::{DeltaOutcome, DeltaWrite};
 use crate::mirror::privacy::{self, PrivacyEvent, Request, Subject};
 use crate::mirror::{MirrorWriter, unix_now};
 
-/// How often an idle worker looks for pending events nobody woke it for.
+/// How often an idle worker looks for pending events nobody woke it for: events recorded
+/// by another process (a tool replaying an export). While the mirror's commits are watched
+/// ([`Commits`]) such a commit wakes the worker itself and the look is only a backstop.
 const RECHECK: Duration = Duration::from_secs(1);
+const RECHECK_WATCHED: Duration = Duration::from_secs(30);
 /// The most events one batch reads; more wait for the next batch.
 const BATCH_EVENTS: usize = 5000;
 /// How often processed events past their retention are pruned, and how many a transaction.
@@ -61,6 +65,7 @@ pub struct DeltaWorker {
     retention_secs: i64,
     inbox: Arc<Notify>,
     counts: Arc<DeltaCounts>,
+    commits: Option<Commits>,
 }
 
 /// A kind whose last read failed.
@@ -104,9 +109,16 @@ impl DeltaWorker {
             retention_secs: 0,
             inbox,
             counts,
+            commits: None,
         };
         worker.follow();
         worker
+    }
+
+    /// Wakes on the mirror's commits too, and looks on its own only as a backstop.
+    pub fn waking_on(mut self, commits: Option<Commits>) -> DeltaWorker {
+        self.commits = commits;
+        self
     }
 
     /// Takes the tunables from the running configuration.
@@ -141,7 +153,11 @@ impl DeltaWorker {
                     Ok(()) => {}
                 }
             }
-            let wake = due.unwrap_or_else(|| Instant::now() + RECHECK);
+            let recheck = match self.commits {
+                Some(_) => RECHECK_WATCHED,
+                None => RECHECK,
+            };
+            let wake = due.unwrap_or_else(|| Instant::now() + recheck);
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = self.inbox.notified() => {
@@ -149,6 +165,13 @@ impl DeltaWorker {
                     // waits for a kind's interval often enough to send a read once it is full.
                     let at = Instant::now() + self.debounce;
                     due = Some(due.map_or(at, |d| d.min(at)));
+                    continue;
+                }
+                committed = crate::mirror::commit_watch::next(&mut self.commits) => {
+                    if committed {
+                        let at = Instant::now() + self.debounce;
+                        due = Some(due.map_or(at, |d| d.min(at)));
+                    }
                     continue;
                 }
                 _ = tokio::time::sleep_until(wake) => {}

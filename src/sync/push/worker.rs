@@ -1,4 +1,5 @@
-//! The pusher inside the daemon: it looks at the outbox every `push.poll_interval_ms` and
+//! The pusher inside the daemon: it looks at the outbox when a commit is made to the mirror
+//! (see [`Commits`]), or every `push.poll_interval_ms` where commits cannot be watched, and
 //! sends what it holds, backing off while the store or the mirror keeps failing.
 
 use std::time::Duration;
@@ -10,6 +11,7 @@ use super::PushMetrics;
 use super::{PushSummary, Pusher};
 use crate::config::Live;
 use crate::errors::error_chain;
+use crate::mirror::commit_watch::{Commits, next as next_commit};
 use crate::mirror::unix_now;
 use crate::sync::PullError;
 use crate::sync::deltas::retry_pause;
@@ -17,6 +19,8 @@ use crate::sync::deltas::retry_pause;
 /// How often the outbox counts in `/metrics` are refreshed while nothing is pushed.
 const COUNTS_EVERY: Duration = Duration::from_secs(10);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the worker looks without being woken, while commits wake it: a backstop.
+const LOOK_WATCHED: Duration = Duration::from_secs(10);
 
 pub struct PushWorker {
     pusher: Pusher,
@@ -25,6 +29,7 @@ pub struct PushWorker {
     poll: Duration,
     keep_applied_days: u32,
     metrics: PushMetrics,
+    commits: Option<Commits>,
 }
 
 impl PushWorker {
@@ -35,9 +40,24 @@ impl PushWorker {
             poll: Duration::ZERO,
             keep_applied_days: 0,
             metrics,
+            commits: None,
         };
         worker.follow();
         worker
+    }
+
+    /// Looks when a commit is made to the mirror, and on its own only as a backstop.
+    pub fn waking_on(mut self, commits: Option<Commits>) -> PushWorker {
+        self.commits = commits;
+        self
+    }
+
+    /// How long the worker waits between looks when nothing wakes it.
+    fn interval(&self) -> Duration {
+        match self.commits {
+            Some(_) => LOOK_WATCHED.max(self.poll),
+            None => self.poll,
+        }
     }
 
     /// Takes the tunables and the conflict policies from the running configuration.
@@ -63,11 +83,19 @@ impl PushWorker {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep_until(next_look) => {}
+                committed = next_commit(&mut self.commits) => {
+                    // A tool's change goes at once, unless failures ask for a pause.
+                    if failures == 0 {
+                        let at = if committed { Instant::now() } else { Instant::now() + self.poll };
+                        next_look = next_look.min(at);
+                    }
+                    continue;
+                }
                 _ = self.live.changed() => {
                     // A shorter interval need not wait out the longer one in progress.
                     self.follow();
                     if failures == 0 {
-                        next_look = next_look.min(Instant::now() + self.poll);
+                        next_look = next_look.min(Instant::now() + self.interval());
                     }
                     continue;
                 }
@@ -78,7 +106,7 @@ impl PushWorker {
                 _ = shutdown.cancelled() => return Ok(()),
                 outcome = self.look() => outcome,
             };
-            next_look = Instant::now() + self.poll;
+            next_look = Instant::now() + self.interval();
             match outcome {
                 Ok(summary) if summary.not_run == 0 => {
                     if failures > 0 {
