@@ -160,6 +160,9 @@ impl RunningStore {
             metrics,
             handles,
         } = open;
+        // What starts here (the inbox's committer, the commit watch) logs in the store's span.
+        let span = span(&name);
+        let _entered = span.clone().entered();
         let (publish, live) = Live::new(config.clone());
         let passes = Arc::new(PassHealth::default());
         let route = config.ecwid.client_secret.clone().map(|secret| StoreRoute {
@@ -179,7 +182,6 @@ impl RunningStore {
             config: live.clone(),
         });
         let stop = shutdown.child_token();
-        let span = span(&name);
         let store_writer = writer.clone();
         let commits = match Commits::watch(&config.mirror.path) {
             Ok(commits) => Some(commits),

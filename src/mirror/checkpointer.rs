@@ -64,9 +64,11 @@ pub(super) fn start(path: &Path) -> Result<Checkpointer, MirrorError> {
     )
     .map_err(open_err)?;
     let (nudges, nudged) = mpsc::sync_channel::<()>(1);
+    let span = tracing::Span::current();
     let thread = std::thread::Builder::new()
         .name("mirror-checkpoint".into())
         .spawn(move || {
+            let _span = span.entered();
             // Ends when the sender is dropped (disconnected), i.e. with the writer.
             while nudged.recv().is_ok() {
                 // The writes of the next moments join this round.

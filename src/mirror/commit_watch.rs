@@ -14,6 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use tokio::sync::watch;
+use tracing::Instrument;
 
 /// A subscription to the mirror's commits; clones share the watch.
 #[derive(Clone)]
@@ -47,7 +48,7 @@ impl Commits {
                     },
                 }
             }
-        });
+        }.instrument(tracing::Span::current()));
         Ok(Commits(rx))
     }
 

@@ -126,9 +126,12 @@ impl MirrorWriter {
         // A small queue: producers that outrun SQLite wait, which bounds memory during a
         // full pull instead of buffering the whole store.
         let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(8);
+        // The thread logs in the span it was started in: its store's, in a daemon of many.
+        let span = tracing::Span::current();
         std::thread::Builder::new()
             .name("mirror-writer".into())
             .spawn(move || {
+                let _span = span.entered();
                 while let Some(job) = jobs_rx.blocking_recv() {
                     job(&mut conn, &mut stalls);
                     checkpointer.nudge();

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, oneshot};
+use tracing::Instrument;
 
 use crate::errors::error_chain;
 use crate::metrics::Metrics;
@@ -61,7 +62,10 @@ impl Inbox {
     /// rows (the delta worker waits on it).
     pub fn start(writer: MirrorWriter, metrics: Arc<Metrics>, wake: Arc<Notify>) -> Inbox {
         let (requests_tx, requests_rx) = mpsc::channel(QUEUE);
-        tokio::spawn(commit_loop(requests_rx, writer, metrics, wake));
+        // In the span it was started in: its store's, in a daemon of many.
+        tokio::spawn(
+            commit_loop(requests_rx, writer, metrics, wake).instrument(tracing::Span::current()),
+        );
         Inbox { requests_tx }
     }
 

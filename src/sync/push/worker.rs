@@ -21,6 +21,10 @@ const COUNTS_EVERY: Duration = Duration::from_secs(10);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How often the worker looks without being woken, while commits wake it: a backstop.
 const LOOK_WATCHED: Duration = Duration::from_secs(10);
+/// How long the worker waits after a commit for the next one of the same burst (a tool
+/// writing a delivery's lines one transaction each), so that a burst goes in one batch; a
+/// steady stream of commits still gets a look every `push.poll_interval_ms`.
+const GATHER: Duration = Duration::from_millis(30);
 
 pub struct PushWorker {
     pusher: Pusher,
@@ -77,6 +81,8 @@ impl PushWorker {
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), PullError> {
         let mut failures = 0u32;
         let mut next_look = Instant::now();
+        // The first commit of a burst being gathered into one look.
+        let mut gathering: Option<Instant> = None;
         let mut next_counts = Instant::now();
         let mut next_prune = Instant::now();
         loop {
@@ -84,10 +90,17 @@ impl PushWorker {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep_until(next_look) => {}
                 committed = next_commit(&mut self.commits) => {
-                    // A tool's change goes at once, unless failures ask for a pause.
+                    // A tool's change goes once its burst of commits is over, unless
+                    // failures ask for a pause.
                     if failures == 0 {
-                        let at = if committed { Instant::now() } else { Instant::now() + self.poll };
-                        next_look = next_look.min(at);
+                        let now = Instant::now();
+                        next_look = match committed {
+                            true => {
+                                let first = *gathering.get_or_insert(now);
+                                (now + GATHER).min(first + self.poll.max(GATHER))
+                            }
+                            false => next_look.min(now + self.poll),
+                        };
                     }
                     continue;
                 }
@@ -107,6 +120,7 @@ impl PushWorker {
                 outcome = self.look() => outcome,
             };
             next_look = Instant::now() + self.interval();
+            gathering = None;
             match outcome {
                 Ok(summary) if summary.not_run == 0 => {
                     if failures > 0 {
