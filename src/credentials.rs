@@ -65,21 +65,30 @@ pub fn source_of(cred: &CredentialPath, unit_dirs: &[PathBuf]) -> Result<PathBuf
         ));
     };
     let mut files = vec![dir.join(&unit)];
-    // Drop-ins of the instance, or of the template (systemd reads both; the instance's last).
-    let mut dropin_dirs = vec![dir.join(format!("{unit}.d"))];
+    // Drop-ins of the template, then of the instance, from every unit directory (the
+    // package's unit in /usr/lib, an operator's `systemctl edit` in /etc): sorted by name, a
+    // name in a more specific directory hiding the same name in a less specific one.
+    let mut names = vec![format!("{unit}.d")];
     if unit != cred.unit {
-        dropin_dirs.push(dir.join(format!("{}.d", cred.unit)));
+        names.push(format!("{}.d", cred.unit));
     }
-    for dropin_dir in dropin_dirs {
-        let Ok(entries) = std::fs::read_dir(dropin_dir) else {
-            continue;
-        };
-        let mut dropins: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "conf"))
-            .collect();
-        dropins.sort();
-        files.extend(dropins);
+    for name in names {
+        let mut dropins: std::collections::BTreeMap<std::ffi::OsString, PathBuf> =
+            Default::default();
+        for dir in unit_dirs.iter().rev() {
+            let Ok(entries) = std::fs::read_dir(dir.join(&name)) else {
+                continue;
+            };
+            for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+                if let (Some(file), true) = (
+                    path.file_name(),
+                    path.extension().is_some_and(|x| x == "conf"),
+                ) {
+                    dropins.insert(file.to_owned(), path);
+                }
+            }
+        }
+        files.extend(dropins.into_values());
     }
     let mut source = None;
     for file in &files {
@@ -191,6 +200,29 @@ mod tests {
         assert_eq!(
             source_of(&cred, &dirs).unwrap(),
             PathBuf::from("/srv/north-token")
+        );
+        // An operator's `systemctl edit` in a more specific directory than the package's
+        // unit counts too.
+        std::fs::write(
+            dir.path().join("ecwid-sync.service"),
+            "[Service]\nLoadCredential=token:/etc/ecwid-sync/token\n",
+        )
+        .unwrap();
+        let etc = tempfile::tempdir().unwrap();
+        let edits = etc.path().join("ecwid-sync.service.d");
+        std::fs::create_dir(&edits).unwrap();
+        std::fs::write(
+            edits.join("override.conf"),
+            "[Service]\nLoadCredential=north-token:/etc/ecwid-sync/north.token\n",
+        )
+        .unwrap();
+        let both = [etc.path().to_path_buf(), dir.path().to_path_buf()];
+        let north =
+            CredentialPath::parse(Path::new("/run/credentials/ecwid-sync.service/north-token"))
+                .unwrap();
+        assert_eq!(
+            source_of(&north, &both).unwrap(),
+            PathBuf::from("/etc/ecwid-sync/north.token")
         );
         let plain = CredentialPath::parse(Path::new("/run/credentials/other.service/token"));
         assert!(

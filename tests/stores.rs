@@ -11,7 +11,7 @@ use std::time::Duration;
 use ecwid_emulator::EmulatorConfig;
 use serde_json::Value;
 
-use common::drills::{ManyStores, crash_store, kill_9};
+use common::drills::{Drill, ManyStores, crash_store, kill_9};
 use common::stock::{self, tool_change};
 use common::*;
 
@@ -36,21 +36,38 @@ fn products_in(db: &std::path::Path) -> i64 {
     count(db, "SELECT count(*) FROM products")
 }
 
+/// Waits until `drill`'s mirror holds all its store's products.
+async fn mirrored(drill: &Drill) -> bool {
+    let expected = drill.store.state().await["products"]
+        .as_array()
+        .map_or(0, Vec::len) as i64;
+    wait_until(Duration::from_secs(60), || async {
+        products_in(&drill.db) == expected
+    })
+    .await
+}
+
 /// Waits until every store's mirror holds all its products.
 async fn all_mirrored(stores: &ManyStores) -> bool {
     for drill in &stores.drills {
-        let expected = drill.store.state().await["products"]
-            .as_array()
-            .map_or(0, Vec::len) as i64;
-        let mirrored = wait_until(Duration::from_secs(60), || async {
-            products_in(&drill.db) == expected
-        })
-        .await;
-        if !mirrored {
+        if !mirrored(drill).await {
             return false;
         }
     }
     true
+}
+
+/// The storefront of `drill`'s store sells `units` of a product; waits until the mirror
+/// shows it. The order, and whether the mirror followed.
+async fn sale_followed(drill: &Drill, units: i64) -> (Value, bool) {
+    let entity = sellable(&drill.store.state().await);
+    let before = mirror_stock(&drill.db, entity);
+    let order = drill.store.sale(entity.0, entity.1, units).await;
+    let followed = wait_until(Duration::from_secs(20), || async {
+        mirror_stock(&drill.db, entity) == before - units
+    })
+    .await;
+    (order, followed)
 }
 
 async fn get(stores: &ManyStores, path: &str) -> (u16, String) {
@@ -97,15 +114,8 @@ async fn three_stores_in_one_daemon_each_mirrored_each_webhook_and_change_in_its
     // and its order's events land in that mirror's inbox only.
     let mut orders = Vec::new();
     for drill in &stores.drills {
-        let state = drill.store.state().await;
-        let entity = sellable(&state);
-        let before = mirror_stock(&drill.db, entity);
-        let order = drill.store.sale(entity.0, entity.1, 2).await;
+        let (order, followed) = sale_followed(drill, 2).await;
         orders.push(order["orderId"].as_str().expect("an order id").to_string());
-        let followed = wait_until(Duration::from_secs(20), || async {
-            mirror_stock(&drill.db, entity) == before - 2
-        })
-        .await;
         assert!(
             followed,
             "a sale in store {}: {}",
@@ -237,15 +247,7 @@ async fn a_store_whose_token_is_refused_stops_alone_while_the_others_follow_thei
     let log = StderrLog::collect(&mut daemon);
 
     for drill in &stores.drills[..2] {
-        let expected = drill.store.state().await["products"]
-            .as_array()
-            .unwrap()
-            .len() as i64;
-        let mirrored = wait_until(Duration::from_secs(60), || async {
-            products_in(&drill.db) == expected
-        })
-        .await;
-        assert!(mirrored, "{}", log.text());
+        assert!(mirrored(drill).await, "{}", log.text());
     }
     let refused = wait_until(Duration::from_secs(20), || async {
         let (status, body) = get(&stores, "/readyz").await;
@@ -262,14 +264,7 @@ async fn a_store_whose_token_is_refused_stops_alone_while_the_others_follow_thei
 
     // The healthy stores' sales still reach their mirrors.
     for drill in &stores.drills[..2] {
-        let entity = sellable(&drill.store.state().await);
-        let before = mirror_stock(&drill.db, entity);
-        drill.store.sale(entity.0, entity.1, 1).await;
-        let followed = wait_until(Duration::from_secs(20), || async {
-            mirror_stock(&drill.db, entity) == before - 1
-        })
-        .await;
-        assert!(followed, "{}", log.text());
+        assert!(sale_followed(drill, 1).await.1, "{}", log.text());
     }
     assert!(log.contains("the store cannot start"), "{}", log.text());
 
@@ -279,16 +274,7 @@ async fn a_store_whose_token_is_refused_stops_alone_while_the_others_follow_thei
         .replace("secret_token_revoked", "secret_token_store_knows");
     std::fs::write(&west, text).unwrap();
     unsafe { libc::kill(daemon.id().unwrap() as i32, libc::SIGHUP) };
-    let west_drill = &stores.drills[2];
-    let expected = west_drill.store.state().await["products"]
-        .as_array()
-        .unwrap()
-        .len() as i64;
-    let mirrored = wait_until(Duration::from_secs(60), || async {
-        products_in(&west_drill.db) == expected
-    })
-    .await;
-    assert!(mirrored, "{}", log.text());
+    assert!(mirrored(&stores.drills[2]).await, "{}", log.text());
     assert_eq!(
         terminate(&mut daemon).await.code(),
         Some(0),
@@ -316,37 +302,14 @@ async fn a_reload_starts_a_store_whose_file_appeared_and_stops_one_whose_file_we
     let mut daemon = stores.daemon();
     let log = StderrLog::collect(&mut daemon);
     for drill in &stores.drills[..3] {
-        let expected = drill.store.state().await["products"]
-            .as_array()
-            .unwrap()
-            .len() as i64;
-        assert!(
-            wait_until(Duration::from_secs(60), || async {
-                products_in(&drill.db) == expected
-            })
-            .await,
-            "{}",
-            log.text()
-        );
+        assert!(mirrored(drill).await, "{}", log.text());
     }
 
     std::fs::write(&east, east_text).unwrap();
     std::fs::remove_file(stores.store_file("west")).unwrap();
     unsafe { libc::kill(daemon.id().unwrap() as i32, libc::SIGHUP) };
 
-    let east_drill = &stores.drills[3];
-    let expected = east_drill.store.state().await["products"]
-        .as_array()
-        .unwrap()
-        .len() as i64;
-    assert!(
-        wait_until(Duration::from_secs(60), || async {
-            products_in(&east_drill.db) == expected
-        })
-        .await,
-        "{}",
-        log.text()
-    );
+    assert!(mirrored(&stores.drills[3]).await, "{}", log.text());
     assert!(
         wait_until(Duration::from_secs(20), || async {
             log.contains("store removed from the configuration: stopped")
@@ -365,15 +328,10 @@ async fn a_reload_starts_a_store_whose_file_appeared_and_stops_one_whose_file_we
     assert!(ready["stores"].get("west").is_none(), "{ready}");
     assert_eq!(ready["stores"]["east"]["ready"], true, "{ready}");
     // The kept stores ran on: a sale in the first store still arrives.
-    let north = &stores.drills[0];
-    let entity = sellable(&north.store.state().await);
-    let before = mirror_stock(&north.db, entity);
-    north.store.sale(entity.0, entity.1, 1).await;
     assert!(
-        wait_until(Duration::from_secs(20), || async {
-            mirror_stock(&north.db, entity) == before - 1
-        })
-        .await
+        sale_followed(&stores.drills[0], 1).await.1,
+        "{}",
+        log.text()
     );
     assert_eq!(
         count(&west.db, "SELECT count(*) FROM webhook_events"),

@@ -66,6 +66,10 @@ pub enum DaemonError {
     Task(String),
 }
 
+/// The page caches of all mirrors together, in a daemon of several stores: four stores'
+/// worth of one store's cache (see `mirror::limit_page_caches`).
+const PAGE_CACHES: i64 = 128 * 1024 * 1024;
+
 /// How long requests in progress (webhooks being committed) may take to finish at exit.
 const SERVER_DRAIN: Duration = Duration::from_secs(5);
 
@@ -105,6 +109,9 @@ pub async fn run_with(
         return Ok(());
     };
     let several = stores.stores.len() > 1;
+    if several {
+        crate::mirror::limit_page_caches(PAGE_CACHES)?;
+    }
     let handles = |index: usize| match index {
         0 => shared.first.clone(),
         _ => StoreHandles::default(),

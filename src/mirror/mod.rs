@@ -241,6 +241,23 @@ fn pragmas(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Bounds the page caches of every mirror this process opens to about `bytes` together
+/// (SQLite's soft heap limit, process-wide): a daemon of many stores would otherwise keep
+/// each store's 32 MB cache (see `pragmas`) filled with that store's pages, and fifty stores
+/// would hold more than a gigabyte. Over the limit, a cache reuses its oldest pages instead
+/// of growing; the pages come back from the operating system's cache when read again.
+pub fn limit_page_caches(bytes: i64) -> Result<(), MirrorError> {
+    let conn = Connection::open_in_memory().map_err(|source| MirrorError::Open {
+        path: ":memory:".into(),
+        source,
+    })?;
+    conn.pragma_update(None, "soft_heap_limit", bytes)
+        .map_err(|source| MirrorError::Open {
+            path: ":memory:".into(),
+            source,
+        })
+}
+
 /// Opens the mirror read-write as the daemon's writer does (triggers off), creating it if
 /// needed, and applies pending migrations, without the process lock or retries the writer
 /// adds (schema tests, tests of the daemon's writes).
@@ -496,4 +513,17 @@ pub fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_page_caches_limit_holds_for_every_connection_of_the_process() {
+        super::limit_page_caches(512 * 1024 * 1024).unwrap();
+        let other = rusqlite::Connection::open_in_memory().unwrap();
+        let limit: i64 = other
+            .query_row("PRAGMA soft_heap_limit", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(limit, 512 * 1024 * 1024);
+    }
 }
