@@ -283,6 +283,70 @@ async fn a_store_whose_token_is_refused_stops_alone_while_the_others_follow_thei
     );
 }
 
+/// How long the storefront's sales in `drill`'s store take to reach its mirror: the slowest
+/// of three, in seconds.
+async fn slowest_sale(drill: &Drill) -> f64 {
+    let mut slowest: f64 = 0.0;
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        assert!(sale_followed(drill, 1).await.1, "a sale reaches the mirror");
+        slowest = slowest.max(started.elapsed().as_secs_f64());
+    }
+    slowest
+}
+
+#[tokio::test]
+async fn a_store_throttled_for_an_hour_delays_no_other_stores_sales() {
+    let stores = ManyStores::start(three_stores(), &NAMES, 71).await;
+    let mut daemon = stores.daemon();
+    let log = StderrLog::collect(&mut daemon);
+    assert!(all_mirrored(&stores).await, "{}", log.text());
+    let healthy = [
+        slowest_sale(&stores.drills[0]).await,
+        slowest_sale(&stores.drills[1]).await,
+    ];
+
+    // Every request of the third store's token is answered 429 with an hour to wait, and
+    // its storefront sells, so that its worker has reads to make and waits.
+    let west = &stores.drills[2];
+    west.store
+        .set_faults(serde_json::json!({"storm_429_requests": 1_000_000, "retry_after_secs": 3600}))
+        .await;
+    let entity = sellable(&west.store.state().await);
+    west.store.sale(entity.0, entity.1, 1).await;
+    let throttled = wait_until(Duration::from_secs(20), || async {
+        west.store.stats().await["status"]["429"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    })
+    .await;
+    assert!(
+        throttled,
+        "the third store's reads are throttled: {}",
+        log.text()
+    );
+
+    let beside = [
+        slowest_sale(&stores.drills[0]).await,
+        slowest_sale(&stores.drills[1]).await,
+    ];
+    for (healthy, beside) in healthy.iter().zip(beside) {
+        // As fast as beside a healthy store, give or take the machine's noise.
+        assert!(
+            beside <= (2.0 * healthy).max(2.0),
+            "a sale took {beside:.2} s beside the throttled store, {healthy:.2} s before"
+        );
+    }
+    assert!(daemon.try_wait().unwrap().is_none(), "the daemon stays up");
+    assert_eq!(
+        terminate(&mut daemon).await.code(),
+        Some(0),
+        "{}",
+        log.text()
+    );
+}
+
 #[tokio::test]
 async fn a_reload_starts_a_store_whose_file_appeared_and_stops_one_whose_file_went_away() {
     let mut configs = three_stores();
