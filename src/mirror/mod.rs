@@ -120,7 +120,7 @@ pub enum MirrorError {
         supported: i64,
     },
     #[error(
-        "the mirror {path} has not been created yet; run `ecwid-sync sync` or the daemon first"
+        "the mirror {path} has not been created yet; run `ecwid-sync sync` (with `--store NAME` where several stores are configured) or the daemon first"
     )]
     Missing { path: String },
     #[error(
