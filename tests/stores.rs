@@ -92,6 +92,11 @@ fn mirror_stock(db: &std::path::Path, entity: (i64, Option<i64>)) -> i64 {
     stock::mirror_stock(db, entity).unwrap_or(0)
 }
 
+/// SIGTERM, as systemd sends it, ends the daemon with exit code 0.
+async fn stops_cleanly(daemon: &mut tokio::process::Child, log: &StderrLog) {
+    assert_eq!(terminate(daemon).await.code(), Some(0), "{}", log.text());
+}
+
 /// How many rows `sql` returns.
 fn rows_of(conn: &rusqlite::Connection, sql: &str) -> usize {
     let mut statement = conn.prepare(sql).unwrap_or_else(|e| panic!("{e}: {sql}"));
@@ -224,12 +229,7 @@ async fn three_stores_in_one_daemon_each_mirrored_each_webhook_and_change_in_its
     let sales_rows = rows_of(&conn, statements.next().expect("the sales query"));
     assert!(sales_rows >= 2, "both stores sold this month: {sales_rows}");
 
-    assert_eq!(
-        terminate(&mut daemon).await.code(),
-        Some(0),
-        "{}",
-        log.text()
-    );
+    stops_cleanly(&mut daemon, &log).await;
 }
 
 #[tokio::test]
@@ -275,12 +275,7 @@ async fn a_store_whose_token_is_refused_stops_alone_while_the_others_follow_thei
     std::fs::write(&west, text).unwrap();
     unsafe { libc::kill(daemon.id().unwrap() as i32, libc::SIGHUP) };
     assert!(mirrored(&stores.drills[2]).await, "{}", log.text());
-    assert_eq!(
-        terminate(&mut daemon).await.code(),
-        Some(0),
-        "{}",
-        log.text()
-    );
+    stops_cleanly(&mut daemon, &log).await;
 }
 
 /// How long the storefront's sales in `drill`'s store take to reach its mirror: the slowest
@@ -339,12 +334,7 @@ async fn a_store_throttled_for_an_hour_delays_no_other_stores_sales() {
         );
     }
     assert!(daemon.try_wait().unwrap().is_none(), "the daemon stays up");
-    assert_eq!(
-        terminate(&mut daemon).await.code(),
-        Some(0),
-        "{}",
-        log.text()
-    );
+    stops_cleanly(&mut daemon, &log).await;
 }
 
 #[tokio::test]
@@ -404,12 +394,7 @@ async fn a_reload_starts_a_store_whose_file_appeared_and_stops_one_whose_file_we
     let (_, metrics) = get(&stores, "/metrics").await;
     assert!(!metrics.contains("store=\"west\""), "{metrics}");
     assert!(metrics.contains("store=\"east\""));
-    assert_eq!(
-        terminate(&mut daemon).await.code(),
-        Some(0),
-        "{}",
-        log.text()
-    );
+    stops_cleanly(&mut daemon, &log).await;
 }
 
 #[tokio::test]

@@ -440,15 +440,18 @@ impl Board {
     }
 
     fn sites(&self) -> Vec<StoreSite> {
+        // A running store's endpoint always has its writer.
         self.running
             .values()
-            .map(|s| StoreSite {
-                name: s.name.clone(),
-                store_id: s.config.ecwid.store_id,
-                mirror: s.config.mirror.path.clone(),
-                writer: s.writer.clone(),
-                live: s.live.clone(),
-                metrics: s.endpoint.metrics.clone(),
+            .filter_map(|s| {
+                Some(StoreSite {
+                    name: s.name.clone(),
+                    store_id: s.config.ecwid.store_id,
+                    mirror: s.config.mirror.path.clone(),
+                    writer: s.endpoint.writer.clone()?,
+                    live: s.endpoint.config.clone(),
+                    metrics: s.endpoint.metrics.clone(),
+                })
             })
             .collect()
     }

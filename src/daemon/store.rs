@@ -118,14 +118,6 @@ impl OpenStore {
             handles,
         }))
     }
-
-    pub fn writer(&self) -> &MirrorWriter {
-        &self.writer
-    }
-
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
 }
 
 /// A store running: its tasks, and what the listener, `/metrics` and the console read of it.
@@ -133,10 +125,8 @@ pub struct RunningStore {
     pub name: String,
     pub config: Config,
     pub endpoint: Arc<StoreEndpoint>,
-    pub writer: MirrorWriter,
     /// Where its webhooks go; `None` without a client secret (pulls only).
     pub route: Option<StoreRoute>,
-    pub live: Live,
     publish: watch::Sender<Config>,
     stop: CancellationToken,
     task: JoinHandle<Result<(), DaemonError>>,
@@ -182,7 +172,6 @@ impl RunningStore {
             config: live.clone(),
         });
         let stop = shutdown.child_token();
-        let store_writer = writer.clone();
         let commits = match Commits::watch(&config.mirror.path) {
             Ok(commits) => Some(commits),
             Err(e) => {
@@ -251,9 +240,7 @@ impl RunningStore {
             name,
             config,
             endpoint,
-            writer: store_writer,
             route,
-            live,
             publish,
             stop,
             task,
@@ -263,11 +250,6 @@ impl RunningStore {
     /// Publishes a reloaded configuration to the store's tasks.
     pub fn publish(&self) -> &watch::Sender<Config> {
         &self.publish
-    }
-
-    /// Whether the store's tasks have ended (stopped, or failed for good).
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
     }
 
     /// Stops the store's tasks and waits for them (its mirror is checkpointed).
